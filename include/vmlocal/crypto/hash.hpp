@@ -1,0 +1,21 @@
+// One-shot digests and HMACs (OpenSSL). Handshake-time only, never on the data path.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+
+#include "vmlocal/util/bytes.hpp"
+
+namespace vmlocal::crypto {
+
+using Digest16 = std::array<uint8_t, 16>;
+using Digest32 = std::array<uint8_t, 32>;
+
+// Each takes the message as a list of parts, hashed as if concatenated.
+Digest16 md5(std::initializer_list<ByteView> parts);
+Digest32 sha256(std::initializer_list<ByteView> parts);
+Digest16 hmac_md5(ByteView key, ByteView message);
+Digest32 hmac_sha256(ByteView key, ByteView message);
+
+}  // namespace vmlocal::crypto

@@ -1,0 +1,56 @@
+// Process-wide logging with a level and a replaceable sink (tests capture lines through it).
+// Nothing that logs may pass a UUID, key, IV or other secret: there is no "redact" here.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace vmlocal::log {
+
+enum class Level : int { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
+
+std::string_view level_name(Level level);
+std::optional<Level> parse_level(std::string_view name);
+
+void set_level(Level level);
+Level level();
+inline bool enabled(Level l) {
+  return static_cast<int>(l) <= static_cast<int>(level());
+}
+
+// The sink receives one formatted message without a trailing newline. The default sink writes
+// "2026-11-28T06:05:04.123Z INFO message\n" to stderr. Pass nullptr to restore the default.
+using Sink = std::function<void(Level, std::string_view message)>;
+void set_sink(Sink sink);
+
+void write(Level level, std::string_view message);
+
+template <typename... Args>
+void emit(Level l, const Args&... args) {
+  if (!enabled(l)) return;
+  std::ostringstream out;
+  (out << ... << args);
+  write(l, out.str());
+}
+
+template <typename... Args>
+void error(const Args&... args) {
+  emit(Level::kError, args...);
+}
+template <typename... Args>
+void warn(const Args&... args) {
+  emit(Level::kWarn, args...);
+}
+template <typename... Args>
+void info(const Args&... args) {
+  emit(Level::kInfo, args...);
+}
+template <typename... Args>
+void debug(const Args&... args) {
+  emit(Level::kDebug, args...);
+}
+
+}  // namespace vmlocal::log
