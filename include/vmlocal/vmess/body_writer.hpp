@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
+#include "vmlocal/crypto/aes.hpp"
 #include "vmlocal/util/bytes.hpp"
 #include "vmlocal/vmess/constants.hpp"
 
@@ -32,9 +34,12 @@ class BodyWriter {
   };
 
   // key/iv: K, N for the request body; RK, RN for a response body (tests and fake servers).
-  // `padding_random` fills global padding and must outlive the writer.
+  // `padding_random` fills global padding and must outlive the writer. `continued_cfb` (legacy
+  // security only): continue this CFB stream instead of a fresh one from key/iv (a test server
+  // writing a legacy-header response body, §10.2).
   BodyWriter(SecurityType security, uint8_t options, Transfer transfer, ByteView key, ByteView iv,
-             crypto::Random& padding_random);
+             crypto::Random& padding_random,
+             std::optional<crypto::Aes128Cfb> continued_cfb = std::nullopt);
   ~BodyWriter();
   BodyWriter(BodyWriter&&) noexcept;
   BodyWriter& operator=(BodyWriter&&) noexcept;
