@@ -62,4 +62,60 @@ inline constexpr std::string_view kResponseHeaderKey = "AEAD Resp Header Key";
 inline constexpr std::string_view kResponseHeaderIv = "AEAD Resp Header IV";
 }  // namespace kdf_label
 
+// §12: the option byte v2ray 4.34's client sends for each security.
+namespace option {
+inline constexpr uint8_t kForAeadSecurity = kChunkStream | kChunkMasking | kGlobalPadding;  // 0x0D
+inline constexpr uint8_t kForNone = kChunkStream | kChunkMasking;                           // 0x05
+inline constexpr uint8_t kForZero = 0x00;  // none without framing: the bare payload
+inline constexpr uint8_t kForLegacySecurity = kChunkStream;  // 0x01
+// Bits 4.34 does not have (0x10) or never reads (0x02); sending them only invites trouble.
+inline constexpr uint8_t kNeverSent = 0x02 | 0x10;
+}  // namespace option
+
+// §4: the instruction. Fixed part Ver..Cmd, then port+address, P padding bytes, FNV-1a.
+inline constexpr uint8_t kInstructionVersion = 0x01;
+inline constexpr size_t kInstructionFixedSize = 38;
+inline constexpr size_t kInstructionChecksumSize = 4;
+inline constexpr size_t kMaxPaddingLen = 15;  // P is a nibble
+inline constexpr size_t kMaxDomainLen = 255;  // one length byte; 0 is refused by the server
+inline constexpr size_t kMinInstructionSize = kInstructionFixedSize + kInstructionChecksumSize;
+inline constexpr size_t kMaxInstructionSize = kInstructionFixedSize + 2 /*port*/ + 1 /*atype*/ +
+                                              1 /*len*/ + kMaxDomainLen + kMaxPaddingLen +
+                                              kInstructionChecksumSize;  // 316
+static_assert(kMaxInstructionSize == 316);
+
+// §5, §6: both header formats start with 16 authentication bytes.
+inline constexpr size_t kAuthSize = 16;
+inline constexpr size_t kAuthIdRandomSize = 4;     // R
+inline constexpr size_t kConnectionNonceSize = 8;  // C
+inline constexpr size_t kAeadTagSize = 16;
+inline constexpr size_t kAeadNonceSize = 12;
+inline constexpr size_t kSealedLengthSize = 2 + kAeadTagSize;
+// AuthID || GCM(len) || C || GCM(instruction) minus the instruction itself.
+inline constexpr size_t kAeadHeaderOverhead =
+    kAuthSize + kSealedLengthSize + kConnectionNonceSize + kAeadTagSize;
+// §6.2: the server's AuthID window, inclusive. §5: roughly the same for legacy auth values.
+inline constexpr int64_t kAuthIdWindowSeconds = 120;
+inline constexpr int64_t kLegacyAuthWindowSeconds = 120;
+// §5: v2ray's client jitters the legacy timestamp uniformly over [-30, +29].
+inline constexpr int kLegacyJitterMin = -30;
+inline constexpr int kLegacyJitterMax = 29;
+
+// §10.1: V, Opt, Cmd, CmdLen.
+inline constexpr size_t kResponseHeaderFixedSize = 4;
+
+// §9: body framing.
+namespace body {
+inline constexpr size_t kLengthSize = 2;          // BE16 L, masked
+inline constexpr size_t kFnvSize = 4;             // legacy chunks: BE32 FNV-1a of the payload
+inline constexpr uint16_t kPaddingModulus = 64;   // §9.4: P = next16() % 64
+inline constexpr size_t kChunkBufferSize = 2048;  // v2ray's buf.Size: its writer's chunk limit
+inline constexpr size_t kStreamPaddingReserve = kPaddingModulus;  // its stream split reserves 64
+inline constexpr size_t kPacketPaddingReserve = kPaddingModulus - 1;  // §13: largest P drawn
+inline constexpr size_t kNoneStreamMaxPayload = 8192;                 // §9.6
+}  // namespace body
+
+// §10.3: the switch-account ("dynamic port") command; anything else is skipped unread.
+inline constexpr uint8_t kCommandSwitchAccount = 1;
+
 }  // namespace vmlocal::vmess

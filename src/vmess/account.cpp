@@ -1,0 +1,77 @@
+#include "vmlocal/vmess/account.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "vmlocal/crypto/hash.hpp"
+#include "vmlocal/vmess/constants.hpp"
+
+namespace vmlocal::vmess {
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Copies an MD5 result into a self-wiping array and wipes the temporary.
+void take_digest(crypto::Digest16& digest, crypto::SecretArray<16>& out) {
+  std::copy(digest.begin(), digest.end(), out.begin());
+  crypto::secure_wipe(digest.data(), digest.size());
+}
+
+// §2.1: MD5(prev || alter salt [|| retry salt]*), extended until it differs from prev.
+Uuid next_alter_id(const Uuid& prev) {
+  std::string salts(id_salt::kAlterId);
+  for (;;) {
+    auto digest = crypto::md5({ByteView(prev), as_bytes(salts)});
+    if (!std::equal(digest.begin(), digest.end(), prev.begin())) {
+      Uuid next;
+      take_digest(digest, next);
+      return next;
+    }
+    // Practically unreachable, but v2ray keeps extending the same input; so must we.
+    salts += id_salt::kAlterIdRetry;
+  }
+}
+
+}  // namespace
+
+std::optional<Uuid> parse_uuid(std::string_view text) {
+  // 8-4-4-4-12: dashes at fixed offsets, 32 hex digits elsewhere.
+  static constexpr size_t kTextSize = 36;
+  static constexpr std::array<size_t, 4> kDashes = {8, 13, 18, 23};
+  if (text.size() != kTextSize) return std::nullopt;
+  Uuid out;
+  size_t nibble = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (std::find(kDashes.begin(), kDashes.end(), i) != kDashes.end()) {
+      if (text[i] != '-') return std::nullopt;
+      continue;
+    }
+    int v = hex_digit(text[i]);
+    if (v < 0) return std::nullopt;
+    uint8_t& byte = out[nibble / 2];
+    byte = static_cast<uint8_t>(nibble % 2 == 0 ? v << 4 : byte | v);
+    ++nibble;
+  }
+  return out;
+}
+
+Account Account::make(const Uuid& id, uint16_t alter_id_count) {
+  Account account;
+  account.id = id;
+  auto cmd_key = crypto::md5({ByteView(id), as_bytes(id_salt::kCmdKey)});
+  take_digest(cmd_key, account.cmd_key);
+  account.alter_ids.reserve(alter_id_count);
+  const Uuid* prev = &account.id;
+  for (uint16_t i = 0; i < alter_id_count; ++i) {
+    account.alter_ids.push_back(next_alter_id(*prev));
+    prev = &account.alter_ids.back();  // reserve() keeps this pointer valid
+  }
+  return account;
+}
+
+}  // namespace vmlocal::vmess
