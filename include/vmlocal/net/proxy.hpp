@@ -1,0 +1,51 @@
+// The running proxy on one event loop: SOCKS5 listeners, the shared session context, and the
+// orderly stop (stop accepting, close every tunnel).
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vmlocal/config/profile.hpp"
+#include "vmlocal/crypto/random.hpp"
+#include "vmlocal/net/session_context.hpp"
+#include "vmlocal/vmess/account.hpp"
+
+namespace vmlocal::net {
+
+class Proxy {
+ public:
+  Proxy(uv_loop_t* loop, const config::Profile& profile);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Binds and listens on every [local] listen endpoint. Returns an error message on failure.
+  std::optional<std::string> start();
+  // Stops accepting and closes every tunnel. The loop ends once their handles have closed.
+  void stop(std::string_view why);
+
+  size_t session_count() const { return context_.session_count; }
+
+ private:
+  struct Listener {
+    uv_tcp_t handle;
+    Proxy* proxy;
+    std::string name;
+  };
+
+  static void on_connection(uv_stream_t* server, int status);
+
+  const config::Profile& profile_;
+  vmess::Account account_;
+  crypto::SystemRandom random_;
+  SessionContext context_;
+  std::vector<Listener*> listeners_;  // freed in their close callbacks
+  bool stopped_ = false;
+};
+
+}  // namespace vmlocal::net

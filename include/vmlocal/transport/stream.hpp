@@ -1,0 +1,76 @@
+// An upstream byte stream (tcp, later tls and ws layered on it), so the pump does not care which
+// one it talks to. Callbacks go to one StreamHandler (the session). Reads are libuv-style: the
+// handler lends the buffer, so a plain TCP stream reads straight into the pump's block.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "vmlocal/util/bytes.hpp"
+
+namespace vmlocal::transport {
+
+// What went wrong, coarse enough to pick a SOCKS5 reply code.
+enum class FailureKind : uint8_t {
+  kResolve,      // the server name did not resolve
+  kRefused,      // TCP connection refused
+  kUnreachable,  // network or host unreachable
+  kTimeout,      // a deadline passed
+  kReset,        // the connection was reset or broken mid-stream
+  kProtocol,     // a layer above TCP failed (TLS, WebSocket)
+  kOther,
+};
+
+struct Failure {
+  FailureKind kind = FailureKind::kOther;
+  std::string
+      message;  // names the layer and the cause, e.g. "connect 127.0.0.1:1: connection refused"
+};
+
+// Maps a libuv error from connect/read/write to a failure kind.
+FailureKind failure_kind_for_uv_error(int uv_error);
+
+class StreamHandler {
+ public:
+  virtual void on_stream_connected() = 0;
+  // Connect or I/O failed; the handler closes the stream.
+  virtual void on_stream_failed(const Failure& failure) = 0;
+  // Where the next read goes. Never empty while reading is started.
+  virtual MutableByteView on_stream_buffer() = 0;
+  virtual void on_stream_read(size_t n) = 0;
+  virtual void on_stream_eof() = 0;
+  // A write that returned kPending has completed.
+  virtual void on_stream_write_done() = 0;
+  // Every handle is closed; the stream may be destroyed now (from this callback is fine).
+  virtual void on_stream_closed() = 0;
+
+ protected:
+  ~StreamHandler() = default;
+};
+
+class Stream {
+ public:
+  enum class WriteResult : uint8_t { kDone, kPending, kFailed };
+
+  virtual ~Stream() = default;
+
+  virtual void connect() = 0;
+  virtual void read_start() = 0;
+  virtual void read_stop() = 0;
+  // Writes the buffers in order; at most one write may be pending. The stream may rewrite the
+  // uv_buf_t entries (to skip what was sent) and, for framing layers, the bytes they point at;
+  // the memory must stay valid until kDone is returned or on_stream_write_done() is called.
+  // kFailed: failure() says why; the handler closes the stream.
+  virtual WriteResult write(uv_buf_t* bufs, size_t count) = 0;
+  // Ends our sending side once every queued write has gone.
+  virtual void shutdown() = 0;
+  // Closes everything; on_stream_closed() follows asynchronously. `reset`: abort (RST) instead
+  // of a graceful close.
+  virtual void close(bool reset) = 0;
+  virtual const Failure& failure() const = 0;
+};
+
+}  // namespace vmlocal::transport

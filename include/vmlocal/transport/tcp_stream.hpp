@@ -1,0 +1,69 @@
+// The bottom transport: resolves the server name (uv_getaddrinfo, skipped for IP literals),
+// tries every address in order, then moves bytes with no copy — reads land in the handler's
+// buffer and writes go straight from the caller's buffers.
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+#include <vector>
+
+#include "vmlocal/transport/stream.hpp"
+
+namespace vmlocal::transport {
+
+class TcpStream final : public Stream {
+ public:
+  TcpStream(uv_loop_t* loop, StreamHandler& handler, std::string host, uint16_t port);
+  ~TcpStream() override = default;
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+
+  void connect() override;
+  void read_start() override;
+  void read_stop() override;
+  WriteResult write(uv_buf_t* bufs, size_t count) override;
+  void shutdown() override;
+  void close(bool reset) override;
+  const Failure& failure() const override { return failure_; }
+
+ private:
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result);
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_attempt_closed(uv_handle_t* handle);
+  static void on_closed(uv_handle_t* handle);
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+
+  void try_next_address();
+  void fail(FailureKind kind, std::string message);
+  void maybe_finish_close();
+
+  uv_loop_t* loop_;
+  StreamHandler& handler_;
+  std::string host_;
+  uint16_t port_;
+
+  std::vector<sockaddr_storage> addresses_;
+  size_t next_address_ = 0;
+  std::string last_connect_error_;
+  FailureKind last_connect_kind_ = FailureKind::kOther;
+
+  uv_getaddrinfo_t resolve_req_{};
+  uv_tcp_t tcp_{};
+  uv_connect_t connect_req_{};
+  uv_write_t write_req_{};
+  uv_shutdown_t shutdown_req_{};
+
+  bool resolving_ = false;    // uv_getaddrinfo outstanding
+  bool handle_open_ = false;  // tcp_ initialized and uv_close not yet called
+  bool handle_busy_ = false;  // tcp_ initialized and its close callback not yet run
+  bool connected_ = false;
+  bool closing_ = false;
+  bool close_reported_ = false;
+  Failure failure_;
+};
+
+}  // namespace vmlocal::transport

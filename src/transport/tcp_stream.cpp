@@ -1,0 +1,239 @@
+#include "vmlocal/transport/tcp_stream.hpp"
+
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "vmlocal/log/log.hpp"
+#include "vmlocal/net/uv_util.hpp"
+
+namespace vmlocal::transport {
+
+FailureKind failure_kind_for_uv_error(int uv_error) {
+  switch (uv_error) {
+    case UV_ECONNREFUSED:
+      return FailureKind::kRefused;
+    case UV_ENETUNREACH:
+    case UV_EHOSTUNREACH:
+    case UV_EADDRNOTAVAIL:
+    case UV_EAI_NONAME:
+    case UV_EAI_AGAIN:
+    case UV_EAI_FAIL:
+    case UV_EAI_NODATA:
+      return FailureKind::kUnreachable;
+    case UV_ETIMEDOUT:
+      return FailureKind::kTimeout;
+    case UV_ECONNRESET:
+    case UV_EPIPE:
+    case UV_ECONNABORTED:
+      return FailureKind::kReset;
+    default:
+      return FailureKind::kOther;
+  }
+}
+
+TcpStream::TcpStream(uv_loop_t* loop, StreamHandler& handler, std::string host, uint16_t port)
+    : loop_(loop), handler_(handler), host_(std::move(host)), port_(port) {
+  resolve_req_.data = this;
+  tcp_.data = this;
+  connect_req_.data = this;
+  write_req_.data = this;
+  shutdown_req_.data = this;
+}
+
+void TcpStream::connect() {
+  sockaddr_storage literal{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&literal);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&literal);
+  if (uv_ip4_addr(host_.c_str(), port_, v4) == 0 || uv_ip6_addr(host_.c_str(), port_, v6) == 0) {
+    addresses_.push_back(literal);
+    try_next_address();
+    return;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  const std::string service = std::to_string(port_);
+  int rc =
+      uv_getaddrinfo(loop_, &resolve_req_, on_resolved, host_.c_str(), service.c_str(), &hints);
+  if (rc != 0) {
+    fail(FailureKind::kResolve, "DNS: cannot resolve " + host_ + ": " + uv_strerror(rc));
+    return;
+  }
+  resolving_ = true;
+}
+
+void TcpStream::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result) {
+  auto* self = static_cast<TcpStream*>(req->data);
+  self->resolving_ = false;
+  if (self->closing_) {
+    if (result != nullptr) uv_freeaddrinfo(result);
+    self->maybe_finish_close();
+    return;
+  }
+  if (status != 0) {
+    uv_freeaddrinfo(result);
+    self->fail(FailureKind::kResolve,
+               "DNS: cannot resolve " + self->host_ + ": " + uv_strerror(status));
+    return;
+  }
+  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    sockaddr_storage storage{};
+    std::memcpy(&storage, ai->ai_addr, ai->ai_addrlen);
+    self->addresses_.push_back(storage);
+  }
+  uv_freeaddrinfo(result);
+  if (self->addresses_.empty()) {
+    self->fail(FailureKind::kResolve, "DNS: " + self->host_ + " has no IPv4 or IPv6 address");
+    return;
+  }
+  self->try_next_address();
+}
+
+void TcpStream::try_next_address() {
+  if (next_address_ >= addresses_.size()) {
+    fail(last_connect_kind_, last_connect_error_);
+    return;
+  }
+  const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[next_address_++]);
+  uv_tcp_init(loop_, &tcp_);
+  handle_open_ = true;
+  handle_busy_ = true;
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+  if (rc != 0) {
+    // Synchronous failure (e.g. EMFILE): report it through the same path as an async one.
+    last_connect_error_ = "connect " + net::format_sockaddr(addr) + ": " + uv_strerror(rc);
+    last_connect_kind_ = failure_kind_for_uv_error(rc);
+    handle_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_attempt_closed);
+  }
+}
+
+void TcpStream::on_connect(uv_connect_t* req, int status) {
+  auto* self = static_cast<TcpStream*>(req->data);
+  if (self->closing_) return;  // close() already closed the handle; on_closed finishes
+  if (status != 0) {
+    const auto* addr =
+        reinterpret_cast<const sockaddr*>(&self->addresses_[self->next_address_ - 1]);
+    self->last_connect_error_ =
+        "connect " + net::format_sockaddr(addr) + ": " + uv_strerror(status);
+    self->last_connect_kind_ = failure_kind_for_uv_error(status);
+    self->handle_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->tcp_), on_attempt_closed);
+    return;
+  }
+  self->connected_ = true;
+  uv_tcp_nodelay(&self->tcp_, 1);
+  self->handler_.on_stream_connected();
+}
+
+void TcpStream::on_attempt_closed(uv_handle_t* handle) {
+  auto* self = static_cast<TcpStream*>(handle->data);
+  self->handle_busy_ = false;
+  if (self->closing_) {
+    self->maybe_finish_close();
+    return;
+  }
+  self->try_next_address();
+}
+
+void TcpStream::fail(FailureKind kind, std::string message) {
+  failure_ = Failure{kind, std::move(message)};
+  handler_.on_stream_failed(failure_);
+}
+
+void TcpStream::read_start() {
+  if (connected_ && !closing_)
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+}
+
+void TcpStream::read_stop() {
+  if (connected_ && !closing_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+}
+
+void TcpStream::on_alloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
+  auto* self = static_cast<TcpStream*>(handle->data);
+  MutableByteView space = self->handler_.on_stream_buffer();
+  *buf = uv_buf_init(reinterpret_cast<char*>(space.data()), static_cast<unsigned>(space.size()));
+}
+
+void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/) {
+  auto* self = static_cast<TcpStream*>(stream->data);
+  if (self->closing_) return;
+  if (nread > 0) {
+    self->handler_.on_stream_read(static_cast<size_t>(nread));
+  } else if (nread == UV_EOF) {
+    uv_read_stop(stream);
+    self->handler_.on_stream_eof();
+  } else if (nread < 0) {
+    self->fail(failure_kind_for_uv_error(static_cast<int>(nread)),
+               std::string("read: ") + uv_strerror(static_cast<int>(nread)));
+  }
+  // nread == 0 is EAGAIN, not EOF: nothing to do.
+}
+
+Stream::WriteResult TcpStream::write(uv_buf_t* bufs, size_t count) {
+  int error = 0;
+  switch (net::write_now_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), &write_req_, bufs, count,
+                                  on_write, &error)) {
+    case net::WriteOutcome::kDone:
+      return WriteResult::kDone;
+    case net::WriteOutcome::kQueued:
+      return WriteResult::kPending;
+    case net::WriteOutcome::kFailed:
+      break;
+  }
+  failure_ = Failure{failure_kind_for_uv_error(error), std::string("write: ") + uv_strerror(error)};
+  return WriteResult::kFailed;
+}
+
+void TcpStream::on_write(uv_write_t* req, int status) {
+  auto* self = static_cast<TcpStream*>(req->data);
+  if (self->closing_) return;
+  if (status != 0) {
+    self->fail(failure_kind_for_uv_error(status), std::string("write: ") + uv_strerror(status));
+    return;
+  }
+  self->handler_.on_stream_write_done();
+}
+
+void TcpStream::shutdown() {
+  if (!connected_ || closing_) return;
+  uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown);
+}
+
+void TcpStream::on_shutdown(uv_shutdown_t* /*req*/, int /*status*/) {
+  // Nothing waits on it: a failed shutdown surfaces as a read or write error.
+}
+
+void TcpStream::close(bool reset) {
+  if (closing_) return;
+  closing_ = true;
+  if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
+  if (handle_open_) {
+    handle_open_ = false;
+    if (reset && connected_) {
+      uv_tcp_close_reset(&tcp_, on_closed);
+    } else {
+      uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+    }
+  }
+  maybe_finish_close();
+}
+
+void TcpStream::on_closed(uv_handle_t* handle) {
+  auto* self = static_cast<TcpStream*>(handle->data);
+  self->handle_busy_ = false;
+  self->maybe_finish_close();
+}
+
+void TcpStream::maybe_finish_close() {
+  // Every outstanding libuv operation reports here; the last one to end tells the handler.
+  if (!closing_ || resolving_ || handle_busy_ || close_reported_) return;
+  close_reported_ = true;
+  handler_.on_stream_closed();
+}
+
+}  // namespace vmlocal::transport
