@@ -1,0 +1,21 @@
+// Everything an integration test needs, in one include.
+#pragma once
+
+#include "harness/data_stream.hpp"
+#include "harness/deadline.hpp"
+#include "harness/echo_server.hpp"
+#include "harness/endpoint.hpp"
+#include "harness/http_server.hpp"
+#include "harness/ports.hpp"
+#include "harness/process.hpp"
+#include "harness/sha256.hpp"
+#include "harness/sink_server.hpp"
+#include "harness/socket.hpp"
+#include "harness/socks5_client.hpp"
+#include "harness/source_server.hpp"
+#include "harness/tcp_server.hpp"
+#include "harness/temp_dir.hpp"
+#include "harness/transfer.hpp"
+#include "harness/uuid.hpp"
+#include "harness/v2ray_server.hpp"
+#include "harness/vmess_local.hpp"

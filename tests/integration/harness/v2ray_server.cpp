@@ -1,0 +1,104 @@
+#include "harness/v2ray_server.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "harness/ports.hpp"
+#include "harness/uuid.hpp"
+
+namespace vmlocal::itest {
+namespace {
+
+using nlohmann::json;
+
+// Another process can take a kernel-chosen port between our probe and v2ray's bind.
+constexpr int kStartAttempts = 3;
+
+std::atomic<int> g_instance{0};
+
+}  // namespace
+
+std::filesystem::path v2ray_binary() {
+  const char* env = std::getenv("V2RAY_BIN");
+  std::string name = env && *env ? env : "v2ray";
+  auto found = find_program(name);
+  if (!found) {
+    throw std::runtime_error("v2ray not found (" + name +
+                             "); install it with `apt-get install -y v2ray` or set V2RAY_BIN");
+  }
+  return *found;
+}
+
+V2rayServer::V2rayServer(TempDir& dir, const json& inbound, Family family,
+                         const V2rayOptions& options) {
+  const int instance = g_instance.fetch_add(1);
+  const std::string stem = "v2ray-" + std::to_string(instance);
+  const auto binary = v2ray_binary();
+
+  for (int attempt = 1;; ++attempt) {
+    endpoint_ = Endpoint::loopback(family, free_port(family));
+    json in = inbound;
+    in["listen"] = endpoint_.host;
+    in["port"] = endpoint_.port;
+    json inbounds = json::array({in});
+    for (const auto& extra : options.extra_inbounds)
+      inbounds.push_back(extra);
+
+    config_ = json{
+        // Access log off: one line per connection is noise, and load tests make thousands.
+        {"log", {{"loglevel", options.log_level}, {"access", "none"}}},
+        {"inbounds", inbounds},
+        {"outbounds", json::array({{{"protocol", "freedom"}, {"settings", json::object()}}})},
+    };
+    config_.merge_patch(options.extra_config);
+    config_path_ = dir.write_file(stem + ".json", config_.dump(2));
+
+    auto log = dir.file(stem + ".log");
+    process_.reset();
+    process_.emplace(std::vector<std::string>{binary.string(), "-config", config_path_.string()},
+                     log);
+    try {
+      wait_until_accepting(endpoint_, *process_, Deadline::after(options.start_timeout));
+      return;
+    } catch (const std::runtime_error&) {
+      bool port_taken = !process_->alive() &&
+                        process_->log_text().find("address already in use") != std::string::npos;
+      if (!port_taken || attempt == kStartAttempts) throw;
+    }
+  }
+}
+
+V2rayServer V2rayServer::vmess(TempDir& dir, const VmessInboundOptions& inbound,
+                               const V2rayOptions& options) {
+  std::string uuid = inbound.uuid.empty() ? random_uuid() : inbound.uuid;
+  json settings = {{"clients", json::array({{{"id", uuid}, {"alterId", inbound.alter_id}}})}};
+  if (inbound.disable_insecure_encryption) settings["disableInsecureEncryption"] = true;
+  V2rayServer server(dir, json{{"protocol", "vmess"}, {"settings", settings}}, inbound.family,
+                     options);
+  server.uuid_ = uuid;
+  server.alter_id_ = inbound.alter_id;
+  return server;
+}
+
+V2rayServer V2rayServer::socks(TempDir& dir, const SocksInboundOptions& inbound,
+                               const V2rayOptions& options) {
+  json settings = {{"auth", "noauth"}, {"udp", false}};
+  if (inbound.credentials) {
+    settings["auth"] = "password";
+    settings["accounts"] = json::array(
+        {{{"user", inbound.credentials->username}, {"pass", inbound.credentials->password}}});
+  }
+  V2rayServer server(dir, json{{"protocol", "socks"}, {"settings", settings}}, inbound.family,
+                     options);
+  server.socks_credentials_ = inbound.credentials;
+  return server;
+}
+
+Socks5Client V2rayServer::socks_client() const {
+  Socks5Client::Options options;
+  options.credentials = socks_credentials_;
+  return Socks5Client(endpoint_, options);
+}
+
+}  // namespace vmlocal::itest

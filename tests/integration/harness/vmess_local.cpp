@@ -1,0 +1,139 @@
+#include "harness/vmess_local.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "harness/ports.hpp"
+#include "harness/v2ray_server.hpp"
+
+namespace vmlocal::itest {
+namespace {
+
+// Another process can take a kernel-chosen port between our probe and the binary's bind.
+constexpr int kStartAttempts = 3;
+
+// TOML basic string: quotes, backslashes and control characters escaped.
+std::string toml_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+          out += esc;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string seconds(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000);
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(ms.count()) / 1000.0);
+  return text;
+}
+
+}  // namespace
+
+VmessLocalProfile VmessLocalProfile::for_server(const V2rayServer& server) {
+  VmessLocalProfile p;
+  p.server_address = server.endpoint().host;
+  p.server_port = server.port();
+  p.uuid = server.uuid();
+  p.alter_id = server.alter_id();
+  return p;
+}
+
+std::string VmessLocalProfile::to_toml() const {
+  std::string t = "[local]\nlisten = [";
+  for (std::size_t i = 0; i < listen.size(); ++i) {
+    t += (i ? ", " : "") + toml_string(listen[i].to_string());
+  }
+  t += "]\n";
+  if (credentials) {
+    t += "username = " + toml_string(credentials->username) + "\n";
+    t += "password = " + toml_string(credentials->password) + "\n";
+  }
+  t += "\n[server]\n";
+  t += "address = " + toml_string(server_address) + "\n";
+  t += "port = " + std::to_string(server_port) + "\n";
+  t += "uuid = " + toml_string(uuid) + "\n";
+  t += "alter_id = " + std::to_string(alter_id) + "\n";
+  t += "security = " + toml_string(security) + "\n";
+  t += "transport = " + toml_string(transport) + "\n";
+  t += "\n[timeouts]\n";
+  t += "handshake = " + seconds(handshake_timeout) + "\n";
+  t += "connect = " + seconds(connect_timeout) + "\n";
+  t += "idle = " + seconds(idle_timeout) + "\n";
+  t += "\n[log]\nlevel = " + toml_string(log_level) + "\n";
+  if (!extra_toml.empty()) t += "\n" + extra_toml + "\n";
+  return t;
+}
+
+std::filesystem::path vmess_local_binary() {
+  const char* env = std::getenv("VMESS_LOCAL_BIN");
+  if (env == nullptr || *env == '\0') {
+    throw std::runtime_error(
+        "VMESS_LOCAL_BIN is not set; run the integration tests via meson test");
+  }
+  auto found = find_program(env);
+  if (!found) throw std::runtime_error(std::string("VMESS_LOCAL_BIN is not executable: ") + env);
+  return *found;
+}
+
+Process launch_vmess_local(TempDir& dir, std::string_view profile_text,
+                           const VmessLocalOptions& options, std::string_view stem) {
+  // 0600: the loader warns about profiles other users can read (they hold the UUID).
+  auto path = dir.write_file(std::string(stem) + ".toml", profile_text);
+  auto binary = options.binary.empty() ? vmess_local_binary() : options.binary;
+  std::vector<std::string> args{binary.string(), "-c", path.string()};
+  args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+  return Process(std::move(args), dir.file(std::string(stem) + ".log"), options.env);
+}
+
+VmessLocal::VmessLocal(TempDir& dir, VmessLocalProfile profile, const VmessLocalOptions& options)
+    : profile_(std::move(profile)) {
+  const bool choose_ports = profile_.listen.empty();
+  const auto deadline = Deadline::after(options.start_timeout);
+  for (int attempt = 1;; ++attempt) {
+    if (choose_ports) profile_.listen = {Endpoint::loopback(Family::kV4, free_port())};
+    std::string stem = "vmess-local-" + std::to_string(attempt);
+    profile_path_ = dir.file(stem + ".toml");
+    process_.reset();
+    process_.emplace(launch_vmess_local(dir, profile_.to_toml(), options, stem));
+    try {
+      for (const auto& at : profile_.listen)
+        wait_until_accepting(at, *process_, deadline);
+      return;
+    } catch (const std::runtime_error&) {
+      bool port_taken = choose_ports && !process_->alive() &&
+                        process_->log_text().find("in use") != std::string::npos;
+      if (!port_taken || attempt == kStartAttempts) throw;
+    }
+  }
+}
+
+Socks5Client VmessLocal::socks_client() const {
+  Socks5Client::Options options;
+  options.credentials = profile_.credentials;
+  return Socks5Client(socks_endpoint(), options);
+}
+
+}  // namespace vmlocal::itest

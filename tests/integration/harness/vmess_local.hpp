@@ -1,0 +1,90 @@
+// Starts the vmess-local binary under test with a TOML profile written into the test's
+// directory, and waits until its SOCKS5 port(s) accept connections.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/deadline.hpp"
+#include "harness/endpoint.hpp"
+#include "harness/process.hpp"
+#include "harness/socks5_client.hpp"
+#include "harness/temp_dir.hpp"
+
+namespace vmlocal::itest {
+
+class V2rayServer;
+
+// The fields of a profile (see docs/design.md, "Profile"). Timeouts are written in seconds,
+// as integers when whole, else with a fractional part.
+struct VmessLocalProfile {
+  std::vector<Endpoint> listen;                  // empty: one kernel-chosen port on 127.0.0.1
+  std::optional<Socks5Credentials> credentials;  // [local] username/password
+
+  std::string server_address = "127.0.0.1";
+  std::uint16_t server_port = 0;
+  std::string uuid;
+  std::uint16_t alter_id = 0;
+  std::string security = "aes-128-gcm";
+  std::string transport = "tcp";
+
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{300'000};
+
+  std::string log_level = "info";
+  std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
+
+  // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
+  static VmessLocalProfile for_server(const V2rayServer& server);
+  std::string to_toml() const;
+};
+
+struct VmessLocalOptions {
+  std::vector<std::string> extra_args;  // after "-c FILE"
+  EnvVars env;                          // added to the test's environment
+  std::filesystem::path binary;         // empty: vmess_local_binary()
+  std::chrono::milliseconds start_timeout{10'000};
+};
+
+class VmessLocal {
+ public:
+  // Writes the profile (ports chosen now if `listen` is empty), starts `vmess-local -c FILE`
+  // and waits until every listen endpoint accepts TCP (one probe connection each, closed at
+  // once: expect it in the log). Throws with the log if the process exits or the start
+  // timeout passes first.
+  VmessLocal(TempDir& dir, VmessLocalProfile profile, const VmessLocalOptions& options = {});
+
+  const VmessLocalProfile& profile() const { return profile_; }
+  const std::vector<Endpoint>& listen() const { return profile_.listen; }
+  const Endpoint& socks_endpoint() const { return profile_.listen.front(); }
+  // A client for the first listen endpoint, with the profile's credentials.
+  Socks5Client socks_client() const;
+
+  Process& process() { return *process_; }
+  std::string log_text() const { return process_->log_text(); }
+  bool wait_for_log(std::string_view needle, Deadline deadline) const {
+    return process_->wait_for_log(needle, deadline);
+  }
+  const std::filesystem::path& profile_path() const { return profile_path_; }
+
+ private:
+  VmessLocalProfile profile_;
+  std::filesystem::path profile_path_;
+  std::optional<Process> process_;
+};
+
+// $VMESS_LOCAL_BIN (set by meson for the integration tests); throws if unset or not executable.
+std::filesystem::path vmess_local_binary();
+
+// Starts vmess-local with `profile_text` as its profile and does not wait for anything: for
+// tests of start-up failures (bad profiles, flags). Files go to dir/<stem>.toml and .log.
+Process launch_vmess_local(TempDir& dir, std::string_view profile_text,
+                           const VmessLocalOptions& options = {},
+                           std::string_view stem = "vmess-local");
+
+}  // namespace vmlocal::itest
