@@ -1,0 +1,115 @@
+// ListenEndpoint: the numeric "IPv4:port" / "[IPv6]:port" form a profile's local.listen uses.
+#include "vmlocal/config/profile.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <string>
+
+#include "diagnostic_text.hpp"
+
+namespace vmlocal::config {
+namespace {
+
+constexpr std::string_view kExpected =
+    R"((expected "IPv4:port" or "[IPv6]:port", e.g. "127.0.0.1:1080" or "[::1]:1080"))";
+
+// The address in its canonical text form (inet_ntop), or "" when `text` is not one.
+// Canonical text makes "[0:0::1]:1080" and "[::1]:1080" compare equal.
+std::string canonical_ip(int family, std::string_view text) {
+  std::string nul_terminated(text);
+  std::array<unsigned char, 16> bytes{};
+  if (inet_pton(family, nul_terminated.c_str(), bytes.data()) != 1) return {};
+  char out[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(family, bytes.data(), out, sizeof out) == nullptr) return {};
+  return out;
+}
+
+}  // namespace
+
+bool ListenEndpoint::is_loopback() const {
+  std::array<unsigned char, 16> bytes{};
+  if (inet_pton(AF_INET, host.c_str(), bytes.data()) == 1) return bytes[0] == 127;
+  if (inet_pton(AF_INET6, host.c_str(), bytes.data()) != 1) return false;
+  static constexpr std::array<unsigned char, 16> kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                               0, 0, 0, 0, 0, 0, 0, 1};
+  if (bytes == kLoopback6) return true;
+  // ::ffff:127.x.y.z is IPv4 loopback reached through an IPv6 socket.
+  static constexpr std::array<unsigned char, 12> kMappedPrefix = {0, 0, 0, 0, 0,    0,
+                                                                  0, 0, 0, 0, 0xff, 0xff};
+  return std::equal(kMappedPrefix.begin(), kMappedPrefix.end(), bytes.begin()) && bytes[12] == 127;
+}
+
+std::string ListenEndpoint::to_string() const {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::variant<ListenEndpoint, std::string> parse_listen_endpoint(std::string_view text) {
+  const std::string shown = quote(text);
+  if (text.empty()) return "empty address " + std::string(kExpected);
+
+  std::string_view host;
+  std::string_view rest;  // ":port", or what stands in its place
+  bool bracketed = false;
+  if (text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos)
+      return shown + R"( is missing "]" )" + std::string(kExpected);
+    host = text.substr(1, close - 1);
+    rest = text.substr(close + 1);
+    bracketed = true;
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return shown + " has no port " + std::string(kExpected);
+    host = text.substr(0, colon);
+    rest = text.substr(colon);
+    if (host.find(':') != std::string_view::npos) {
+      return shown +
+             R"( looks like an IPv6 address without brackets; write it as "[address]:port", e.g. "[::1]:1080")";
+    }
+  }
+  if (rest.empty() || rest.front() != ':' || rest.size() == 1) {
+    return shown + " has no port " + std::string(kExpected);
+  }
+
+  const std::string_view port_text = rest.substr(1);
+  uint32_t port = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec == std::errc::result_out_of_range ||
+      (ec == std::errc() && end == port_text.data() + port_text.size() && port > 65535)) {
+    return shown + ": port must be 1..65535, got " + std::string(port_text);
+  }
+  if (ec != std::errc() || end != port_text.data() + port_text.size()) {
+    return shown + ": port " + quote(port_text) + " is not a number " + std::string(kExpected);
+  }
+  if (port == 0) {
+    // Port 0 would bind a random port nobody can find to configure their apps.
+    return shown + ": port must be 1..65535, got 0";
+  }
+
+  ListenEndpoint endpoint;
+  endpoint.port = static_cast<uint16_t>(port);
+  if (bracketed) {
+    endpoint.host = canonical_ip(AF_INET6, host);
+    if (endpoint.host.empty()) {
+      if (!canonical_ip(AF_INET, host).empty()) {
+        return shown + R"(: only IPv6 addresses go in brackets; write IPv4 as "1.2.3.4:port")";
+      }
+      return shown + ": " + quote(host) + " is not an IPv6 address " + std::string(kExpected);
+    }
+  } else {
+    endpoint.host = canonical_ip(AF_INET, host);
+    if (endpoint.host.empty()) {
+      // Names would need a resolver at start-up and could bind somewhere unexpected.
+      return shown + ": " + quote(host) +
+             R"( is not an IPv4 address; listen addresses must be numeric, e.g. "127.0.0.1:1080")";
+    }
+  }
+  return endpoint;
+}
+
+}  // namespace vmlocal::config

@@ -1,0 +1,607 @@
+// The profile loader: values, defaults, and for every way a profile can be wrong, the exact
+// "path:line:column: message" a user sees.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "vmlocal/config/profile.hpp"
+
+using namespace std::chrono_literals;
+using vmlocal::config::ListenEndpoint;
+using vmlocal::config::load_profile;
+using vmlocal::config::parse_listen_endpoint;
+using vmlocal::config::parse_profile;
+using vmlocal::config::Profile;
+using vmlocal::config::ProfileResult;
+using vmlocal::config::Transport;
+namespace vmess = vmlocal::vmess;
+
+namespace {
+
+// One string per line, so the line numbers asserted below can be read off the list.
+std::string lines(std::initializer_list<std::string_view> list) {
+  std::string out;
+  for (std::string_view line : list) {
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+// Lines 1-4 are a valid [server]; `extra` starts on line 5.
+std::string server_and(std::initializer_list<std::string_view> extra) {
+  std::string out = lines({
+      "[server]",
+      R"(address = "vmess.example.org")",
+      "port = 443",
+      R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")",
+  });
+  out += lines(extra);
+  return out;
+}
+
+Profile parse_ok(const std::string& text) {
+  ProfileResult result = parse_profile(text, "p.toml");
+  INFO("error: " << (result.ok() ? std::string() : result.error()));
+  REQUIRE(result.ok());
+  CHECK(result.warnings.empty());
+  return result.profile();
+}
+
+std::string parse_error(const std::string& text) {
+  ProfileResult result = parse_profile(text, "p.toml");
+  REQUIRE_FALSE(result.ok());
+  return result.error();
+}
+
+std::string endpoint_error(std::string_view text) {
+  auto result = parse_listen_endpoint(text);
+  REQUIRE(std::holds_alternative<std::string>(result));
+  return std::get<std::string>(result);
+}
+
+// A private directory for files whose permissions the tests set; removed on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/vmlocal-profile-test-XXXXXX";
+    REQUIRE(mkdtemp(pattern) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    for (const std::string& file : files_) {
+      std::remove(file.c_str());
+    }
+    ::rmdir(path_.c_str());
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& text, mode_t mode) {
+    const std::string file = path_ + "/" + name;
+    files_.push_back(file);
+    std::ofstream(file) << text;
+    REQUIRE(::chmod(file.c_str(), mode) == 0);
+    return file;
+  }
+
+ private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+}  // namespace
+
+TEST_CASE("profile: a minimal profile gets every default") {
+  const Profile p = parse_ok(server_and({}));
+  REQUIRE(p.local.listen.size() == 1);
+  CHECK(p.local.listen[0].host == "127.0.0.1");
+  CHECK(p.local.listen[0].port == 1080);
+  CHECK(p.server.address == "vmess.example.org");
+  CHECK(p.server.port == 443);
+  CHECK(p.server.uuid[0] == 0xb8);
+  CHECK(p.server.uuid[1] == 0x31);
+  CHECK(p.server.uuid[15] == 0x11);
+  CHECK(p.server.alter_id == 0);
+  CHECK(p.server.security == vmess::Security::kAuto);
+  CHECK(p.server.transport == Transport::kTcp);
+  CHECK(p.timeouts.handshake == 10s);
+  CHECK(p.timeouts.connect == 10s);
+  CHECK(p.timeouts.idle == 300s);
+  CHECK(p.log.level == vmlocal::log::Level::kInfo);
+}
+
+TEST_CASE("profile: a full profile sets every field") {
+  const Profile p = parse_ok(lines({
+      "[local]",
+      R"(listen = ["127.0.0.1:1081", "[::1]:1082", "0.0.0.0:1083"])",
+      "[server]",
+      R"(address = "2001:db8::7")",
+      "port = 8443",
+      R"(uuid = "B831381D-6324-4D53-AD4F-8CDA48B30811")",
+      "alter_id = 64",
+      R"(security = "chacha20-poly1305")",
+      R"(transport = "tcp")",
+      "[timeouts]",
+      "handshake = 2.5",
+      "connect = 30",
+      "idle = 0.001",
+      "[log]",
+      R"(level = "debug")",
+  }));
+  REQUIRE(p.local.listen.size() == 3);
+  CHECK(p.local.listen[0].to_string() == "127.0.0.1:1081");
+  CHECK(p.local.listen[1].host == "::1");
+  CHECK(p.local.listen[1].port == 1082);
+  CHECK(p.local.listen[2].to_string() == "0.0.0.0:1083");
+  CHECK(p.server.address == "2001:db8::7");
+  CHECK(p.server.port == 8443);
+  CHECK(p.server.uuid[0] == 0xb8);
+  CHECK(p.server.alter_id == 64);
+  CHECK(p.server.security == vmess::Security::kChacha20Poly1305);
+  CHECK(p.timeouts.handshake == 2500ms);
+  CHECK(p.timeouts.connect == 30s);
+  CHECK(p.timeouts.idle == 1ms);
+  CHECK(p.log.level == vmlocal::log::Level::kDebug);
+}
+
+TEST_CASE("profile: each security and level name") {
+  const std::pair<std::string_view, vmess::Security> securities[] = {
+      {"auto", vmess::Security::kAuto},
+      {"aes-128-gcm", vmess::Security::kAes128Gcm},
+      {"chacha20-poly1305", vmess::Security::kChacha20Poly1305},
+      {"none", vmess::Security::kNone},
+      {"zero", vmess::Security::kZero},
+  };
+  // Not structured bindings: clang 14 cannot capture those in CAPTURE's lambda.
+  for (const auto& entry : securities) {
+    const std::string line = "security = \"" + std::string(entry.first) + "\"";
+    CAPTURE(line);
+    CHECK(parse_ok(server_and({line})).server.security == entry.second);
+  }
+  const std::pair<std::string_view, vmlocal::log::Level> levels[] = {
+      {"error", vmlocal::log::Level::kError},
+      {"warn", vmlocal::log::Level::kWarn},
+      {"info", vmlocal::log::Level::kInfo},
+      {"debug", vmlocal::log::Level::kDebug},
+  };
+  for (const auto& entry : levels) {
+    const std::string line = "level = \"" + std::string(entry.first) + "\"";
+    CAPTURE(line);
+    CHECK(parse_ok(server_and({"[log]", line})).log.level == entry.second);
+  }
+}
+
+TEST_CASE("profile: listen as a single string, and IPv6") {
+  Profile p = parse_ok(server_and({"[local]", R"(listen = "127.0.0.2:9050")"}));
+  REQUIRE(p.local.listen.size() == 1);
+  CHECK(p.local.listen[0].host == "127.0.0.2");
+  CHECK(p.local.listen[0].port == 9050);
+
+  p = parse_ok(server_and({"[local]", R"(listen = ["[0:0::1]:1080"])"}));
+  REQUIRE(p.local.listen.size() == 1);
+  CHECK(p.local.listen[0].host == "::1");  // canonical form
+  CHECK(p.local.listen[0].to_string() == "[::1]:1080");
+  CHECK(p.local.listen[0].is_loopback());
+}
+
+TEST_CASE("profile: server.address forms") {
+  CHECK(parse_ok(lines({"[server]", R"(address = "203.0.113.7")", "port = 1",
+                        R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"}))
+            .server.address == "203.0.113.7");
+  CHECK(parse_ok(lines({"[server]", R"(address = "::1")", "port = 1",
+                        R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"}))
+            .server.address == "::1");
+  CHECK(parse_ok(lines({"[server]", R"(address = "example.org.")", "port = 65535",
+                        R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"}))
+            .server.port == 65535);
+}
+
+TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
+  CHECK(parse_error(lines({"[server", R"(address = "x")"})) ==
+        R"(p.toml:1:8: Error while parsing table header: expected ']', saw '\n')");
+  CHECK(parse_error(server_and({"port = 444"})) ==
+        "p.toml:5:8: Error while parsing key-value pair: cannot redefine existing integer 'port'");
+  // An unquoted value gets a hint; an unquoted UUID is not echoed.
+  const std::string unquoted =
+      parse_error(lines({"[server]", "uuid = b831381d-6324-4d53-ad4f-8cda48b30811", "port = 443"}));
+  CHECK(unquoted ==
+        "p.toml:2:8: Error while parsing value: could not determine value type (text values "
+        R"(need double quotes, e.g. address = "vmess.example.org"))");
+  CHECK(parse_error(lines({"[server]", "uuid = 18313812-6324-4d53-ad4f-8cda48b30811"})) ==
+        "p.toml:2:12: Error while parsing date: expected '-', saw '3' (text values need double "
+        R"(quotes, e.g. address = "vmess.example.org"))");
+  CHECK(parse_error("[server]\r\nport = 1 2\r\n") ==
+        "p.toml:2:10: Error while parsing key-value pair: expected a comment or whitespace, "
+        "saw '2'");
+}
+
+TEST_CASE("profile: unknown tables and keys point at the key") {
+  CHECK(parse_error(server_and({"[sever]"})) ==
+        R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
+  CHECK(parse_error(server_and({"[proxy]"})) ==
+        "p.toml:5:2: unknown table [proxy] (allowed tables: [local], [server], [timeouts], "
+        "[log])");
+  CHECK(parse_error("listen = \"127.0.0.1:1080\"\n" + server_and({})) ==
+        R"(p.toml:1:1: unknown key "listen" outside any [table] ("listen" belongs in [local]))");
+  CHECK(parse_error(server_and({"[local]", R"(  lisen = ["127.0.0.1:1080"])"})) ==
+        R"(p.toml:6:3: unknown key "lisen" in [local] (did you mean "listen"?))");
+  CHECK(parse_error(server_and({R"(securty = "auto")"})) ==
+        R"(p.toml:5:1: unknown key "securty" in [server] (did you mean "security"?))");
+  CHECK(parse_error(server_and({"alterId = 0"})) ==
+        R"(p.toml:5:1: unknown key "alterId" in [server] (did you mean "alter_id"?))");
+  CHECK(parse_error(server_and({"aid = 0"})) ==
+        R"(p.toml:5:1: unknown key "aid" in [server] (did you mean "alter_id"?))");
+  CHECK(parse_error(server_and({"idle = 5"})) ==
+        R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
+  CHECK(parse_error(server_and({"mux = true"})) ==
+        "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
+        "security, transport)");
+  CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
+        "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle)");
+  CHECK(parse_error(server_and({"[log]", R"(file = "/tmp/x")"})) ==
+        R"(p.toml:6:1: unknown key "file" in [log] (allowed: level))");
+  // A subtable of a known table is a key of that table.
+  CHECK(parse_error(server_and({"[timeouts.extra]"})) ==
+        "p.toml:5:11: unknown key \"extra\" in [timeouts] (allowed: handshake, connect, idle)");
+}
+
+TEST_CASE("profile: planned features are refused by name, not ignored") {
+  CHECK(parse_error(server_and({"[server.tls]", R"(sni = "x")"})) ==
+        "p.toml:5:9: \"tls\" in [server] is not supported by this build yet (TLS to the server "
+        "is planned; this build connects over plain TCP)");
+  CHECK(parse_error(server_and({"[local]", R"(username = "me")"})) ==
+        "p.toml:6:1: \"username\" in [local] is not supported by this build yet (SOCKS5 "
+        "password authentication is planned)");
+}
+
+TEST_CASE("profile: the first problem in the file is the one reported") {
+  CHECK(parse_error(lines({
+            "[log]",
+            R"(level = "loud")",
+            "[server]",
+            "port = 0",
+        })) ==
+        R"(p.toml:2:9: log.level must be one of "error", "warn", "info", "debug"; got "loud")");
+  // A misspelt required key is reported as the typo, not as the key being missing.
+  CHECK(parse_error(lines({
+            "[server]",
+            R"(adress = "vmess.example.org")",
+            "port = 443",
+            R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")",
+        })) == R"(p.toml:2:1: unknown key "adress" in [server] (did you mean "address"?))");
+}
+
+TEST_CASE("profile: missing [server] and missing required keys point at the table") {
+  CHECK(parse_error("") == "p.toml:1:1: missing [server] table (it needs address, port and uuid)");
+  CHECK(parse_error(lines({"[local]", R"(listen = "127.0.0.1:1080")"})) ==
+        "p.toml:1:1: missing [server] table (it needs address, port and uuid)");
+  CHECK(parse_error(lines({"# comment", "", "[server]", "port = 443",
+                           R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
+        "p.toml:3:1: missing server.address (the VMess server's host name or IP address)");
+  CHECK(parse_error(lines({"[log]", "", "[server]", R"(address = "a.example")",
+                           R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
+        "p.toml:3:1: missing server.port (the VMess server's port, 1..65535)");
+  CHECK(parse_error(lines({"[server]", R"(address = "a.example")", "port = 443"})) ==
+        "p.toml:1:1: missing server.uuid (your user ID on the VMess server)");
+  CHECK(parse_error(lines({R"(server = "vmess.example.org")"})) ==
+        R"(p.toml:1:10: server must be a single table written [server], got "vmess.example.org")");
+  CHECK(parse_error(lines({"[[server]]", R"(address = "a")"})) ==
+        "p.toml:1:1: server must be a single table written [server], got an array");
+}
+
+TEST_CASE("profile: server.port must be an integer 1..65535") {
+  auto with_port = [](std::string_view port) {
+    return lines({"[server]", R"(address = "vmess.example.org")", port,
+                  R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"});
+  };
+  CHECK(parse_error(with_port("port = 0")) ==
+        "p.toml:3:8: server.port must be an integer 1..65535, got 0");
+  CHECK(parse_error(with_port("port = 70000")) ==
+        "p.toml:3:8: server.port must be an integer 1..65535, got 70000");
+  CHECK(parse_error(with_port("port = -443")) ==
+        "p.toml:3:8: server.port must be an integer 1..65535, got -443");
+  CHECK(parse_error(with_port(R"(port = "443")")) ==
+        "p.toml:3:8: server.port must be an integer 1..65535, got \"443\" (in quotes; write "
+        "numbers without quotes)");
+  CHECK(parse_error(with_port("port    =   443.0")) ==
+        "p.toml:3:13: server.port must be an integer 1..65535, got 443.0");
+}
+
+TEST_CASE("profile: server.address must be a host name or IP literal") {
+  auto with_address = [](std::string_view address) {
+    return lines(
+        {"[server]", address, "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"});
+  };
+  CHECK(parse_error(with_address(R"(address = "")")) ==
+        "p.toml:2:11: server.address must not be empty");
+  CHECK(parse_error(with_address("address = 443")) ==
+        "p.toml:2:11: server.address must be a host name or IP address in quotes, e.g. "
+        "\"vmess.example.org\", got 443");
+  CHECK(parse_error(with_address(R"(address = "vmess.example.org:443")")) ==
+        "p.toml:2:11: server.address is \"vmess.example.org:443\"; write the port in "
+        "server.port, not in the address");
+  CHECK(parse_error(with_address(R"(address = "[::1]")")) ==
+        "p.toml:2:11: server.address is \"[::1]\"; write IPv6 addresses without brackets, e.g. "
+        "\"::1\", and the port in server.port");
+  CHECK(parse_error(with_address(R"(address = "https://example.org/x")")) ==
+        "p.toml:2:11: server.address must be a host name or IP address, not a link (got "
+        "\"https://\"...); put the host in server.address and the rest in the other [server] "
+        "keys");
+  CHECK(parse_error(with_address(R"(address = "vmess.example.org ")")) ==
+        "p.toml:2:11: server.address is \"vmess.example.org \", which contains a space; it "
+        "must be just a host name or IP address");
+  CHECK(parse_error(with_address(R"(address = "1.2.3.256")")) ==
+        "p.toml:2:11: server.address is \"1.2.3.256\", which is not a valid IPv4 address");
+  CHECK(parse_error(with_address(R"(address = "a..example")")) ==
+        "p.toml:2:11: server.address is \"a..example\", which is not a valid host name");
+}
+
+TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
+  auto with_uuid = [](std::string_view uuid) {
+    return lines({"[server]", R"(address = "vmess.example.org")", "port = 443", uuid});
+  };
+  const std::string short_one =
+      parse_error(with_uuid(R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b3081")"));
+  CHECK(short_one ==
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)");
+  CHECK(short_one.find("b831381d") == std::string::npos);
+  CHECK(short_one.find("8cda48b3081") == std::string::npos);
+
+  const std::string not_hex =
+      parse_error(with_uuid(R"(uuid = "g831381d-6324-4d53-ad4f-8cda48b30811")"));
+  CHECK(not_hex == "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)");
+
+  const std::string padded =
+      parse_error(with_uuid(R"(uuid = " b831381d-6324-4d53-ad4f-8cda48b30811")"));
+  CHECK(padded ==
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits); remove "
+        "the spaces around it");
+  CHECK(padded.find("b831381d") == std::string::npos);
+
+  CHECK(parse_error(with_uuid("uuid = 1234")) ==
+        "p.toml:4:8: server.uuid must be a string in quotes (8-4-4-4-12 hex digits), got a "
+        "number");
+}
+
+TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
+  CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
+        "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
+        "alter_id, security, transport)");
+  CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
+        "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
+        "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
+  CHECK(parse_error(
+            server_and({"[local]", R"(listen = "x-b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
+        "p.toml:6:10: local.listen: \"x-<UUID hidden>\" has no port (expected \"IPv4:port\" or "
+        "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
+  CHECK(parse_error(server_and({"[b831381d-6324-4d53-ad4f-8cda48b30811]"})) ==
+        "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server], "
+        "[timeouts], [log])");
+  CHECK(parse_error(server_and({R"(["a\nb"])"})) ==
+        "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server], "
+        "[timeouts], [log])");
+  // As an address it would also be sent to the DNS resolver.
+  CHECK(parse_error(lines({"[server]", R"(address = "b831381d-6324-4d53-ad4f-8cda48b30811")",
+                           "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
+        "p.toml:2:11: server.address looks like a UUID; it belongs in server.uuid");
+  CHECK(parse_error(lines({"[server]", "b831381d-6324-4d53-ad4f-8cda48b30811 = 1",
+                           "b831381d-6324-4d53-ad4f-8cda48b30811 = 2"})) ==
+        "p.toml:3:40: Error while parsing key-value pair: cannot redefine existing integer "
+        "'<UUID hidden>'");
+}
+
+TEST_CASE("profile: server.alter_id must be 0..65535") {
+  CHECK(parse_error(server_and({"alter_id = -1"})) ==
+        "p.toml:5:12: server.alter_id must be an integer 0..65535, got -1");
+  CHECK(parse_error(server_and({"alter_id = 70000"})) ==
+        "p.toml:5:12: server.alter_id must be an integer 0..65535, got 70000");
+  CHECK(parse_error(server_and({"alter_id = true"})) ==
+        "p.toml:5:12: server.alter_id must be an integer 0..65535, got true");
+  CHECK(parse_ok(server_and({"alter_id = 65535"})).server.alter_id == 65535);
+}
+
+TEST_CASE("profile: server.security and server.transport") {
+  CHECK(parse_error(server_and({R"(security = "aes-256-gcm")"})) ==
+        "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
+        "\"chacha20-poly1305\", \"none\", \"zero\"; got \"aes-256-gcm\"");
+  CHECK(parse_error(server_and({R"(security = "rc4")"})) ==
+        "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
+        "\"chacha20-poly1305\", \"none\", \"zero\"; got \"rc4\"");
+  CHECK(parse_error(server_and({R"(transport = "ws")"})) ==
+        "p.toml:5:13: server.transport \"ws\" (WebSocket) is not supported by this build yet; "
+        "only \"tcp\" works for now");
+  CHECK(parse_error(server_and({R"(transport = "grpc")"})) ==
+        R"(p.toml:5:13: server.transport "grpc" is not supported by this build; only "tcp" works)");
+  CHECK(parse_error(server_and({R"(transport = "tpc")"})) ==
+        R"(p.toml:5:13: server.transport must be "tcp"; got "tpc" (did you mean "tcp"?))");
+}
+
+TEST_CASE("profile: timeouts must be seconds in 0.001..86400") {
+  CHECK(parse_error(server_and({"[timeouts]", "handshake = 0"})) ==
+        "p.toml:6:13: timeouts.handshake must be a number of seconds from 0.001 to 86400 (one "
+        "day), got 0");
+  CHECK(parse_error(server_and({"[timeouts]", "connect = -5"})) ==
+        "p.toml:6:11: timeouts.connect must be a number of seconds from 0.001 to 86400 (one "
+        "day), got -5");
+  CHECK(parse_error(server_and({"[timeouts]", "idle = -0.5"})) ==
+        "p.toml:6:8: timeouts.idle must be a number of seconds from 0.001 to 86400 (one day), "
+        "got -0.5");
+  CHECK(parse_error(server_and({"[timeouts]", R"(idle = "300")"})) ==
+        "p.toml:6:8: timeouts.idle must be a number of seconds from 0.001 to 86400 (one day), "
+        "got \"300\" (in quotes; write numbers without quotes)");
+  CHECK(parse_error(server_and({"[timeouts]", R"(idle = "5m")"})) ==
+        "p.toml:6:8: timeouts.idle must be a number of seconds from 0.001 to 86400 (one day), "
+        "got \"5m\"");
+  CHECK(parse_error(server_and({"[timeouts]", "idle = 86401"})) ==
+        "p.toml:6:8: timeouts.idle must be a number of seconds from 0.001 to 86400 (one day), "
+        "got 86401");
+  CHECK(parse_error(server_and({"[timeouts]", "idle = nan"})) ==
+        "p.toml:6:8: timeouts.idle must be a number of seconds from 0.001 to 86400 (one day), "
+        "got nan");
+  CHECK(parse_ok(server_and({"[timeouts]", "idle = 86400"})).timeouts.idle == 24h);
+}
+
+TEST_CASE("profile: log.level") {
+  CHECK(parse_error(server_and({"[log]", R"(level = "verbose")"})) ==
+        R"(p.toml:6:9: log.level must be one of "error", "warn", "info", "debug"; got "verbose")");
+  CHECK(parse_error(server_and({"[log]", R"(level = "warning")"})) ==
+        "p.toml:6:9: log.level must be one of \"error\", \"warn\", \"info\", \"debug\"; got "
+        "\"warning\" (did you mean \"warn\"?)");
+  CHECK(parse_error(server_and({"[log]", "level = 3"})) ==
+        R"(p.toml:6:9: log.level must be one of "error", "warn", "info", "debug"; got 3)");
+}
+
+TEST_CASE("profile: bad local.listen values point at the entry") {
+  CHECK(parse_error(server_and({"[local]", "listen = []"})) ==
+        "p.toml:6:10: local.listen must not be empty; list at least one address, e.g. "
+        "[\"127.0.0.1:1080\"]");
+  CHECK(parse_error(server_and({"[local]", "listen = 1080"})) ==
+        "p.toml:6:10: local.listen must be a list of addresses like [\"127.0.0.1:1080\"], got "
+        "1080");
+  CHECK(parse_error(server_and({"[local]", R"(listen = ["127.0.0.1:1080", 1081])"})) ==
+        "p.toml:6:29: local.listen entries must be strings like \"127.0.0.1:1080\", got 1081");
+  CHECK(parse_error(server_and({"[local]", R"(listen = ["127.0.0.1:1080", "1.2.3.4"])"})) ==
+        "p.toml:6:29: local.listen: \"1.2.3.4\" has no port (expected \"IPv4:port\" or "
+        "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
+  CHECK(parse_error(server_and({"[local]", R"(listen = "127.0.0.1:0")"})) ==
+        R"(p.toml:6:10: local.listen: "127.0.0.1:0": port must be 1..65535, got 0)");
+  CHECK(parse_error(server_and({"[local]", R"(listen = ["[::1"])"})) ==
+        "p.toml:6:11: local.listen: \"[::1\" is missing \"]\" (expected \"IPv4:port\" or "
+        "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
+  CHECK(parse_error(server_and({"[local]", R"(listen = ["[::1]:1080", "[0::1]:1080"])"})) ==
+        R"(p.toml:6:25: local.listen lists "[::1]:1080" more than once)");
+}
+
+TEST_CASE("profile: parse_listen_endpoint") {
+  auto ok = [](std::string_view text) {
+    auto result = parse_listen_endpoint(text);
+    REQUIRE(std::holds_alternative<ListenEndpoint>(result));
+    return std::get<ListenEndpoint>(result);
+  };
+  CHECK(ok("127.0.0.1:1080").to_string() == "127.0.0.1:1080");
+  CHECK(ok("[::]:1").to_string() == "[::]:1");
+  CHECK(ok("[2001:DB8::1]:65535").to_string() == "[2001:db8::1]:65535");
+
+  constexpr std::string_view kExpected =
+      R"((expected "IPv4:port" or "[IPv6]:port", e.g. "127.0.0.1:1080" or "[::1]:1080"))";
+  CHECK(endpoint_error("") == "empty address " + std::string(kExpected));
+  CHECK(endpoint_error("1.2.3.4") == "\"1.2.3.4\" has no port " + std::string(kExpected));
+  CHECK(endpoint_error("1.2.3.4:") == "\"1.2.3.4:\" has no port " + std::string(kExpected));
+  CHECK(endpoint_error("[::1]") == "\"[::1]\" has no port " + std::string(kExpected));
+  CHECK(endpoint_error("[::1]1080") == "\"[::1]1080\" has no port " + std::string(kExpected));
+  CHECK(endpoint_error("[::1") == "\"[::1\" is missing \"]\" " + std::string(kExpected));
+  CHECK(endpoint_error("1.2.3.4:0") == R"("1.2.3.4:0": port must be 1..65535, got 0)");
+  CHECK(endpoint_error("1.2.3.4:65536") == R"("1.2.3.4:65536": port must be 1..65535, got 65536)");
+  CHECK(endpoint_error("1.2.3.4:99999999999999999999") ==
+        R"("1.2.3.4:99999999999999999999": port must be 1..65535, got 99999999999999999999)");
+  CHECK(endpoint_error("1.2.3.4:http") ==
+        R"("1.2.3.4:http": port "http" is not a number )" + std::string(kExpected));
+  CHECK(endpoint_error("1.2.3.4:-1") ==
+        R"("1.2.3.4:-1": port "-1" is not a number )" + std::string(kExpected));
+  CHECK(endpoint_error("localhost:1080") ==
+        "\"localhost:1080\": \"localhost\" is not an IPv4 address; listen addresses must be "
+        "numeric, e.g. \"127.0.0.1:1080\"");
+  CHECK(endpoint_error("::1:1080") ==
+        "\"::1:1080\" looks like an IPv6 address without brackets; write it as "
+        "\"[address]:port\", e.g. \"[::1]:1080\"");
+  CHECK(endpoint_error("[1.2.3.4]:80") ==
+        R"("[1.2.3.4]:80": only IPv6 addresses go in brackets; write IPv4 as "1.2.3.4:port")");
+  CHECK(endpoint_error("[fe80::1%eth0]:80") ==
+        "\"[fe80::1%eth0]:80\": \"fe80::1%eth0\" is not an IPv6 address " + std::string(kExpected));
+}
+
+TEST_CASE("profile: ListenEndpoint::is_loopback") {
+  CHECK(ListenEndpoint{"127.0.0.1", 1}.is_loopback());
+  CHECK(ListenEndpoint{"127.255.0.9", 1}.is_loopback());
+  CHECK(ListenEndpoint{"::1", 1}.is_loopback());
+  CHECK(ListenEndpoint{"::ffff:127.0.0.1", 1}.is_loopback());
+  CHECK_FALSE(ListenEndpoint{"0.0.0.0", 1}.is_loopback());
+  CHECK_FALSE(ListenEndpoint{"128.0.0.1", 1}.is_loopback());
+  CHECK_FALSE(ListenEndpoint{"::", 1}.is_loopback());
+  CHECK_FALSE(ListenEndpoint{"192.168.1.2", 1}.is_loopback());
+  CHECK(ListenEndpoint{"::ffff:127.0.0.1", 1}.to_string() == "[::ffff:127.0.0.1]:1");
+}
+
+TEST_CASE("profile: load_profile reads files and warns about their permissions") {
+  TempDir dir;
+  const std::string text = server_and({});
+
+  SUBCASE("a missing file") {
+    const ProfileResult result = load_profile(dir.path() + "/absent.toml");
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error() == dir.path() + "/absent.toml: cannot read: No such file or directory");
+  }
+  SUBCASE("a directory") {
+    const ProfileResult result = load_profile(dir.path());
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error() == dir.path() + ": cannot read: Is a directory");
+  }
+  SUBCASE("0600 loads without a warning") {
+    const std::string path = dir.write("private.toml", text, 0600);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    CHECK(result.profile().server.port == 443);
+    CHECK(result.warnings.empty());
+  }
+  SUBCASE("0644 loads with a warning") {
+    const std::string path = dir.write("shared.toml", text, 0644);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    REQUIRE(result.warnings.size() == 1);
+    CHECK(result.warnings[0] == path + ": readable by other users; run chmod 600 " + path);
+  }
+  SUBCASE("0620 is writable by the group") {
+    const std::string path = dir.write("group.toml", text, 0620);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    REQUIRE(result.warnings.size() == 1);
+    CHECK(result.warnings[0] == path + ": writable by other users; run chmod 600 " + path);
+  }
+  SUBCASE("errors in a file name the file") {
+    const std::string path = dir.write("bad.toml", server_and({"port = 1"}), 0600);
+    const ProfileResult result = load_profile(path);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error() == path +
+                                ":5:8: Error while parsing key-value pair: cannot redefine "
+                                "existing integer 'port'");
+  }
+  SUBCASE("a path with a space is quoted in the chmod hint") {
+    const std::string path = dir.write("my profile.toml", text, 0640);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    REQUIRE(result.warnings.size() == 1);
+    CHECK(result.warnings[0] == path + ": readable by other users; run chmod 600 '" + path + "'");
+  }
+}
+
+TEST_CASE("profile: conf/example.toml loads cleanly") {
+  const ProfileResult result = load_profile(VMLOCAL_SOURCE_DIR "/conf/example.toml");
+  INFO("error: " << (result.ok() ? std::string() : result.error()));
+  REQUIRE(result.ok());
+  // The checked-in file may be 0644; only the values matter here.
+  const Profile& p = result.profile();
+  REQUIRE(p.local.listen.size() == 1);
+  CHECK(p.local.listen[0].to_string() == "127.0.0.1:1080");
+  CHECK(p.server.address == "vmess.example.org");
+  CHECK(p.server.port == 443);
+  CHECK(p.server.alter_id == 0);
+  CHECK(p.server.security == vmess::Security::kAuto);
+  CHECK(p.server.transport == Transport::kTcp);
+  CHECK(p.timeouts.handshake == 10s);
+  CHECK(p.timeouts.connect == 10s);
+  CHECK(p.timeouts.idle == 300s);
+  CHECK(p.log.level == vmlocal::log::Level::kInfo);
+}
