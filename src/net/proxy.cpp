@@ -76,6 +76,18 @@ std::optional<std::string> Proxy::start() {
   return std::nullopt;
 }
 
+std::vector<std::string> Proxy::bound_addresses() const {
+  std::vector<std::string> names;
+  for (const Listener* listener : listeners_) {
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      names.push_back(format_sockaddr(reinterpret_cast<const sockaddr*>(&addr)));
+    }
+  }
+  return names;
+}
+
 void Proxy::on_connection(uv_stream_t* server, int status) {
   auto* listener = static_cast<Listener*>(server->data);
   Proxy* self = listener->proxy;

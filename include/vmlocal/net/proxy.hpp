@@ -30,6 +30,8 @@ class Proxy {
   void stop(std::string_view why);
 
   size_t session_count() const { return context_.session_count; }
+  // "127.0.0.1:1080", ... as bound (a port 0 in the profile shows the port the kernel chose).
+  std::vector<std::string> bound_addresses() const;
 
  private:
   struct Listener {

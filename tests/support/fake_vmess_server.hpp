@@ -1,0 +1,67 @@
+// A scripted VMess server on loopback for tests that the real v2ray cannot stage: a server that
+// streams as fast as it can while the app reads nothing (backpressure), one that never answers,
+// and ones that misbehave in a precise way (bad check byte, flipped tag bit, truncated or
+// impossible chunks, garbage). It decodes requests like a v2ray 4.34 inbound (through
+// vmess_test_server) and frames responses with the real BodyWriter.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "vmlocal/vmess/account.hpp"
+
+namespace vmlocal::test {
+
+enum class FakeScript : uint8_t {
+  kEcho,              // echo each request chunk back; END answers END
+  kSource,            // response header + `source_bytes` of source_byte(i), END, close
+  kSilent,            // read and discard the request, never send a byte
+  kWrongCheckByte,    // a response header whose check byte is V ^ 0xFF
+  kFlipTagBit,        // a correct header, then a chunk with one tag bit flipped
+  kTruncatedChunk,    // a correct header, then half a chunk, then close
+  kImpossibleLength,  // a correct header, then a chunk length below the tag size
+  kGarbage,           // 64 random bytes instead of a response
+};
+
+// The byte at offset i of a kSource stream.
+inline uint8_t source_byte(uint64_t i) {
+  return static_cast<uint8_t>((i * 131 + (i >> 9)) & 0xff);
+}
+
+class FakeVmessServer {
+ public:
+  FakeVmessServer(const vmess::Account& account, FakeScript script, uint64_t source_bytes = 0);
+  ~FakeVmessServer();
+  FakeVmessServer(const FakeVmessServer&) = delete;
+  FakeVmessServer& operator=(const FakeVmessServer&) = delete;
+
+  uint16_t port() const { return port_; }
+  // kSource: payload bytes the kernel has accepted from the server so far.
+  uint64_t payload_sent() const { return payload_sent_.load(); }
+  int connections() const { return connections_.load(); }
+  int requests_decoded() const { return requests_decoded_.load(); }
+
+ private:
+  void accept_loop();
+  void serve(int fd);
+
+  const vmess::Account& account_;
+  FakeScript script_;
+  uint64_t source_bytes_;
+  int listen_fd_ = -1;
+  int wake_pipe_[2] = {-1, -1};
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> payload_sent_{0};
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_decoded_{0};
+  std::mutex mutex_;
+  std::list<int> open_fds_;
+  std::list<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+}  // namespace vmlocal::test
