@@ -214,9 +214,8 @@ void TcpStream::close(bool reset) {
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
   if (handle_open_) {
     handle_open_ = false;
-    if (reset && connected_) {
-      uv_tcp_close_reset(&tcp_, on_closed);
-    } else {
+    // close_reset refuses a handle that is shutting down; then a plain close it is.
+    if (!(reset && connected_ && uv_tcp_close_reset(&tcp_, on_closed) == 0)) {
       uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
     }
   }

@@ -250,7 +250,7 @@ TEST_SUITE("harness") {
         dir.write_file("stand-in.sh",
                        "#!/bin/sh\n"
                        "[ \"$1\" = -c ] && [ -f \"$2\" ] || { echo \"usage\" >&2; exit 64; }\n"
-                       "echo \"stand-in: profile $2\"\n"
+                       "echo \"stand-in: profile $2 (listening on its port)\"\n"
                        "exec \"$V2RAY\" -config \"$CONFIG\"\n",
                        std::filesystem::perms(0700));
 

@@ -165,7 +165,14 @@ void FakeVmessServer::serve(int fd) {
     }
   };
 
-  switch (script_) {
+  FakeScript script = script_;
+  if (script == FakeScript::kByTargetPort) {
+    const int index = static_cast<int>(ins.target.port) - kScriptPortBase;
+    if (index < 0 || index >= static_cast<int>(FakeScript::kByTargetPort)) return;
+    script = static_cast<FakeScript>(index);
+  }
+
+  switch (script) {
     case FakeScript::kEcho: {
       bool header_sent = false;
       bool ok = pump_request([&](ByteView data) {
@@ -214,7 +221,7 @@ void FakeVmessServer::serve(int fd) {
   pump_request([](ByteView) { return false; });
   Bytes out;
   const Bytes payload(100, 'z');
-  switch (script_) {
+  switch (script) {
     case FakeScript::kWrongCheckByte:
       out = response_header(static_cast<uint8_t>(ins.response_v ^ 0xff));
       break;
@@ -253,6 +260,7 @@ void FakeVmessServer::serve(int fd) {
       break;
   }
   send_all(fd, out);
+  if (script == FakeScript::kTruncatedChunk) return;  // close: EOF in the middle of the chunk
   // Keep the connection open: the client must end the tunnel on its own.
   while (::recv(fd, buf, sizeof buf, 0) > 0) {
   }

@@ -24,7 +24,13 @@ enum class FakeScript : uint8_t {
   kTruncatedChunk,    // a correct header, then half a chunk, then close
   kImpossibleLength,  // a correct header, then a chunk length below the tag size
   kGarbage,           // 64 random bytes instead of a response
+  kByTargetPort,      // each request picks its script: target port = kScriptPortBase + script
 };
+
+inline constexpr uint16_t kScriptPortBase = 1000;
+inline uint16_t port_for_script(FakeScript script) {
+  return static_cast<uint16_t>(kScriptPortBase + static_cast<uint16_t>(script));
+}
 
 // The byte at offset i of a kSource stream.
 inline uint8_t source_byte(uint64_t i) {

@@ -1,5 +1,7 @@
 #include "harness/v2ray_server.hpp"
 
+#include <thread>
+
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
@@ -59,7 +61,19 @@ V2rayServer::V2rayServer(TempDir& dir, const json& inbound, Family family,
     process_.emplace(std::vector<std::string>{binary.string(), "-config", config_path_.string()},
                      log);
     try {
-      wait_until_accepting(endpoint_, *process_, Deadline::after(options.start_timeout));
+      const auto deadline = Deadline::after(options.start_timeout);
+      // v2ray logs "started" (at warning level) only once every inbound is bound; a probe
+      // alone could be answered by another process that took the port first.
+      if (options.log_level == "debug" || options.log_level == "info" ||
+          options.log_level == "warning") {
+        while (process_->log_text().find("started") == std::string::npos) {
+          if (!process_->alive() || deadline.expired()) {
+            throw std::runtime_error("v2ray did not start:\n" + process_->describe_with_log());
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
+      wait_until_accepting(endpoint_, *process_, deadline);
       return;
     } catch (const std::runtime_error&) {
       bool port_taken = !process_->alive() &&

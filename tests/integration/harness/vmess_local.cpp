@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 #include "harness/ports.hpp"
 #include "harness/v2ray_server.hpp"
@@ -119,6 +120,17 @@ VmessLocal::VmessLocal(TempDir& dir, VmessLocalProfile profile, const VmessLocal
     process_.reset();
     process_.emplace(launch_vmess_local(dir, profile_.to_toml(), options, stem));
     try {
+      // A probe alone can be answered by another process that grabbed the port first; the
+      // binary's own "listening on" line (info level and up) proves it bound them.
+      if (profile_.log_level == "info" || profile_.log_level == "debug") {
+        while (process_->log_text().find("listening on") == std::string::npos) {
+          if (!process_->alive() || deadline.expired()) {
+            throw std::runtime_error("vmess-local did not start listening:\n" +
+                                     process_->describe_with_log());
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
       for (const auto& at : profile_.listen)
         wait_until_accepting(at, *process_, deadline);
       return;

@@ -1,0 +1,176 @@
+// Faults: servers that misbehave or die, apps that send garbage, go silent or vanish. Each
+// case checks that only the affected tunnel ends, with a clear log line, and that the process
+// keeps serving — and ends with a clean SIGTERM exit, which in the sanitizer build is also where
+// LeakSanitizer reports anything a fault path failed to free.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "harness/harness.hpp"
+#include "support/fake_vmess_server.hpp"
+#include "vmlocal/vmess/account.hpp"
+
+using namespace vmlocal::itest;
+using namespace std::chrono_literals;
+using vmlocal::test::FakeScript;
+using vmlocal::test::FakeVmessServer;
+using vmlocal::test::port_for_script;
+
+namespace {
+
+vmlocal::vmess::Account account_for(const std::string& uuid) {
+  return vmlocal::vmess::Account::make(*vmlocal::vmess::parse_uuid(uuid), 0);
+}
+
+// vmess-local in front of a scripted fake VMess server.
+struct FakeTunnel {
+  std::string uuid = random_uuid();
+  vmlocal::vmess::Account account = account_for(uuid);
+  FakeVmessServer server;
+  TempDir dir;
+  VmessLocal local;
+
+  explicit FakeTunnel(const std::function<void(VmessLocalProfile&)>& adjust = {})
+      : server(account, FakeScript::kByTargetPort), local(dir, profile(adjust)) {}
+
+  VmessLocalProfile profile(const std::function<void(VmessLocalProfile&)>& adjust) const {
+    VmessLocalProfile p;
+    p.server_port = server.port();
+    p.uuid = uuid;
+    p.log_level = "debug";
+    if (adjust) adjust(p);
+    return p;
+  }
+
+  Socket open(FakeScript script, Deadline deadline) {
+    return local.socks_client().open_tunnel(
+        Socks5Target::to(Endpoint::loopback(Family::kV4, port_for_script(script))), deadline);
+  }
+
+  // SIGTERM: must exit 0 with no tunnel left behind.
+  void stop_cleanly() {
+    auto status = local.process().terminate(Deadline::after(10s));
+    CHECK_MESSAGE(status.success(), status.describe() << "\n" << local.log_text());
+    CHECK(local.log_text().find("closing 0 tunnel(s)") != std::string::npos);
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("faults") {
+  TEST_CASE("a misbehaving server ends only that tunnel, with a clear log line") {
+    FakeTunnel t;
+    auto deadline = Deadline::after(60s);
+    Socket healthy = t.open(FakeScript::kEcho, deadline);
+    healthy.send_all("before", deadline);
+    CHECK(healthy.recv_exact(6, deadline) == Bytes{'b', 'e', 'f', 'o', 'r', 'e'});
+
+    const struct {
+      FakeScript script;
+      const char* log;
+    } cases[] = {
+        {FakeScript::kWrongCheckByte, "response check byte mismatch"},
+        {FakeScript::kFlipTagBit, "chunk authentication failed"},
+        {FakeScript::kTruncatedChunk, "server closed the connection in the middle of a chunk"},
+        {FakeScript::kImpossibleLength, "chunk length smaller than its overhead"},
+        {FakeScript::kGarbage, "response header length authentication failed"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.log);
+      Socket s = t.open(c.script, deadline);
+      s.send_all("hello", deadline);
+      auto started = std::chrono::steady_clock::now();
+      auto closed = s.recv_until_closed(Deadline::after(10s));
+      CHECK(closed.data.empty());  // not one byte of a broken stream reaches the app
+      CHECK(closed.reset);         // and the app sees an error, not a clean end
+      CHECK(std::chrono::steady_clock::now() - started < 3s);
+      CHECK(t.local.wait_for_log(c.log, Deadline::after(5s)));
+    }
+    // The healthy tunnel never noticed.
+    healthy.send_all("after", deadline);
+    CHECK(healthy.recv_exact(5, deadline) == Bytes{'a', 'f', 't', 'e', 'r'});
+    healthy.shutdown_write();
+    CHECK_FALSE(healthy.recv_until_closed(deadline).reset);
+    CHECK(t.server.requests_decoded() == 6);
+    t.stop_cleanly();
+  }
+
+  TEST_CASE("a server that accepts but never answers: the idle timeout ends the tunnel") {
+    FakeTunnel t([](VmessLocalProfile& p) { p.idle_timeout = 1500ms; });
+    auto deadline = Deadline::after(20s);
+    Socket s = t.open(FakeScript::kSilent, deadline);
+    s.send_all("anyone there?", deadline);
+    auto started = std::chrono::steady_clock::now();
+    auto closed = s.recv_until_closed(deadline);
+    auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(closed.data.empty());
+    CHECK(waited >= 1s);
+    CHECK(waited < 5s);
+    CHECK(t.local.wait_for_log("idle for", deadline));
+    t.stop_cleanly();
+  }
+
+  TEST_CASE("app faults: garbage, silence, and an abrupt reset mid-transfer free everything") {
+    FakeTunnel t([](VmessLocalProfile& p) { p.handshake_timeout = 1s; });
+    auto deadline = Deadline::after(30s);
+
+    SUBCASE("garbage instead of a greeting") {
+      Socket raw = t.local.socks_client().open_raw(deadline);
+      raw.send_all(std::string_view("GET / HTTP/1.1\r\n\r\n"), deadline);
+      CHECK(raw.recv_until_closed(deadline).data.empty());
+      CHECK(t.local.wait_for_log("bad SOCKS version 71", deadline));
+    }
+    SUBCASE("nothing at all: the handshake timeout") {
+      Socket raw = t.local.socks_client().open_raw(deadline);
+      auto started = std::chrono::steady_clock::now();
+      CHECK(raw.recv_until_closed(deadline).data.empty());
+      CHECK(std::chrono::steady_clock::now() - started < 4s);
+      CHECK(t.local.wait_for_log("SOCKS handshake timed out", deadline));
+    }
+    SUBCASE("a reset in the middle of a transfer") {
+      Socket s = t.open(FakeScript::kEcho, deadline);
+      s.send_all(std::string(1 << 20, 'q'), deadline);
+      s.recv_exact(1000, deadline);
+      s.set_reset_on_close();
+      s.close();
+      CHECK(t.local.wait_for_log("connection reset by peer", deadline));
+    }
+    CHECK(t.local.process().alive());
+    t.stop_cleanly();
+  }
+
+  TEST_CASE("the server dies mid-transfer; new tunnels work as soon as it is back") {
+    TempDir dir;
+    V2rayServer v2ray = V2rayServer::vmess(dir);
+    auto profile = VmessLocalProfile::for_server(v2ray);
+    profile.log_level = "debug";
+    VmessLocal local(dir, profile);
+    SourceServer source;
+    auto deadline = Deadline::after(60s);
+
+    Socket s = local.socks_client().open_tunnel(Socks5Target::to(source.endpoint()), deadline);
+    s.send_all(SourceServer::request(1ull << 34, 5), deadline);  // far more than will arrive
+    s.recv_exact(4 << 20, deadline);
+    v2ray.process().signal(SIGKILL);
+    auto started = std::chrono::steady_clock::now();
+    s.recv_until_closed(deadline);  // whatever was in flight, then the close
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    REQUIRE(v2ray.process().wait_exit(deadline));
+
+    // While the server is down: a truthful refusal.
+    auto refused = local.socks_client().connect(Socks5Target::to(source.endpoint()), deadline);
+    CHECK(refused.reply == 0x05);
+
+    // The same server comes back on the same port.
+    Process again({v2ray_binary().string(), "-config", v2ray.config_path().string()},
+                  dir.file("v2ray-again.log"));
+    wait_until_accepting(v2ray.endpoint(), again, deadline);
+    Socket d = local.socks_client().open_tunnel(Socks5Target::to(source.endpoint()), deadline);
+    auto r = download(d, 1 << 20, 6, deadline);
+    CHECK(to_hex(r.received_sha256) == to_hex(stream_sha256(6, 1 << 20)));
+    CHECK(local.process().alive());
+    auto status = local.process().terminate(Deadline::after(10s));
+    CHECK(status.success());
+  }
+}
