@@ -30,6 +30,7 @@ config::Profile profile_for(const vmess::Account& account, uint16_t server_port)
   profile.server.uuid = account.id;
   profile.server.security = vmess::Security::kAes128Gcm;
   profile.log.level = log::Level::kWarn;
+  log::set_level(profile.log.level);  // main() does this for the real binary
   return profile;
 }
 
