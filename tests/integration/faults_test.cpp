@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "harness/harness.hpp"
 #include "support/fake_vmess_server.hpp"
@@ -19,6 +20,14 @@ using vmlocal::test::port_for_script;
 
 namespace {
 
+size_t count_of(const std::string& text, std::string_view needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
 vmlocal::vmess::Account account_for(const std::string& uuid) {
   return vmlocal::vmess::Account::make(*vmlocal::vmess::parse_uuid(uuid), 0);
 }
@@ -31,8 +40,9 @@ struct FakeTunnel {
   TempDir dir;
   VmessLocal local;
 
-  explicit FakeTunnel(const std::function<void(VmessLocalProfile&)>& adjust = {})
-      : server(account, FakeScript::kByTargetPort), local(dir, profile(adjust)) {}
+  explicit FakeTunnel(const std::function<void(VmessLocalProfile&)>& adjust = {},
+                      const VmessLocalOptions& options = {})
+      : server(account, FakeScript::kByTargetPort), local(dir, profile(adjust), options) {}
 
   VmessLocalProfile profile(const std::function<void(VmessLocalProfile&)>& adjust) const {
     VmessLocalProfile p;
@@ -137,6 +147,58 @@ TEST_SUITE("faults") {
       CHECK(t.local.wait_for_log("connection reset by peer", deadline));
     }
     CHECK(t.local.process().alive());
+    t.stop_cleanly();
+  }
+
+  TEST_CASE("near the descriptor limit: new connections are refused, live tunnels carry on") {
+    // 64 descriptors leave room for 16 tunnels (two each, after a reserve of 32).
+    TempDir wrapper_dir;
+    auto wrapper = wrapper_dir.write_file(
+        "limited.sh", "#!/bin/sh\nulimit -n 64 && exec \"$VMESS_LOCAL_REAL\" \"$@\"\n",
+        std::filesystem::perms(0700));
+    VmessLocalOptions options;
+    options.binary = wrapper;
+    options.env = {{"VMESS_LOCAL_REAL", vmess_local_binary().string()}};
+    FakeTunnel t({}, options);
+    auto deadline = Deadline::after(60s);
+
+    std::vector<Socket> tunnels;
+    for (int i = 0; i < 16; ++i) {
+      tunnels.push_back(t.open(FakeScript::kEcho, deadline));
+      tunnels.back().send_all("x", deadline);
+      REQUIRE(tunnels.back().recv_exact(1, deadline) == Bytes{'x'});
+    }
+    Socket refused = t.local.socks_client().open_raw(deadline);
+    CHECK(refused.recv_until_closed(Deadline::after(5s)).data.empty());
+    CHECK(t.local.wait_for_log("refusing new connections: the file descriptor limit is near",
+                               deadline));
+
+    // Free four slots: accepting resumes, and the other twelve never noticed.
+    for (int i = 0; i < 4; ++i)
+      tunnels.pop_back();
+    CHECK(t.local.wait_for_log("-> 127.0.0.1:1000", deadline));
+    Socket fresh;
+    for (auto retry = Deadline::after(5s); !fresh.valid() && !retry.expired();) {
+      try {
+        fresh = t.open(FakeScript::kEcho, deadline);
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(100ms);  // the closes may still be in flight
+      }
+    }
+    REQUIRE(fresh.valid());
+    fresh.send_all("y", deadline);
+    CHECK(fresh.recv_exact(1, deadline) == Bytes{'y'});
+    for (Socket& s : tunnels) {
+      s.send_all("z", deadline);
+      CHECK(s.recv_exact(1, deadline) == Bytes{'z'});
+    }
+    tunnels.clear();
+    fresh.close();
+    // All 17 tunnels end (each logs its summary line) before the clean stop.
+    auto all_closed = Deadline::after(10s);
+    while (count_of(t.local.log_text(), "-> 127.0.0.1:1000:") < 17 && !all_closed.expired()) {
+      std::this_thread::sleep_for(20ms);
+    }
     t.stop_cleanly();
   }
 

@@ -1,8 +1,11 @@
 #include "harness/transfer.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -35,7 +38,8 @@ Digest send_stream(Socket& s, std::uint64_t count, std::uint64_t seed, Deadline 
 
 // Reads until EOF into r.received / r.received_sha256; notes when `expected` bytes had arrived.
 void receive_stream(Socket& s, std::uint64_t expected, SteadyClock::time_point start,
-                    Deadline deadline, TransferResult& r) {
+                    Deadline deadline, TransferResult& r,
+                    const std::function<void()>& on_complete = {}) {
   Sha256 hash;
   std::vector<std::uint8_t> buf(kChunk);
   bool complete = expected == 0;
@@ -47,6 +51,7 @@ void receive_stream(Socket& s, std::uint64_t expected, SteadyClock::time_point s
     if (!complete && r.received >= expected) {
       complete = true;
       r.elapsed = SteadyClock::now() - start;
+      if (on_complete) on_complete();
     }
   }
   r.until_close = SteadyClock::now() - start;
@@ -71,28 +76,41 @@ std::string TransferResult::summary(std::string_view label) const {
   return text;
 }
 
-TransferResult echo_transfer(Socket& s, std::uint64_t count, std::uint64_t seed,
-                             Deadline deadline) {
+TransferResult echo_transfer(Socket& s, std::uint64_t count, std::uint64_t seed, Deadline deadline,
+                             EchoEnd end) {
   TransferResult r;
   auto start = SteadyClock::now();
+  std::mutex mutex;
+  std::condition_variable echoed_cv;
+  bool echoed = false;  // every byte is back (or the reader gave up)
   std::exception_ptr writer_error;
   std::thread writer([&] {
     try {
       r.sent_sha256 = send_stream(s, count, seed, deadline);
       r.sent = count;
+      if (end == EchoEnd::kAfterEcho) {
+        std::unique_lock lock(mutex);
+        echoed_cv.wait_until(lock, deadline.when(), [&] { return echoed; });
+      }
       s.shutdown_write();
     } catch (...) {
       writer_error = std::current_exception();
       s.shutdown_both();  // the reader must not wait for an echo that will never come
     }
   });
+  auto on_complete = [&] {
+    std::lock_guard lock(mutex);
+    echoed = true;
+    echoed_cv.notify_all();
+  };
   std::exception_ptr reader_error;
   try {
-    receive_stream(s, count, start, deadline, r);
+    receive_stream(s, count, start, deadline, r, on_complete);
   } catch (...) {
     reader_error = std::current_exception();
     s.shutdown_both();  // unblocks the writer if the proxy stopped reading
   }
+  on_complete();
   writer.join();
   if (writer_error) std::rethrow_exception(writer_error);
   if (reader_error) std::rethrow_exception(reader_error);

@@ -31,9 +31,18 @@ struct TransferResult {
   std::string summary(std::string_view label) const;
 };
 
+enum class EchoEnd {
+  kAfterSending,  // shut down the write side right after the last byte is sent
+  // ... only once the whole echo is back. v2ray 4.34 drops a tunnel whose request has ended
+  // when the response then stalls for 1 s (vmess-protocol.md §11), which under heavy load can
+  // happen while the echo is still in flight; load tests use this to stay clear of it.
+  kAfterEcho,
+};
+
 // Sends `count` bytes of DataStream(seed) while a second thread reads the echo; shuts down the
-// write side after the last byte and reads until EOF. For an EchoServer behind the tunnel.
-TransferResult echo_transfer(Socket& s, std::uint64_t count, std::uint64_t seed, Deadline deadline);
+// write side (see EchoEnd) and reads until EOF. For an EchoServer behind the tunnel.
+TransferResult echo_transfer(Socket& s, std::uint64_t count, std::uint64_t seed, Deadline deadline,
+                             EchoEnd end = EchoEnd::kAfterSending);
 
 enum class AfterRequest { kHalfClose, kKeepOpen };
 
