@@ -1,4 +1,4 @@
-// AES-128-GCM (OpenSSL) and ChaCha20-Poly1305 IETF (libsodium) behind one type, so the chunk
+// AES-128-GCM and ChaCha20-Poly1305 IETF (both OpenSSL) behind one type, so the chunk
 // code never branches on the cipher. The context is keyed once; each call sets only the nonce.
 #pragma once
 
@@ -41,7 +41,7 @@ class AeadCipher {
 
   AeadAlgorithm algorithm_;
   Key32 key_{};
-  EVP_CIPHER_CTX* ctx_ = nullptr;  // AES-GCM only
+  EVP_CIPHER_CTX* ctx_ = nullptr;
   int mode_ = -1;                  // 1 encrypt, 0 decrypt, -1 not keyed yet
 };
 
