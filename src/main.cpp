@@ -105,9 +105,10 @@ int main(int argc, char** argv) {
     for (const auto& endpoint : profile.local.listen) {
       listen += (listen.empty() ? "" : ", ") + endpoint.to_string();
     }
-    std::printf("%s: OK (listen %s; server %s:%u, security %s, alter_id %u)\n", config_path.c_str(),
-                listen.c_str(), profile.server.address.c_str(),
+    std::printf("%s: OK (listen %s; server %s:%u over %s, security %s, alter_id %u)\n",
+                config_path.c_str(), listen.c_str(), profile.server.address.c_str(),
                 static_cast<unsigned>(profile.server.port),
+                vmlocal::config::transport_name(profile.server).c_str(),
                 std::string(vmlocal::vmess::security_name(profile.server.security)).c_str(),
                 static_cast<unsigned>(profile.server.alter_id));
     return kExitOk;

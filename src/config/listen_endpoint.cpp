@@ -19,6 +19,8 @@ constexpr std::string_view kExpected =
 // The address in its canonical text form (inet_ntop), or "" when `text` is not one.
 // Canonical text makes "[0:0::1]:1080" and "[::1]:1080" compare equal.
 std::string canonical_ip(int family, std::string_view text) {
+  // inet_pton stops at a NUL: "127.0.0.1\0junk" (TOML's "\u0000") must not pass as 127.0.0.1.
+  if (text.find('\0') != std::string_view::npos) return {};
   std::string nul_terminated(text);
   std::array<unsigned char, 16> bytes{};
   if (inet_pton(family, nul_terminated.c_str(), bytes.data()) != 1) return {};
@@ -79,8 +81,9 @@ std::variant<ListenEndpoint, std::string> parse_listen_endpoint(std::string_view
   uint32_t port = 0;
   const auto [end, ec] =
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec == std::errc::result_out_of_range ||
-      (ec == std::errc() && end == port_text.data() + port_text.size() && port > 65535)) {
+  // Only all-digit text is shown unquoted; anything after the digits is "not a number" below.
+  if ((ec == std::errc::result_out_of_range || (ec == std::errc() && port > 65535)) &&
+      end == port_text.data() + port_text.size()) {
     return shown + ": port must be 1..65535, got " + std::string(port_text);
   }
   if (ec != std::errc() || end != port_text.data() + port_text.size()) {

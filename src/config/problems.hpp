@@ -16,6 +16,12 @@ namespace vmlocal::config {
 
 using Names = std::span<const std::string_view>;
 
+// A table of the profile and the keys it allows.
+struct TableSchema {
+  std::string_view name;  // as in messages: "server", "server.tls"
+  Names keys;
+};
+
 struct Position {
   uint32_t line = 1;
   uint32_t column = 1;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "diagnostic_text.hpp"
 #include "problems.hpp"
 #include "server_address.hpp"
+#include "transport_settings.hpp"
 
 namespace vmlocal::config {
 namespace {
@@ -25,20 +27,16 @@ using namespace std::string_view_literals;
 
 constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv};
 constexpr std::array kLocalKeys = {"listen"sv};
-constexpr std::array kServerKeys = {"address"sv,  "port"sv,     "uuid"sv,
-                                    "alter_id"sv, "security"sv, "transport"sv};
+constexpr std::array kServerKeys = {"address"sv,  "port"sv,      "uuid"sv, "alter_id"sv,
+                                    "security"sv, "transport"sv, "tls"sv,  "ws"sv};
 constexpr std::array kTimeoutKeys = {"handshake"sv, "connect"sv, "idle"sv};
 constexpr std::array kLogKeys = {"level"sv};
 
-struct TableSchema {
-  std::string_view name;
-  Names keys;
-};
 constexpr TableSchema kLocal = {"local", kLocalKeys};
 constexpr TableSchema kServer = {"server", kServerKeys};
 constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
 constexpr TableSchema kLog = {"log", kLogKeys};
-constexpr std::array kSchema = {kLocal, kServer, kTimeouts, kLog};
+constexpr std::array kSchema = {kLocal, kServer, kTimeouts, kLog, kServerTls, kServerWs};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".
@@ -47,7 +45,7 @@ struct Alias {
   std::string_view wrong;
   std::string_view right;
 };
-constexpr std::array<Alias, 11> kAliases = {{
+constexpr std::array<Alias, 16> kAliases = {{
     {"server", "id", "uuid"},
     {"server", "aid", "alter_id"},
     {"server", "add", "address"},
@@ -59,6 +57,11 @@ constexpr std::array<Alias, 11> kAliases = {{
     {"server", "cipher", "security"},
     {"server", "method", "security"},
     {"local", "bind", "listen"},
+    {"server.tls", "serverName", "sni"},
+    {"server.tls", "server_name", "sni"},
+    {"server.tls", "allowInsecure", "insecure"},
+    {"server.tls", "allow_insecure", "insecure"},
+    {"server.ws", "Path", "path"},
 }};
 
 // Keys the design has but this build does not implement. Rejected with a message that says
@@ -68,9 +71,7 @@ struct Planned {
   std::string_view key;
   std::string_view why;
 };
-constexpr std::array<Planned, 4> kPlanned = {{
-    {"server", "tls", "TLS to the server is planned; this build connects over plain TCP"},
-    {"server", "ws", "WebSocket is planned; this build connects over plain TCP"},
+constexpr std::array<Planned, 2> kPlanned = {{
     {"local", "username", "SOCKS5 password authentication is planned"},
     {"local", "password", "SOCKS5 password authentication is planned"},
 }};
@@ -78,11 +79,11 @@ constexpr std::array<Planned, 4> kPlanned = {{
 constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly1305"sv, "none"sv,
                                        "zero"sv};
 constexpr std::array kLevelNames = {"error"sv, "warn"sv, "info"sv, "debug"sv};
-constexpr std::array kTransportNames = {"tcp"sv};
+constexpr std::array kTransportNames = {"tcp"sv, "ws"sv};
 // v2ray/Xray transports a user may copy from a server's config.
-constexpr std::array kOtherTransports = {
-    "ws"sv,   "tls"sv, "wss"sv,  "grpc"sv,      "h2"sv,    "http"sv,        "httpupgrade"sv,
-    "quic"sv, "kcp"sv, "mkcp"sv, "splithttp"sv, "xhttp"sv, "domainsocket"sv};
+constexpr std::array kOtherTransports = {"grpc"sv,  "h2"sv,          "http"sv, "httpupgrade"sv,
+                                         "quic"sv,  "kcp"sv,         "mkcp"sv, "splithttp"sv,
+                                         "xhttp"sv, "domainsocket"sv};
 
 // ---- keys ---------------------------------------------------------------------------------
 
@@ -93,42 +94,6 @@ std::string_view table_holding(std::string_view key) {
     }
   }
   return {};
-}
-
-// Rejects every key of `table` that the schema does not list.
-void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema) {
-  for (auto&& [key, node] : table) {
-    const std::string_view name = key.str();
-    if (std::find(schema.keys.begin(), schema.keys.end(), name) != schema.keys.end()) continue;
-    const std::string where = "[" + std::string(schema.name) + "]";
-
-    const auto planned = std::find_if(kPlanned.begin(), kPlanned.end(), [&](const Planned& p) {
-      return p.table == schema.name && p.key == name;
-    });
-    if (planned != kPlanned.end()) {
-      problems.add(key.source(), quote(name) + " in " + where +
-                                     " is not supported by this build yet (" +
-                                     std::string(planned->why) + ")");
-      continue;
-    }
-
-    std::string message = "unknown key " + quote(name) + " in " + where;
-    const auto alias = std::find_if(kAliases.begin(), kAliases.end(), [&](const Alias& a) {
-      return a.table == schema.name && a.wrong == name;
-    });
-    const std::string_view near = closest_match(name, schema.keys);
-    const std::string_view other = table_holding(name);
-    if (alias != kAliases.end()) {
-      message += " (did you mean " + quote(alias->right) + "?)";
-    } else if (!near.empty()) {
-      message += " (did you mean " + quote(near) + "?)";
-    } else if (!other.empty()) {
-      message += " (" + quote(name) + " belongs in [" + std::string(other) + "])";
-    } else {
-      message += " (allowed: " + join(schema.keys) + ")";
-    }
-    problems.add(key.source(), std::move(message));
-  }
 }
 
 // A table name as TOML writes it in a header: bare when it can be, quoted (which also escapes
@@ -277,21 +242,28 @@ void read_uuid(Problems& problems, const toml::node& node, vmess::Uuid& out) {
 
 void read_transport(Problems& problems, const toml::node& node, Transport& out) {
   const auto* text = node.as_string();
-  if (text != nullptr && text->get() == "ws") {
-    problems.add(node.source(), R"(server.transport "ws" (WebSocket) is not supported by this )"
-                                R"(build yet; only "tcp" works for now)");
+  if (text != nullptr && (text->get() == "wss" || text->get() == "tls")) {
+    problems.add(node.source(),
+                 "server.transport " + quote(text->get()) +
+                     R"( is not a transport here: TLS is switched on by a [server.tls] table; )"
+                     R"(write transport = ")" +
+                     std::string(text->get() == "wss" ? "ws" : "tcp") +
+                     R"(" and add [server.tls])");
     return;
   }
   if (text != nullptr && std::find(kOtherTransports.begin(), kOtherTransports.end(), text->get()) !=
                              kOtherTransports.end()) {
     problems.add(node.source(), "server.transport " + quote(text->get()) +
-                                    R"( is not supported by this build; only "tcp" works)");
+                                    R"( is not supported by this build; use "tcp" or "ws")");
     return;
   }
-  if (read_choice(problems, node, "server.transport", kTransportNames)) out = Transport::kTcp;
+  if (auto name = read_choice(problems, node, "server.transport", kTransportNames)) {
+    out = *name == "ws" ? Transport::kWs : Transport::kTcp;
+  }
 }
 
-void read_server(Problems& problems, const toml::table& server, Profile::Server& out) {
+void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
+                 Profile::Server& out) {
   check_keys(problems, server, kServer);
 
   if (const toml::node* node = server.get("address")) {
@@ -336,6 +308,12 @@ void read_server(Problems& problems, const toml::table& server, Profile::Server&
 
   if (const toml::node* node = server.get("transport"))
     read_transport(problems, *node, out.transport);
+
+  const toml::node* tls = server.get("tls");
+  const toml::node* ws = server.get("ws");
+  if (tls != nullptr) read_tls(problems, *tls, source_path, out);
+  if (ws != nullptr) read_ws(problems, *ws, out);
+  check_transport_combination(problems, server, out);
 }
 
 void read_timeouts(Problems& problems, const toml::table& timeouts, Profile::Timeouts& out) {
@@ -367,10 +345,28 @@ void read_log(Problems& problems, const toml::table& log_table, Profile::Log& ou
   }
 }
 
+// toml++ shows the character it stopped at as it is: a newline, or a terminal escape, from the
+// file must not reach the terminal raw. Spelt as quote() spells them.
+std::string escape_control_characters(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04X", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string syntax_error(std::string_view path, const toml::parse_error& error) {
   // toml++ quotes key names in some messages ("cannot redefine existing table 'x'").
   std::string message =
-      format_problem(path, position_of(error.source()), redact_uuids(error.description()));
+      format_problem(path, position_of(error.source()),
+                     escape_control_characters(redact_uuids(error.description())));
   // toml++'s wording for an unquoted word, or for an unquoted UUID that starts with digits
   // (read as a date). No key in the schema takes a date, so quotes are the likely fix.
   const std::string_view description = error.description();
@@ -382,6 +378,41 @@ std::string syntax_error(std::string_view path, const toml::parse_error& error) 
 }
 
 }  // namespace
+
+void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema) {
+  for (auto&& [key, node] : table) {
+    const std::string_view name = key.str();
+    if (std::find(schema.keys.begin(), schema.keys.end(), name) != schema.keys.end()) continue;
+    const std::string where = "[" + std::string(schema.name) + "]";
+
+    const auto planned = std::find_if(kPlanned.begin(), kPlanned.end(), [&](const Planned& p) {
+      return p.table == schema.name && p.key == name;
+    });
+    if (planned != kPlanned.end()) {
+      problems.add(key.source(), quote(name) + " in " + where +
+                                     " is not supported by this build yet (" +
+                                     std::string(planned->why) + ")");
+      continue;
+    }
+
+    std::string message = "unknown key " + quote(name) + " in " + where;
+    const auto alias = std::find_if(kAliases.begin(), kAliases.end(), [&](const Alias& a) {
+      return a.table == schema.name && a.wrong == name;
+    });
+    const std::string_view near = closest_match(name, schema.keys);
+    const std::string_view other = table_holding(name);
+    if (alias != kAliases.end()) {
+      message += " (did you mean " + quote(alias->right) + "?)";
+    } else if (!near.empty()) {
+      message += " (did you mean " + quote(near) + "?)";
+    } else if (!other.empty()) {
+      message += " (" + quote(name) + " belongs in [" + std::string(other) + "])";
+    } else {
+      message += " (allowed: " + join(schema.keys) + ")";
+    }
+    problems.add(key.source(), std::move(message));
+  }
+}
 
 ProfileResult parse_profile(std::string_view text, std::string_view source_path) {
   ProfileResult result;
@@ -411,7 +442,7 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
     read_local(problems, *local, profile.local);
   }
   if (const toml::table* server = table_at(problems, root, "server")) {
-    read_server(problems, *server, profile.server);
+    read_server(problems, *server, source_path, profile.server);
   } else if (!root.contains("server")) {
     problems.add_missing(nullptr, "missing [server] table (it needs address, port and uuid)");
   }

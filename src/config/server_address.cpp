@@ -20,6 +20,8 @@ bool is_host_name_char(char c) {
 }
 
 bool is_ip(int family, std::string_view text) {
+  // inet_pton stops at a NUL: "::1\0anything" (TOML's "\u0000") must not pass as "::1".
+  if (text.find('\0') != std::string_view::npos) return false;
   std::array<unsigned char, 16> bytes{};
   return inet_pton(family, std::string(text).c_str(), bytes.data()) == 1;
 }

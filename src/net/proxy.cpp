@@ -1,8 +1,13 @@
 #include "vmlocal/net/proxy.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/net/session.hpp"
 #include "vmlocal/net/uv_util.hpp"
+#include "vmlocal/transport/upstream.hpp"
 
 namespace vmlocal::net {
 namespace {
@@ -36,11 +41,32 @@ Proxy::Proxy(uv_loop_t* loop, const config::Profile& profile)
       profile.server.alter_id > 0 ? vmess::HeaderMode::kLegacy : vmess::HeaderMode::kAead;
   context_.body_format = vmess::resolve_body_format(profile.server.security);
   context_.random = &random_;
+
+  // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
+  // logs, so accept() never runs into EMFILE halfway through a tunnel.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    const size_t usable = limit.rlim_cur > kReservedDescriptors
+                              ? static_cast<size_t>(limit.rlim_cur - kReservedDescriptors)
+                              : 0;
+    max_sessions_ = std::max<size_t>(1, usable / 2);
+  }
 }
 
 Proxy::~Proxy() = default;
 
 std::optional<std::string> Proxy::start() {
+  if (profile_.server.tls && !context_.tls) {
+    auto made = transport::TlsContext::create(transport::tls_options_for(profile_.server));
+    if (const auto* error = std::get_if<std::string>(&made)) return *error;
+    context_.tls = std::move(std::get<std::unique_ptr<transport::TlsContext>>(made));
+    if (profile_.server.tls->insecure) {
+      log::warn(
+          "[server.tls] insecure = true: the server's certificate is NOT verified. Anyone "
+          "between you and the server can read and change your traffic; use ca_file or "
+          "pin_sha256 instead.");
+    }
+  }
   for (const config::ListenEndpoint& endpoint : profile_.local.listen) {
     sockaddr_storage addr{};
     if (uv_ip4_addr(endpoint.host.c_str(), endpoint.port, reinterpret_cast<sockaddr_in*>(&addr)) !=
@@ -63,11 +89,11 @@ std::optional<std::string> Proxy::start() {
     if (rc != 0) return "listen " + endpoint.to_string() + ": " + uv_strerror(rc);
   }
   std::string where;
-  for (const Listener* listener : listeners_)
-    where += (where.empty() ? "" : ", ") + listener->name;
+  for (const std::string& name : bound_addresses())
+    where += (where.empty() ? "" : ", ") + name;
   log::info("vmess-local listening on ", where, " (SOCKS5); server ", profile_.server.address, ":",
-            profile_.server.port, " over tcp, ", wire_security_name(context_.body_format), ", ",
-            header_mode_name(context_.header_mode));
+            profile_.server.port, " over ", transport::describe_upstream(profile_.server), ", ",
+            wire_security_name(context_.body_format), ", ", header_mode_name(context_.header_mode));
   if (context_.header_mode == vmess::HeaderMode::kLegacy) {
     log::warn(
         "alter_id > 0 selects the legacy VMess header; servers updated since 2022 usually "
@@ -91,12 +117,45 @@ std::vector<std::string> Proxy::bound_addresses() const {
 void Proxy::on_connection(uv_stream_t* server, int status) {
   auto* listener = static_cast<Listener*>(server->data);
   Proxy* self = listener->proxy;
+  if (status == UV_EMFILE || status == UV_ENFILE) {
+    // libuv has already dropped the pending connections to stay responsive; live tunnels go on.
+    self->note_refusal("out of file descriptors");
+    return;
+  }
   if (status != 0) {
     log::warn("accept on ", listener->name, ": ", uv_strerror(status));
     return;
   }
   if (self->stopped_) return;
+  if (self->context_.session_count >= self->max_sessions_) {
+    self->refuse(server);
+    return;
+  }
   Session::accept(self->context_, server);
+}
+
+void Proxy::refuse(uv_stream_t* server) {
+  // Take the connection off the queue and close it at once: the app sees its connection end
+  // instead of waiting in a backlog, and the descriptors stay below the limit.
+  auto* handle = new uv_tcp_t;
+  uv_tcp_init(context_.loop, handle);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(handle)) == 0) {
+    note_refusal(max_sessions_ == profile_max_sessions_ ? "max_connections reached"
+                                                        : "the file descriptor limit is near");
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+}
+
+void Proxy::note_refusal(const char* why) {
+  // One line per burst, not one per connection: a flood must not flood the log too.
+  ++refused_since_log_;
+  const uint64_t now = uv_now(context_.loop);
+  if (last_refusal_log_ms_ != 0 && now - last_refusal_log_ms_ < 10'000) return;
+  log::warn("refusing new connections: ", why, " (", context_.session_count, " tunnels open, ",
+            refused_since_log_, " refused since the last report)");
+  last_refusal_log_ms_ = now;
+  refused_since_log_ = 0;
 }
 
 void Proxy::stop(std::string_view why) {

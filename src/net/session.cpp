@@ -7,7 +7,7 @@
 
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/net/uv_util.hpp"
-#include "vmlocal/transport/tcp_stream.hpp"
+#include "vmlocal/transport/upstream.hpp"
 
 namespace vmlocal::net {
 namespace {
@@ -159,9 +159,10 @@ void Session::on_timer(uv_timer_t* timer) {
                   "SOCKS handshake timed out after " + format_seconds(to_ms(timeouts.handshake)));
       return;
     case TimerPurpose::kConnect:
-      self->fail_handshake(
-          socks5::ReplyCode::kTtlExpired,
-          "upstream connect timed out after " + format_seconds(to_ms(timeouts.connect)));
+      self->fail_handshake(socks5::ReplyCode::kTtlExpired,
+                           "upstream connect timed out after " +
+                               format_seconds(to_ms(timeouts.connect)) + " (" +
+                               std::string(self->upstream_->connect_stage()) + " timeout)");
       return;
     case TimerPurpose::kHeaderFlush:
       // The app has said nothing yet: send the header alone so the server reaches the target.
@@ -314,9 +315,8 @@ void Session::start_connect() {
   request_.emplace(std::move(*built.request));
 
   arm_timer(TimerPurpose::kConnect, to_ms(profile.timeouts.connect));
-  upstream_ = std::make_unique<transport::TcpStream>(context_.loop,
-                                                     static_cast<transport::StreamHandler&>(*this),
-                                                     profile.server.address, profile.server.port);
+  upstream_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
+                                       profile.server, context_.tls.get(), *context_.random);
   ++open_handles_;
   upstream_->connect();
 }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "vmlocal/config/profile.hpp"
+#include "vmlocal/util/bytes.hpp"
 
 using namespace std::chrono_literals;
 using vmlocal::config::ListenEndpoint;
@@ -248,7 +250,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"mux = true"})) ==
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport)");
+        "security, transport, tls, ws)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle)");
   CHECK(parse_error(server_and({"[log]", R"(file = "/tmp/x")"})) ==
@@ -259,9 +261,6 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
 }
 
 TEST_CASE("profile: planned features are refused by name, not ignored") {
-  CHECK(parse_error(server_and({"[server.tls]", R"(sni = "x")"})) ==
-        "p.toml:5:9: \"tls\" in [server] is not supported by this build yet (TLS to the server "
-        "is planned; this build connects over plain TCP)");
   CHECK(parse_error(server_and({"[local]", R"(username = "me")"})) ==
         "p.toml:6:1: \"username\" in [local] is not supported by this build yet (SOCKS5 "
         "password authentication is planned)");
@@ -379,7 +378,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport)");
+        "alter_id, security, transport, tls, ws)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -420,13 +419,19 @@ TEST_CASE("profile: server.security and server.transport") {
   CHECK(parse_error(server_and({R"(security = "rc4")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"rc4\"");
-  CHECK(parse_error(server_and({R"(transport = "ws")"})) ==
-        "p.toml:5:13: server.transport \"ws\" (WebSocket) is not supported by this build yet; "
-        "only \"tcp\" works for now");
-  CHECK(parse_error(server_and({R"(transport = "grpc")"})) ==
-        R"(p.toml:5:13: server.transport "grpc" is not supported by this build; only "tcp" works)");
-  CHECK(parse_error(server_and({R"(transport = "tpc")"})) ==
-        R"(p.toml:5:13: server.transport must be "tcp"; got "tpc" (did you mean "tcp"?))");
+  CHECK(parse_ok(server_and({R"(transport = "ws")"})).server.transport == Transport::kWs);
+  CHECK(
+      parse_error(server_and({R"(transport = "grpc")"})) ==
+      R"(p.toml:5:13: server.transport "grpc" is not supported by this build; use "tcp" or "ws")");
+  CHECK(
+      parse_error(server_and({R"(transport = "tpc")"})) ==
+      R"(p.toml:5:13: server.transport must be one of "tcp", "ws"; got "tpc" (did you mean "tcp"?))");
+  CHECK(parse_error(server_and({R"(transport = "wss")"})) ==
+        "p.toml:5:13: server.transport \"wss\" is not a transport here: TLS is switched on by a "
+        "[server.tls] table; write transport = \"ws\" and add [server.tls]");
+  CHECK(parse_error(server_and({R"(transport = "tls")"})) ==
+        "p.toml:5:13: server.transport \"tls\" is not a transport here: TLS is switched on by a "
+        "[server.tls] table; write transport = \"tcp\" and add [server.tls]");
 }
 
 TEST_CASE("profile: timeouts must be seconds in 0.001..86400") {
@@ -604,4 +609,260 @@ TEST_CASE("profile: conf/example.toml loads cleanly") {
   CHECK(p.timeouts.connect == 10s);
   CHECK(p.timeouts.idle == 300s);
   CHECK(p.log.level == vmlocal::log::Level::kInfo);
+}
+
+// ---- [server.tls] and [server.ws] ------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kCaPem =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBezCCASGgAwIBAgIUavAJqVsFeneV4e14L5tAvbrkkRUwCgYIKoZIzj0EAwIw\n"
+    "EjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMjgwNzUwNThaGA8yMTI2MTEwNDA3\n"
+    "NTA1OFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    "A0IABITZdNkjDScfTYGy6mFn+Oxcw/ZasCGsNmf6fEoVXd0uQXqFzbAwLvckCZxV\n"
+    "d2VlnQq+P/4co77lezzaw6AfGUKjUzBRMB0GA1UdDgQWBBSiA7JCQdqHBPNf8796\n"
+    "gKtqtZKEUDAfBgNVHSMEGDAWgBSiA7JCQdqHBPNf8796gKtqtZKEUDAPBgNVHRMB\n"
+    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIEq6Q0OUNJPKD9dwtOv8FJ5G7Kc+\n"
+    "SomkYJ53PKA4gYjPAiEA7CGmsd7fyVtikUEcKq7Z2o2Od++/Q+O3OfyyjWbmwSk=\n"
+    "-----END CERTIFICATE-----\n";
+// Its SubjectPublicKeyInfo's SHA-256, base64 and hex.
+constexpr std::string_view kCaPin = "Mrx50VHiDf9FK8v1tIQHsIoMfRTwZYJfXT6wE2CnFkk=";
+
+}  // namespace
+
+TEST_CASE("profile: [server.tls] present turns TLS on, with defaults") {
+  Profile p = parse_ok(server_and({}));
+  CHECK_FALSE(p.server.tls.has_value());
+  CHECK(vmlocal::config::transport_name(p.server) == "tcp");
+
+  p = parse_ok(server_and({"[server.tls]"}));
+  REQUIRE(p.server.tls.has_value());
+  CHECK(p.server.tls->sni.empty());
+  CHECK_FALSE(p.server.tls->alpn.has_value());
+  CHECK_FALSE(p.server.tls->insecure);
+  CHECK(p.server.tls->ca_file.empty());
+  CHECK(p.server.tls->pin_sha256.empty());
+  CHECK(vmlocal::config::transport_name(p.server) == "tcp+tls");
+
+  // Inline table form, and ws + tls.
+  p = parse_ok(server_and({R"(transport = "ws")", "tls = {}"}));
+  CHECK(p.server.tls.has_value());
+  CHECK(p.server.ws.path == "/");
+  CHECK(vmlocal::config::transport_name(p.server) == "ws+tls");
+}
+
+TEST_CASE("profile: every [server.tls] and [server.ws] key") {
+  TempDir dir;
+  const std::string ca = dir.write("ca.pem", std::string(kCaPem), 0644);
+  const Profile p = parse_ok(server_and({
+      R"(transport = "ws")",
+      "[server.tls]",
+      R"(sni = "cdn.example.org")",
+      R"(alpn = ["http/1.1"])",
+      "insecure = false",
+      "ca_file = \"" + ca + "\"",
+      "[server.ws]",
+      R"(path = "/v2/ws?ed=2048")",
+      R"(host = "cdn.example.org:8443")",
+      R"(headers = { "User-Agent" = "Mozilla/5.0", X-Token = "a b" })",
+  }));
+  REQUIRE(p.server.tls.has_value());
+  CHECK(p.server.tls->sni == "cdn.example.org");
+  REQUIRE(p.server.tls->alpn.has_value());
+  CHECK(*p.server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(p.server.tls->ca_file == ca);
+  CHECK(p.server.ws.path == "/v2/ws?ed=2048");
+  CHECK(p.server.ws.host == "cdn.example.org:8443");
+  REQUIRE(p.server.ws.headers.size() == 2);
+  CHECK(p.server.ws.headers[0].first == "User-Agent");
+  CHECK(p.server.ws.headers[0].second == "Mozilla/5.0");
+  CHECK(p.server.ws.headers[1].first == "X-Token");
+  CHECK(p.server.ws.headers[1].second == "a b");
+}
+
+TEST_CASE("profile: server.tls.pin_sha256 in base64, hex, sha256/ form and as a list") {
+  auto pin_of = [](const std::string& line) {
+    const Profile p = parse_ok(server_and({"[server.tls]", line}));
+    REQUIRE(p.server.tls->pin_sha256.size() >= 1);
+    return vmlocal::to_hex(p.server.tls->pin_sha256[0]);
+  };
+  const std::string hex = "32bc79d151e20dff452bcbf5b48407b08a0c7d14f065825f5d3eb01360a71649";
+  CHECK(pin_of("pin_sha256 = \"" + std::string(kCaPin) + "\"") == hex);
+  CHECK(pin_of("pin_sha256 = \"sha256/" + std::string(kCaPin) + "\"") == hex);
+  CHECK(pin_of("pin_sha256 = \"Mrx50VHiDf9FK8v1tIQHsIoMfRTwZYJfXT6wE2CnFkk\"") == hex);
+  CHECK(pin_of("pin_sha256 = \"" + hex + "\"") == hex);
+  CHECK(
+      pin_of("pin_sha256 = \"32BC79D151E20DFF452BCBF5B48407B08A0C7D14F065825F5D3EB01360A71649\"") ==
+      hex);
+  const Profile two =
+      parse_ok(server_and({"[server.tls]", "pin_sha256 = [\"" + std::string(kCaPin) + "\", \"" +
+                                               std::string(64, '0') + "\"]"}));
+  CHECK(two.server.tls->pin_sha256.size() == 2);
+}
+
+TEST_CASE("profile: bad [server.tls] values point at the value") {
+  CHECK(parse_error(server_and({"tls = true"})) ==
+        "p.toml:5:7: server.tls must be a table: write [server.tls] (empty for the defaults) to "
+        "connect with TLS, or leave it out; got true");
+  CHECK(parse_error(server_and({"[server.tls]", R"(sni = "10.0.0.1")"})) ==
+        "p.toml:6:7: server.tls.sni is \"10.0.0.1\", an IP address; SNI carries host names only "
+        "(leave sni out to connect to an IP address without one)");
+  CHECK(parse_error(server_and({"[server.tls]", R"(sni = "a b")"})) ==
+        "p.toml:6:7: server.tls.sni is \"a b\", which contains a space; it must be just a host "
+        "name or IP address");
+  CHECK(parse_error(server_and({"[server.tls]", R"(sni = "")"})) ==
+        "p.toml:6:7: server.tls.sni must not be empty (leave it out for the default)");
+  CHECK(parse_error(server_and({"[server.tls]", "alpn = [1]"})) ==
+        "p.toml:6:9: server.tls.alpn entries must be strings like [\"http/1.1\"], got 1");
+  CHECK(parse_error(server_and({"[server.tls]", R"(alpn = ["h 2"])"})) ==
+        "p.toml:6:9: server.tls.alpn entries must be protocol names like \"http/1.1\" or \"h2\", "
+        "got \"h 2\"");
+  CHECK(parse_error(server_and({"[server.tls]", R"(insecure = "yes")"})) ==
+        "p.toml:6:12: server.tls.insecure must be true or false, got \"yes\"");
+  CHECK(parse_error(server_and({"[server.tls]", R"(pin_sha256 = "abc")"})) ==
+        "p.toml:6:14: server.tls.pin_sha256 \"abc\" decodes to 2 bytes, not 32 (expected the "
+        "SHA-256 of the server's public key: 64 hex digits or 44 base64 characters)");
+  CHECK(
+      parse_error(server_and({"[server.tls]", "pin_sha256 = \"" + std::string(63, 'a') + "g\""})) ==
+      "p.toml:6:14: server.tls.pin_sha256 \"" + std::string(63, 'a') +
+          "g\" is not valid hex (expected the SHA-256 of the server's public key: 64 hex "
+          "digits or 44 base64 characters)");
+  CHECK(parse_error(server_and({"[server.tls]", R"(pin_sha256 = "not base64!")"})) ==
+        "p.toml:6:14: server.tls.pin_sha256 \"not base64!\" is neither hex nor base64 (expected "
+        "the SHA-256 of the server's public key: 64 hex digits or 44 base64 characters)");
+  CHECK(parse_error(server_and({"[server.tls]", "pin_sha256 = []"})) ==
+        "p.toml:6:14: server.tls.pin_sha256 must not be empty (leave it out to verify the "
+        "certificate with a CA)");
+  CHECK(parse_error(server_and(
+            {"[server.tls]", "insecure = true", "pin_sha256 = \"" + std::string(kCaPin) + "\""})) ==
+        "p.toml:6:12: server.tls.insecure = true turns off the checks that ca_file and "
+        "pin_sha256 ask for; use one or the other");
+  CHECK(parse_error(server_and({"[server.tls]", "serverName = \"x.org\""})) ==
+        R"(p.toml:6:1: unknown key "serverName" in [server.tls] (did you mean "sni"?))");
+  CHECK(parse_error(server_and({"[server.tls]", "allowInsecure = true"})) ==
+        R"(p.toml:6:1: unknown key "allowInsecure" in [server.tls] (did you mean "insecure"?))");
+  CHECK(parse_error(server_and({"[server.tls]", "fingerprint = \"chrome\""})) ==
+        "p.toml:6:1: unknown key \"fingerprint\" in [server.tls] (allowed: sni, alpn, insecure, "
+        "ca_file, pin_sha256)");
+  CHECK(parse_error(server_and({"path = \"/ws\""})) ==
+        R"(p.toml:5:1: unknown key "path" in [server] ("path" belongs in [server.ws]))");
+}
+
+TEST_CASE("profile: server.tls.ca_file is checked when the profile loads") {
+  TempDir dir;
+  SUBCASE("a missing file") {
+    CHECK(parse_error(server_and({"[server.tls]", "ca_file = \"" + dir.path() + "/none.pem\""})) ==
+          "p.toml:6:11: server.tls.ca_file \"" + dir.path() +
+              "/none.pem\" cannot be read: No such file or directory");
+  }
+  SUBCASE("a directory or a device") {
+    CHECK(parse_error(server_and({"[server.tls]", "ca_file = \"" + dir.path() + "\""})) ==
+          "p.toml:6:11: server.tls.ca_file \"" + dir.path() + "\" is not a regular file");
+    CHECK(parse_error(server_and({"[server.tls]", R"(ca_file = "/dev/zero")"})) ==
+          R"(p.toml:6:11: server.tls.ca_file "/dev/zero" is not a regular file)");
+  }
+  SUBCASE("a file that is not PEM") {
+    const std::string junk = dir.write("junk.pem", "hello\n", 0600);
+    CHECK(parse_error(server_and({"[server.tls]", "ca_file = \"" + junk + "\""})) ==
+          "p.toml:6:11: server.tls.ca_file \"" + junk +
+              "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+  }
+  SUBCASE("a damaged certificate") {
+    std::string broken(kCaPem);
+    broken[100] = '*';
+    const std::string path = dir.write("broken.pem", broken, 0600);
+    CHECK(parse_error(server_and({"[server.tls]", "ca_file = \"" + path + "\""})) ==
+          "p.toml:6:11: server.tls.ca_file \"" + path + "\" holds a damaged PEM certificate");
+  }
+  SUBCASE("a relative path is taken from the profile's directory") {
+    dir.write("ca.pem", std::string(kCaPem), 0600);
+    const std::string profile =
+        dir.write("p.toml", server_and({"[server.tls]", R"(ca_file = "ca.pem")"}), 0600);
+    const ProfileResult result = load_profile(profile);
+    INFO((result.ok() ? std::string() : result.error()));
+    REQUIRE(result.ok());
+    CHECK(result.profile().server.tls->ca_file == dir.path() + "/ca.pem");
+  }
+  SUBCASE("ca_file and pin_sha256 together") {
+    const std::string ca = dir.write("ca.pem", std::string(kCaPem), 0600);
+    CHECK(parse_error(server_and({"[server.tls]", "ca_file = \"" + ca + "\"",
+                                  "pin_sha256 = \"" + std::string(kCaPin) + "\""})) ==
+          "p.toml:6:11: server.tls.ca_file is not used when pin_sha256 is set (a pinned key is "
+          "trusted on its own); keep one of them");
+  }
+}
+
+TEST_CASE("profile: bad [server.ws] values point at the value") {
+  auto ws = [](std::initializer_list<std::string_view> keys) {
+    std::string text = server_and({R"(transport = "ws")", "[server.ws]"});
+    for (std::string_view k : keys) {
+      text += k;
+      text += '\n';
+    }
+    return text;  // keys start on line 7
+  };
+  CHECK(parse_ok(ws({R"(path = "/ws")"})).server.ws.path == "/ws");
+  CHECK(parse_error(ws({R"(path = "ws")"})) ==
+        R"(p.toml:7:8: server.ws.path must start with "/", got "ws")");
+  CHECK(parse_error(ws({R"(path = "/a b")"})) ==
+        "p.toml:7:8: server.ws.path \"/a b\" contains a space or control character; "
+        "percent-encode it (a space is %20)");
+  CHECK(parse_error(ws({R"(path = "/ü")"})) ==
+        "p.toml:7:8: server.ws.path \"/ü\" contains non-ASCII characters; percent-encode them");
+  CHECK(parse_error(ws({R"(path = "/a#b")"})) ==
+        "p.toml:7:8: server.ws.path \"/a#b\" contains \"#\", which is never sent to a server; "
+        "percent-encode it as %23");
+  CHECK(parse_ok(ws({R"(host = "[::1]:8080")"})).server.ws.host == "[::1]:8080");
+  CHECK(parse_error(ws({R"(host = "https://x.org")"})) ==
+        "p.toml:7:8: server.ws.host must be a host name, optionally with \":port\" (e.g. "
+        "\"cdn.example.org\"), got \"https://x.org\"");
+  CHECK(parse_error(ws({R"(host = "x.org:http")"})) ==
+        "p.toml:7:8: server.ws.host must be a host name, optionally with \":port\" (e.g. "
+        "\"cdn.example.org\"), got \"x.org:http\"");
+  CHECK(parse_error(ws({R"(headers = { Host = "x.org" })"})) ==
+        "p.toml:7:13: server.ws.headers: set the Host header with host = \"...\" in [server.ws], "
+        "not in headers");
+  CHECK(parse_error(ws({R"(headers = { "Sec-WebSocket-Key" = "x" })"})) ==
+        "p.toml:7:13: server.ws.headers: \"Sec-WebSocket-Key\" is part of the WebSocket upgrade "
+        "and written by vmess-local; remove it");
+  CHECK(parse_error(ws({R"(headers = { "Bad Name" = "x" })"})) ==
+        "p.toml:7:13: server.ws.headers: \"Bad Name\" is not a valid header name (letters, "
+        "digits and !#$%&'*+-.^_`|~ only)");
+  CHECK(parse_error(ws({R"(headers = { X-A = "line\nbreak" })"})) ==
+        "p.toml:7:19: server.ws.headers.X-A contains a line break or control character");
+  CHECK(parse_error(ws({R"(headers = { X-A = 1 })"})) ==
+        "p.toml:7:19: server.ws.headers.X-A must be a string, got 1");
+  CHECK(parse_error(ws({R"(headers = { X-A = "1", x-a = "2" })"})) ==
+        R"(p.toml:7:24: server.ws.headers lists "x-a" twice (names ignore case))");
+  CHECK(parse_error(ws({R"(headers = "User-Agent: x")"})) ==
+        "p.toml:7:11: server.ws.headers must be a table of strings, e.g. headers = { "
+        "\"User-Agent\" = \"Mozilla/5.0\" }, got \"User-Agent: x\"");
+  CHECK(parse_error(ws({R"(Host = "x.org")"})) ==
+        R"(p.toml:7:1: unknown key "Host" in [server.ws] (did you mean "host"?))");
+}
+
+TEST_CASE("profile: transport and its tables must agree") {
+  CHECK(parse_error(server_and({"[server.ws]", R"(path = "/ws")"})) ==
+        "p.toml:5:1: [server.ws] is set, but server.transport is \"tcp\"; add transport = \"ws\" "
+        "to [server] (or remove [server.ws])");
+  CHECK(parse_error(server_and({R"(transport = "ws")", "[server.tls]", R"(alpn = ["h2"])"})) ==
+        "p.toml:7:8: server.tls.alpn must include \"http/1.1\" with transport = \"ws\" (the "
+        "WebSocket upgrade is an HTTP/1.1 request)");
+  CHECK(parse_ok(server_and({R"(transport = "ws")", "[server.tls]", R"(alpn = [])"}))
+            .server.tls->alpn->empty());
+}
+
+TEST_CASE("profile: every conf/*.toml loads cleanly") {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(VMLOCAL_SOURCE_DIR "/conf")) {
+    if (entry.path().extension() != ".toml") continue;
+    ++count;
+    const std::string path = entry.path().string();
+    CAPTURE(path);
+    const ProfileResult result = load_profile(path);
+    INFO("error: " << (result.ok() ? std::string() : result.error()));
+    CHECK(result.ok());
+  }
+  CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
 }

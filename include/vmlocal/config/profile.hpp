@@ -2,10 +2,13 @@
 // loading a file is a thin wrapper. Every error is "path:line:column: what is wrong".
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -23,7 +26,25 @@ struct ListenEndpoint {
   std::string to_string() const;  // as written in a profile
 };
 
-enum class Transport : uint8_t { kTcp };
+enum class Transport : uint8_t { kTcp, kWs };
+
+// [server.tls]: present means TLS to the server (tcp + tls, or ws + tls = wss).
+struct TlsSettings {
+  std::string sni;  // empty: server.address when it is a host name (no SNI for an IP)
+  // ALPN protocols offered; nullopt: the default (none over tcp, "http/1.1" under ws).
+  std::optional<std::vector<std::string>> alpn;
+  bool insecure = false;  // skip certificate verification (warned about at start)
+  std::string ca_file;    // PEM CA certificates to trust instead of the system store
+  // SHA-256 of the server's SubjectPublicKeyInfo: a matching key is trusted on its own.
+  std::vector<std::array<uint8_t, 32>> pin_sha256;
+};
+
+// [server.ws]: the WebSocket upgrade, used when server.transport = "ws".
+struct WsSettings {
+  std::string path = "/";
+  std::string host;  // Host header; empty: sni, else server.address (with a non-default port)
+  std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+};
 
 struct Profile {
   struct Local {
@@ -37,6 +58,8 @@ struct Profile {
     uint16_t alter_id = 0;
     vmess::Security security = vmess::Security::kAuto;
     Transport transport = Transport::kTcp;
+    std::optional<TlsSettings> tls;  // set: TLS on
+    WsSettings ws;
   } server;
 
   struct Timeouts {
@@ -63,6 +86,9 @@ struct ProfileResult {
 ProfileResult parse_profile(std::string_view text, std::string_view source_path);
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
+
+// "tcp", "ws", "tcp+tls" or "ws+tls", for logs and --check.
+std::string transport_name(const Profile::Server& server);
 
 // "127.0.0.1:1080" / "[::1]:1080" -> endpoint; nullopt-like error string on failure.
 std::variant<ListenEndpoint, std::string> parse_listen_endpoint(std::string_view text);

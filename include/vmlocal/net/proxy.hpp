@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,10 @@ class Proxy {
   };
 
   static void on_connection(uv_stream_t* server, int status);
+  void refuse(uv_stream_t* server);
+  void note_refusal(const char* why);
+
+  static constexpr size_t kReservedDescriptors = 32;
 
   const config::Profile& profile_;
   vmess::Account account_;
@@ -48,6 +53,10 @@ class Proxy {
   SessionContext context_;
   std::vector<Listener*> listeners_;  // freed in their close callbacks
   bool stopped_ = false;
+  size_t max_sessions_ = SIZE_MAX;          // the smaller of the two limits below
+  size_t profile_max_sessions_ = SIZE_MAX;  // [local] max_connections (none yet)
+  uint64_t last_refusal_log_ms_ = 0;
+  uint64_t refused_since_log_ = 0;
 };
 
 }  // namespace vmlocal::net

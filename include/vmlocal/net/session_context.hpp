@@ -7,11 +7,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/net/block_pool.hpp"
+#include "vmlocal/transport/tls_context.hpp"
 #include "vmlocal/vmess/account.hpp"
 #include "vmlocal/vmess/body_writer.hpp"
 #include "vmlocal/vmess/constants.hpp"
@@ -48,6 +50,9 @@ struct SessionContext {
   vmess::HeaderMode header_mode = vmess::HeaderMode::kAead;
   vmess::BodyFormat body_format{vmess::SecurityType::kAes128Gcm, 0};
   crypto::Random* random = nullptr;
+  // The shared TLS client context (trust store, session cache), when the profile has
+  // [server.tls]; created by Proxy::start.
+  std::unique_ptr<transport::TlsContext> tls;
 
   BlockPool<UplinkBlock> uplink_pool{64};
   BlockPool<DownlinkBlock> downlink_pool{64};

@@ -1,6 +1,17 @@
-// An upstream byte stream (tcp, later tls and ws layered on it), so the pump does not care which
-// one it talks to. Callbacks go to one StreamHandler (the session). Reads are libuv-style: the
-// handler lends the buffer, so a plain TCP stream reads straight into the pump's block.
+// An upstream byte stream (tcp, with tls and ws layered on it: tcp -> tls -> ws), so the pump
+// does not care which one it talks to. Callbacks go to one StreamHandler (the session, or the
+// layer above). Reads are libuv-style: the handler lends the buffer, so a plain TCP stream reads
+// straight into the pump's block.
+//
+// Every implementation keeps these rules, which the layers rely on from each other:
+//  * No data callback (on_stream_read, on_stream_eof, on_stream_write_done) runs from inside a
+//    call the handler made: data a layer already holds when read_start() is called is delivered
+//    on a later loop iteration. (connect() may report a failure at once, and TcpStream::close()
+//    reports closed at once when nothing is outstanding; the TLS and WebSocket layers always
+//    report closed from a later callback.)
+//  * on_stream_connected() means the whole stack is ready (TCP, TLS handshake, WebSocket
+//    upgrade), so the session may answer the app then.
+//  * Bounded memory: a stream with a pending write below returns kPending and takes no more.
 #pragma once
 
 #include <uv.h>
@@ -8,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "vmlocal/util/bytes.hpp"
 
@@ -71,6 +83,9 @@ class Stream {
   // of a graceful close.
   virtual void close(bool reset) = 0;
   virtual const Failure& failure() const = 0;
+  // What the stream is waiting for while connecting, for a timeout message: "DNS: resolve",
+  // "TCP: connect", "TLS: handshake", "WebSocket: upgrade". Meaningless once connected.
+  virtual std::string_view connect_stage() const { return "connect"; }
 };
 
 }  // namespace vmlocal::transport

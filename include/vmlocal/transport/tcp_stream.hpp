@@ -26,6 +26,9 @@ class TcpStream final : public Stream {
   void shutdown() override;
   void close(bool reset) override;
   const Failure& failure() const override { return failure_; }
+  std::string_view connect_stage() const override {
+    return addresses_.empty() ? "DNS: resolve" : "TCP: connect";
+  }
 
  private:
   static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result);

@@ -88,8 +88,9 @@ V2rayServer V2rayServer::vmess(TempDir& dir, const VmessInboundOptions& inbound,
   std::string uuid = inbound.uuid.empty() ? random_uuid() : inbound.uuid;
   json settings = {{"clients", json::array({{{"id", uuid}, {"alterId", inbound.alter_id}}})}};
   if (inbound.disable_insecure_encryption) settings["disableInsecureEncryption"] = true;
-  V2rayServer server(dir, json{{"protocol", "vmess"}, {"settings", settings}}, inbound.family,
-                     options);
+  json in = {{"protocol", "vmess"}, {"settings", settings}};
+  if (!inbound.stream_settings.is_null()) in["streamSettings"] = inbound.stream_settings;
+  V2rayServer server(dir, in, inbound.family, options);
   server.uuid_ = uuid;
   server.alter_id_ = inbound.alter_id;
   return server;

@@ -33,6 +33,9 @@ struct VmessInboundOptions {
   std::uint16_t alter_id = 0;
   Family family = Family::kV4;
   bool disable_insecure_encryption = false;
+  // The inbound's "streamSettings" (transport and TLS), e.g. {"network": "ws", "wsSettings":
+  // {"path": "/ws"}}; null: plain TCP.
+  nlohmann::json stream_settings = nullptr;
 };
 
 struct SocksInboundOptions {

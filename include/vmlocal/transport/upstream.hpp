@@ -1,0 +1,33 @@
+// The upstream stack a profile asks for, built from the layers: tcp, tcp -> tls, tcp -> ws,
+// tcp -> tls -> ws. The session only ever sees the top Stream.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "vmlocal/config/profile.hpp"
+#include "vmlocal/crypto/random.hpp"
+#include "vmlocal/transport/stream.hpp"
+#include "vmlocal/transport/tls_context.hpp"
+#include "vmlocal/transport/ws_stream.hpp"
+
+namespace vmlocal::transport {
+
+// SNI: sni, else the address when it is a name. Certificate name: sni, else the address.
+// ALPN: as configured, else none over tcp and "http/1.1" under ws.
+TlsOptions tls_options_for(const config::Profile::Server& server);
+// Host: host, else sni, else the address (":port" added unless it is 80 for ws, 443 for wss).
+WsOptions ws_options_for(const config::Profile::Server& server);
+
+// Builds the stack for `server`. `tls` must be the context made from tls_options_for(server)
+// when server.tls is set (it may be null otherwise); `random` draws WebSocket keys and masks.
+std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
+                                      const config::Profile::Server& server, TlsContext* tls,
+                                      crypto::Random& random);
+
+// For the start-up log line: "ws+tls (wss://cdn.example.org/ws, SNI cdn.example.org)".
+std::string describe_upstream(const config::Profile::Server& server);
+
+}  // namespace vmlocal::transport

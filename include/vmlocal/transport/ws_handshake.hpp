@@ -1,0 +1,63 @@
+// The WebSocket opening handshake (RFC 6455 §4), sans I/O: the client's HTTP/1.1 upgrade
+// request and a push-style reader that checks the server's answer.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "vmlocal/util/bytes.hpp"
+
+namespace vmlocal::transport::ws {
+
+struct UpgradeRequest {
+  std::string host;  // the Host header (a name, optionally ":port")
+  std::string path;  // request target, starts with "/"
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, in order
+};
+
+// A fresh Sec-WebSocket-Key: base64 of 16 bytes (the caller draws them at random).
+std::string make_key(ByteView sixteen_random_bytes);
+// Sec-WebSocket-Accept for a key: base64(SHA-1(key + the RFC's GUID)).
+std::string accept_for_key(std::string_view key);
+// "GET /path HTTP/1.1\r\nHost: ...\r\n...\r\n\r\n".
+std::string build_upgrade_request(const UpgradeRequest& request, std::string_view key);
+
+// Reads the server's response head (status line and headers) as bytes arrive, and checks it:
+// status 101, "Upgrade: websocket", "Connection: upgrade", the right Sec-WebSocket-Accept, and
+// no extension or subprotocol (none was offered). Bytes after the head are WebSocket frames and
+// are left to the caller (see Step::consumed).
+class UpgradeResponseReader {
+ public:
+  // A response head longer than this is refused (v2ray sends ~130 bytes; CDNs a few hundred).
+  static constexpr size_t kMaxHead = 16 * 1024;
+
+  enum class Status : uint8_t { kNeedMore, kDone, kError };
+  struct Step {
+    Status status = Status::kNeedMore;
+    size_t consumed = 0;  // bytes of this input that belong to the head
+  };
+
+  explicit UpgradeResponseReader(std::string key);
+
+  Step feed(ByteView bytes);
+
+  // kError: what is wrong, e.g. "upgrade refused: HTTP 404 Not Found".
+  const std::string& error() const { return error_; }
+  // The status code once the status line was read (0 before).
+  int status_code() const { return status_code_; }
+
+ private:
+  Step fail(std::string why);
+  void check_head();
+
+  std::string expected_accept_;
+  std::string head_;
+  std::string error_;
+  int status_code_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace vmlocal::transport::ws

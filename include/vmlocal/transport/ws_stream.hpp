@@ -1,0 +1,113 @@
+// A WebSocket client (RFC 6455) over any inner stream (TCP, or TLS for wss): the HTTP/1.1
+// upgrade, then one binary frame per write() and the payload of every received data frame
+// handed on as a plain byte stream.
+//
+// Copies: a write masks the caller's bytes in place and sends [header][caller's buffers] in one
+// inner write; received bytes go straight into the handler's lent buffer, and only frame
+// headers are cut out (payload after a header moves left by the header sizes seen so far).
+//
+// Closing: WebSocket has no half-close, and a Close frame makes a conforming peer (or a CDN in
+// between) stop sending, so shutdown() puts nothing on the wire: the VMess END chunk tells the
+// server the uplink is done, as v2ray's own client does. close() sends Close (1000) when it can
+// without waiting; a Close from the server is answered and reported as EOF. Pings are answered
+// with a pong between data frames.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vmlocal/crypto/random.hpp"
+#include "vmlocal/transport/layer_stream.hpp"
+#include "vmlocal/transport/ws_frame.hpp"
+#include "vmlocal/transport/ws_handshake.hpp"
+
+namespace vmlocal::transport {
+
+struct WsOptions {
+  ws::UpgradeRequest request;  // Host, path, extra headers
+};
+
+class WsStream final : public LayerStream {
+ public:
+  WsStream(uv_loop_t* loop, StreamHandler& handler, WsOptions options, crypto::Random& random,
+           const MakeInner& make_inner);
+  ~WsStream() override;
+
+  void read_start() override;
+  void read_stop() override;
+  WriteResult write(uv_buf_t* bufs, size_t count) override;
+  void shutdown() override;
+  std::string_view connect_stage() const override;
+
+  // The close code and reason the server sent, once it did (kCloseNoStatus: none given).
+  uint16_t peer_close_code() const { return peer_close_code_; }
+
+ private:
+  struct Handshake;
+
+  // StreamHandler (the inner stream).
+  void on_stream_connected() override;
+  MutableByteView on_stream_buffer() override;
+  void on_stream_read(size_t n) override;
+  void on_stream_eof() override;
+  void on_stream_write_done() override;
+
+  void say_goodbye() override;
+  void on_resume() override;
+
+  void on_upgrade_bytes(size_t n);
+  // Decodes n bytes at `base` (the handler's buffer) and hands the payload on.
+  void process(uint8_t* base, size_t n);
+  void on_control(ws::Opcode opcode, ByteView payload);
+  void queue_control(ws::Opcode opcode, ByteView payload);
+  // Appends the queued control frames to iov_ and marks them sent.
+  void take_queued_control();
+  void send_queued_control();
+  WriteResult send_data(uv_buf_t* bufs, size_t count);
+  void report_eof();
+  void update_inner_reading();
+  ws::MaskKey draw_mask();
+
+  WsOptions options_;
+  crypto::Random& random_;
+  std::unique_ptr<Handshake> handshake_;  // only during the upgrade
+  Bytes leftover_;                        // frame bytes that came with the 101 response
+  size_t leftover_offset_ = 0;
+
+  ws::FrameDecoder decoder_{ws::Role::kClient};
+  uint8_t* lent_ = nullptr;  // the handler's buffer, lent to the inner stream
+
+  std::vector<uv_buf_t> iov_;  // [pong][close][data header][caller's buffers...]
+  std::array<uint8_t, ws::kMaxHeaderSize> data_header_{};
+  // Control frames waiting to go out: one pong (the answer to the latest ping) and one close.
+  // Two pong buffers: a ping may arrive while the previous pong is still being written.
+  std::array<std::array<uint8_t, ws::kMaxControlFrame>, 2> pong_frames_{};
+  size_t pong_slot_ = 0;  // the buffer the next pong is encoded into
+  size_t pong_len_ = 0;
+  std::array<uint8_t, ws::kMaxControlFrame> close_frame_{};
+  size_t close_len_ = 0;
+  uv_buf_t* queued_bufs_ = nullptr;  // the caller's write, waiting behind a control frame
+  size_t queued_count_ = 0;
+  bool user_write_queued_ = false;
+  bool user_write_pending_ = false;
+  bool inner_write_pending_ = false;
+
+  bool inner_connected_ = false;
+  bool connected_ = false;
+  bool reading_ = false;
+  bool inner_reading_ = false;
+  bool inner_eof_ = false;
+  bool shut_down_ = false;
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  bool eof_reported_ = false;
+  bool end_pending_ = false;
+  uint16_t peer_close_code_ = 0;
+};
+
+}  // namespace vmlocal::transport

@@ -1,0 +1,38 @@
+// [server.tls] and [server.ws]: reading, validating, and the checks across server keys
+// (a [server.ws] needs transport = "ws"; WebSocket needs ALPN http/1.1). Private to src/config.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include <toml++/toml.h>
+
+#include "problems.hpp"
+#include "vmlocal/config/profile.hpp"
+
+namespace vmlocal::config {
+
+using namespace std::string_view_literals;
+
+inline constexpr std::array kServerTlsKeys = {"sni"sv, "alpn"sv, "insecure"sv, "ca_file"sv,
+                                              "pin_sha256"sv};
+inline constexpr std::array kServerWsKeys = {"path"sv, "host"sv, "headers"sv};
+inline constexpr TableSchema kServerTls = {"server.tls", kServerTlsKeys};
+inline constexpr TableSchema kServerWs = {"server.ws", kServerWsKeys};
+
+// Rejects every key of `table` that the schema does not list (profile.cpp).
+void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
+
+// `source_path` locates a relative ca_file (next to the profile).
+void read_tls(Problems& problems, const toml::node& node, std::string_view source_path,
+              Profile::Server& out);
+void read_ws(Problems& problems, const toml::node& node, Profile::Server& out);
+// After the whole [server] table was read.
+void check_transport_combination(Problems& problems, const toml::table& server,
+                                 const Profile::Server& out);
+
+// A pin as written in a profile: 64 hex digits or base64 of 32 bytes, optionally prefixed
+// "sha256/". Returns the problem ("" when fine).
+std::string parse_pin(std::string_view text, std::array<uint8_t, 32>& out);
+
+}  // namespace vmlocal::config

@@ -1,0 +1,72 @@
+#include "vmlocal/crypto/base64.hpp"
+
+#include <array>
+
+namespace vmlocal::crypto {
+namespace {
+
+constexpr std::string_view kAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+constexpr std::array<int8_t, 256> make_reverse() {
+  std::array<int8_t, 256> table{};
+  for (auto& v : table)
+    v = -1;
+  for (size_t i = 0; i < kAlphabet.size(); ++i)
+    table[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
+  return table;
+}
+constexpr std::array<int8_t, 256> kReverse = make_reverse();
+
+}  // namespace
+
+std::string base64_encode(ByteView bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  const size_t rest = bytes.size() - i;
+  if (rest > 0) {
+    uint32_t v = uint32_t{bytes[i]} << 16;
+    if (rest == 2) v |= uint32_t{bytes[i + 1]} << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<Bytes> base64_decode(std::string_view text) {
+  size_t len = text.size();
+  if (len % 4 == 0 && len >= 4) {
+    if (text[len - 1] == '=') --len;
+    if (text[len - 1] == '=') --len;
+  }
+  if (len % 4 == 1) return std::nullopt;
+  Bytes out;
+  out.reserve(len * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < len; ++i) {
+    const int8_t v = kReverse[static_cast<uint8_t>(text[i])];
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>(acc >> bits));
+      acc &= (1u << bits) - 1;
+    }
+  }
+  if (acc != 0) return std::nullopt;  // leftover bits must be zero (canonical encoding)
+  return out;
+}
+
+}  // namespace vmlocal::crypto

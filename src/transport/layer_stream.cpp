@@ -1,0 +1,82 @@
+#include "vmlocal/transport/layer_stream.hpp"
+
+#include <cassert>
+
+namespace vmlocal::transport {
+
+LayerStream::LayerStream(uv_loop_t* loop, StreamHandler& handler, const MakeInner& make_inner)
+    : loop_(loop), handler_(handler) {
+  uv_idle_init(loop_, &resume_);
+  resume_.data = this;
+  inner_ = make_inner(static_cast<StreamHandler&>(*this));
+}
+
+LayerStream::~LayerStream() {
+  // libuv still points at resume_ until its close callback ran.
+  assert(!closing_ || idle_closed_);
+}
+
+void LayerStream::connect() {
+  inner_->connect();
+}
+
+void LayerStream::close(bool reset) {
+  if (closing_) return;
+  if (!reset && !failed_) say_goodbye();
+  closing_ = true;
+  resume_scheduled_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_), on_idle_closed);
+  // May report closed synchronously; our own report waits for the idle handle's callback.
+  inner_->close(reset);
+}
+
+void LayerStream::schedule_resume() {
+  if (closing_ || resume_scheduled_) return;
+  resume_scheduled_ = true;
+  uv_idle_start(&resume_, on_idle);
+}
+
+void LayerStream::cancel_resume() {
+  if (!resume_scheduled_ || closing_) return;
+  resume_scheduled_ = false;
+  uv_idle_stop(&resume_);
+}
+
+void LayerStream::on_idle(uv_idle_t* idle) {
+  auto* self = static_cast<LayerStream*>(idle->data);
+  uv_idle_stop(idle);
+  if (!self->resume_scheduled_ || self->closing_) return;
+  self->resume_scheduled_ = false;
+  self->on_resume();
+}
+
+void LayerStream::fail(FailureKind kind, std::string message) {
+  if (closing_ || failed_) return;
+  failed_ = true;
+  cancel_resume();
+  failure_ = Failure{kind, std::move(message)};
+  handler_.on_stream_failed(failure_);
+}
+
+void LayerStream::on_stream_failed(const Failure& failure) {
+  fail(failure.kind, failure.message);
+}
+
+void LayerStream::on_stream_closed() {
+  inner_closed_ = true;
+  maybe_report_closed();
+}
+
+void LayerStream::on_idle_closed(uv_handle_t* handle) {
+  auto* self = static_cast<LayerStream*>(handle->data);
+  self->idle_closed_ = true;
+  self->maybe_report_closed();
+}
+
+void LayerStream::maybe_report_closed() {
+  if (!inner_closed_ || !idle_closed_ || close_reported_) return;
+  close_reported_ = true;
+  handler_.on_stream_closed();  // may destroy this: nothing after it
+}
+
+}  // namespace vmlocal::transport

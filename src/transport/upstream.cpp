@@ -1,0 +1,103 @@
+#include "vmlocal/transport/upstream.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "vmlocal/transport/tcp_stream.hpp"
+#include "vmlocal/transport/tls_stream.hpp"
+
+namespace vmlocal::transport {
+namespace {
+
+bool is_ipv4(const std::string& host) {
+  in_addr v4{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1;
+}
+
+bool is_ipv6(const std::string& host) {
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+}
+
+}  // namespace
+
+TlsOptions tls_options_for(const config::Profile::Server& server) {
+  TlsOptions options;
+  const bool ws = server.transport == config::Transport::kWs;
+  if (!server.tls) return options;
+  const config::TlsSettings& tls = *server.tls;
+  const bool address_is_ip = is_ipv4(server.address) || is_ipv6(server.address);
+  options.server_name = !tls.sni.empty() ? tls.sni : (address_is_ip ? "" : server.address);
+  options.verify_name = !tls.sni.empty() ? tls.sni : server.address;
+  if (tls.alpn) {
+    options.alpn = *tls.alpn;
+  } else if (ws) {
+    options.alpn = {"http/1.1"};
+  }
+  options.require_http11 = ws;
+  options.insecure = tls.insecure;
+  options.ca_file = tls.ca_file;
+  options.pins = tls.pin_sha256;
+  return options;
+}
+
+WsOptions ws_options_for(const config::Profile::Server& server) {
+  WsOptions options;
+  options.request.path = server.ws.path;
+  options.request.headers = server.ws.headers;
+  if (!server.ws.host.empty()) {
+    options.request.host = server.ws.host;
+  } else {
+    const std::string& name =
+        server.tls && !server.tls->sni.empty() ? server.tls->sni : server.address;
+    options.request.host = is_ipv6(name) ? "[" + name + "]" : name;
+    const uint16_t default_port = server.tls ? 443 : 80;
+    if (server.port != default_port) options.request.host += ":" + std::to_string(server.port);
+  }
+  return options;
+}
+
+std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
+                                      const config::Profile::Server& server, TlsContext* tls,
+                                      crypto::Random& random) {
+  // Each layer builds the one below it with itself as the handler.
+  MakeInner below = [loop, &server](StreamHandler& h) -> std::unique_ptr<Stream> {
+    return std::make_unique<TcpStream>(loop, h, server.address, server.port);
+  };
+  if (server.tls) {
+    below = [loop, tls, tcp = below](StreamHandler& h) -> std::unique_ptr<Stream> {
+      return std::make_unique<TlsStream>(loop, h, *tls, tcp);
+    };
+  }
+  if (server.transport == config::Transport::kWs) {
+    return std::make_unique<WsStream>(loop, handler, ws_options_for(server), random, below);
+  }
+  return below(handler);
+}
+
+std::string describe_upstream(const config::Profile::Server& server) {
+  std::string text = config::transport_name(server);
+  if (server.transport == config::Transport::kWs) {
+    const WsOptions ws = ws_options_for(server);
+    text +=
+        std::string(" (") + (server.tls ? "wss://" : "ws://") + ws.request.host + ws.request.path;
+  } else if (server.tls) {
+    text += " (";
+  }
+  if (server.tls) {
+    const TlsOptions tls = tls_options_for(server);
+    if (server.transport == config::Transport::kWs) text += ", ";
+    text += tls.server_name.empty() ? "no SNI" : "SNI " + tls.server_name;
+    if (tls.insecure) {
+      text += ", certificate NOT verified";
+    } else if (!tls.pins.empty()) {
+      text += ", pinned key";
+    } else if (!tls.ca_file.empty()) {
+      text += ", CA " + tls.ca_file;
+    }
+  }
+  if (server.transport == config::Transport::kWs || server.tls) text += ")";
+  return text;
+}
+
+}  // namespace vmlocal::transport

@@ -1,0 +1,190 @@
+#include "vmlocal/transport/ws_handshake.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "vmlocal/crypto/base64.hpp"
+#include "vmlocal/crypto/hash.hpp"
+
+namespace vmlocal::transport::ws {
+namespace {
+
+constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// True if the comma-separated header value lists `token` (case-insensitive).
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    if (iequals(trim(value.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// Printable ASCII only, for echoing server text in a log line.
+std::string printable(std::string_view s, size_t max = 80) {
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    out += (c >= 0x20 && c < 0x7F) ? c : '?';
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+}  // namespace
+
+std::string make_key(ByteView sixteen_random_bytes) {
+  return crypto::base64_encode(sixteen_random_bytes);
+}
+
+std::string accept_for_key(std::string_view key) {
+  const crypto::Digest20 digest = crypto::sha1({as_bytes(key), as_bytes(kGuid)});
+  return crypto::base64_encode(digest);
+}
+
+std::string build_upgrade_request(const UpgradeRequest& request, std::string_view key) {
+  std::string out;
+  out.reserve(256);
+  out += "GET ";
+  out += request.path;
+  out += " HTTP/1.1\r\nHost: ";
+  out += request.host;
+  out += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
+  out += key;
+  out += "\r\nSec-WebSocket-Version: 13\r\n";
+  for (const auto& [name, value] : request.headers) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+UpgradeResponseReader::UpgradeResponseReader(std::string key)
+    : expected_accept_(accept_for_key(key)) {}
+
+UpgradeResponseReader::Step UpgradeResponseReader::fail(std::string why) {
+  if (error_.empty()) error_ = std::move(why);
+  return Step{Status::kError, 0};
+}
+
+UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
+  if (!error_.empty()) return fail({});
+  if (done_) return Step{Status::kDone, 0};
+  // Look for the blank line, which may straddle this input and the last.
+  const size_t search_from = head_.size() >= 3 ? head_.size() - 3 : 0;
+  const size_t before = head_.size();
+  const size_t take = std::min(bytes.size(), kMaxHead + 4 - before);
+  head_.append(reinterpret_cast<const char*>(bytes.data()), take);
+  size_t end = head_.find("\r\n\r\n", search_from);
+  size_t terminator = 4;
+  if (end == std::string::npos) {
+    // Bare LF line ends are tolerated (RFC 9112 §2.2).
+    end = head_.find("\n\n", search_from);
+    terminator = 2;
+  }
+  if (end == std::string::npos) {
+    if (head_.size() > kMaxHead) {
+      return fail("upgrade response head longer than " + std::to_string(kMaxHead) +
+                  " bytes; is this an HTTP server?");
+    }
+    return Step{Status::kNeedMore, take};
+  }
+  const size_t head_end = end + terminator;
+  head_.resize(head_end);
+  done_ = true;
+  check_head();
+  if (!error_.empty()) return Step{Status::kError, head_end - before};
+  head_.clear();
+  head_.shrink_to_fit();
+  return Step{Status::kDone, head_end - before};
+}
+
+void UpgradeResponseReader::check_head() {
+  std::string_view rest = head_;
+  auto next_line = [&rest]() {
+    const size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+  };
+
+  // Status line: HTTP/1.1 101 Switching Protocols
+  const std::string_view status_line = next_line();
+  if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12 || status_line[8] != ' ') {
+    error_ = "the server did not answer with HTTP (got \"" + printable(status_line) + "\")";
+    return;
+  }
+  const std::string_view code_text = status_line.substr(9, 3);
+  if (!std::all_of(code_text.begin(), code_text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
+    error_ = "malformed HTTP status line \"" + printable(status_line) + "\"";
+    return;
+  }
+  status_code_ = std::stoi(std::string(code_text));
+  if (status_code_ != 101) {
+    const std::string_view reason = status_line.size() > 13 ? status_line.substr(13) : "";
+    error_ = "upgrade refused: HTTP " + std::string(code_text);
+    if (!reason.empty()) error_ += " " + printable(reason);
+    return;
+  }
+
+  bool upgrade = false, connection = false;
+  std::string_view accept;
+  bool have_accept = false;
+  for (std::string_view line = next_line(); !line.empty(); line = next_line()) {
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      error_ = "malformed header line \"" + printable(line) + "\" in the upgrade response";
+      return;
+    }
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (iequals(name, "Upgrade")) {
+      upgrade = upgrade || has_token(value, "websocket");
+    } else if (iequals(name, "Connection")) {
+      connection = connection || has_token(value, "upgrade");
+    } else if (iequals(name, "Sec-WebSocket-Accept")) {
+      accept = value;
+      have_accept = true;
+    } else if (iequals(name, "Sec-WebSocket-Extensions")) {
+      error_ = "the server turned on extension \"" + printable(value) + "\", which was not offered";
+      return;
+    } else if (iequals(name, "Sec-WebSocket-Protocol")) {
+      error_ = "the server chose subprotocol \"" + printable(value) + "\", which was not offered";
+      return;
+    }
+  }
+  if (!upgrade) {
+    error_ = "the 101 response has no \"Upgrade: websocket\" header";
+  } else if (!connection) {
+    error_ = "the 101 response has no \"Connection: upgrade\" header";
+  } else if (!have_accept) {
+    error_ = "the 101 response has no Sec-WebSocket-Accept header";
+  } else if (accept != expected_accept_) {
+    error_ = "wrong Sec-WebSocket-Accept \"" + printable(accept) + "\" (expected \"" +
+             expected_accept_ + "\")";
+  }
+}
+
+}  // namespace vmlocal::transport::ws

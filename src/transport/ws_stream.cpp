@@ -1,0 +1,413 @@
+#include "vmlocal/transport/ws_stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "vmlocal/log/log.hpp"
+
+namespace vmlocal::transport {
+namespace {
+
+uv_buf_t make_buf(const uint8_t* data, size_t len) {
+  return uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data)),
+                     static_cast<unsigned>(len));
+}
+
+}  // namespace
+
+// The upgrade's request and response; freed once the connection is a WebSocket.
+struct WsStream::Handshake {
+  std::string key;
+  std::string request;
+  uv_buf_t request_buf{};
+  bool request_in_flight = false;
+  std::optional<ws::UpgradeResponseReader> reader;
+  std::array<uint8_t, 4096> scratch{};
+};
+
+WsStream::WsStream(uv_loop_t* loop, StreamHandler& handler, WsOptions options,
+                   crypto::Random& random, const MakeInner& make_inner)
+    : LayerStream(loop, handler, make_inner), options_(std::move(options)), random_(random) {}
+
+WsStream::~WsStream() = default;
+
+std::string_view WsStream::connect_stage() const {
+  if (!inner_connected_) return inner_->connect_stage();
+  return connected_ ? "connected" : "WebSocket: upgrade";
+}
+
+ws::MaskKey WsStream::draw_mask() {
+  ws::MaskKey key{};
+  random_.fill(MutableByteView(key.data(), key.size()));
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upgrade
+
+void WsStream::on_stream_connected() {
+  if (closing() || failed()) return;
+  inner_connected_ = true;
+  handshake_ = std::make_unique<Handshake>();
+  std::array<uint8_t, 16> nonce{};
+  random_.fill(MutableByteView(nonce.data(), nonce.size()));
+  handshake_->key = ws::make_key(nonce);
+  handshake_->request = ws::build_upgrade_request(options_.request, handshake_->key);
+  handshake_->reader.emplace(handshake_->key);
+  handshake_->request_buf = make_buf(reinterpret_cast<const uint8_t*>(handshake_->request.data()),
+                                     handshake_->request.size());
+  switch (inner_->write(&handshake_->request_buf, 1)) {
+    case WriteResult::kDone:
+      break;
+    case WriteResult::kPending:
+      handshake_->request_in_flight = true;
+      inner_write_pending_ = true;
+      break;
+    case WriteResult::kFailed:
+      fail(inner_->failure().kind, inner_->failure().message);
+      return;
+  }
+  update_inner_reading();
+}
+
+void WsStream::on_upgrade_bytes(size_t n) {
+  Handshake& h = *handshake_;
+  const ws::UpgradeResponseReader::Step step = h.reader->feed(ByteView(h.scratch.data(), n));
+  switch (step.status) {
+    case ws::UpgradeResponseReader::Status::kNeedMore:
+      return;
+    case ws::UpgradeResponseReader::Status::kError: {
+      std::string message = "WebSocket: " + h.reader->error();
+      const int code = h.reader->status_code();
+      if (code == 404 || code == 400 || code == 403) {
+        message += " (check [server.ws] path \"" + options_.request.path + "\" and host \"" +
+                   options_.request.host + "\")";
+      }
+      fail(FailureKind::kProtocol, std::move(message));
+      return;
+    }
+    case ws::UpgradeResponseReader::Status::kDone:
+      break;
+  }
+  // Frames may follow the head in the same read; keep them for the first read_start().
+  if (step.consumed < n) {
+    leftover_.assign(h.scratch.begin() + static_cast<ptrdiff_t>(step.consumed),
+                     h.scratch.begin() + static_cast<ptrdiff_t>(n));
+    leftover_offset_ = 0;
+  }
+  connected_ = true;
+  if (!h.request_in_flight) handshake_.reset();
+  update_inner_reading();  // stops until the handler reads
+  log::debug("WebSocket: upgraded (GET ", options_.request.path, ", Host ", options_.request.host,
+             ")");
+  handler_.on_stream_connected();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+MutableByteView WsStream::on_stream_buffer() {
+  if (!connected_) {
+    return MutableByteView(handshake_->scratch.data(), handshake_->scratch.size());
+  }
+  const MutableByteView space = handler_.on_stream_buffer();
+  lent_ = space.data();
+  return space;
+}
+
+void WsStream::on_stream_read(size_t n) {
+  if (closing() || failed()) return;
+  if (!connected_) {
+    on_upgrade_bytes(n);
+    return;
+  }
+  process(lent_, n);
+}
+
+void WsStream::process(uint8_t* base, size_t n) {
+  size_t out = 0;
+  size_t pos = 0;
+  while (pos < n && !close_received_) {
+    const ws::DecodeStep step = decoder_.next(MutableByteView(base + pos, n - pos));
+    pos += step.consumed;
+    if (step.status == ws::DecodeStatus::kNeedMore) break;
+    if (step.status == ws::DecodeStatus::kError) {
+      fail(FailureKind::kProtocol, "WebSocket: " + decoder_.error());
+      return;
+    }
+    if (step.status == ws::DecodeStatus::kControl) {
+      on_control(step.opcode, step.data);
+      if (failed() || closing()) return;
+      continue;
+    }
+    // kData
+    if (step.opcode == ws::Opcode::kText) {
+      fail(FailureKind::kProtocol,
+           "WebSocket: the server sent a text message; VMess over WebSocket uses binary "
+           "messages");
+      return;
+    }
+    if (!step.data.empty()) {
+      uint8_t* to = base + out;
+      if (to != step.data.data()) std::memmove(to, step.data.data(), step.data.size());
+      out += step.data.size();
+    }
+  }
+  if (out > 0) handler_.on_stream_read(out);
+  if (closing() || failed()) return;
+  if (close_received_) report_eof();
+  send_queued_control();
+}
+
+void WsStream::on_control(ws::Opcode opcode, ByteView payload) {
+  switch (opcode) {
+    case ws::Opcode::kPing:
+      if (!close_sent_) queue_control(ws::Opcode::kPong, payload);
+      return;
+    case ws::Opcode::kPong:
+      return;
+    case ws::Opcode::kClose: {
+      uint16_t code = 0;
+      std::string reason;
+      if (!ws::parse_close_payload(payload, code, reason)) {
+        fail(FailureKind::kProtocol, "WebSocket: the server sent a malformed close frame");
+        return;
+      }
+      close_received_ = true;
+      peer_close_code_ = code;
+      log::debug("WebSocket: the server closed (", code, reason.empty() ? "" : " ", reason, ")");
+      if (!close_sent_) {
+        // Echo the code (§5.5.1); "no status" is answered with a plain normal closure.
+        std::array<uint8_t, ws::kMaxControlPayload> body{};
+        const uint16_t echo = code == ws::kCloseNoStatus ? ws::kCloseNormal : code;
+        const size_t len = ws::encode_close_payload(echo, {}, body);
+        queue_control(ws::Opcode::kClose, ByteView(body.data(), len));
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void WsStream::on_stream_eof() {
+  if (closing() || failed()) return;
+  inner_eof_ = true;
+  inner_reading_ = false;
+  if (!connected_) {
+    fail(FailureKind::kProtocol,
+         "WebSocket: the server closed the connection during the upgrade (check [server.ws] "
+         "path \"" +
+             options_.request.path + "\" and host \"" + options_.request.host + "\")");
+    return;
+  }
+  if (!close_received_) log::debug("WebSocket: the connection ended without a close frame");
+  report_eof();
+}
+
+void WsStream::report_eof() {
+  if (eof_reported_) return;
+  if (!reading_ || leftover_offset_ < leftover_.size()) {
+    end_pending_ = true;
+    return;
+  }
+  end_pending_ = false;
+  eof_reported_ = true;
+  update_inner_reading();
+  handler_.on_stream_eof();
+}
+
+void WsStream::read_start() {
+  if (!connected_ || closing() || failed()) return;
+  reading_ = true;
+  if (leftover_offset_ < leftover_.size() || end_pending_) {
+    schedule_resume();
+  } else {
+    update_inner_reading();
+  }
+}
+
+void WsStream::read_stop() {
+  reading_ = false;
+  cancel_resume();
+  update_inner_reading();
+}
+
+void WsStream::on_resume() {
+  if (!reading_) return;
+  if (leftover_offset_ < leftover_.size()) {
+    const MutableByteView space = handler_.on_stream_buffer();
+    const size_t n = std::min(space.size(), leftover_.size() - leftover_offset_);
+    std::memcpy(space.data(), leftover_.data() + leftover_offset_, n);
+    leftover_offset_ += n;
+    if (leftover_offset_ == leftover_.size()) {
+      leftover_.clear();
+      leftover_.shrink_to_fit();
+      leftover_offset_ = 0;
+    }
+    process(space.data(), n);
+    if (closing() || failed()) return;
+    if (!leftover_.empty() && reading_) {
+      schedule_resume();
+      return;
+    }
+  }
+  if (end_pending_ && reading_) {
+    report_eof();
+    return;
+  }
+  update_inner_reading();
+}
+
+void WsStream::update_inner_reading() {
+  bool want = false;
+  if (!closing() && !failed() && !inner_eof_ && inner_connected_) {
+    want = !connected_ || (reading_ && !eof_reported_ && !close_received_ && leftover_.empty());
+  }
+  if (want == inner_reading_) return;
+  inner_reading_ = want;
+  if (want) {
+    inner_->read_start();
+  } else {
+    inner_->read_stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+Stream::WriteResult WsStream::write(uv_buf_t* bufs, size_t count) {
+  if (!connected_ || closing() || failed() || shut_down_ || close_sent_) {
+    if (failure_.message.empty()) {
+      failure_ = Failure{FailureKind::kReset, close_received_
+                                                  ? "WebSocket: the server closed the connection"
+                                                  : "WebSocket: not writable"};
+    }
+    return WriteResult::kFailed;
+  }
+  if (inner_write_pending_) {
+    // A pong or close answer is on its way; this write follows it.
+    queued_bufs_ = bufs;
+    queued_count_ = count;
+    user_write_queued_ = true;
+    return WriteResult::kPending;
+  }
+  return send_data(bufs, count);
+}
+
+Stream::WriteResult WsStream::send_data(uv_buf_t* bufs, size_t count) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < count; ++i)
+    total += bufs[i].len;
+  iov_.clear();
+  take_queued_control();
+  if (total > 0) {
+    const ws::MaskKey key = draw_mask();
+    const size_t header_len = ws::encode_header(ws::Opcode::kBinary, total, &key, data_header_);
+    iov_.push_back(make_buf(data_header_.data(), header_len));
+    uint64_t offset = 0;
+    for (size_t i = 0; i < count; ++i) {
+      if (bufs[i].len == 0) continue;
+      ws::apply_mask(MutableByteView(reinterpret_cast<uint8_t*>(bufs[i].base), bufs[i].len), key,
+                     offset);
+      offset += bufs[i].len;
+      iov_.push_back(bufs[i]);
+    }
+  }
+  if (iov_.empty()) return WriteResult::kDone;
+  switch (inner_->write(iov_.data(), iov_.size())) {
+    case WriteResult::kDone:
+      return WriteResult::kDone;
+    case WriteResult::kPending:
+      inner_write_pending_ = true;
+      user_write_pending_ = true;
+      return WriteResult::kPending;
+    case WriteResult::kFailed:
+      break;
+  }
+  failure_ = inner_->failure();
+  return WriteResult::kFailed;
+}
+
+void WsStream::queue_control(ws::Opcode opcode, ByteView payload) {
+  if (close_sent_) return;  // nothing follows a close
+  if (opcode == ws::Opcode::kClose) {
+    close_len_ = ws::encode_control(opcode, payload, draw_mask(), close_frame_);
+    close_sent_ = true;
+  } else {
+    // One slot: a newer pong replaces an unsent one (§5.5.3 allows answering only the latest).
+    pong_len_ = ws::encode_control(opcode, payload, draw_mask(), pong_frames_[pong_slot_]);
+  }
+}
+
+void WsStream::take_queued_control() {
+  if (pong_len_ > 0) {
+    iov_.push_back(make_buf(pong_frames_[pong_slot_].data(), pong_len_));
+    pong_slot_ ^= 1;  // the next pong must not overwrite this one while it is written
+  }
+  // A close is encoded once (close_sent_), so its buffer is never reused.
+  if (close_len_ > 0) iov_.push_back(make_buf(close_frame_.data(), close_len_));
+  pong_len_ = close_len_ = 0;
+}
+
+void WsStream::send_queued_control() {
+  if ((pong_len_ == 0 && close_len_ == 0) || inner_write_pending_ || closing() || failed()) return;
+  iov_.clear();
+  take_queued_control();
+  switch (inner_->write(iov_.data(), iov_.size())) {
+    case WriteResult::kDone:
+      return;
+    case WriteResult::kPending:
+      inner_write_pending_ = true;
+      return;
+    case WriteResult::kFailed:
+      fail(inner_->failure().kind, inner_->failure().message);
+      return;
+  }
+}
+
+void WsStream::on_stream_write_done() {
+  if (closing() || failed()) return;
+  inner_write_pending_ = false;
+  if (handshake_ && handshake_->request_in_flight) {
+    handshake_->request_in_flight = false;
+    if (connected_) handshake_.reset();
+    return;
+  }
+  bool notify = false;
+  if (user_write_pending_) {
+    user_write_pending_ = false;
+    notify = true;
+  } else if (user_write_queued_) {
+    user_write_queued_ = false;
+    switch (send_data(queued_bufs_, queued_count_)) {
+      case WriteResult::kDone:
+        notify = true;
+        break;
+      case WriteResult::kPending:
+        return;
+      case WriteResult::kFailed:
+        fail(failure_.kind, failure_.message);
+        return;
+    }
+  }
+  send_queued_control();
+  if (closing() || failed()) return;
+  if (notify) handler_.on_stream_write_done();
+}
+
+void WsStream::shutdown() {
+  // See the header: nothing goes on the wire; writes after this are refused.
+  shut_down_ = true;
+}
+
+void WsStream::say_goodbye() {
+  if (!connected_ || close_sent_ || inner_write_pending_) return;
+  std::array<uint8_t, ws::kMaxControlPayload> body{};
+  const size_t len = ws::encode_close_payload(ws::kCloseNormal, {}, body);
+  queue_control(ws::Opcode::kClose, ByteView(body.data(), len));
+  send_queued_control();  // best effort: the close that follows does not wait for it
+}
+
+}  // namespace vmlocal::transport

@@ -1,0 +1,447 @@
+// Upstream transports end to end: vmess-local over tcp, ws, tcp+tls and ws+tls to the real
+// v2ray 4.34, whose inbounds this file configures (a self-signed certificate made per test with
+// the openssl command). Every byte is checked by SHA-256; rates are printed, never asserted.
+#include <doctest/doctest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "harness/harness.hpp"
+
+using namespace vmlocal::itest;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+constexpr std::uint64_t kBulk = 64 * kMiB;
+
+enum class Kind { kTcp, kWs, kTls, kWsTls };
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::kTcp:
+      return "tcp";
+    case Kind::kWs:
+      return "ws";
+    case Kind::kTls:
+      return "tcp+tls";
+    case Kind::kWsTls:
+      return "ws+tls";
+  }
+  return "?";
+}
+
+bool has_tls(Kind kind) {
+  return kind == Kind::kTls || kind == Kind::kWsTls;
+}
+bool has_ws(Kind kind) {
+  return kind == Kind::kWs || kind == Kind::kWsTls;
+}
+
+// A self-signed P-256 certificate for "localhost" and 127.0.0.1, and its public key's pin.
+struct Certificate {
+  std::filesystem::path cert;
+  std::filesystem::path key;
+  std::string pin_base64;
+  std::string pin_hex;
+};
+
+Certificate make_certificate(TempDir& dir, std::string_view stem = "server") {
+  Certificate c;
+  c.cert = dir.file(std::string(stem) + "-cert.pem");
+  c.key = dir.file(std::string(stem) + "-key.pem");
+  auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", c.key.string(), "-out", c.cert.string()},
+                       Deadline::after(20s));
+  REQUIRE_MESSAGE(r.success(), r.describe());
+
+  std::FILE* f = std::fopen(c.cert.c_str(), "rb");
+  REQUIRE(f != nullptr);
+  X509* x509 = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  REQUIRE(x509 != nullptr);
+  unsigned char* der = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &der);
+  REQUIRE(len > 0);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(der, static_cast<size_t>(len), digest);
+  OPENSSL_free(der);
+  X509_free(x509);
+  unsigned char b64[64] = {};
+  EVP_EncodeBlock(b64, digest, SHA256_DIGEST_LENGTH);
+  c.pin_base64 = reinterpret_cast<const char*>(b64);
+  c.pin_hex = to_hex(std::span<const std::uint8_t>(digest, SHA256_DIGEST_LENGTH));
+  return c;
+}
+
+json stream_settings(Kind kind, const Certificate* cert, const std::string& ws_path = "/ws",
+                     bool session_resumption = false) {
+  json s = {{"network", has_ws(kind) ? "ws" : "tcp"}};
+  if (has_ws(kind)) s["wsSettings"] = {{"path", ws_path}};
+  if (has_tls(kind)) {
+    s["security"] = "tls";
+    s["tlsSettings"] = {{"certificates", json::array({{{"certificateFile", cert->cert.string()},
+                                                       {"keyFile", cert->key.string()}}})},
+                        {"enableSessionResumption", session_resumption}};
+  }
+  return s;
+}
+
+// The client side: transport and the [server.tls]/[server.ws] tables.
+struct ClientSide {
+  std::string ws_path = "/ws";
+  std::string tls_keys;  // lines inside [server.tls]; default: ca_file = the test's certificate
+  bool default_trust = true;
+};
+
+void configure_client(VmessLocalProfile& p, Kind kind, const Certificate* cert,
+                      const ClientSide& side) {
+  p.transport = has_ws(kind) ? "ws" : "tcp";
+  std::string extra;
+  if (has_tls(kind)) {
+    // "localhost", so the certificate's name (and SNI) match.
+    p.server_address = "localhost";
+    extra += "[server.tls]\n";
+    if (side.default_trust) extra += "ca_file = \"" + cert->cert.string() + "\"\n";
+    extra += side.tls_keys;
+  }
+  if (has_ws(kind)) extra += "[server.ws]\npath = \"" + side.ws_path + "\"\n";
+  p.extra_toml = extra;
+}
+
+// v2ray with the transport's inbound, plus vmess-local pointed at it.
+struct Tunnel {
+  TempDir dir;
+  Certificate cert;
+  V2rayServer v2ray;
+  VmessLocal local;
+
+  explicit Tunnel(Kind kind, const ClientSide& side = {},
+                  const std::function<void(VmessInboundOptions&)>& server_adjust = {})
+      : cert(make_certificate(dir)),
+        v2ray(V2rayServer::vmess(dir, inbound_for(kind, cert, server_adjust))),
+        local(dir, profile_for(kind, v2ray, cert, side)) {}
+
+  static VmessInboundOptions inbound_for(Kind kind, const Certificate& cert,
+                                         const std::function<void(VmessInboundOptions&)>& adjust) {
+    VmessInboundOptions in;
+    in.stream_settings = stream_settings(kind, &cert);
+    if (adjust) adjust(in);
+    return in;
+  }
+
+  static VmessLocalProfile profile_for(Kind kind, const V2rayServer& v2ray, const Certificate& cert,
+                                       const ClientSide& side) {
+    auto p = VmessLocalProfile::for_server(v2ray);
+    p.log_level = "debug";
+    configure_client(p, kind, &cert, side);
+    return p;
+  }
+
+  Socket open(const Socks5Target& target, Deadline deadline) {
+    auto r = local.socks_client().connect(target, deadline);
+    REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
+    return std::move(r.socket);
+  }
+};
+
+std::string hex(const Digest& d) {
+  return to_hex(d);
+}
+
+// A page that pulls `count` images and `count` scripts; each script adds a marker to the DOM.
+std::string page_with_resources(int count) {
+  std::string html =
+      "<!doctype html><html><head><title>many</title></head><body><div id=\"marks\"></div>\n";
+  for (int i = 0; i < count; ++i) {
+    html += "<img src=\"/img/" + std::to_string(i) +
+            ".svg\" onload=\"this.setAttribute('data-ok', "
+            "'1'); document.getElementById('marks').insertAdjacentText('beforeend', 'img" +
+            std::to_string(i) + ";')\">\n";
+    html += "<script src=\"/js/" + std::to_string(i) + ".js\"></script>\n";
+  }
+  html += "</body></html>\n";
+  return html;
+}
+
+}  // namespace
+
+TEST_SUITE("transport") {
+  TEST_CASE("64 MiB each way over tcp, ws, tcp+tls and ws+tls with matching SHA-256") {
+    SourceServer source;
+    SinkServer sink;
+    std::map<std::string, std::pair<double, double>> rates;
+    std::uint64_t seed = 100;
+    for (Kind kind : {Kind::kTcp, Kind::kWs, Kind::kTls, Kind::kWsTls}) {
+      const std::string kind_label = kind_name(kind);
+      CAPTURE(kind_label);
+      Tunnel t(kind);
+      auto deadline = Deadline::after(90s);
+
+      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+      auto down = download(d, kBulk, ++seed, deadline);
+      MESSAGE(down.summary(std::string("download over ") + kind_name(kind)));
+      CHECK(down.received == kBulk);
+      CHECK(hex(down.received_sha256) == hex(stream_sha256(seed, kBulk)));
+
+      Socket u = t.open(Socks5Target::to(sink.endpoint()), deadline);
+      auto up = upload(u, kBulk, ++seed, deadline);
+      MESSAGE(up.summary(std::string("upload over ") + kind_name(kind)));
+      CHECK(up.received == kBulk);
+      CHECK(hex(up.received_sha256) == hex(stream_sha256(seed, kBulk)));
+      rates[kind_name(kind)] = {down.mib_per_s(), up.mib_per_s()};
+      CHECK(t.local.process().alive());
+    }
+    std::string table = "rates (MiB/s, download / upload):";
+    for (const auto& [name, r] : rates) {
+      char line[128];
+      std::snprintf(line, sizeof line, "\n  %-8s %7.1f / %7.1f", name.c_str(), r.first, r.second);
+      table += line;
+    }
+    MESSAGE(table);
+  }
+
+  TEST_CASE("ws+tls: echo both ways at once, half-close, and many tunnels on one process") {
+    Tunnel t(Kind::kWsTls);
+    EchoServer echo;
+    SourceServer source;
+    auto deadline = Deadline::after(60s);
+    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    auto r = echo_transfer(s, 16 * kMiB, 7, deadline);
+    MESSAGE(r.summary("echo over ws+tls"));
+    CHECK(r.received == 16 * kMiB);
+    CHECK(hex(r.received_sha256) == hex(r.sent_sha256));
+
+    // Half-close: END goes up, the downlink still arrives whole.
+    Socket h = t.open(Socks5Target::to(source.endpoint()), deadline);
+    h.send_all(SourceServer::request(3 * kMiB, 42), deadline);
+    h.shutdown_write();
+    auto closed = h.recv_until_closed(deadline);
+    REQUIRE(closed.data.size() == 3 * kMiB);
+    CHECK(hex(sha256(closed.data)) == hex(stream_sha256(42, 3 * kMiB)));
+
+    // Twenty tunnels at once, each with its own download.
+    std::vector<std::thread> threads;
+    std::atomic<int> good{0};
+    for (int i = 0; i < 20; ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          auto r2 = t.local.socks_client().connect(Socks5Target::to(source.endpoint()), deadline);
+          if (!r2.ok()) return;
+          auto got = download(r2.socket, kMiB, 500 + i, deadline);
+          if (got.received == kMiB && got.received_sha256 == stream_sha256(500 + i, kMiB)) ++good;
+        } catch (const std::exception&) {
+        }
+      });
+    }
+    for (auto& th : threads)
+      th.join();
+    CHECK(good == 20);
+    CHECK(t.local.process().alive());
+  }
+
+  TEST_CASE("tls: a certificate that does not verify is refused, and accepted when trusted") {
+    SourceServer source;
+    auto deadline = Deadline::after(60s);
+    auto fetch_ok = [&](Tunnel& t) {
+      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+      auto got = download(d, kMiB, 9, deadline);
+      CHECK(got.received_sha256 == stream_sha256(9, kMiB));
+    };
+
+    SUBCASE("system CA store only: refused with a clear log line") {
+      ClientSide side;
+      side.default_trust = false;
+      Tunnel t(Kind::kTls, side);
+      auto r = t.local.socks_client().connect(Socks5Target::to(source.endpoint()), deadline);
+      CHECK(r.stage == Socks5Result::Stage::kReplied);
+      CHECK(r.reply == 0x01);  // general failure
+      CHECK(t.local.wait_for_log("TLS: certificate verify failed: self-signed certificate",
+                                 deadline));
+      CHECK(source.accepted() == 0);
+      CHECK(t.local.process().alive());
+    }
+    SUBCASE("the right name is required: sni for another host is refused") {
+      ClientSide side;
+      side.tls_keys = "sni = \"vmess.example.org\"\n";
+      Tunnel t(Kind::kTls, side);
+      auto r = t.local.socks_client().connect(Socks5Target::to(source.endpoint()), deadline);
+      CHECK(r.reply == 0x01);
+      CHECK(t.local.wait_for_log("TLS: certificate verify failed: hostname mismatch", deadline));
+    }
+    SUBCASE("insecure = true: accepted, with a loud warning at start") {
+      ClientSide side;
+      side.default_trust = false;
+      side.tls_keys = "insecure = true\n";
+      Tunnel t(Kind::kTls, side);
+      CHECK(t.local.wait_for_log("insecure = true: the server's certificate is NOT verified",
+                                 deadline));
+      fetch_ok(t);
+    }
+    SUBCASE("the right pin_sha256 (base64): accepted without any CA") {
+      TempDir dir;
+      ClientSide side;
+      side.default_trust = false;
+      // The pin is only known once the certificate exists: make the tunnel in two steps.
+      Certificate cert = make_certificate(dir);
+      VmessInboundOptions in;
+      in.stream_settings = stream_settings(Kind::kTls, &cert);
+      V2rayServer v2ray = V2rayServer::vmess(dir, in);
+      auto p = VmessLocalProfile::for_server(v2ray);
+      p.log_level = "debug";
+      side.tls_keys = "pin_sha256 = \"" + cert.pin_base64 + "\"\n";
+      configure_client(p, Kind::kTls, &cert, side);
+      VmessLocal local(dir, p);
+      auto r = local.socks_client().connect(Socks5Target::to(source.endpoint()), deadline);
+      REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
+      auto got = download(r.socket, kMiB, 9, deadline);
+      CHECK(got.received_sha256 == stream_sha256(9, kMiB));
+
+      // Hex works too; a wrong pin is refused and the log shows the server key's pin.
+      auto hex_profile = p;
+      hex_profile.extra_toml = "[server.tls]\npin_sha256 = [\"" + cert.pin_hex + "\"]\n";
+      VmessLocal hex_local(dir, hex_profile);
+      CHECK(hex_local.socks_client().connect(Socks5Target::to(source.endpoint()), deadline).ok());
+
+      auto wrong = p;
+      wrong.extra_toml =
+          "[server.tls]\npin_sha256 = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n";
+      VmessLocal wrong_local(dir, wrong);
+      auto refused =
+          wrong_local.socks_client().connect(Socks5Target::to(source.endpoint()), deadline);
+      CHECK(refused.reply == 0x01);
+      CHECK(
+          wrong_local.wait_for_log("TLS: certificate pin mismatch: the server's key has "
+                                   "pin_sha256 \"" +
+                                       cert.pin_base64 + "\"",
+                                   deadline));
+    }
+  }
+
+  TEST_CASE("tls: session resumption on the second connection") {
+    Tunnel t(Kind::kTls, {}, [](VmessInboundOptions& in) {
+      in.stream_settings["tlsSettings"]["enableSessionResumption"] = true;
+    });
+    SourceServer source;
+    auto deadline = Deadline::after(30s);
+    for (int i = 0; i < 3; ++i) {
+      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+      // Keep the uplink open: after a half-close v2ray gives the downlink only 1 s of silence,
+      // which a loaded machine can exceed before the origin answers.
+      auto got = download(d, 64 * 1024, 30 + i, deadline, AfterRequest::kKeepOpen);
+      CAPTURE(i);
+      CHECK(got.received == 64 * 1024);
+      CHECK_MESSAGE(got.received_sha256 == stream_sha256(30 + i, 64 * 1024), t.local.log_text());
+    }
+    CHECK(t.local.wait_for_log("full handshake", deadline));
+    CHECK(t.local.wait_for_log("resumed session", deadline));
+  }
+
+  TEST_CASE("ws: a wrong path is refused with a clear log line") {
+    for (Kind kind : {Kind::kWs, Kind::kWsTls}) {
+      const std::string kind_label = kind_name(kind);
+      CAPTURE(kind_label);
+      ClientSide side;
+      side.ws_path = "/wrong";
+      Tunnel t(kind, side);
+      EchoServer echo;
+      auto deadline = Deadline::after(30s);
+      auto r = t.local.socks_client().connect(Socks5Target::to(echo.endpoint()), deadline);
+      CHECK(r.stage == Socks5Result::Stage::kReplied);
+      CHECK(r.reply == 0x01);
+      CHECK(t.local.wait_for_log(
+          "WebSocket: upgrade refused: HTTP 404 Not Found (check [server.ws] path \"/wrong\"",
+          deadline));
+      CHECK(echo.accepted() == 0);
+      CHECK(t.local.process().alive());
+    }
+  }
+
+  TEST_CASE("a TLS client against a plain server, and the connect timeout names the stage") {
+    auto deadline = Deadline::after(30s);
+    EchoServer echo;
+    SUBCASE("a server that does not speak TLS: the handshake fails with a TLS error") {
+      // An echo server sends the ClientHello back, which is no ServerHello.
+      TempDir dir;
+      Certificate cert = make_certificate(dir);
+      EchoServer not_tls;
+      auto p = VmessLocalProfile{};
+      p.server_port = not_tls.port();
+      p.uuid = random_uuid();
+      configure_client(p, Kind::kTls, &cert, {});
+      VmessLocal local(dir, p);
+      auto r = local.socks_client().connect(Socks5Target::to(echo.endpoint()), deadline);
+      CHECK(r.reply == 0x01);
+      CHECK(local.wait_for_log("upstream TLS: handshake failed: ", deadline));
+    }
+    SUBCASE("a server that accepts TCP but never answers the ClientHello: TLS: handshake timeout") {
+      TempDir dir;
+      Certificate cert = make_certificate(dir);
+      Socket silent = Socket::listen(Endpoint::loopback(Family::kV4), 16);
+      auto p = VmessLocalProfile{};
+      p.server_port = silent.local_endpoint().port;
+      p.uuid = random_uuid();
+      p.connect_timeout = 1s;
+      configure_client(p, Kind::kTls, &cert, {});
+      VmessLocal local(dir, p);
+      auto r = local.socks_client().connect(Socks5Target::to(echo.endpoint()), deadline);
+      CHECK(r.reply == 0x06);
+      CHECK(local.wait_for_log("(TLS: handshake timeout)", deadline));
+    }
+  }
+
+  TEST_CASE("headless Chromium loads a page with 100 subresources through ws+tls") {
+    auto chromium = find_program("chromium");
+    REQUIRE_MESSAGE(chromium, "chromium is not installed (scripts/test installs it)");
+    Tunnel t(Kind::kWsTls);
+    HttpServer http;
+    constexpr int kCount = 50;
+    http.add_page("/", page_with_resources(kCount));
+    for (int i = 0; i < kCount; ++i) {
+      http.add_page("/img/" + std::to_string(i) + ".svg",
+                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\"><rect "
+                    "width=\"4\" height=\"4\" fill=\"#" +
+                        std::string(i % 2 ? "c00" : "0c0") + "\"/></svg>",
+                    "image/svg+xml");
+      http.add_page("/js/" + std::to_string(i) + ".js",
+                    "document.getElementById('marks').insertAdjacentText('beforeend', 'js" +
+                        std::to_string(i) + ";');\n",
+                    "text/javascript");
+    }
+    TempDir profile_dir("chromium-profile");
+    const std::string url = "http://localhost:" + std::to_string(http.port()) + "/";
+    auto r = run_command(
+        {chromium->string(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-dev-shm-usage",
+         "--user-data-dir=" + profile_dir.path().string(),
+         "--proxy-server=socks5://" + t.local.socks_endpoint().to_string(),
+         // Chromium sends loopback names around a proxy unless told otherwise.
+         "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=10000", "--dump-dom", url},
+        Deadline::after(90s), {{"HOME", profile_dir.path().string()}});
+    REQUIRE_MESSAGE(r.success(), r.describe() << "\n" << t.local.log_text());
+    // Every subresource was asked for at the origin, through the tunnel.
+    const auto paths = http.requested_paths();
+    for (int i = 0; i < kCount; ++i) {
+      CAPTURE(i);
+      CHECK(std::count(paths.begin(), paths.end(), "/img/" + std::to_string(i) + ".svg") >= 1);
+      CHECK(std::count(paths.begin(), paths.end(), "/js/" + std::to_string(i) + ".js") >= 1);
+      // ... and the DOM shows each one loaded and ran.
+      CHECK(r.out.find("img" + std::to_string(i) + ";") != std::string::npos);
+      CHECK(r.out.find("js" + std::to_string(i) + ";") != std::string::npos);
+    }
+    MESSAGE("chromium: " << paths.size() << " requests through ws+tls");
+    CHECK(t.local.log_text().find("tunnel ") != std::string::npos);
+    CHECK(t.local.process().alive());
+  }
+}
