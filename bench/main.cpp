@@ -1,0 +1,205 @@
+// vmess-bench: vmess-local and Debian's v2ray 4.34 used as a client, measured side by side in
+// one run against the same real v2ray server; prints a Markdown table and writes JSON.
+// scripts/bench builds and runs it; bench/README.md explains the method.
+#include <sys/utsname.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness/process.hpp"
+#include "harness/temp_dir.hpp"
+#include "harness/v2ray_server.hpp"
+#include "origin.hpp"
+#include "pattern.hpp"
+#include "proc_stats.hpp"
+#include "report.hpp"
+#include "round.hpp"
+
+namespace {
+
+using namespace vmlocal::bench;
+using namespace std::chrono_literals;
+namespace itest = vmlocal::itest;
+
+constexpr std::size_t kManyTunnelsTarget = 10000;
+// Descriptors each process keeps besides its tunnels (listeners, epoll, logs, Go runtime
+// pipes), plus tunnels still closing while their replacements open.
+constexpr std::size_t kFdReserve = 128;
+
+struct Options {
+  bool quick = false;
+  int rounds = 3;
+  std::uint64_t bulk_mib = 1024;
+  std::size_t samples = 500;
+  std::size_t held_tunnels = 1000;
+  std::size_t tunnels = kManyTunnelsTarget;
+  std::size_t window = 128;
+  std::vector<std::string> securities{"aes-128-gcm", "chacha20-poly1305"};
+  std::filesystem::path out_dir = ".";
+  std::filesystem::path vmess_local = VMBENCH_VMESS_LOCAL;
+  std::string v2ray;
+  std::string revision;
+};
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  return text;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+// The 1, 5 and 15 minute load averages.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+std::string first_line_of(const std::vector<std::string>& command) {
+  auto result = itest::run_command(command, itest::Deadline::after(10s));
+  std::string text = result.out.empty() ? result.err : result.out;
+  return text.substr(0, text.find('\n'));
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+int run(const Options& o) {
+  const auto started = std::chrono::steady_clock::now();
+  // Children inherit the limit; each round records what the client actually got.
+  const rlimit nofile = raise_nofile(2 * kManyTunnelsTarget + 1024);
+
+  RoundSettings settings;
+  settings.bulk_bytes = o.bulk_mib << 20;
+  settings.first_byte_samples = o.samples;
+  settings.held_tunnels = o.held_tunnels;
+  settings.window = o.window;
+  // A client and the server each hold two descriptors per tunnel.
+  const auto descriptors = static_cast<std::size_t>(nofile.rlim_cur);
+  settings.many_tunnels = std::min<std::size_t>(
+      o.tunnels, descriptors > 2 * kFdReserve ? (descriptors - kFdReserve) / 2 : 1);
+
+  // Forked before anything starts a thread.
+  const Pattern pattern;
+  const Origin origin(pattern);
+
+  RunInfo info;
+  info.started_utc = utc_now();
+  info.load_start = load_average();
+  info.cpu_model = cpu_model();
+  info.cores = std::thread::hardware_concurrency();
+  utsname uts{};
+  uname(&uts);
+  info.kernel = uts.release;
+  info.vmess_local_version = first_line_of({o.vmess_local.string(), "--version"});
+  info.v2ray_version = first_line_of({itest::v2ray_binary().string(), "-version"});
+  info.revision = o.revision;
+  info.quick = o.quick;
+  info.rounds = o.rounds;
+  info.securities = o.securities;
+  info.settings = settings;
+  info.many_requested = o.tunnels;
+  info.nofile_hard = nofile.rlim_max;
+  std::fprintf(stderr, "vmess-bench: %s vs %s; RLIMIT_NOFILE %llu; %zu tunnels at once%s\n",
+               info.vmess_local_version.c_str(), info.v2ray_version.c_str(),
+               static_cast<unsigned long long>(nofile.rlim_cur), settings.many_tunnels,
+               settings.many_tunnels < o.tunnels ? " (capped by the descriptor limit)" : "");
+
+  const ClientPaths paths{o.vmess_local, itest::v2ray_binary()};
+  itest::TempDir dir("bench");
+  std::vector<ClientRound> rounds;
+  for (const auto& security : o.securities) {
+    for (int round = 1; round <= o.rounds; ++round) {
+      // A fresh server per round: its replay filter (two cuckoo filters of 100,000 entries,
+      // rotated every 120 s) fills with one round's ~23,000 connections, and its false-positive
+      // rate grows with the fill. Both clients of a round share it.
+      itest::V2rayServer server = itest::V2rayServer::vmess(dir);
+      std::this_thread::sleep_for(200ms);
+      const pid_t server_pid = server.process().pid();
+      const RoundContext context{server, server_pid, fd_count(server_pid), origin, pattern, dir,
+                                 paths,  settings};
+      for (ClientKind kind : {ClientKind::kVmessLocal, ClientKind::kV2ray})
+        rounds.push_back(run_client_round(kind, security, round, context));
+    }
+  }
+  info.load_end = load_average();
+  info.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  std::filesystem::create_directories(o.out_dir);
+  const std::string markdown = to_markdown(info, rounds);
+  write_file(o.out_dir / "results.md", markdown);
+  write_file(o.out_dir / "results.json", to_json(info, rounds).dump(2) + "\n");
+  std::fputs(markdown.c_str(), stdout);
+  std::fprintf(stderr, "vmess-bench: wrote %s and %s\n", (o.out_dir / "results.md").c_str(),
+               (o.out_dir / "results.json").c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vmess-bench: vmess-local vs Debian's v2ray 4.34 used as a client, side by side "
+      "against one real v2ray server on loopback. Reports numbers; never asserts."};
+  Options o;
+  app.add_flag("--quick", o.quick,
+               "a quick look: 1 round, 256 MiB bulk, 200 first-byte samples (explicit options "
+               "still win)");
+  app.add_option("--rounds", o.rounds, "rounds per client and cipher (default 3)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--bulk-mib", o.bulk_mib, "MiB per bulk transfer (default 1024)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--samples", o.samples, "first-byte samples per round (default 500)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--held-tunnels", o.held_tunnels, "tunnels for RSS per tunnel (default 1000)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--tunnels", o.tunnels, "tunnels held at once (default 10000)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--window", o.window, "tunnel attempts in progress at once (default 128)")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--security", o.securities, "ciphers (default aes-128-gcm chacha20-poly1305)")
+      ->check(CLI::IsMember({"aes-128-gcm", "chacha20-poly1305", "none", "zero"}));
+  app.add_option("--out", o.out_dir, "directory for results.md and results.json");
+  app.add_option("--vmess-local", o.vmess_local, "the vmess-local binary")
+      ->check(CLI::ExistingFile);
+  app.add_option("--v2ray", o.v2ray, "the v2ray binary (default: $V2RAY_BIN, else from PATH)");
+  app.add_option("--revision", o.revision, "source revision to print in the report");
+  CLI11_PARSE(app, argc, argv);
+
+  if (o.quick) {
+    if (app.count("--rounds") == 0) o.rounds = 1;
+    if (app.count("--bulk-mib") == 0) o.bulk_mib = 256;
+    if (app.count("--samples") == 0) o.samples = 200;
+  }
+  if (!o.v2ray.empty()) setenv("V2RAY_BIN", o.v2ray.c_str(), 1);
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vmess-bench: cannot run: %s\n", e.what());
+    return 1;
+  }
+}
