@@ -99,6 +99,16 @@ int main(int argc, char** argv) {
   }
   if (!log_level.empty()) profile.log.level = *vmlocal::log::parse_level(log_level);
   vmlocal::log::set_level(profile.log.level);
+  if (auto problem = vmlocal::config::open_proxy_problem(profile)) {
+    std::fprintf(stderr, "vmess-local: %s\n", problem->c_str());
+    return kExitUsage;
+  }
+  for (const auto& endpoint : profile.local.listen) {
+    if (!endpoint.is_loopback() && profile.local.username.empty()) {
+      vmlocal::log::warn("allow_open_proxy = true: anyone who can reach ", endpoint.to_string(),
+                         " can use your server through this proxy");
+    }
+  }
 
   if (check_only) {
     std::string listen;
@@ -142,8 +152,10 @@ int main(int argc, char** argv) {
         uv_unref(reinterpret_cast<uv_handle_t*>(&h));
     }
     uv_run(loop, UV_RUN_DEFAULT);
-    for (uv_signal_t& h : signals.handles)
+    proxy.release_handles();
+    for (uv_signal_t& h : signals.handles) {
       uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
+    }
     uv_run(loop, UV_RUN_DEFAULT);
   }
   uv_loop_close(loop);

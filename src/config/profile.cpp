@@ -26,10 +26,11 @@ using namespace std::string_view_literals;
 // ---- schema -------------------------------------------------------------------------------
 
 constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv};
-constexpr std::array kLocalKeys = {"listen"sv};
+constexpr std::array kLocalKeys = {"listen"sv, "username"sv, "password"sv, "allow_open_proxy"sv,
+                                   "max_connections"sv};
 constexpr std::array kServerKeys = {"address"sv,  "port"sv,      "uuid"sv, "alter_id"sv,
                                     "security"sv, "transport"sv, "tls"sv,  "ws"sv};
-constexpr std::array kTimeoutKeys = {"handshake"sv, "connect"sv, "idle"sv};
+constexpr std::array kTimeoutKeys = {"handshake"sv, "connect"sv, "idle"sv, "shutdown_grace"sv};
 constexpr std::array kLogKeys = {"level"sv};
 
 constexpr TableSchema kLocal = {"local", kLocalKeys};
@@ -45,7 +46,9 @@ struct Alias {
   std::string_view wrong;
   std::string_view right;
 };
-constexpr std::array<Alias, 16> kAliases = {{
+constexpr std::array<Alias, 18> kAliases = {{
+    {"local", "user", "username"},
+    {"local", "pass", "password"},
     {"server", "id", "uuid"},
     {"server", "aid", "alter_id"},
     {"server", "add", "address"},
@@ -62,18 +65,6 @@ constexpr std::array<Alias, 16> kAliases = {{
     {"server.tls", "allowInsecure", "insecure"},
     {"server.tls", "allow_insecure", "insecure"},
     {"server.ws", "Path", "path"},
-}};
-
-// Keys the design has but this build does not implement. Rejected with a message that says
-// so: accepting them silently would let a user believe TLS or authentication is on.
-struct Planned {
-  std::string_view table;
-  std::string_view key;
-  std::string_view why;
-};
-constexpr std::array<Planned, 2> kPlanned = {{
-    {"local", "username", "SOCKS5 password authentication is planned"},
-    {"local", "password", "SOCKS5 password authentication is planned"},
 }};
 
 constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly1305"sv, "none"sv,
@@ -144,9 +135,59 @@ const toml::table* table_at(Problems& problems, const toml::table& root, std::st
 
 // ---- tables -------------------------------------------------------------------------------
 
+// A SOCKS5 credential: 1..255 bytes (RFC 1929). The password's value is never echoed.
+void read_credential(Problems& problems, const toml::node& node, std::string_view name, bool secret,
+                     std::string& out) {
+  const auto* text = node.as_string();
+  if (text == nullptr || text->get().empty() || text->get().size() > 255) {
+    problems.add(node.source(),
+                 "local." + std::string(name) + " must be a string of 1 to 255 bytes" +
+                     (secret || text != nullptr ? std::string() : ", got " + describe(node)));
+    return;
+  }
+  out = text->get();
+}
+
+void read_listen(Problems& problems, const toml::node* listen, Profile::Local& out);
+
 void read_local(Problems& problems, const toml::table& local, Profile::Local& out) {
   check_keys(problems, local, kLocal);
+  read_listen(problems, local.get("listen"), out);
+
+  const toml::node* username = local.get("username");
+  const toml::node* password = local.get("password");
+  if (username != nullptr) read_credential(problems, *username, "username", false, out.username);
+  if (password != nullptr) read_credential(problems, *password, "password", true, out.password);
+  if ((username == nullptr) != (password == nullptr)) {
+    const toml::node* present = username != nullptr ? username : password;
+    problems.add(present->source(), username != nullptr
+                                        ? "local.username needs local.password as well"
+                                        : "local.password needs local.username as well");
+  }
+  if (const toml::node* node = local.get("allow_open_proxy")) {
+    if (const auto* flag = node->as_boolean()) {
+      out.allow_open_proxy = flag->get();
+    } else {
+      problems.add(node->source(),
+                   "local.allow_open_proxy must be true or false, got " + describe(*node));
+    }
+  }
+  if (const toml::node* node = local.get("max_connections")) {
+    if (auto limit = read_integer(problems, *node, "local.max_connections", 1, 1'000'000)) {
+      out.max_connections = static_cast<uint32_t>(*limit);
+    }
+  }
+
+  // Checked once the whole table is read: the keys can come in any order.
   const toml::node* listen = local.get("listen");
+  if (listen != nullptr && !problems.any()) {
+    Profile probe;
+    probe.local = out;
+    if (auto problem = open_proxy_problem(probe)) problems.add(listen->source(), *problem);
+  }
+}
+
+void read_listen(Problems& problems, const toml::node* listen, Profile::Local& out) {
   if (listen == nullptr) return;
 
   // One endpoint as a plain string is accepted as a convenience.
@@ -318,14 +359,20 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
 
 void read_timeouts(Problems& problems, const toml::table& timeouts, Profile::Timeouts& out) {
   check_keys(problems, timeouts, kTimeouts);
-  const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 3> fields = {{
+  const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 4> fields = {{
       {"handshake", &out.handshake},
       {"connect", &out.connect},
       {"idle", &out.idle},
+      {"shutdown_grace", &out.shutdown_grace},
   }};
   for (const auto& [key, target] : fields) {
     const toml::node* node = timeouts.get(key);
     if (node == nullptr) continue;
+    // A grace of 0 is meaningful (close at once); every other timeout must be positive.
+    if (key == "shutdown_grace" && node->value<double>() == 0.0 && !node->is_string()) {
+      *target = std::chrono::milliseconds(0);
+      continue;
+    }
     if (auto value = read_seconds(problems, *node, "timeouts." + std::string(key))) {
       *target = *value;
     }
@@ -385,16 +432,6 @@ void check_keys(Problems& problems, const toml::table& table, const TableSchema&
     if (std::find(schema.keys.begin(), schema.keys.end(), name) != schema.keys.end()) continue;
     const std::string where = "[" + std::string(schema.name) + "]";
 
-    const auto planned = std::find_if(kPlanned.begin(), kPlanned.end(), [&](const Planned& p) {
-      return p.table == schema.name && p.key == name;
-    });
-    if (planned != kPlanned.end()) {
-      problems.add(key.source(), quote(name) + " in " + where +
-                                     " is not supported by this build yet (" +
-                                     std::string(planned->why) + ")");
-      continue;
-    }
-
     std::string message = "unknown key " + quote(name) + " in " + where;
     const auto alias = std::find_if(kAliases.begin(), kAliases.end(), [&](const Alias& a) {
       return a.table == schema.name && a.wrong == name;
@@ -412,6 +449,18 @@ void check_keys(Problems& problems, const toml::table& table, const TableSchema&
     }
     problems.add(key.source(), std::move(message));
   }
+}
+
+std::optional<std::string> open_proxy_problem(const Profile& profile) {
+  if (!profile.local.username.empty() || profile.local.allow_open_proxy) return std::nullopt;
+  for (const ListenEndpoint& endpoint : profile.local.listen) {
+    if (endpoint.is_loopback()) continue;
+    return "listening on " + endpoint.to_string() +
+           " lets other machines use your server through this proxy, and [local] sets no "
+           "username and password; add them, listen on 127.0.0.1 or [::1], or set "
+           "allow_open_proxy = true if an open proxy is really what you want";
+  }
+  return std::nullopt;
 }
 
 ProfileResult parse_profile(std::string_view text, std::string_view source_path) {

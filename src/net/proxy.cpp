@@ -51,9 +51,11 @@ Proxy::Proxy(uv_loop_t* loop, const config::Profile& profile)
                               : 0;
     max_sessions_ = std::max<size_t>(1, usable / 2);
   }
+  if (profile.local.max_connections > 0) {
+    profile_max_sessions_ = profile.local.max_connections;
+    max_sessions_ = std::min(max_sessions_, profile_max_sessions_);
+  }
 }
-
-Proxy::~Proxy() = default;
 
 std::optional<std::string> Proxy::start() {
   if (profile_.server.tls && !context_.tls) {
@@ -162,15 +164,44 @@ void Proxy::stop(std::string_view why) {
   if (stopped_) return;
   stopped_ = true;
   context_.stopping = true;
-  log::info("stopping (", why, "): closing ", context_.session_count, " tunnel(s)");
   for (Listener* listener : listeners_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener->handle),
              [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
   }
   listeners_.clear();
+  const auto grace = profile_.timeouts.shutdown_grace;
+  if (grace.count() > 0 && context_.session_count > 0) {
+    log::info("stopping (", why, "): no new connections; waiting up to ",
+              static_cast<double>(grace.count()) / 1000.0, " s for ", context_.session_count,
+              " tunnel(s) to finish");
+    // Unreferenced: once the last tunnel has closed, the loop ends without waiting for it.
+    uv_timer_init(context_.loop, &grace_timer_);
+    grace_timer_.data = this;
+    uv_timer_start(
+        &grace_timer_,
+        [](uv_timer_t* timer) { static_cast<Proxy*>(timer->data)->close_all("grace period over"); },
+        static_cast<uint64_t>(grace.count()), 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&grace_timer_));
+    grace_timer_started_ = true;
+    return;
+  }
+  close_all(why);
+}
+
+void Proxy::close_all(std::string_view why) {
+  log::info("stopping (", why, "): closing ", context_.session_count, " tunnel(s)");
   while (context_.sessions != nullptr) {
     context_.sessions->close(Session::End::kShutdown, "closed: vmess-local is stopping");
   }
 }
+
+void Proxy::release_handles() {
+  if (grace_timer_started_) {
+    grace_timer_started_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  }
+}
+
+Proxy::~Proxy() = default;
 
 }  // namespace vmlocal::net

@@ -77,7 +77,12 @@ Session::Session(SessionContext& context) : context_(context) {
   ++context_.session_count;
   ++context_.sessions_total;
 
-  handshake_.emplace();
+  const config::Profile::Local& local = context_.profile->local;
+  if (local.username.empty()) {
+    handshake_.emplace();
+  } else {
+    handshake_.emplace(socks5::Credentials{local.username, local.password});
+  }
 }
 
 Session::~Session() {
@@ -606,7 +611,17 @@ void Session::on_stream_eof() {
   if (phase_ != Phase::kEstablished || downlink_ended_) return;
   vmess::ResponseReader& reader = request_->downlink;
   if (reader.eof_is_clean()) {
-    // v2ray closes without END when the target closed before sending or went idle (§10.4).
+    // A chunked response ends with END when the target finished. v2ray closes without it
+    // when the target sent nothing, when a failure or its idle timer cuts the tunnel, and —
+    // routinely — 1-2 s after our END when the target stays silent, since it never passes
+    // the half-close on (§10.4, §11). While the app is still sending, a close without END
+    // after data is therefore a failure: a plain FIN would pass a cut-off stream to the app
+    // as a whole one.
+    if (bytes_down_ > 0 && !end_sent_ && request_->uplink.has_end_chunk()) {
+      close(End::kError,
+            "server closed the connection without an END chunk: the response may be cut short");
+      return;
+    }
     downlink_ended_ = true;
     finish_downlink();
     return;

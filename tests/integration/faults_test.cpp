@@ -106,6 +106,30 @@ TEST_SUITE("faults") {
     t.stop_cleanly();
   }
 
+  TEST_CASE("a response cut off without END reaches the app as a reset, not a clean end") {
+    FakeTunnel t;
+    auto deadline = Deadline::after(30s);
+    // Data, then the server closes without END while the app is still sending: the app gets
+    // the bytes that arrived, then a reset, so it cannot take the stream for complete.
+    Socket cut = t.open(FakeScript::kCutAfterData, deadline);
+    cut.send_all("request", deadline);
+    auto closed = cut.recv_until_closed(deadline);
+    CHECK(closed.data == Bytes(100, 'z'));
+    CHECK(closed.reset);
+    CHECK(t.local.wait_for_log("without an END chunk", deadline));
+    // A target that closed without sending anything is a clean, empty response.
+    Socket empty = t.open(FakeScript::kHeaderThenClose, deadline);
+    empty.send_all("request", deadline);
+    auto ended = empty.recv_until_closed(deadline);
+    CHECK(ended.data.empty());
+    CHECK_FALSE(ended.reset);
+    empty.close();  // the app ends its side too: the tunnel is done
+    CHECK(t.local.wait_for_log(
+        "-> 127.0.0.1:" + std::to_string(port_for_script(FakeScript::kHeaderThenClose)) + ":",
+        deadline));
+    t.stop_cleanly();
+  }
+
   TEST_CASE("a server that accepts but never answers: the idle timeout ends the tunnel") {
     FakeTunnel t([](VmessLocalProfile& p) { p.idle_timeout = 1500ms; });
     auto deadline = Deadline::after(20s);
@@ -200,6 +224,68 @@ TEST_SUITE("faults") {
       std::this_thread::sleep_for(20ms);
     }
     t.stop_cleanly();
+  }
+
+  TEST_CASE("max_connections: the next connection is refused until one closes") {
+    FakeTunnel t([](VmessLocalProfile& p) { p.max_connections = 3; });
+    auto deadline = Deadline::after(30s);
+    std::vector<Socket> tunnels;
+    for (int i = 0; i < 3; ++i)
+      tunnels.push_back(t.open(FakeScript::kEcho, deadline));
+    Socket refused = t.local.socks_client().open_raw(deadline);
+    CHECK(refused.recv_until_closed(Deadline::after(5s)).data.empty());
+    CHECK(t.local.wait_for_log("refusing new connections: max_connections reached", deadline));
+    tunnels.pop_back();
+    CHECK(t.local.wait_for_log("-> 127.0.0.1:1000:", deadline));
+    Socket again = t.open(FakeScript::kEcho, deadline);
+    again.send_all("ok", deadline);
+    CHECK(again.recv_exact(2, deadline) == Bytes{'o', 'k'});
+  }
+
+  TEST_CASE("SIGTERM with shutdown_grace: live tunnels finish, new ones are refused") {
+    auto deadline = Deadline::after(60s);
+    SUBCASE("the last tunnel ends before the grace period: exit at once") {
+      FakeTunnel t([](VmessLocalProfile& p) { p.shutdown_grace = 10s; });
+      Socket s = t.open(FakeScript::kEcho, deadline);
+      t.local.process().signal(SIGTERM);
+      CHECK(t.local.wait_for_log("waiting up to 10 s for 1 tunnel(s)", deadline));
+      CHECK_THROWS(t.local.socks_client().open_raw(Deadline::after(2s)));  // no listener now
+      s.send_all("still here", deadline);
+      CHECK(s.recv_exact(10, deadline).size() == 10);
+      s.shutdown_write();
+      CHECK_FALSE(s.recv_until_closed(deadline).reset);
+      auto started = std::chrono::steady_clock::now();
+      auto status = t.local.process().wait_exit(Deadline::after(5s));
+      REQUIRE(status);
+      CHECK(status->code == 0);
+      CHECK(std::chrono::steady_clock::now() - started < 3s);
+    }
+    SUBCASE("a tunnel that stays open is closed when the grace period ends") {
+      FakeTunnel t([](VmessLocalProfile& p) { p.shutdown_grace = 1500ms; });
+      Socket s = t.open(FakeScript::kEcho, deadline);
+      auto started = std::chrono::steady_clock::now();
+      t.local.process().signal(SIGTERM);
+      s.recv_until_closed(deadline);
+      auto status = t.local.process().wait_exit(Deadline::after(10s));
+      auto took = std::chrono::steady_clock::now() - started;
+      REQUIRE(status);
+      CHECK(status->code == 0);
+      CHECK(took >= 1s);
+      CHECK(took < 5s);
+      CHECK(t.local.log_text().find("grace period over") != std::string::npos);
+    }
+    SUBCASE("a second signal exits at once") {
+      FakeTunnel t([](VmessLocalProfile& p) { p.shutdown_grace = 60s; });
+      Socket s = t.open(FakeScript::kEcho, deadline);
+      t.local.process().signal(SIGTERM);
+      CHECK(t.local.wait_for_log("waiting up to 60 s", deadline));
+      auto started = std::chrono::steady_clock::now();
+      t.local.process().signal(SIGINT);
+      auto status = t.local.process().wait_exit(Deadline::after(5s));
+      REQUIRE(status);
+      CHECK(status->code == 0);
+      CHECK(std::chrono::steady_clock::now() - started < 2s);
+    }
   }
 
   TEST_CASE("the server dies mid-transfer; new tunnels work as soon as it is back") {

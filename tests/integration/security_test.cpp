@@ -106,3 +106,68 @@ TEST_SUITE("security") {
     CHECK(q.err.find("readable by other users") == std::string::npos);
   }
 }
+
+TEST_SUITE("security") {
+  TEST_CASE("SOCKS5 username/password (RFC 1929), plain and pipelined") {
+    TempDir dir;
+    V2rayServer v2ray = V2rayServer::vmess(dir);
+    auto profile = VmessLocalProfile::for_server(v2ray);
+    profile.credentials = Socks5Credentials{"alice", "correct horse"};
+    profile.log_level = "debug";
+    VmessLocal local(dir, profile);
+    EchoServer echo;
+    auto deadline = Deadline::after(30s);
+    auto target = Socks5Target::to(echo.endpoint());
+    for (bool pipelined : {false, true}) {
+      CAPTURE(pipelined);
+      Socks5Client::Options options;
+      options.credentials = profile.credentials;
+      options.pipelined = pipelined;
+      Socket s = Socks5Client(local.socks_endpoint(), options).open_tunnel(target, deadline);
+      s.send_all("x", deadline);
+      CHECK(s.recv_exact(1, deadline) == Bytes{'x'});
+    }
+    Socks5Client::Options wrong;
+    wrong.credentials = Socks5Credentials{"alice", "correct horsf"};
+    CHECK(Socks5Client(local.socks_endpoint(), wrong).connect(target, deadline).stage ==
+          Socks5Result::Stage::kAuthRejected);
+    CHECK(Socks5Client(local.socks_endpoint()).connect(target, deadline).stage ==
+          Socks5Result::Stage::kMethodRejected);
+    CHECK(local.wait_for_log("wrong username or password", deadline));
+    CHECK(local.log_text().find("correct horse") == std::string::npos);
+    CHECK(echo.accepted() == 2);
+  }
+
+  TEST_CASE("listening beyond loopback needs a password or allow_open_proxy") {
+    TempDir dir;
+    auto profile = VmessLocalProfile{};
+    profile.server_port = 443;
+    profile.uuid = random_uuid();
+    profile.listen = {Endpoint{"0.0.0.0", free_port()}};
+    auto refused = launch_vmess_local(dir, profile.to_toml(), {}, "open");
+    auto status = refused.wait_exit(Deadline::after(10s));
+    REQUIRE(status);
+    CHECK(status->code == 2);
+    CHECK(refused.log_text().find("lets other machines use your server") != std::string::npos);
+
+    // The same through --listen on a profile that is fine on its own.
+    profile.listen = {Endpoint::loopback(Family::kV4, free_port())};
+    VmessLocalOptions wide;
+    wide.extra_args = {"--listen", "0.0.0.0:1080"};
+    auto overridden = launch_vmess_local(dir, profile.to_toml(), wide, "override");
+    auto overridden_status = overridden.wait_exit(Deadline::after(10s));
+    REQUIRE(overridden_status);
+    CHECK(overridden_status->code == 2);
+
+    // Opting in starts, with a warning; so does a password.
+    profile.listen = {Endpoint{"0.0.0.0", free_port()}};
+    profile.allow_open_proxy = true;
+    VmessLocal open(dir, profile);
+    CHECK(open.log_text().find("anyone who can reach") != std::string::npos);
+    profile.listen = {Endpoint{"0.0.0.0", free_port()}};
+    profile.allow_open_proxy = false;
+    profile.credentials = Socks5Credentials{"u", "p"};
+    VmessLocal authed(dir, profile);
+    CHECK(authed.process().alive());
+  }
+}

@@ -256,11 +256,24 @@ void FakeVmessServer::serve(int fd) {
       out.resize(64);
       random.fill(out);
       break;
+    case FakeScript::kCutAfterData: {
+      out = response_header(ins.response_v);
+      Bytes chunk = seal_chunk(response_body, payload);
+      out.insert(out.end(), chunk.begin(), chunk.end());
+      break;
+    }
+    case FakeScript::kHeaderThenClose:
+      out = response_header(ins.response_v);
+      break;
     default:
       break;
   }
   send_all(fd, out);
-  if (script == FakeScript::kTruncatedChunk) return;  // close: EOF in the middle of the chunk
+  // These close (EOF) right after what they sent.
+  if (script == FakeScript::kTruncatedChunk || script == FakeScript::kCutAfterData ||
+      script == FakeScript::kHeaderThenClose) {
+    return;
+  }
   // Keep the connection open: the client must end the tunnel on its own.
   while (::recv(fd, buf, sizeof buf, 0) > 0) {
   }

@@ -24,6 +24,8 @@ enum class FakeScript : uint8_t {
   kTruncatedChunk,    // a correct header, then half a chunk, then close
   kImpossibleLength,  // a correct header, then a chunk length below the tag size
   kGarbage,           // 64 random bytes instead of a response
+  kCutAfterData,      // a correct header and one 100-byte chunk, then close without END
+  kHeaderThenClose,   // a correct header, then close: the target sent nothing
   kByTargetPort,      // each request picks its script: target port = kScriptPortBase + script
 };
 

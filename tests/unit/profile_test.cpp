@@ -129,6 +129,9 @@ TEST_CASE("profile: a full profile sets every field") {
   const Profile p = parse_ok(lines({
       "[local]",
       R"(listen = ["127.0.0.1:1081", "[::1]:1082", "0.0.0.0:1083"])",
+      R"(username = "alice")",
+      R"(password = "s3cret")",
+      "max_connections = 500",
       "[server]",
       R"(address = "2001:db8::7")",
       "port = 8443",
@@ -140,10 +143,16 @@ TEST_CASE("profile: a full profile sets every field") {
       "handshake = 2.5",
       "connect = 30",
       "idle = 0.001",
+      "shutdown_grace = 5",
       "[log]",
       R"(level = "debug")",
   }));
   REQUIRE(p.local.listen.size() == 3);
+  CHECK(p.local.username == "alice");
+  CHECK(p.local.password == "s3cret");
+  CHECK(p.local.max_connections == 500);
+  CHECK_FALSE(p.local.allow_open_proxy);
+  CHECK(p.timeouts.shutdown_grace == 5s);
   CHECK(p.local.listen[0].to_string() == "127.0.0.1:1081");
   CHECK(p.local.listen[1].host == "::1");
   CHECK(p.local.listen[1].port == 1082);
@@ -252,18 +261,63 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
         "security, transport, tls, ws)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
-        "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle)");
+        "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
+        "shutdown_grace)");
   CHECK(parse_error(server_and({"[log]", R"(file = "/tmp/x")"})) ==
         R"(p.toml:6:1: unknown key "file" in [log] (allowed: level))");
   // A subtable of a known table is a key of that table.
   CHECK(parse_error(server_and({"[timeouts.extra]"})) ==
-        "p.toml:5:11: unknown key \"extra\" in [timeouts] (allowed: handshake, connect, idle)");
+        "p.toml:5:11: unknown key \"extra\" in [timeouts] (allowed: handshake, connect, idle, "
+        "shutdown_grace)");
 }
 
-TEST_CASE("profile: planned features are refused by name, not ignored") {
+TEST_CASE("profile: SOCKS5 credentials, open-proxy guard, connection limit, shutdown grace") {
+  // Credentials come in pairs, 1..255 bytes; the password is never echoed.
   CHECK(parse_error(server_and({"[local]", R"(username = "me")"})) ==
-        "p.toml:6:1: \"username\" in [local] is not supported by this build yet (SOCKS5 "
-        "password authentication is planned)");
+        "p.toml:6:12: local.username needs local.password as well");
+  CHECK(parse_error(server_and({"[local]", R"(password = "hunter2")"})) ==
+        "p.toml:6:12: local.password needs local.username as well");
+  CHECK(parse_error(server_and({"[local]", R"(username = "")", R"(password = "x")"})) ==
+        "p.toml:6:12: local.username must be a string of 1 to 255 bytes");
+  const std::string long_password(256, 'p');
+  const std::string error = parse_error(
+      server_and({"[local]", R"(username = "u")", "password = \"" + long_password + "\""}));
+  CHECK(error == "p.toml:7:12: local.password must be a string of 1 to 255 bytes");
+  CHECK(parse_error(server_and({"[local]", R"(username = "u")", "password = 12345"})) ==
+        "p.toml:7:12: local.password must be a string of 1 to 255 bytes");
+
+  // Beyond loopback without a username: refused, pointing at listen, unless opted in.
+  CHECK(parse_error(server_and({"[local]", R"(listen = ["0.0.0.0:1080"])"})) ==
+        "p.toml:6:10: listening on 0.0.0.0:1080 lets other machines use your server through this "
+        "proxy, and [local] sets no username and password; add them, listen on 127.0.0.1 or "
+        "[::1], or set allow_open_proxy = true if an open proxy is really what you want");
+  CHECK(parse_error(server_and({"[local]", R"(listen = ["[::]:1080"])"})).find("[::]:1080") !=
+        std::string::npos);
+  const Profile open =
+      parse_ok(server_and({"[local]", R"(listen = ["0.0.0.0:1080"])", "allow_open_proxy = true"}));
+  CHECK(open.local.allow_open_proxy);
+  const Profile authed = parse_ok(server_and(
+      {"[local]", R"(listen = ["0.0.0.0:1080"])", R"(username = "u")", R"(password = "p")"}));
+  CHECK(authed.local.username == "u");
+  CHECK(parse_error(server_and({"[local]", R"(allow_open_proxy = "yes")"})) ==
+        R"(p.toml:6:20: local.allow_open_proxy must be true or false, got "yes")");
+
+  CHECK(parse_error(server_and({"[local]", "max_connections = 0"})) ==
+        "p.toml:6:19: local.max_connections must be an integer 1..1000000, got 0");
+  CHECK(parse_ok(server_and({"[timeouts]", "shutdown_grace = 0"})).timeouts.shutdown_grace == 0ms);
+  CHECK(parse_ok(server_and({"[timeouts]", "shutdown_grace = 2.5"})).timeouts.shutdown_grace ==
+        2500ms);
+  CHECK(parse_error(server_and({"[timeouts]", "shutdown_grace = -1"}))
+            .find("timeouts.shutdown_grace must be a number of seconds") != std::string::npos);
+}
+
+TEST_CASE("profile: open_proxy_problem sees --listen overrides") {
+  Profile p = parse_ok(server_and({}));
+  CHECK_FALSE(open_proxy_problem(p));
+  p.local.listen = {ListenEndpoint{"192.0.2.1", 1080}};
+  CHECK(open_proxy_problem(p));
+  p.local.allow_open_proxy = true;
+  CHECK_FALSE(open_proxy_problem(p));
 }
 
 TEST_CASE("profile: the first problem in the file is the one reported") {

@@ -49,6 +49,13 @@ struct WsSettings {
 struct Profile {
   struct Local {
     std::vector<ListenEndpoint> listen;  // default: 127.0.0.1:1080
+    // RFC 1929 username/password the apps must present; both empty: no authentication.
+    std::string username;
+    std::string password;  // secret: never logged or echoed
+    // Listening beyond loopback without a username is refused unless this is set.
+    bool allow_open_proxy = false;
+    // Most tunnels open at once; 0: only the file descriptor limit applies.
+    uint32_t max_connections = 0;
   } local;
 
   struct Server {
@@ -66,6 +73,8 @@ struct Profile {
     std::chrono::milliseconds handshake{10'000};  // SOCKS greeting + request from the app
     std::chrono::milliseconds connect{10'000};    // upstream resolve + connect
     std::chrono::milliseconds idle{300'000};      // no bytes either way
+    // On SIGINT/SIGTERM: how long live tunnels may go on before they are closed.
+    std::chrono::milliseconds shutdown_grace{0};
   } timeouts;
 
   struct Log {
@@ -89,6 +98,11 @@ ProfileResult load_profile(const std::string& path);
 
 // "tcp", "ws", "tcp+tls" or "ws+tls", for logs and --check.
 std::string transport_name(const Profile::Server& server);
+
+// Why the listen addresses must not be used as they are — one reachable from other machines
+// while there is no username and allow_open_proxy is off — or nullopt. The loader checks the
+// profile; main() checks again after --listen overrides.
+std::optional<std::string> open_proxy_problem(const Profile& profile);
 
 // "127.0.0.1:1080" / "[::1]:1080" -> endpoint; nullopt-like error string on failure.
 std::variant<ListenEndpoint, std::string> parse_listen_endpoint(std::string_view text);

@@ -27,8 +27,12 @@ class Proxy {
 
   // Binds and listens on every [local] listen endpoint. Returns an error message on failure.
   std::optional<std::string> start();
-  // Stops accepting and closes every tunnel. The loop ends once their handles have closed.
+  // Stops accepting; live tunnels may finish for up to [timeouts] shutdown_grace, then every
+  // tunnel is closed. The loop ends once their handles have closed.
   void stop(std::string_view why);
+  // Closes the proxy's own remaining handles once the loop has run dry; run the loop once more
+  // afterwards so their close callbacks complete.
+  void release_handles();
 
   size_t session_count() const { return context_.session_count; }
   // "127.0.0.1:1080", ... as bound (a port 0 in the profile shows the port the kernel chose).
@@ -42,6 +46,7 @@ class Proxy {
   };
 
   static void on_connection(uv_stream_t* server, int status);
+  void close_all(std::string_view why);
   void refuse(uv_stream_t* server);
   void note_refusal(const char* why);
 
@@ -54,7 +59,9 @@ class Proxy {
   std::vector<Listener*> listeners_;  // freed in their close callbacks
   bool stopped_ = false;
   size_t max_sessions_ = SIZE_MAX;          // the smaller of the two limits below
-  size_t profile_max_sessions_ = SIZE_MAX;  // [local] max_connections (none yet)
+  size_t profile_max_sessions_ = SIZE_MAX;  // [local] max_connections
+  uv_timer_t grace_timer_{};
+  bool grace_timer_started_ = false;
   uint64_t last_refusal_log_ms_ = 0;
   uint64_t refused_since_log_ = 0;
 };

@@ -44,13 +44,19 @@ enum class EchoEnd {
 TransferResult echo_transfer(Socket& s, std::uint64_t count, std::uint64_t seed, Deadline deadline,
                              EchoEnd end = EchoEnd::kAfterSending);
 
-enum class AfterRequest { kHalfClose, kKeepOpen };
+enum class AfterRequest {
+  // Keep the uplink open until the data is in: v2ray ends the tunnel when the source closes.
+  kKeepOpen,
+  // Shut the uplink down right after the request (END goes upstream). v2ray then drops the
+  // tunnel if the response stalls for 1 s (vmess-protocol.md §11), so a loaded machine can cut
+  // a large download short: use it for half-close behaviour, not for bulk checks.
+  kHalfClose,
+};
 
 // Asks a SourceServer behind the tunnel for `count` bytes of DataStream(seed) and reads until
-// EOF. Compare received_sha256 with stream_sha256(seed, count). By default the uplink is shut
-// down after the 16-byte request, so the tunnel can close as soon as the data is through.
+// EOF. Compare received_sha256 with stream_sha256(seed, count).
 TransferResult download(Socket& s, std::uint64_t count, std::uint64_t seed, Deadline deadline,
-                        AfterRequest after = AfterRequest::kHalfClose);
+                        AfterRequest after = AfterRequest::kKeepOpen);
 
 enum class UploadEnd {
   kAnnounced,  // the sink is told the length up front; the uplink is still shut down after it

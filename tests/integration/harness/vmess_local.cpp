@@ -72,6 +72,8 @@ std::string VmessLocalProfile::to_toml() const {
     t += "username = " + toml_string(credentials->username) + "\n";
     t += "password = " + toml_string(credentials->password) + "\n";
   }
+  if (allow_open_proxy) t += "allow_open_proxy = true\n";
+  if (max_connections > 0) t += "max_connections = " + std::to_string(max_connections) + "\n";
   t += "\n[server]\n";
   t += "address = " + toml_string(server_address) + "\n";
   t += "port = " + std::to_string(server_port) + "\n";
@@ -83,6 +85,7 @@ std::string VmessLocalProfile::to_toml() const {
   t += "handshake = " + seconds(handshake_timeout) + "\n";
   t += "connect = " + seconds(connect_timeout) + "\n";
   t += "idle = " + seconds(idle_timeout) + "\n";
+  t += "shutdown_grace = " + seconds(shutdown_grace) + "\n";
   t += "\n[log]\nlevel = " + toml_string(log_level) + "\n";
   if (!extra_toml.empty()) t += "\n" + extra_toml + "\n";
   return t;

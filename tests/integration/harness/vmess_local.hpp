@@ -24,6 +24,8 @@ class V2rayServer;
 struct VmessLocalProfile {
   std::vector<Endpoint> listen;                  // empty: one kernel-chosen port on 127.0.0.1
   std::optional<Socks5Credentials> credentials;  // [local] username/password
+  bool allow_open_proxy = false;                 // [local] allow_open_proxy
+  std::uint32_t max_connections = 0;             // [local] max_connections; 0: not written
 
   std::string server_address = "127.0.0.1";
   std::uint16_t server_port = 0;
@@ -35,6 +37,7 @@ struct VmessLocalProfile {
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds idle_timeout{300'000};
+  std::chrono::milliseconds shutdown_grace{0};  // [timeouts] shutdown_grace
 
   std::string log_level = "info";
   std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
