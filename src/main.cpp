@@ -1,7 +1,6 @@
 // vmess-local: command line -> profile -> event loop -> signals. Everything else lives in the
 // core library.
 #include <sys/resource.h>
-#include <uv.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -13,13 +12,12 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/log/log.hpp"
-#include "vmlocal/net/proxy.hpp"
+#include "vmlocal/net/runtime.hpp"
 #include "vmlocal_version.h"
 
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
 // Many tunnels mean many descriptors: use everything the hard limit allows.
@@ -29,24 +27,6 @@ void raise_fd_limit() {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-}
-
-struct SignalState {
-  vmlocal::net::Proxy* proxy = nullptr;
-  int received = 0;
-  uv_signal_t handles[2];
-};
-
-void on_signal(uv_signal_t* handle, int signum) {
-  auto* state = static_cast<SignalState*>(handle->data);
-  if (++state->received > 1) {
-    vmlocal::log::warn("second signal: exiting now");
-    std::_Exit(kExitOk);
-  }
-  state->proxy->stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
-  // Keep listening for a second signal without keeping the loop alive.
-  for (uv_signal_t& h : state->handles)
-    uv_unref(reinterpret_cast<uv_handle_t*>(&h));
 }
 
 }  // namespace
@@ -127,38 +107,5 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   vmlocal::crypto::ensure_initialized();
-
-  uv_loop_t* loop = uv_default_loop();
-  int exit_code = kExitOk;
-  {
-    vmlocal::net::Proxy proxy(loop, profile);
-    if (auto error = proxy.start()) {
-      vmlocal::log::error(*error);
-      proxy.stop("start failed");
-      exit_code = kExitRuntime;
-    }
-    SignalState signals;
-    signals.proxy = &proxy;
-    const int signal_numbers[2] = {SIGINT, SIGTERM};
-    for (int i = 0; i < 2; ++i) {
-      uv_signal_init(loop, &signals.handles[i]);
-      signals.handles[i].data = &signals;
-      if (exit_code == kExitOk) {
-        uv_signal_start(&signals.handles[i], on_signal, signal_numbers[i]);
-      }
-    }
-    if (exit_code != kExitOk) {
-      for (uv_signal_t& h : signals.handles)
-        uv_unref(reinterpret_cast<uv_handle_t*>(&h));
-    }
-    uv_run(loop, UV_RUN_DEFAULT);
-    proxy.release_handles();
-    for (uv_signal_t& h : signals.handles) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
-    }
-    uv_run(loop, UV_RUN_DEFAULT);
-  }
-  uv_loop_close(loop);
-  if (exit_code == kExitOk) vmlocal::log::info("stopped");
-  return exit_code;
+  return vmlocal::net::run_proxy(profile);
 }

@@ -26,8 +26,8 @@ using namespace std::string_view_literals;
 // ---- schema -------------------------------------------------------------------------------
 
 constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv};
-constexpr std::array kLocalKeys = {"listen"sv, "username"sv, "password"sv, "allow_open_proxy"sv,
-                                   "max_connections"sv};
+constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
+                                   "allow_open_proxy"sv, "max_connections"sv, "workers"sv};
 constexpr std::array kServerKeys = {"address"sv,  "port"sv,      "uuid"sv, "alter_id"sv,
                                     "security"sv, "transport"sv, "tls"sv,  "ws"sv};
 constexpr std::array kTimeoutKeys = {"handshake"sv, "connect"sv, "idle"sv, "shutdown_grace"sv};
@@ -170,6 +170,11 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
     } else {
       problems.add(node->source(),
                    "local.allow_open_proxy must be true or false, got " + describe(*node));
+    }
+  }
+  if (const toml::node* node = local.get("workers")) {
+    if (auto workers = read_integer(problems, *node, "local.workers", 1, 64)) {
+      out.workers = static_cast<uint32_t>(*workers);
     }
   }
   if (const toml::node* node = local.get("max_connections")) {

@@ -13,6 +13,7 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 std::mutex g_sink_mutex;
 Sink g_sink;  // guarded by g_sink_mutex; empty means the stderr default
+thread_local std::string t_tag;
 
 void write_stderr(Level level, std::string_view message) {
   timeval tv{};
@@ -64,7 +65,17 @@ void set_sink(Sink sink) {
   g_sink = std::move(sink);
 }
 
+void set_thread_tag(std::string tag) {
+  t_tag = std::move(tag);
+}
+
 void write(Level level, std::string_view message) {
+  std::string tagged;
+  if (!t_tag.empty()) {
+    tagged = "[" + t_tag + "] ";
+    tagged += message;
+    message = tagged;
+  }
   std::lock_guard lock(g_sink_mutex);
   if (g_sink) {
     g_sink(level, message);

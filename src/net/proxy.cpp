@@ -1,6 +1,8 @@
 #include "vmlocal/net/proxy.hpp"
 
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -31,8 +33,9 @@ std::string_view wire_security_name(vmess::BodyFormat format) {
 
 }  // namespace
 
-Proxy::Proxy(uv_loop_t* loop, const config::Profile& profile)
+Proxy::Proxy(uv_loop_t* loop, const config::Profile& profile, WorkerSlot worker)
     : profile_(profile),
+      worker_(worker),
       account_(vmess::Account::make(profile.server.uuid, profile.server.alter_id)) {
   context_.loop = loop;
   context_.profile = &profile_;
@@ -49,10 +52,12 @@ Proxy::Proxy(uv_loop_t* loop, const config::Profile& profile)
     const size_t usable = limit.rlim_cur > kReservedDescriptors
                               ? static_cast<size_t>(limit.rlim_cur - kReservedDescriptors)
                               : 0;
-    max_sessions_ = std::max<size_t>(1, usable / 2);
+    max_sessions_ = std::max<size_t>(1, usable / 2 / worker.count);
   }
   if (profile.local.max_connections > 0) {
-    profile_max_sessions_ = profile.local.max_connections;
+    // The kernel spreads connections over the workers' listeners: each takes its share.
+    profile_max_sessions_ =
+        std::max<size_t>(1, (profile.local.max_connections + worker.count - 1) / worker.count);
     max_sessions_ = std::min(max_sessions_, profile_max_sessions_);
   }
 }
@@ -80,12 +85,25 @@ std::optional<std::string> Proxy::start() {
     auto* listener = new Listener{};
     listener->proxy = this;
     listener->name = endpoint.to_string();
-    uv_tcp_init(context_.loop, &listener->handle);
+    // The socket is made now (not at bind) so SO_REUSEPORT can be set before binding.
+    int rc = uv_tcp_init_ex(context_.loop, &listener->handle, addr.ss_family);
+    if (rc != 0) {
+      delete listener;
+      return "listen " + endpoint.to_string() + ": " + uv_strerror(rc);
+    }
     listener->handle.data = listener;
     listeners_.push_back(listener);
+    if (worker_.count > 1) {
+      uv_os_fd_t fd = -1;
+      const int on = 1;
+      if (uv_fileno(reinterpret_cast<uv_handle_t*>(&listener->handle), &fd) != 0 ||
+          setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+        return "listen " + endpoint.to_string() + ": cannot set SO_REUSEPORT for workers";
+      }
+    }
     // IPv6 listeners take only IPv6, so "[::]:1080" and "0.0.0.0:1080" can both be listed.
     unsigned flags = addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-    int rc = uv_tcp_bind(&listener->handle, reinterpret_cast<const sockaddr*>(&addr), flags);
+    rc = uv_tcp_bind(&listener->handle, reinterpret_cast<const sockaddr*>(&addr), flags);
     if (rc == 0)
       rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle), 1024, on_connection);
     if (rc != 0) return "listen " + endpoint.to_string() + ": " + uv_strerror(rc);
@@ -93,8 +111,13 @@ std::optional<std::string> Proxy::start() {
   std::string where;
   for (const std::string& name : bound_addresses())
     where += (where.empty() ? "" : ", ") + name;
-  log::info("vmess-local listening on ", where, " (SOCKS5); server ", profile_.server.address, ":",
-            profile_.server.port, " over ", transport::describe_upstream(profile_.server), ", ",
+  const std::string worker_note = worker_.count > 1
+                                      ? " [worker " + std::to_string(worker_.index + 1) + " of " +
+                                            std::to_string(worker_.count) + "]"
+                                      : std::string();
+  log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); server ",
+            profile_.server.address, ":", profile_.server.port, " over ",
+            transport::describe_upstream(profile_.server), ", ",
             wire_security_name(context_.body_format), ", ", header_mode_name(context_.header_mode));
   if (context_.header_mode == vmess::HeaderMode::kLegacy) {
     log::warn(
@@ -114,6 +137,21 @@ std::vector<std::string> Proxy::bound_addresses() const {
     }
   }
   return names;
+}
+
+std::vector<uint16_t> Proxy::bound_ports() const {
+  std::vector<uint16_t> ports;
+  for (const Listener* listener : listeners_) {
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    uint16_t port = 0;
+    if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    }
+    ports.push_back(port);
+  }
+  return ports;
 }
 
 void Proxy::on_connection(uv_stream_t* server, int status) {

@@ -137,4 +137,37 @@ TEST_SUITE("load") {
     CHECK(bytes == kTunnels * kPerTunnel);
     CHECK(local.process().alive());
   }
+
+  TEST_CASE("workers = 2: both event loops serve tunnels on the same port") {
+    TempDir dir;
+    V2rayServer v2ray = V2rayServer::vmess(dir);
+    auto profile = VmessLocalProfile::for_server(v2ray);
+    profile.workers = 2;
+    VmessLocal local(dir, profile);
+    CHECK(local.wait_for_log("[worker 2 of 2]", Deadline::after(5s)));
+    EchoServer echo;
+    auto deadline = Deadline::after(120s);
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 64; ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          Socket s = local.socks_client().open_tunnel(Socks5Target::to(echo.endpoint()), deadline);
+          auto r = echo_transfer(s, 256 * 1024, 900 + static_cast<uint64_t>(i), deadline,
+                                 EchoEnd::kAfterEcho);
+          if (r.received_sha256 == r.sent_sha256) ++good;
+        } catch (const std::exception&) {
+        }
+      });
+    }
+    for (auto& thread : threads)
+      thread.join();
+    CHECK(good == 64);
+    auto status = local.process().terminate(Deadline::after(10s));
+    CHECK(status.success());
+    const std::string log = local.log_text();
+    // SO_REUSEPORT spreads connections by hash: with 64 of them, both workers get some.
+    CHECK(log.find("[w1] tunnel ") != std::string::npos);
+    CHECK(log.find("[w2] tunnel ") != std::string::npos);
+  }
 }

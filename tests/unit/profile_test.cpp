@@ -132,6 +132,7 @@ TEST_CASE("profile: a full profile sets every field") {
       R"(username = "alice")",
       R"(password = "s3cret")",
       "max_connections = 500",
+      "workers = 2",
       "[server]",
       R"(address = "2001:db8::7")",
       "port = 8443",
@@ -151,6 +152,7 @@ TEST_CASE("profile: a full profile sets every field") {
   CHECK(p.local.username == "alice");
   CHECK(p.local.password == "s3cret");
   CHECK(p.local.max_connections == 500);
+  CHECK(p.local.workers == 2);
   CHECK_FALSE(p.local.allow_open_proxy);
   CHECK(p.timeouts.shutdown_grace == 5s);
   CHECK(p.local.listen[0].to_string() == "127.0.0.1:1081");
@@ -302,6 +304,8 @@ TEST_CASE("profile: SOCKS5 credentials, open-proxy guard, connection limit, shut
   CHECK(parse_error(server_and({"[local]", R"(allow_open_proxy = "yes")"})) ==
         R"(p.toml:6:20: local.allow_open_proxy must be true or false, got "yes")");
 
+  CHECK(parse_error(server_and({"[local]", "workers = 0"})) ==
+        "p.toml:6:11: local.workers must be an integer 1..64, got 0");
   CHECK(parse_error(server_and({"[local]", "max_connections = 0"})) ==
         "p.toml:6:19: local.max_connections must be an integer 1..1000000, got 0");
   CHECK(parse_ok(server_and({"[timeouts]", "shutdown_grace = 0"})).timeouts.shutdown_grace == 0ms);

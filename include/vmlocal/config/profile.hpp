@@ -56,6 +56,8 @@ struct Profile {
     bool allow_open_proxy = false;
     // Most tunnels open at once; 0: only the file descriptor limit applies.
     uint32_t max_connections = 0;
+    // Event-loop threads, each accepting on the same ports (SO_REUSEPORT).
+    uint32_t workers = 1;
   } local;
 
   struct Server {

@@ -28,6 +28,9 @@ void set_sink(Sink sink);
 
 void write(Level level, std::string_view message);
 
+// A short name for the calling thread ("w2"), shown before its messages; empty: none.
+void set_thread_tag(std::string tag);
+
 template <typename... Args>
 void emit(Level l, const Args&... args) {
   if (!enabled(l)) return;

@@ -18,9 +18,16 @@
 
 namespace vmlocal::net {
 
+// One proxy per event loop. With several workers ([local] workers), each runs its own Proxy:
+// listeners share the ports through SO_REUSEPORT and the limits are shared out.
+struct WorkerSlot {
+  unsigned index = 0;  // 0-based
+  unsigned count = 1;
+};
+
 class Proxy {
  public:
-  Proxy(uv_loop_t* loop, const config::Profile& profile);
+  Proxy(uv_loop_t* loop, const config::Profile& profile, WorkerSlot worker = {});
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
@@ -37,6 +44,8 @@ class Proxy {
   size_t session_count() const { return context_.session_count; }
   // "127.0.0.1:1080", ... as bound (a port 0 in the profile shows the port the kernel chose).
   std::vector<std::string> bound_addresses() const;
+  // The bound port of each listener, in [local] listen order.
+  std::vector<uint16_t> bound_ports() const;
 
  private:
   struct Listener {
@@ -53,6 +62,7 @@ class Proxy {
   static constexpr size_t kReservedDescriptors = 32;
 
   const config::Profile& profile_;
+  WorkerSlot worker_;
   vmess::Account account_;
   crypto::SystemRandom random_;
   SessionContext context_;
