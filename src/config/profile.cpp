@@ -28,8 +28,9 @@ using namespace std::string_view_literals;
 constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv};
 constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
                                    "allow_open_proxy"sv, "max_connections"sv, "workers"sv};
-constexpr std::array kServerKeys = {"address"sv,  "port"sv,      "uuid"sv, "alter_id"sv,
-                                    "security"sv, "transport"sv, "tls"sv,  "ws"sv};
+constexpr std::array kServerKeys = {"address"sv,  "port"sv,     "uuid"sv,
+                                    "alter_id"sv, "security"sv, "transport"sv,
+                                    "tls"sv,      "ws"sv,       "tcp_fast_open"sv};
 constexpr std::array kTimeoutKeys = {"handshake"sv, "connect"sv, "idle"sv, "shutdown_grace"sv};
 constexpr std::array kLogKeys = {"level"sv};
 
@@ -349,6 +350,15 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
         problems.add(node->source(),
                      "server.security " + quote(*name) + " is not supported by this build");
       }
+    }
+  }
+
+  if (const toml::node* node = server.get("tcp_fast_open")) {
+    if (const auto* flag = node->as_boolean()) {
+      out.tcp_fast_open = flag->get();
+    } else {
+      problems.add(node->source(),
+                   "server.tcp_fast_open must be true or false, got " + describe(*node));
     }
   }
 

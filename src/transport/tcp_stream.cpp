@@ -1,6 +1,9 @@
 #include "vmlocal/transport/tcp_stream.hpp"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <cerrno>
 
 #include <cstring>
 
@@ -32,8 +35,9 @@ FailureKind failure_kind_for_uv_error(int uv_error) {
   }
 }
 
-TcpStream::TcpStream(uv_loop_t* loop, StreamHandler& handler, std::string host, uint16_t port)
-    : loop_(loop), handler_(handler), host_(std::move(host)), port_(port) {
+TcpStream::TcpStream(uv_loop_t* loop, StreamHandler& handler, std::string host, uint16_t port,
+                     bool fast_open)
+    : loop_(loop), handler_(handler), host_(std::move(host)), port_(port), fast_open_(fast_open) {
   resolve_req_.data = this;
   tcp_.data = this;
   connect_req_.data = this;
@@ -98,7 +102,18 @@ void TcpStream::try_next_address() {
     return;
   }
   const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[next_address_++]);
-  uv_tcp_init(loop_, &tcp_);
+  if (fast_open_) {
+    // The socket must exist before connect() to carry TCP_FASTOPEN_CONNECT.
+    uv_tcp_init_ex(loop_, &tcp_, addr->sa_family);
+    uv_os_fd_t fd = -1;
+    const int on = 1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof on) != 0) {
+      log::debug("TCP Fast Open unavailable on this system: ", std::strerror(errno));
+    }
+  } else {
+    uv_tcp_init(loop_, &tcp_);
+  }
   handle_open_ = true;
   handle_busy_ = true;
   int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
@@ -163,6 +178,7 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*bu
   auto* self = static_cast<TcpStream*>(stream->data);
   if (self->closing_) return;
   if (nread > 0) {
+    if (self->fast_open_ && !self->fast_open_checked_) self->report_fast_open();
     self->handler_.on_stream_read(static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {
     uv_read_stop(stream);
@@ -197,6 +213,21 @@ void TcpStream::on_write(uv_write_t* req, int status) {
     return;
   }
   self->handler_.on_stream_write_done();
+}
+
+void TcpStream::report_fast_open() {
+  // By the first reply the handshake is over, and TCP_INFO says whether the SYN carried data.
+  fast_open_checked_ = true;
+  uv_os_fd_t fd = -1;
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0 &&
+      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
+    log::debug((info.tcpi_options & TCPI_OPT_SYN_DATA) != 0
+                   ? "TCP Fast Open: the request went out with the SYN"
+                   : "TCP Fast Open: not used for this connection (no cookie yet, or the server "
+                     "does not offer it)");
+  }
 }
 
 void TcpStream::shutdown() {

@@ -62,7 +62,7 @@ std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
                                       crypto::Random& random) {
   // Each layer builds the one below it with itself as the handler.
   MakeInner below = [loop, &server](StreamHandler& h) -> std::unique_ptr<Stream> {
-    return std::make_unique<TcpStream>(loop, h, server.address, server.port);
+    return std::make_unique<TcpStream>(loop, h, server.address, server.port, server.tcp_fast_open);
   };
   if (server.tls) {
     below = [loop, tls, tcp = below](StreamHandler& h) -> std::unique_ptr<Stream> {

@@ -261,7 +261,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"mux = true"})) ==
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws)");
+        "security, transport, tls, ws, tcp_fast_open)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "shutdown_grace)");
@@ -304,6 +304,10 @@ TEST_CASE("profile: SOCKS5 credentials, open-proxy guard, connection limit, shut
   CHECK(parse_error(server_and({"[local]", R"(allow_open_proxy = "yes")"})) ==
         R"(p.toml:6:20: local.allow_open_proxy must be true or false, got "yes")");
 
+  CHECK(parse_ok(server_and({"tcp_fast_open = true"})).server.tcp_fast_open);
+  CHECK_FALSE(parse_ok(server_and({})).server.tcp_fast_open);
+  CHECK(parse_error(server_and({"tcp_fast_open = 1"})) ==
+        "p.toml:5:17: server.tcp_fast_open must be true or false, got 1");
   CHECK(parse_error(server_and({"[local]", "workers = 0"})) ==
         "p.toml:6:11: local.workers must be an integer 1..64, got 0");
   CHECK(parse_error(server_and({"[local]", "max_connections = 0"})) ==
@@ -436,7 +440,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws)");
+        "alter_id, security, transport, tls, ws, tcp_fast_open)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");

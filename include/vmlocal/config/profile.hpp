@@ -67,6 +67,7 @@ struct Profile {
     uint16_t alter_id = 0;
     vmess::Security security = vmess::Security::kAuto;
     Transport transport = Transport::kTcp;
+    bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
   } server;

@@ -14,7 +14,12 @@ namespace vmlocal::transport {
 
 class TcpStream final : public Stream {
  public:
-  TcpStream(uv_loop_t* loop, StreamHandler& handler, std::string host, uint16_t port);
+  // fast_open: TCP Fast Open (TCP_FASTOPEN_CONNECT): "connected" is reported at once and the
+  // first write leaves with the SYN when the kernel holds a cookie for the server, saving a
+  // round trip per tunnel. The server must have TFO on; otherwise the kernel falls back to a
+  // plain handshake.
+  TcpStream(uv_loop_t* loop, StreamHandler& handler, std::string host, uint16_t port,
+            bool fast_open = false);
   ~TcpStream() override = default;
   TcpStream(const TcpStream&) = delete;
   TcpStream& operator=(const TcpStream&) = delete;
@@ -41,6 +46,7 @@ class TcpStream final : public Stream {
   static void on_shutdown(uv_shutdown_t* req, int status);
 
   void try_next_address();
+  void report_fast_open();
   void fail(FailureKind kind, std::string message);
   void maybe_finish_close();
 
@@ -66,6 +72,8 @@ class TcpStream final : public Stream {
   bool connected_ = false;
   bool closing_ = false;
   bool close_reported_ = false;
+  bool fast_open_ = false;
+  bool fast_open_checked_ = false;
   Failure failure_;
 };
 

@@ -1,5 +1,6 @@
 #include "harness/vmess_local.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -82,6 +83,7 @@ std::string VmessLocalProfile::to_toml() const {
   t += "alter_id = " + std::to_string(alter_id) + "\n";
   t += "security = " + toml_string(security) + "\n";
   t += "transport = " + toml_string(transport) + "\n";
+  if (tcp_fast_open) t += "tcp_fast_open = true\n";
   t += "\n[timeouts]\n";
   t += "handshake = " + seconds(handshake_timeout) + "\n";
   t += "connect = " + seconds(connect_timeout) + "\n";
@@ -119,7 +121,9 @@ VmessLocal::VmessLocal(TempDir& dir, VmessLocalProfile profile, const VmessLocal
   const auto deadline = Deadline::after(options.start_timeout);
   for (int attempt = 1;; ++attempt) {
     if (choose_ports) profile_.listen = {Endpoint::loopback(Family::kV4, free_port())};
-    std::string stem = "vmess-local-" + std::to_string(attempt);
+    // Unique per process, so several instances in one TempDir keep their own logs.
+    static std::atomic<int> launches{0};
+    std::string stem = "vmess-local-" + std::to_string(++launches);
     profile_path_ = dir.file(stem + ".toml");
     process_.reset();
     process_.emplace(launch_vmess_local(dir, profile_.to_toml(), options, stem));

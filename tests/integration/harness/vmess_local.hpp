@@ -34,6 +34,7 @@ struct VmessLocalProfile {
   std::uint16_t alter_id = 0;
   std::string security = "aes-128-gcm";
   std::string transport = "tcp";
+  bool tcp_fast_open = false;  // [server] tcp_fast_open
 
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds connect_timeout{10'000};
