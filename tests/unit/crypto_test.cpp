@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
+#include <new>
 #include <set>
 #include <string>
 
@@ -129,4 +131,23 @@ TEST_CASE("SystemRandom: distinct streams, every byte value, refills across boun
   CHECK(*std::min_element(counts.begin(), counts.end()) > 850);
   CHECK(*std::max_element(counts.begin(), counts.end()) < 1200);
   CHECK(a.uniform(1) == 0);
+}
+
+TEST_CASE("SecretArray wipes its bytes when it is destroyed") {
+  alignas(crypto::Key32) unsigned char storage[sizeof(crypto::Key32)];
+  auto* key = new (storage) crypto::Key32;
+  std::fill(key->begin(), key->end(), uint8_t{0xab});
+  std::destroy_at(key);
+  CHECK(
+      std::all_of(std::begin(storage), std::end(storage), [](unsigned char b) { return b == 0; }));
+
+  // An AEAD cipher keeps its key in one, and OpenSSL cleanses the key schedule on free: a
+  // cipher that goes out of scope leaves no key behind in its own storage.
+  alignas(crypto::AeadCipher) unsigned char cipher_storage[sizeof(crypto::AeadCipher)];
+  Bytes key_bytes(16, 0xcd);
+  auto* cipher =
+      new (cipher_storage) crypto::AeadCipher(crypto::AeadAlgorithm::kAes128Gcm, key_bytes);
+  std::destroy_at(cipher);
+  CHECK(std::search(std::begin(cipher_storage), std::end(cipher_storage), key_bytes.begin(),
+                    key_bytes.end()) == std::end(cipher_storage));
 }
