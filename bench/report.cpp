@@ -91,6 +91,13 @@ const std::vector<Metric>& metrics() {
       {"first_byte_p99_us", "first echoed byte, p99", "µs", "%.0f",
        [](const ClientRound& r) { return r.first_byte.percentile_us(99); },
        TargetKind::kRatioAtMost, kFirstByteP99RatioTarget},
+      {"first_byte_floor_p50_us", "… with no client in the path (the driver speaks VMess), p50",
+       "µs", "%.0f", [](const ClientRound& r) { return r.first_byte_floor.percentile_us(50); }},
+      {"first_byte_added_p50_us", "… added by the client (its p50 minus that floor), p50", "µs",
+       "%.0f",
+       [](const ClientRound& r) {
+         return r.first_byte.percentile_us(50) - r.first_byte_floor.percentile_us(50);
+       }},
       {"cpu_us_per_short_tunnel", "client CPU per short tunnel (open, echo, close)", "µs", "%.0f",
        [](const ClientRound& r) {
          const auto n = r.first_byte.micros.size() + r.first_byte.failed();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "direct_first_byte.hpp"
 #include "proc_stats.hpp"
 #include "tunnel_pool.hpp"
 
@@ -113,6 +114,12 @@ ClientRound run_client_round(ClientKind kind, const std::string& security, int r
            failure_summary(r.held.failures).c_str());
   wait_released(r, pid, context, "held");
 
+  r.first_byte_floor = measure_direct_first_byte(
+      context.server.endpoint(), context.server.uuid(), security, context.origin.echo(),
+      s.first_byte_samples, std::chrono::milliseconds(3000));
+  progress(r, "first echoed byte with no client (floor): p50 %.0f us, p99 %.0f us (failed: %s)",
+           r.first_byte_floor.percentile_us(50), r.first_byte_floor.percentile_us(99),
+           failure_summary(r.first_byte_floor.failures).c_str());
   const CpuTimes cpu_start = cpu_times(pid);
   r.first_byte = measure_first_byte(client.socks(), context.origin.echo(), s.first_byte_samples,
                                     std::chrono::milliseconds(3000));

@@ -2,7 +2,7 @@
 // one phase does not colour the next:
 //   1. idle RSS, after a short settle, before any tunnel;
 //   2. RSS per held tunnel (before bulk transfers can grow heaps and buffers);
-//   3. time to the first echoed byte;
+//   3. time to the first echoed byte (and its floor: the same with no client in the path);
 //   4. bulk download, then bulk upload;
 //   5. the many-tunnel phase, last because it leaves the most behind.
 // After each tunnel phase the driver waits until the client and the server have released the
@@ -59,6 +59,9 @@ struct ClientRound {
   HoldPhase held;
   double rss_per_tunnel_kib = 0;
   FirstByteResult first_byte;
+  // The same samples with no client process: the driver speaks VMess to the server itself,
+  // taken just before the client's, so "added by the client" compares like with like.
+  FirstByteResult first_byte_floor;
   double first_byte_cpu_seconds = 0;  // the client's, over all samples (setup and teardown)
   BulkResult download;
   BulkResult upload;
