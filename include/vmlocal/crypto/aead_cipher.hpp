@@ -42,7 +42,7 @@ class AeadCipher {
   AeadAlgorithm algorithm_;
   Key32 key_{};
   EVP_CIPHER_CTX* ctx_ = nullptr;
-  int mode_ = -1;                  // 1 encrypt, 0 decrypt, -1 not keyed yet
+  int mode_ = -1;  // 1 encrypt, 0 decrypt, -1 not keyed yet
 };
 
 }  // namespace vmlocal::crypto
