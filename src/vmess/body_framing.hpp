@@ -1,5 +1,5 @@
 // Private to body_writer.cpp and body_reader.cpp: how (security, options, transfer) map to one
-// framing (§9.1), and the per-direction state both ends of a body share.
+// framing (§9.1), and the per-direction state both ends of a body share (BodyCiphers).
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "vmlocal/crypto/aead_cipher.hpp"
 #include "vmlocal/crypto/aes.hpp"
@@ -137,5 +138,31 @@ inline ByteView checked_iv(ByteView key, ByteView iv) {
   }
   return iv;
 }
+
+// The framing and the ciphers one direction of a body needs, the same for its writer and its
+// reader; only the CFB direction differs. `continued_cfb` (legacy security only) replaces a fresh
+// CFB stream from key/iv: a legacy-header response body continues the header's stream (§10.2).
+struct BodyCiphers {
+  BodyCiphers(SecurityType security, uint8_t options, Transfer transfer, ByteView key, ByteView iv,
+              crypto::Aes128Cfb::Direction direction,
+              std::optional<crypto::Aes128Cfb> continued_cfb)
+      : params(resolve_framing(security, options, transfer)), nonce(checked_iv(key, iv)) {
+    if (params.framing == Framing::kAead) aead = make_aead(security, key);
+    if (params.masking) shake.emplace(iv);
+    if (params.framing == Framing::kLegacyChunks || params.framing == Framing::kRawLegacy) {
+      if (continued_cfb) {
+        cfb = std::move(continued_cfb);
+      } else {
+        cfb.emplace(key.data(), iv.data(), direction);
+      }
+    }
+  }
+
+  FramingParams params;
+  ChunkNonce nonce;
+  std::optional<crypto::AeadCipher> aead;
+  std::optional<crypto::Shake128> shake;
+  std::optional<crypto::Aes128Cfb> cfb;
+};
 
 }  // namespace vmlocal::vmess::detail

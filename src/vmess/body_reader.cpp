@@ -14,23 +14,13 @@ constexpr std::string_view kAuthFailed = "chunk authentication failed";
 constexpr std::string_view kLengthTooSmall = "chunk length smaller than its overhead and padding";
 }  // namespace
 
-struct BodyReader::State {
+struct BodyReader::State : detail::BodyCiphers {
   enum class Phase : uint8_t { kLength, kChunk, kEnded, kFailed };
 
   State(SecurityType security, uint8_t options, Transfer transfer, ByteView key, ByteView iv,
         std::optional<crypto::Aes128Cfb> continued_cfb)
-      : params(detail::resolve_framing(security, options, transfer)),
-        nonce(detail::checked_iv(key, iv)) {
-    if (params.framing == Framing::kAead) aead = detail::make_aead(security, key);
-    if (params.masking) shake.emplace(iv);
-    if (params.framing == Framing::kLegacyChunks || params.framing == Framing::kRawLegacy) {
-      if (continued_cfb) {
-        cfb = std::move(continued_cfb);
-      } else {
-        cfb.emplace(key.data(), iv.data(), crypto::Aes128Cfb::Direction::kDecrypt);
-      }
-    }
-  }
+      : BodyCiphers(security, options, transfer, key, iv, crypto::Aes128Cfb::Direction::kDecrypt,
+                    std::move(continued_cfb)) {}
 
   ReadStep fail(std::string_view why) {
     phase = Phase::kFailed;
@@ -43,11 +33,6 @@ struct BodyReader::State {
   // when the tag or FNV does not verify.
   std::optional<MutableByteView> open_chunk(MutableByteView chunk);
 
-  detail::FramingParams params;
-  detail::ChunkNonce nonce;
-  std::optional<crypto::AeadCipher> aead;
-  std::optional<crypto::Shake128> shake;
-  std::optional<crypto::Aes128Cfb> cfb;
   Phase phase = Phase::kLength;
   uint16_t size = 0;     // L of the chunk whose length field was consumed
   uint16_t padding = 0;  // P of that chunk

@@ -11,31 +11,16 @@ namespace vmlocal::vmess {
 
 using detail::Framing;
 
-struct BodyWriter::State {
+struct BodyWriter::State : detail::BodyCiphers {
   State(SecurityType security, uint8_t options, Transfer transfer, ByteView key, ByteView iv,
         crypto::Random& padding_random, std::optional<crypto::Aes128Cfb> continued_cfb)
-      : params(detail::resolve_framing(security, options, transfer)),
-        nonce(detail::checked_iv(key, iv)),
-        random(&padding_random) {
-    if (params.framing == Framing::kAead) aead = detail::make_aead(security, key);
-    if (params.masking) shake.emplace(iv);
-    if (params.framing == Framing::kLegacyChunks || params.framing == Framing::kRawLegacy) {
-      if (continued_cfb) {
-        cfb = std::move(continued_cfb);
-      } else {
-        cfb.emplace(key.data(), iv.data(), crypto::Aes128Cfb::Direction::kEncrypt);
-      }
-    }
-  }
+      : BodyCiphers(security, options, transfer, key, iv, crypto::Aes128Cfb::Direction::kEncrypt,
+                    std::move(continued_cfb)),
+        random(&padding_random) {}
 
   void seal_chunk(MutableByteView payload, Frame& frame);
 
-  detail::FramingParams params;
-  detail::ChunkNonce nonce;
   crypto::Random* random;
-  std::optional<crypto::AeadCipher> aead;
-  std::optional<crypto::Shake128> shake;
-  std::optional<crypto::Aes128Cfb> cfb;
 };
 
 void BodyWriter::State::seal_chunk(MutableByteView payload, Frame& frame) {
