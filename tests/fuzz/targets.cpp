@@ -457,6 +457,19 @@ ReaderRun drive(Reader& reader, ByteView wire, std::optional<uint8_t> split_seed
   return run;
 }
 
+struct WholeAndSplit {
+  ReaderRun whole;
+  ReaderRun split;
+};
+
+// Two fresh readers from `make`, one fed `wire` whole and one in pieces.
+template <class MakeReader>
+WholeAndSplit drive_whole_and_split(const MakeReader& make, ByteView wire, uint8_t split_seed) {
+  auto whole_reader = make();
+  auto split_reader = make();
+  return {drive(whole_reader, wire, std::nullopt), drive(split_reader, wire, split_seed)};
+}
+
 // The same bytes fed whole and in pieces must decode the same.
 void require_same(const ReaderRun& a, const ReaderRun& b, bool chunked) {
   require(a.joined() == b.joined(), "reader: whole and split feeds decoded different bytes");
@@ -586,10 +599,7 @@ Result response_reader(ByteView input) {
   auto make = [&] {
     return vmess::ResponseReader(mode, c.security, c.options, c.transfer, keys.key, keys.iv, v);
   };
-  vmess::ResponseReader whole_reader = make();
-  vmess::ResponseReader split_reader = make();
-  const ReaderRun whole = drive(whole_reader, wire, std::nullopt);
-  const ReaderRun split = drive(split_reader, wire, split_seed);
+  const auto [whole, split] = drive_whole_and_split(make, wire, split_seed);
   require_same(whole, split, c.chunked());
   return {outcome_of(whole), false};
 }
@@ -611,10 +621,7 @@ Result body_reader(ByteView input) {
     return vmess::BodyReader(c.security, c.options, c.transfer, kBodyKey, kBodyIv,
                              std::move(continued));
   };
-  vmess::BodyReader whole_reader = make();
-  vmess::BodyReader split_reader = make();
-  const ReaderRun whole = drive(whole_reader, wire, std::nullopt);
-  const ReaderRun split = drive(split_reader, wire, split_seed);
+  const auto [whole, split] = drive_whole_and_split(make, wire, split_seed);
   require_same(whole, split, c.chunked());
   return {outcome_of(whole), false};
 }
@@ -627,10 +634,7 @@ Result body_reader_sealed(ByteView input) {
     return vmess::BodyReader(s.body.config.security, s.body.config.options, s.body.config.transfer,
                              kBodyKey, kBodyIv, s.reader_cfb());
   };
-  vmess::BodyReader whole_reader = make();
-  vmess::BodyReader split_reader = make();
-  const ReaderRun whole = drive(whole_reader, s.wire, std::nullopt);
-  const ReaderRun split = drive(split_reader, s.wire, s.split_seed);
+  const auto [whole, split] = drive_whole_and_split(make, s.wire, s.split_seed);
   return finish_sealed(whole, split, s);
 }
 
@@ -643,10 +647,7 @@ Result response_reader_sealed(ByteView input) {
     return vmess::ResponseReader(s.header_mode, s.body.config.security, s.body.config.options,
                                  s.body.config.transfer, keys.key, keys.iv, s.expected_v);
   };
-  vmess::ResponseReader whole_reader = make();
-  vmess::ResponseReader split_reader = make();
-  const ReaderRun whole = drive(whole_reader, s.wire, std::nullopt);
-  const ReaderRun split = drive(split_reader, s.wire, s.split_seed);
+  const auto [whole, split] = drive_whole_and_split(make, s.wire, s.split_seed);
   return finish_sealed(whole, split, s);
 }
 
