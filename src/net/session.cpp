@@ -171,9 +171,7 @@ void Session::on_timer(uv_timer_t* timer) {
       return;
     case TimerPurpose::kHeaderFlush:
       // The app has said nothing yet: send the header alone so the server reaches the target.
-      if (!self->header_sent_ && !self->up_write_pending_) {
-        self->header_sent_ = true;
-        self->header_buf_ = make_buf(self->request_->header.data(), self->request_->header.size());
+      if (!self->up_write_pending_ && self->put_header_once(&self->header_buf_) > 0) {
         if (!self->write_upstream(&self->header_buf_, 1)) return;
       }
       self->arm_timer(TimerPurpose::kIdle, to_ms(timeouts.idle));
@@ -419,17 +417,22 @@ void Session::start_app_reads() {
 // ---------------------------------------------------------------------------------------------
 // Uplink: app -> upstream
 
+// The request header rides in front of the first uplink write (data, END or the flush timer's
+// header alone); from then on the idle timer runs. Returns the buffers it put at `bufs`: 0 or 1.
+size_t Session::put_header_once(uv_buf_t* bufs) {
+  if (header_sent_) return 0;
+  header_sent_ = true;
+  bufs[0] = make_buf(request_->header.data(), request_->header.size());
+  arm_timer(TimerPurpose::kIdle, to_ms(context_.profile->timeouts.idle));
+  return 1;
+}
+
 void Session::send_uplink(uint8_t* data, size_t n) {
   vmess::BodyWriter& writer = request_->uplink;
   const size_t max_payload = writer.max_payload();
   auto& bufs = up_block_->bufs;
   auto& frames = up_block_->frames;
-  size_t count = 0;
-  if (!header_sent_) {
-    header_sent_ = true;
-    bufs[count++] = make_buf(request_->header.data(), request_->header.size());
-    arm_timer(TimerPurpose::kIdle, to_ms(context_.profile->timeouts.idle));
-  }
+  size_t count = put_header_once(bufs.data());
   size_t frame = 0;
   for (size_t offset = 0; offset < n; ++frame) {
     assert(frame < kMaxUplinkChunks);
@@ -450,13 +453,8 @@ void Session::send_uplink_end() {
   vmess::BodyWriter& writer = request_->uplink;
   if (up_block_ == nullptr) up_block_ = context_.uplink_pool.acquire();
   auto& bufs = up_block_->bufs;
-  size_t count = 0;
-  if (!header_sent_) {
-    // The app closed without a byte: still send the request so the server sees a clean end.
-    header_sent_ = true;
-    bufs[count++] = make_buf(request_->header.data(), request_->header.size());
-    arm_timer(TimerPurpose::kIdle, to_ms(context_.profile->timeouts.idle));
-  }
+  // The app may close without a byte: the request still goes out so the server sees a clean end.
+  size_t count = put_header_once(bufs.data());
   if (writer.has_end_chunk()) {
     vmess::BodyWriter::Frame& f = up_block_->frames[0];
     writer.seal_end(f);

@@ -73,6 +73,7 @@ class Session final : private transport::StreamHandler {
 
   // Uplink: app -> upstream.
   void start_app_reads();
+  size_t put_header_once(uv_buf_t* bufs);
   void send_uplink(uint8_t* data, size_t n);
   void send_uplink_end();
   // False if the session closed.
