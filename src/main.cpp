@@ -12,7 +12,7 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/log/log.hpp"
-#include "vmlocal/net/runtime.hpp"
+#include "vmlocal/runtime/runtime.hpp"
 #include "vmlocal_version.h"
 
 namespace {
@@ -107,5 +107,5 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   vmlocal::crypto::ensure_initialized();
-  return vmlocal::net::run_proxy(profile);
+  return vmlocal::runtime::run_proxy(profile);
 }

@@ -8,7 +8,8 @@
 #include <cstring>
 
 #include "vmlocal/log/log.hpp"
-#include "vmlocal/net/uv_util.hpp"
+#include "vmlocal/uv/sockaddr.hpp"
+#include "vmlocal/uv/write.hpp"
 
 namespace vmlocal::transport {
 
@@ -119,7 +120,7 @@ void TcpStream::try_next_address() {
   int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
   if (rc != 0) {
     // Synchronous failure (e.g. EMFILE): report it through the same path as an async one.
-    last_connect_error_ = "connect " + net::format_sockaddr(addr) + ": " + uv_strerror(rc);
+    last_connect_error_ = "connect " + uv::format_sockaddr(addr) + ": " + uv_strerror(rc);
     last_connect_kind_ = failure_kind_for_uv_error(rc);
     handle_open_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_attempt_closed);
@@ -132,8 +133,7 @@ void TcpStream::on_connect(uv_connect_t* req, int status) {
   if (status != 0) {
     const auto* addr =
         reinterpret_cast<const sockaddr*>(&self->addresses_[self->next_address_ - 1]);
-    self->last_connect_error_ =
-        "connect " + net::format_sockaddr(addr) + ": " + uv_strerror(status);
+    self->last_connect_error_ = "connect " + uv::format_sockaddr(addr) + ": " + uv_strerror(status);
     self->last_connect_kind_ = failure_kind_for_uv_error(status);
     self->handle_open_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&self->tcp_), on_attempt_closed);
@@ -192,13 +192,13 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*bu
 
 Stream::WriteResult TcpStream::write(uv_buf_t* bufs, size_t count) {
   int error = 0;
-  switch (net::write_now_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), &write_req_, bufs, count,
-                                  on_write, &error)) {
-    case net::WriteOutcome::kDone:
+  switch (uv::write_now_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), &write_req_, bufs, count,
+                                 on_write, &error)) {
+    case uv::WriteOutcome::kDone:
       return WriteResult::kDone;
-    case net::WriteOutcome::kQueued:
+    case uv::WriteOutcome::kQueued:
       return WriteResult::kPending;
-    case net::WriteOutcome::kFailed:
+    case uv::WriteOutcome::kFailed:
       break;
   }
   failure_ = Failure{failure_kind_for_uv_error(error), std::string("write: ") + uv_strerror(error)};
@@ -230,9 +230,10 @@ void TcpStream::report_fast_open() {
   }
 }
 
-void TcpStream::shutdown() {
-  if (!connected_ || closing_) return;
+Stream::WriteResult TcpStream::shutdown() {
+  if (!connected_ || closing_) return WriteResult::kDone;
   uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown);
+  return WriteResult::kDone;
 }
 
 void TcpStream::on_shutdown(uv_shutdown_t* /*req*/, int /*status*/) {

@@ -592,12 +592,13 @@ void TlsStream::on_stream_write_done() {
   if (user_write_finished) handler_.on_stream_write_done();
 }
 
-void TlsStream::shutdown() {
-  if (!connected_ || closing() || failed() || shutdown_requested_) return;
+Stream::WriteResult TlsStream::shutdown() {
+  if (!connected_ || closing() || failed() || shutdown_requested_) return WriteResult::kDone;
   // See the header: only TLS 1.3 defines close_notify as a half-close.
-  if (SSL_version(ssl_) < TLS1_3_VERSION) return;
+  if (SSL_version(ssl_) < TLS1_3_VERSION) return WriteResult::kDone;
   shutdown_requested_ = true;
   if (!user_write_active_ && !inner_write_pending_) finish_shutdown();
+  return WriteResult::kDone;
 }
 
 void TlsStream::finish_shutdown() {

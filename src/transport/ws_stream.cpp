@@ -397,9 +397,10 @@ void WsStream::on_stream_write_done() {
   if (notify) handler_.on_stream_write_done();
 }
 
-void WsStream::shutdown() {
+Stream::WriteResult WsStream::shutdown() {
   // See the header: nothing goes on the wire; writes after this are refused.
   shut_down_ = true;
+  return WriteResult::kDone;
 }
 
 void WsStream::say_goodbye() {

@@ -13,7 +13,7 @@ namespace vmlocal::test {
 InProcessProxy::InProcessProxy(config::Profile profile) : profile_(std::move(profile)) {
   profile_.local.listen = {config::ListenEndpoint{"127.0.0.1", 0}};
   uv_loop_init(&loop_);
-  proxy_ = std::make_unique<net::Proxy>(&loop_, profile_);
+  proxy_ = std::make_unique<inbound::Proxy>(&loop_, profile_);
   if (auto error = proxy_->start()) throw std::runtime_error(*error);
   const std::string bound = proxy_->bound_addresses().at(0);
   port_ = static_cast<uint16_t>(std::stoi(bound.substr(bound.rfind(':') + 1)));

@@ -1,4 +1,4 @@
-// The proxy (net::Proxy) running on its own event loop thread inside a test process, plus a
+// The proxy (inbound::Proxy) running on its own event loop thread inside a test process, plus a
 // minimal blocking SOCKS5 client, for unit tests of the session and pump.
 #pragma once
 
@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "vmlocal/config/profile.hpp"
-#include "vmlocal/net/proxy.hpp"
+#include "vmlocal/inbound/proxy.hpp"
 #include "vmlocal/util/bytes.hpp"
 
 namespace vmlocal::test {
@@ -27,7 +27,7 @@ class InProcessProxy {
   config::Profile profile_;
   uv_loop_t loop_{};
   uv_async_t stop_{};
-  std::unique_ptr<net::Proxy> proxy_;
+  std::unique_ptr<inbound::Proxy> proxy_;
   std::thread thread_;
   uint16_t port_ = 0;
 };

@@ -1,4 +1,4 @@
-// The duplex pump inside a real session: net::Proxy on its own loop thread, a scripted VMess
+// The duplex pump inside a real session: inbound::Proxy on its own loop thread, a scripted VMess
 // server, and a blocking app client — all in this process, on loopback.
 #include <doctest/doctest.h>
 

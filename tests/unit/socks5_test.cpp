@@ -10,9 +10,9 @@
 
 #include "support/vectors.hpp"
 #include "vmlocal/crypto/compare.hpp"
-#include "vmlocal/socks5/constants.hpp"
-#include "vmlocal/socks5/handshake_parser.hpp"
-#include "vmlocal/socks5/reply.hpp"
+#include "vmlocal/handshake/socks5_constants.hpp"
+#include "vmlocal/handshake/socks5_handshake.hpp"
+#include "vmlocal/handshake/socks5_reply.hpp"
 #include "vmlocal/util/bytes.hpp"
 #include "vmlocal/util/target_address.hpp"
 

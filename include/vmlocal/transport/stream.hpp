@@ -22,25 +22,13 @@
 #include <string_view>
 
 #include "vmlocal/util/bytes.hpp"
+#include "vmlocal/util/error.hpp"
 
 namespace vmlocal::transport {
 
-// What went wrong, coarse enough to pick a SOCKS5 reply code.
-enum class FailureKind : uint8_t {
-  kResolve,      // the server name did not resolve
-  kRefused,      // TCP connection refused
-  kUnreachable,  // network or host unreachable
-  kTimeout,      // a deadline passed
-  kReset,        // the connection was reset or broken mid-stream
-  kProtocol,     // a layer above TCP failed (TLS, WebSocket)
-  kOther,
-};
-
-struct Failure {
-  FailureKind kind = FailureKind::kOther;
-  std::string
-      message;  // names the layer and the cause, e.g. "connect 127.0.0.1:1: connection refused"
-};
+// The project's one error type (util/error.hpp) under the names the stream code grew up with.
+using FailureKind = ErrorKind;
+using Failure = Error;
 
 // Maps a libuv error from connect/read/write to a failure kind.
 FailureKind failure_kind_for_uv_error(int uv_error);
@@ -58,6 +46,13 @@ class StreamHandler {
   virtual void on_stream_write_done() = 0;
   // Every handle is closed; the stream may be destroyed now (from this callback is fine).
   virtual void on_stream_closed() = 0;
+  // Streams that decode in place (the VMess outbound) hand their plaintext over as views into
+  // their own buffer instead of copying it into on_stream_buffer(). Return true when every view
+  // has been consumed before returning; false keeps them valid until the handler calls
+  // Stream::release_views(), and no read, view or EOF callback comes until then. Streams that
+  // read into the handler's buffer never call this. The handler may rewrite the entries (to skip
+  // what it wrote).
+  virtual bool on_stream_views(uv_buf_t* views, size_t count);
 
  protected:
   ~StreamHandler() = default;
@@ -77,8 +72,9 @@ class Stream {
   // the memory must stay valid until kDone is returned or on_stream_write_done() is called.
   // kFailed: failure() says why; the handler closes the stream.
   virtual WriteResult write(uv_buf_t* bufs, size_t count) = 0;
-  // Ends our sending side once every queued write has gone.
-  virtual void shutdown() = 0;
+  // Ends our sending side once every queued write has gone. A stream that must write to end its
+  // side (the VMess END chunk) may return kPending: on_stream_write_done() follows when it went.
+  virtual WriteResult shutdown() = 0;
   // Closes everything; on_stream_closed() follows asynchronously. `reset`: abort (RST) instead
   // of a graceful close.
   virtual void close(bool reset) = 0;
@@ -86,6 +82,12 @@ class Stream {
   // What the stream is waiting for while connecting, for a timeout message: "DNS: resolve",
   // "TCP: connect", "TLS: handshake", "WebSocket: upgrade". Meaningless once connected.
   virtual std::string_view connect_stage() const { return "connect"; }
+  // The most bytes one write() takes in all (a VMess stream seals a write into a bounded number
+  // of chunks); callers size their reads by it.
+  virtual size_t max_write_size() const { return SIZE_MAX; }
+  // See StreamHandler::on_stream_views: the handler is done with the views it kept. May deliver
+  // the next views before it returns.
+  virtual void release_views() {}
 };
 
 }  // namespace vmlocal::transport

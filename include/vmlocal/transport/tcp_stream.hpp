@@ -28,7 +28,7 @@ class TcpStream final : public Stream {
   void read_start() override;
   void read_stop() override;
   WriteResult write(uv_buf_t* bufs, size_t count) override;
-  void shutdown() override;
+  WriteResult shutdown() override;
   void close(bool reset) override;
   const Failure& failure() const override { return failure_; }
   std::string_view connect_stage() const override {

@@ -14,7 +14,7 @@
 #include <variant>
 #include <vector>
 
-#include "vmlocal/net/block_pool.hpp"
+#include "vmlocal/uv/block_pool.hpp"
 
 struct ssl_ctx_st;
 struct ssl_session_st;
@@ -64,7 +64,7 @@ class TlsContext {
   // A new client connection object with SNI, host check and the cached session applied.
   ssl_st* new_connection();
 
-  net::BlockPool<TlsBuffer>& buffers() { return buffers_; }
+  uv::BlockPool<TlsBuffer>& buffers() { return buffers_; }
 
   // Handshakes that resumed a cached session, and all finished handshakes (for tests and logs).
   uint64_t resumed_handshakes() const { return resumed_; }
@@ -81,7 +81,7 @@ class TlsContext {
   TlsOptions options_;
   ssl_ctx_st* ctx_ = nullptr;
   ssl_session_st* last_session_ = nullptr;
-  net::BlockPool<TlsBuffer> buffers_{16};
+  uv::BlockPool<TlsBuffer> buffers_{16};
   uint64_t handshakes_ = 0;
   uint64_t resumed_ = 0;
 };

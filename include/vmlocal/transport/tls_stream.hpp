@@ -35,7 +35,7 @@ class TlsStream final : public LayerStream {
   void read_start() override;
   void read_stop() override;
   WriteResult write(uv_buf_t* bufs, size_t count) override;
-  void shutdown() override;
+  WriteResult shutdown() override;
   std::string_view connect_stage() const override;
 
   // After on_stream_connected(): what was negotiated.

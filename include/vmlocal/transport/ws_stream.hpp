@@ -41,7 +41,7 @@ class WsStream final : public LayerStream {
   void read_start() override;
   void read_stop() override;
   WriteResult write(uv_buf_t* bufs, size_t count) override;
-  void shutdown() override;
+  WriteResult shutdown() override;
   std::string_view connect_stage() const override;
 
   // The close code and reason the server sent, once it did (kCloseNoStatus: none given).

@@ -1,0 +1,85 @@
+// The running proxy on one event loop: the listeners, the inbound handshake each accepted
+// connection gets, the servers (outbound::ServerPool) and the orderly stop (stop accepting,
+// close every tunnel).
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vmlocal/config/profile.hpp"
+#include "vmlocal/crypto/random.hpp"
+#include "vmlocal/outbound/server_pool.hpp"
+#include "vmlocal/tunnel/loop_context.hpp"
+
+namespace vmlocal::inbound {
+
+// One proxy per event loop. With several workers ([local] workers), each runs its own Proxy:
+// listeners share the ports through SO_REUSEPORT and the limits are shared out.
+struct WorkerSlot {
+  unsigned index = 0;  // 0-based
+  unsigned count = 1;
+};
+
+class Proxy {
+ public:
+  Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker = {});
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Builds the servers, binds and listens on every [local] listen endpoint. Returns an error
+  // message on failure.
+  std::optional<std::string> start();
+  // Stops accepting; live tunnels may finish for up to [timeouts] shutdown_grace, then every
+  // tunnel is closed. The loop ends once their handles have closed.
+  void stop(std::string_view why);
+  // Closes the proxy's own remaining handles once the loop has run dry; run the loop once more
+  // afterwards so their close callbacks complete.
+  void release_handles();
+
+  size_t tunnel_count() const { return tunnels_.tunnel_count; }
+  // "127.0.0.1:1080", ... as bound (a port 0 in the profile shows the port the kernel chose).
+  std::vector<std::string> bound_addresses() const;
+  // The bound port of each listener, in [local] listen order.
+  std::vector<uint16_t> bound_ports() const;
+
+ private:
+  struct Listener {
+    uv_tcp_t handle;
+    Proxy* proxy;
+    std::string name;
+  };
+
+  std::optional<std::string> listen_on(const config::ListenEndpoint& endpoint);
+  void log_started() const;
+  static void on_connection(uv_stream_t* server, int status);
+  void accept_tunnel(uv_stream_t* server);
+  void close_all(std::string_view why);
+  void refuse(uv_stream_t* server);
+  void note_refusal(const char* why);
+
+  static constexpr size_t kReservedDescriptors = 32;
+
+  // The configuration snapshot new tunnels get; each tunnel keeps the one it started with.
+  std::shared_ptr<const config::Profile> profile_;
+  WorkerSlot worker_;
+  crypto::SystemRandom random_;
+  tunnel::LoopContext tunnels_;
+  outbound::ServerPool servers_;
+  std::vector<Listener*> listeners_;  // freed in their close callbacks
+  bool stopped_ = false;
+  size_t max_tunnels_ = SIZE_MAX;          // the smaller of the two limits below
+  size_t profile_max_tunnels_ = SIZE_MAX;  // [local] max_connections
+  uv_timer_t grace_timer_{};
+  bool grace_timer_started_ = false;
+  uint64_t last_refusal_log_ms_ = 0;
+  uint64_t refused_since_log_ = 0;
+};
+
+}  // namespace vmlocal::inbound

@@ -1,0 +1,123 @@
+// A VMess client stream (vmess-protocol.md): itself a transport::Stream, over the upstream
+// stack a server asks for (tcp -> tls -> ws). The tunnel writes plaintext and reads plaintext;
+// this stream adds the request header, seals uplink chunks, opens the response header and the
+// downlink chunks, and applies the END rules.
+//
+// Uplink: write() seals the caller's bytes in place (the tunnel's read block: no copy) and sends
+// header + chunks in one write of several iovecs. The request header rides in front of the
+// first write — data, END, or alone after 100 ms of app silence (v2ray's client does the same,
+// so server-first protocols such as SMTP still start). shutdown() sends the END chunk (§9.7).
+//
+// Downlink: chunks are opened in place in a block of this stream's and handed to the handler as
+// views (StreamHandler::on_stream_views), never copied. END, or a clean close at a chunk
+// boundary, is on_stream_eof(); a close that may have cut data short is a failure (§10.4, §11).
+//
+// Lifetime: owned by the handler (the tunnel); on_stream_closed() comes once the stack below and
+// the flush timer have closed, and the stream may be destroyed from it.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+
+#include "vmlocal/outbound/outbound_context.hpp"
+#include "vmlocal/outbound/server_context.hpp"
+#include "vmlocal/transport/stream.hpp"
+#include "vmlocal/util/target_address.hpp"
+#include "vmlocal/uv/close_latch.hpp"
+#include "vmlocal/vmess/request_builder.hpp"
+
+namespace vmlocal::outbound {
+
+class VmessStream final : public transport::Stream, private transport::StreamHandler {
+ public:
+  // Builds the request for `target` before any traffic. Errors: kUnreachable when VMess cannot
+  // carry the target (e.g. a domain over 255 bytes).
+  static Result<std::unique_ptr<VmessStream>> open(OutboundContext& context,
+                                                   std::shared_ptr<const ServerContext> server,
+                                                   const TargetAddress& target,
+                                                   transport::StreamHandler& handler);
+  ~VmessStream() override;
+  VmessStream(const VmessStream&) = delete;
+  VmessStream& operator=(const VmessStream&) = delete;
+
+  void connect() override;
+  void read_start() override;
+  void read_stop() override;
+  WriteResult write(uv_buf_t* bufs, size_t count) override;
+  WriteResult shutdown() override;
+  void close(bool reset) override;
+  const transport::Failure& failure() const override { return failure_; }
+  std::string_view connect_stage() const override { return inner_->connect_stage(); }
+  size_t max_write_size() const override;
+  void release_views() override;
+
+ private:
+  VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
+              vmess::ClientRequest request, transport::StreamHandler& handler);
+
+  // Handler of the stack below.
+  void on_stream_connected() override;
+  void on_stream_failed(const transport::Failure& failure) override;
+  MutableByteView on_stream_buffer() override;
+  void on_stream_read(size_t n) override;
+  void on_stream_eof() override;
+  void on_stream_write_done() override;
+  void on_stream_closed() override;
+
+  // Uplink (vmess_uplink.cpp).
+  size_t put_header_once(uv_buf_t* bufs);
+  size_t seal_into(SealBlock& block, size_t count, uv_buf_t* bufs, size_t n);
+  WriteResult submit(size_t out);
+  WriteResult send(uv_buf_t* bufs, size_t count);
+  void write_finished();
+  void send_header_alone();
+  static void on_flush_timer(uv_timer_t* timer);
+
+  // Downlink (vmess_downlink.cpp).
+  void open_chunks();
+  // After the handler is done with the views: keep the partial chunk, go on.
+  void views_consumed();
+  void release_open_block();
+  void downlink_ended();
+
+  // Records the failure once and tells the handler (unless closing).
+  void fail(ErrorKind kind, std::string message);
+  void on_child_closed();
+
+  OutboundContext& context_;
+  std::shared_ptr<const ServerContext> server_;  // pinned: account and TLS context outlive us
+  vmess::ClientRequest request_;
+  transport::StreamHandler& handler_;
+  std::unique_ptr<transport::Stream> inner_;
+  uv_timer_t flush_timer_{};
+  uv::CloseLatch latch_;
+  transport::Failure failure_;
+
+  bool connected_ = false;
+  bool closing_ = false;
+  bool failed_ = false;
+
+  // Uplink.
+  SealBlock* seal_ = nullptr;  // held while a write is pending
+  uv_buf_t header_buf_{};      // the header sent alone
+  bool header_sent_ = false;
+  bool header_alone_pending_ = false;  // our own write of the header alone is pending
+  size_t deferred_count_ = 0;          // the handler's sealed write, waiting for the header alone
+  bool handler_write_pending_ = false;
+  bool end_in_write_ = false;  // the pending handler write carries END: shut down after it
+  bool end_sent_ = false;
+
+  // Downlink.
+  OpenBlock* open_ = nullptr;
+  size_t open_len_ = 0;       // valid bytes at the front of open_->data
+  size_t open_consumed_ = 0;  // of those, bytes the reader is finished with
+  bool reading_wanted_ = false;
+  bool views_held_ = false;
+  bool need_more_ = false;  // the last pass stopped on an incomplete chunk
+  bool ended_ = false;
+  uint64_t bytes_down_ = 0;
+};
+
+}  // namespace vmlocal::outbound

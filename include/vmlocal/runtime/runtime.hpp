@@ -1,0 +1,14 @@
+// Runs the proxy until SIGINT/SIGTERM: one event loop per worker ([local] workers), each with
+// its own listeners (sharing the ports through SO_REUSEPORT), tunnels, buffers and random
+// generator, so workers share nothing on the data path. The calling thread runs worker 1 and
+// the signal handling; the others get threads of their own.
+#pragma once
+
+#include "vmlocal/config/profile.hpp"
+
+namespace vmlocal::runtime {
+
+// Returns the process exit code: 0 after a clean stop, 1 when the proxy could not start.
+int run_proxy(const config::Profile& profile);
+
+}  // namespace vmlocal::runtime

@@ -1,0 +1,230 @@
+#include "vmlocal/inbound/proxy.hpp"
+
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "vmlocal/handshake/socks5_handshake.hpp"
+#include "vmlocal/log/log.hpp"
+#include "vmlocal/tunnel/tunnel.hpp"
+#include "vmlocal/uv/sockaddr.hpp"
+
+namespace vmlocal::inbound {
+Proxy::Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker)
+    : profile_(std::make_shared<const config::Profile>(std::move(profile))),
+      worker_(worker),
+      tunnels_(loop),
+      servers_(loop, random_) {
+  // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
+  // logs, so accept() never runs into EMFILE halfway through a tunnel.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    const size_t usable = limit.rlim_cur > kReservedDescriptors
+                              ? static_cast<size_t>(limit.rlim_cur - kReservedDescriptors)
+                              : 0;
+    max_tunnels_ = std::max<size_t>(1, usable / 2 / worker.count);
+  }
+  if (profile_->local.max_connections > 0) {
+    // The kernel spreads connections over the workers' listeners: each takes its share.
+    profile_max_tunnels_ =
+        std::max<size_t>(1, (profile_->local.max_connections + worker.count - 1) / worker.count);
+    max_tunnels_ = std::min(max_tunnels_, profile_max_tunnels_);
+  }
+}
+
+std::optional<std::string> Proxy::start() {
+  if (servers_.servers().empty()) {
+    Result<bool> configured = servers_.configure(*profile_);
+    if (!configured) return configured.error().message;
+    if (profile_->server.tls && profile_->server.tls->insecure) {
+      log::warn(
+          "[server.tls] insecure = true: the server's certificate is NOT verified. Anyone "
+          "between you and the server can read and change your traffic; use ca_file or "
+          "pin_sha256 instead.");
+    }
+  }
+  for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
+    if (auto error = listen_on(endpoint)) return error;
+  }
+  log_started();
+  return std::nullopt;
+}
+
+std::optional<std::string> Proxy::listen_on(const config::ListenEndpoint& endpoint) {
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(endpoint.host.c_str(), endpoint.port, reinterpret_cast<sockaddr_in*>(&addr)) !=
+          0 &&
+      uv_ip6_addr(endpoint.host.c_str(), endpoint.port, reinterpret_cast<sockaddr_in6*>(&addr)) !=
+          0) {
+    return "listen " + endpoint.to_string() + ": not an IP address";
+  }
+  auto* listener = new Listener{};
+  listener->proxy = this;
+  listener->name = endpoint.to_string();
+  // The socket is made now (not at bind) so SO_REUSEPORT can be set before binding.
+  int rc = uv_tcp_init_ex(tunnels_.loop, &listener->handle, addr.ss_family);
+  if (rc != 0) {
+    delete listener;
+    return "listen " + endpoint.to_string() + ": " + uv_strerror(rc);
+  }
+  listener->handle.data = listener;
+  listeners_.push_back(listener);
+  if (worker_.count > 1) {
+    uv_os_fd_t fd = -1;
+    const int on = 1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&listener->handle), &fd) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+      return "listen " + endpoint.to_string() + ": cannot set SO_REUSEPORT for workers";
+    }
+  }
+  // IPv6 listeners take only IPv6, so "[::]:1080" and "0.0.0.0:1080" can both be listed.
+  unsigned flags = addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+  rc = uv_tcp_bind(&listener->handle, reinterpret_cast<const sockaddr*>(&addr), flags);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle), 1024, on_connection);
+  if (rc != 0) return "listen " + endpoint.to_string() + ": " + uv_strerror(rc);
+  return std::nullopt;
+}
+
+void Proxy::log_started() const {
+  std::string where;
+  for (const std::string& name : bound_addresses())
+    where += (where.empty() ? "" : ", ") + name;
+  const std::string worker_note = worker_.count > 1
+                                      ? " [worker " + std::to_string(worker_.index + 1) + " of " +
+                                            std::to_string(worker_.count) + "]"
+                                      : std::string();
+  const outbound::ServerContext& server = *servers_.pick();
+  log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); server ",
+            server.describe());
+  if (server.header_mode == vmess::HeaderMode::kLegacy) {
+    log::warn(
+        "alter_id > 0 selects the legacy VMess header; servers updated since 2022 usually "
+        "refuse it. Use alter_id = 0 unless your server needs it.");
+  }
+}
+
+std::vector<std::string> Proxy::bound_addresses() const {
+  std::vector<std::string> names;
+  for (const Listener* listener : listeners_) {
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      names.push_back(uv::format_sockaddr(reinterpret_cast<const sockaddr*>(&addr)));
+    }
+  }
+  return names;
+}
+
+std::vector<uint16_t> Proxy::bound_ports() const {
+  std::vector<uint16_t> ports;
+  for (const Listener* listener : listeners_) {
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    uint16_t port = 0;
+    if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    }
+    ports.push_back(port);
+  }
+  return ports;
+}
+
+void Proxy::on_connection(uv_stream_t* server, int status) {
+  auto* listener = static_cast<Listener*>(server->data);
+  Proxy* self = listener->proxy;
+  if (status == UV_EMFILE || status == UV_ENFILE) {
+    // libuv has already dropped the pending connections to stay responsive; live tunnels go on.
+    self->note_refusal("out of file descriptors");
+    return;
+  }
+  if (status != 0) {
+    log::warn("accept on ", listener->name, ": ", uv_strerror(status));
+    return;
+  }
+  if (self->stopped_) return;
+  if (self->tunnels_.tunnel_count >= self->max_tunnels_) {
+    self->refuse(server);
+    return;
+  }
+  self->accept_tunnel(server);
+}
+
+void Proxy::accept_tunnel(uv_stream_t* server) {
+  const config::Profile::Local& local = profile_->local;
+  std::optional<socks5::Credentials> credentials;
+  // Views into the snapshot, which the tunnel keeps alive as long as the handshake.
+  if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
+  tunnel::Tunnel::accept(tunnels_, profile_, std::make_unique<socks5::HandshakeParser>(credentials),
+                         servers_, server);
+}
+
+void Proxy::refuse(uv_stream_t* server) {
+  // Take the connection off the queue and close it at once: the app sees its connection end
+  // instead of waiting in a backlog, and the descriptors stay below the limit.
+  auto* handle = new uv_tcp_t;
+  uv_tcp_init(tunnels_.loop, handle);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(handle)) == 0) {
+    note_refusal(max_tunnels_ == profile_max_tunnels_ ? "max_connections reached"
+                                                      : "the file descriptor limit is near");
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+}
+
+void Proxy::note_refusal(const char* why) {
+  // One line per burst, not one per connection: a flood must not flood the log too.
+  ++refused_since_log_;
+  const uint64_t now = uv_now(tunnels_.loop);
+  if (last_refusal_log_ms_ != 0 && now - last_refusal_log_ms_ < 10'000) return;
+  log::warn("refusing new connections: ", why, " (", tunnels_.tunnel_count, " tunnels open, ",
+            refused_since_log_, " refused since the last report)");
+  last_refusal_log_ms_ = now;
+  refused_since_log_ = 0;
+}
+
+void Proxy::stop(std::string_view why) {
+  if (stopped_) return;
+  stopped_ = true;
+  for (Listener* listener : listeners_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener->handle),
+             [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
+  }
+  listeners_.clear();
+  const auto grace = profile_->timeouts.shutdown_grace;
+  if (grace.count() > 0 && tunnels_.tunnel_count > 0) {
+    log::info("stopping (", why, "): no new connections; waiting up to ",
+              static_cast<double>(grace.count()) / 1000.0, " s for ", tunnels_.tunnel_count,
+              " tunnel(s) to finish");
+    // Unreferenced: once the last tunnel has closed, the loop ends without waiting for it.
+    uv_timer_init(tunnels_.loop, &grace_timer_);
+    grace_timer_.data = this;
+    uv_timer_start(
+        &grace_timer_,
+        [](uv_timer_t* timer) { static_cast<Proxy*>(timer->data)->close_all("grace period over"); },
+        static_cast<uint64_t>(grace.count()), 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&grace_timer_));
+    grace_timer_started_ = true;
+    return;
+  }
+  close_all(why);
+}
+
+void Proxy::close_all(std::string_view why) {
+  log::info("stopping (", why, "): closing ", tunnels_.tunnel_count, " tunnel(s)");
+  tunnels_.close_all("closed: vmess-local is stopping");
+}
+
+void Proxy::release_handles() {
+  if (grace_timer_started_) {
+    grace_timer_started_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  }
+}
+
+Proxy::~Proxy() = default;
+
+}  // namespace vmlocal::inbound

@@ -1,0 +1,130 @@
+// VmessStream: building the request, the stack below, failures and the close.
+#include "vmlocal/outbound/vmess_stream.hpp"
+
+#include <cassert>
+#include <ctime>
+
+#include "vmlocal/transport/upstream.hpp"
+
+namespace vmlocal::outbound {
+namespace {
+
+// A VMess server never explains a refusal (§11): it closes, or drains and closes.
+constexpr std::string_view kNoResponse =
+    "server closed the connection before responding: the server could not reach the target, or "
+    "it rejected the request (wrong uuid or alter_id, or this clock is off by more than 2 "
+    "minutes)";
+
+}  // namespace
+
+Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
+                                                       std::shared_ptr<const ServerContext> server,
+                                                       const TargetAddress& target,
+                                                       transport::StreamHandler& handler) {
+  // Built before connecting, so a target VMess cannot carry fails without traffic.
+  vmess::RequestParams params;
+  params.header_mode = server->header_mode;
+  params.security = server->body_format.security;
+  params.options = server->body_format.options;
+  params.command = vmess::Command::kTcp;
+  params.target = target;
+  const vmess::RequestSecrets secrets =
+      vmess::RequestSecrets::draw(context.random, server->account, server->header_mode);
+  vmess::BuildResult built = vmess::build_request(
+      server->account, params, secrets, static_cast<int64_t>(std::time(nullptr)), context.random);
+  if (!built.request) return Error{ErrorKind::kUnreachable, "target rejected: " + built.error};
+  return std::unique_ptr<VmessStream>(
+      new VmessStream(context, std::move(server), std::move(*built.request), handler));
+}
+
+VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
+                         vmess::ClientRequest request, transport::StreamHandler& handler)
+    : context_(context),
+      server_(std::move(server)),
+      request_(std::move(request)),
+      handler_(handler) {
+  uv_timer_init(context_.loop, &flush_timer_);
+  flush_timer_.data = this;
+  inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
+                                    server_->settings, server_->tls.get(), context_.random);
+  latch_.opened(2);  // the flush timer and the stack below
+}
+
+VmessStream::~VmessStream() {
+  // Only from the handler's on_stream_closed(): libuv no longer points into the blocks.
+  assert(latch_.open() == 0);
+  if (seal_ != nullptr) context_.seal_pool.release(seal_);
+  if (open_ != nullptr) context_.open_pool.release(open_);
+}
+
+void VmessStream::connect() {
+  inner_->connect();
+}
+
+void VmessStream::on_stream_connected() {
+  if (closing_) return;
+  connected_ = true;
+  // The header waits this long for the app's first bytes (see the header comment).
+  constexpr uint64_t kHeaderFlushMs = 100;
+  uv_timer_start(&flush_timer_, on_flush_timer, kHeaderFlushMs, 0);
+  handler_.on_stream_connected();
+}
+
+void VmessStream::on_stream_failed(const transport::Failure& failure) {
+  if (connected_ && !request_.downlink.header_done()) {
+    fail(ErrorKind::kNoResponse, std::string(kNoResponse) + " (upstream " + failure.message + ")");
+  } else {
+    fail(failure.kind, "upstream " + failure.message);
+  }
+}
+
+void VmessStream::on_stream_eof() {
+  if (closing_ || ended_) return;
+  const vmess::ResponseReader& reader = request_.downlink;
+  if (reader.eof_is_clean()) {
+    // A chunked response ends with END when the target finished. v2ray closes without it
+    // when the target sent nothing, when a failure or its idle timer cuts the tunnel, and —
+    // routinely — 1-2 s after our END when the target stays silent, since it never passes
+    // the half-close on (§10.4, §11). While the app is still sending, a close without END
+    // after data is therefore a failure: a plain FIN would pass a cut-off stream to the app
+    // as a whole one.
+    if (bytes_down_ > 0 && !end_sent_ && request_.uplink.has_end_chunk()) {
+      fail(ErrorKind::kReset,
+           "server closed the connection without an END chunk: the response may be cut short");
+      return;
+    }
+    ended_ = true;
+    downlink_ended();
+    return;
+  }
+  if (!reader.header_done()) {
+    fail(ErrorKind::kNoResponse, std::string(kNoResponse));
+  } else {
+    fail(ErrorKind::kReset, "server closed the connection in the middle of a chunk");
+  }
+}
+
+void VmessStream::fail(ErrorKind kind, std::string message) {
+  if (closing_ || failed_) return;
+  failed_ = true;
+  failure_ = transport::Failure{kind, std::move(message)};
+  handler_.on_stream_failed(failure_);
+}
+
+void VmessStream::close(bool reset) {
+  if (closing_) return;
+  closing_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_),
+           [](uv_handle_t* handle) { static_cast<VmessStream*>(handle->data)->on_child_closed(); });
+  inner_->close(reset);
+}
+
+void VmessStream::on_stream_closed() {
+  on_child_closed();
+}
+
+void VmessStream::on_child_closed() {
+  if (latch_.closed()) handler_.on_stream_closed();  // may destroy this: nothing after it
+}
+
+}  // namespace vmlocal::outbound

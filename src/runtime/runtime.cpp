@@ -1,0 +1,166 @@
+#include "vmlocal/runtime/runtime.hpp"
+
+#include <uv.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vmlocal/inbound/proxy.hpp"
+#include "vmlocal/log/log.hpp"
+
+namespace vmlocal::runtime {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+
+// One event loop and its proxy. Workers other than the first are stopped from the main
+// thread through `stop_`, the only cross-thread call.
+class Worker {
+ public:
+  Worker(config::Profile profile, inbound::WorkerSlot slot) : slot_(slot) {
+    uv_loop_init(&loop_);
+    proxy_ = std::make_unique<inbound::Proxy>(&loop_, std::move(profile), slot_);
+  }
+  ~Worker() {
+    proxy_.reset();
+    uv_loop_close(&loop_);
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  uv_loop_t* loop() { return &loop_; }
+  inbound::Proxy& proxy() { return *proxy_; }
+
+  // A worker that never ran (another failed to start): finish its closes on this thread.
+  void drain() {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    proxy_->release_handles();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+  // For workers on their own thread: arm the cross-thread stop, then run the loop there.
+  void run_in_thread() {
+    stop_.data = this;
+    uv_async_init(&loop_, &stop_, [](uv_async_t* async) {
+      auto* self = static_cast<Worker*>(async->data);
+      self->proxy_->stop(self->stop_reason_);
+      uv_close(reinterpret_cast<uv_handle_t*>(async), nullptr);
+    });
+    thread_ = std::thread([this] {
+      log::set_thread_tag("w" + std::to_string(slot_.index + 1));
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      proxy_->release_handles();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    });
+  }
+  // Thread-safe: uv_async_send is the one libuv call that may come from another thread.
+  void request_stop(const char* reason) {
+    stop_reason_ = reason;
+    uv_async_send(&stop_);
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  inbound::WorkerSlot slot_;
+  uv_loop_t loop_{};
+  std::unique_ptr<inbound::Proxy> proxy_;
+  uv_async_t stop_{};
+  const char* stop_reason_ = "stop";
+  std::thread thread_;
+};
+
+struct Signals {
+  std::vector<std::unique_ptr<Worker>>* workers = nullptr;
+  int received = 0;
+  uv_signal_t handles[2];
+};
+
+void on_signal(uv_signal_t* handle, int signum) {
+  auto* signals = static_cast<Signals*>(handle->data);
+  if (++signals->received > 1) {
+    log::warn("second signal: exiting now");
+    std::_Exit(kExitOk);
+  }
+  const char* reason = signum == SIGINT ? "SIGINT" : "SIGTERM";
+  auto& workers = *signals->workers;
+  workers[0]->proxy().stop(reason);
+  for (size_t i = 1; i < workers.size(); ++i)
+    workers[i]->request_stop(reason);
+  // Keep listening for a second signal without keeping the loop alive.
+  for (uv_signal_t& h : signals->handles)
+    uv_unref(reinterpret_cast<uv_handle_t*>(&h));
+}
+
+}  // namespace
+
+int run_proxy(const config::Profile& profile) {
+  const unsigned count = profile.local.workers;
+  std::vector<std::unique_ptr<Worker>> workers;
+  workers.push_back(std::make_unique<Worker>(profile, inbound::WorkerSlot{0, count}));
+  if (count > 1) log::set_thread_tag("w1");
+
+  int exit_code = kExitOk;
+  if (auto error = workers[0]->proxy().start()) {
+    log::error(*error);
+    exit_code = kExitRuntime;
+  }
+  // Port 0 means "any": the first worker's choice becomes everyone's.
+  config::Profile shared = profile;
+  if (exit_code == kExitOk) {
+    const auto bound = workers[0]->proxy().bound_ports();
+    for (size_t i = 0; i < shared.local.listen.size() && i < bound.size(); ++i) {
+      shared.local.listen[i].port = bound[i];
+    }
+  }
+  for (unsigned i = 1; i < count && exit_code == kExitOk; ++i) {
+    workers.push_back(std::make_unique<Worker>(shared, inbound::WorkerSlot{i, count}));
+    if (auto error = workers.back()->proxy().start()) {
+      log::error(*error);
+      exit_code = kExitRuntime;
+      workers.pop_back();
+    }
+  }
+  if (exit_code != kExitOk) {
+    for (auto& worker : workers)
+      worker->proxy().stop("start failed");
+    // Not on threads: a running worker's loop stays alive on its stop handle until someone
+    // signals it, so join() would wait forever.
+    for (size_t i = 1; i < workers.size(); ++i)
+      workers[i]->drain();
+  } else {
+    for (size_t i = 1; i < workers.size(); ++i)
+      workers[i]->run_in_thread();
+  }
+
+  uv_loop_t* loop = workers[0]->loop();
+  Signals signals;
+  signals.workers = &workers;
+  const int numbers[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; ++i) {
+    uv_signal_init(loop, &signals.handles[i]);
+    signals.handles[i].data = &signals;
+    if (exit_code == kExitOk) {
+      uv_signal_start(&signals.handles[i], on_signal, numbers[i]);
+    } else {
+      uv_unref(reinterpret_cast<uv_handle_t*>(&signals.handles[i]));
+    }
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  workers[0]->proxy().release_handles();
+  for (uv_signal_t& h : signals.handles)
+    uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
+  uv_run(loop, UV_RUN_DEFAULT);
+  for (auto& worker : workers)
+    worker->join();
+  workers.clear();
+  if (exit_code == kExitOk) log::info("stopped");
+  return exit_code;
+}
+
+}  // namespace vmlocal::runtime
