@@ -29,6 +29,81 @@ std::string canonical_ip(int family, std::string_view text) {
   return out;
 }
 
+struct HostPort {
+  std::string_view host;
+  std::string_view port;
+  bool bracketed = false;  // "[host]:port"
+};
+
+// Each of these returns the problem with `shown` (the quoted input), "" when there is none.
+
+std::string split_host_port(std::string_view text, const std::string& shown, HostPort& out) {
+  std::string_view rest;  // ":port", or what stands in its place
+  if (text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos)
+      return shown + R"( is missing "]" )" + std::string(kExpected);
+    out.host = text.substr(1, close - 1);
+    rest = text.substr(close + 1);
+    out.bracketed = true;
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return shown + " has no port " + std::string(kExpected);
+    out.host = text.substr(0, colon);
+    rest = text.substr(colon);
+    if (out.host.find(':') != std::string_view::npos) {
+      return shown +
+             R"( looks like an IPv6 address without brackets; write it as "[address]:port", e.g. "[::1]:1080")";
+    }
+  }
+  if (rest.empty() || rest.front() != ':' || rest.size() == 1) {
+    return shown + " has no port " + std::string(kExpected);
+  }
+  out.port = rest.substr(1);
+  return {};
+}
+
+std::string parse_port(std::string_view port_text, const std::string& shown, uint16_t& out) {
+  uint32_t port = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  // Only all-digit text is shown unquoted; anything after the digits is "not a number" below.
+  if ((ec == std::errc::result_out_of_range || (ec == std::errc() && port > 65535)) &&
+      end == port_text.data() + port_text.size()) {
+    return shown + ": port must be 1..65535, got " + std::string(port_text);
+  }
+  if (ec != std::errc() || end != port_text.data() + port_text.size()) {
+    return shown + ": port " + quote(port_text) + " is not a number " + std::string(kExpected);
+  }
+  if (port == 0) {
+    // Port 0 would bind a random port nobody can find to configure their apps.
+    return shown + ": port must be 1..65535, got 0";
+  }
+  out = static_cast<uint16_t>(port);
+  return {};
+}
+
+std::string parse_host(const HostPort& parts, const std::string& shown, std::string& out) {
+  const std::string_view host = parts.host;
+  if (parts.bracketed) {
+    out = canonical_ip(AF_INET6, host);
+    if (out.empty()) {
+      if (!canonical_ip(AF_INET, host).empty()) {
+        return shown + R"(: only IPv6 addresses go in brackets; write IPv4 as "1.2.3.4:port")";
+      }
+      return shown + ": " + quote(host) + " is not an IPv6 address " + std::string(kExpected);
+    }
+  } else {
+    out = canonical_ip(AF_INET, host);
+    if (out.empty()) {
+      // Names would need a resolver at start-up and could bind somewhere unexpected.
+      return shown + ": " + quote(host) +
+             R"( is not an IPv4 address; listen addresses must be numeric, e.g. "127.0.0.1:1080")";
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 bool ListenEndpoint::is_loopback() const {
@@ -52,66 +127,12 @@ std::string ListenEndpoint::to_string() const {
 std::variant<ListenEndpoint, std::string> parse_listen_endpoint(std::string_view text) {
   const std::string shown = quote(text);
   if (text.empty()) return "empty address " + std::string(kExpected);
-
-  std::string_view host;
-  std::string_view rest;  // ":port", or what stands in its place
-  bool bracketed = false;
-  if (text.front() == '[') {
-    const size_t close = text.find(']');
-    if (close == std::string_view::npos)
-      return shown + R"( is missing "]" )" + std::string(kExpected);
-    host = text.substr(1, close - 1);
-    rest = text.substr(close + 1);
-    bracketed = true;
-  } else {
-    const size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return shown + " has no port " + std::string(kExpected);
-    host = text.substr(0, colon);
-    rest = text.substr(colon);
-    if (host.find(':') != std::string_view::npos) {
-      return shown +
-             R"( looks like an IPv6 address without brackets; write it as "[address]:port", e.g. "[::1]:1080")";
-    }
-  }
-  if (rest.empty() || rest.front() != ':' || rest.size() == 1) {
-    return shown + " has no port " + std::string(kExpected);
-  }
-
-  const std::string_view port_text = rest.substr(1);
-  uint32_t port = 0;
-  const auto [end, ec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  // Only all-digit text is shown unquoted; anything after the digits is "not a number" below.
-  if ((ec == std::errc::result_out_of_range || (ec == std::errc() && port > 65535)) &&
-      end == port_text.data() + port_text.size()) {
-    return shown + ": port must be 1..65535, got " + std::string(port_text);
-  }
-  if (ec != std::errc() || end != port_text.data() + port_text.size()) {
-    return shown + ": port " + quote(port_text) + " is not a number " + std::string(kExpected);
-  }
-  if (port == 0) {
-    // Port 0 would bind a random port nobody can find to configure their apps.
-    return shown + ": port must be 1..65535, got 0";
-  }
-
+  HostPort parts;
   ListenEndpoint endpoint;
-  endpoint.port = static_cast<uint16_t>(port);
-  if (bracketed) {
-    endpoint.host = canonical_ip(AF_INET6, host);
-    if (endpoint.host.empty()) {
-      if (!canonical_ip(AF_INET, host).empty()) {
-        return shown + R"(: only IPv6 addresses go in brackets; write IPv4 as "1.2.3.4:port")";
-      }
-      return shown + ": " + quote(host) + " is not an IPv6 address " + std::string(kExpected);
-    }
-  } else {
-    endpoint.host = canonical_ip(AF_INET, host);
-    if (endpoint.host.empty()) {
-      // Names would need a resolver at start-up and could bind somewhere unexpected.
-      return shown + ": " + quote(host) +
-             R"( is not an IPv4 address; listen addresses must be numeric, e.g. "127.0.0.1:1080")";
-    }
-  }
+  std::string problem = split_host_port(text, shown, parts);
+  if (problem.empty()) problem = parse_port(parts.port, shown, endpoint.port);
+  if (problem.empty()) problem = parse_host(parts, shown, endpoint.host);
+  if (!problem.empty()) return problem;
   return endpoint;
 }
 

@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "problems.hpp"
+#include "profile_sections.hpp"
 #include "vmlocal/config/profile.hpp"
 
 namespace vmlocal::config {
@@ -19,9 +20,6 @@ inline constexpr std::array kServerTlsKeys = {"sni"sv, "alpn"sv, "insecure"sv, "
 inline constexpr std::array kServerWsKeys = {"path"sv, "host"sv, "headers"sv};
 inline constexpr TableSchema kServerTls = {"server.tls", kServerTlsKeys};
 inline constexpr TableSchema kServerWs = {"server.ws", kServerWsKeys};
-
-// Rejects every key of `table` that the schema does not list (profile.cpp).
-void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
 
 // `source_path` locates a relative ca_file (next to the profile).
 void read_tls(Problems& problems, const toml::node& node, std::string_view source_path,

@@ -1,4 +1,5 @@
-// Shared by tls_context.cpp and tls_stream.cpp. Private to src/transport.
+// Shared by tls_context.cpp and the TlsStream files (verify_pinned is in tls_verify.cpp).
+// Private to src/transport.
 // One of the two places outside src/crypto that include OpenSSL: a TLS transport is libssl.
 #pragma once
 

@@ -130,105 +130,134 @@ size_t FrameDecoder::header_size_needed() const {
 
 DecodeStep FrameDecoder::next(MutableByteView input) {
   if (failed()) return fail({});
-  DecodeStep step;
   size_t pos = 0;
-
   if (state_ == State::kHeader) {
-    while (header_len_ < header_size_needed()) {
-      if (pos == input.size()) {
-        step.consumed = pos;
-        return step;  // kNeedMore
-      }
-      header_[header_len_++] = input[pos++];
-    }
-    header_len_ = 0;
-    const uint8_t b0 = header_[0];
-    const uint8_t b1 = header_[1];
-    fin_ = (b0 & kFinBit) != 0;
-    if ((b0 & kRsvBits) != 0) return fail("frame with reserved bits set (no extension agreed)");
-    const uint8_t op = b0 & kOpcodeBits;
-    if (!known_opcode(op)) return fail("frame with unknown opcode " + std::to_string(op));
-    frame_opcode_ = static_cast<Opcode>(op);
-    masked_ = (b1 & kMaskBit) != 0;
-    if (role_ == Role::kClient && masked_) return fail("the server sent a masked frame");
-    if (role_ == Role::kServer && !masked_) return fail("the client sent an unmasked frame");
-
-    const uint8_t len7 = b1 & kLengthBits;
-    size_t at = 2;
-    uint64_t len = len7;
-    if (len7 == kLength16) {
-      len = get_be16(&header_[at]);
-      at += 2;
-      if (len < kLength16) return fail("frame length not minimally encoded");
-    } else if (len7 == kLength64) {
-      len = get_be64(&header_[at]);
-      at += 8;
-      if ((len >> 63) != 0) return fail("frame length has the most significant bit set");
-      if (len <= 0xFFFF) return fail("frame length not minimally encoded");
-    }
-    if (masked_) std::memcpy(mask_.data(), &header_[at], 4);
-    remaining_ = len;
-    offset_ = 0;
-
-    if (is_control(frame_opcode_)) {
-      if (!fin_) return fail("fragmented control frame");
-      if (len > kMaxControlPayload) return fail("control frame longer than 125 bytes");
-      control_len_ = 0;
-      state_ = State::kControlPayload;
-    } else {
-      if (frame_opcode_ == Opcode::kContinuation) {
-        if (!in_message_) return fail("continuation frame without a message to continue");
-      } else {
-        if (in_message_) return fail("new data frame inside a fragmented message");
-        message_opcode_ = frame_opcode_;
-      }
-      in_message_ = !fin_;
-      state_ = State::kPayload;
-      if (len == 0) {
-        state_ = State::kHeader;
-        step.status = DecodeStatus::kData;
-        step.consumed = pos;
-        step.opcode = message_opcode_;
-        step.data = ByteView(input.data() + pos, 0);
-        step.message_end = fin_;
-        return step;
-      }
-    }
+    if (!gather_header(input, pos)) return need_more(pos);
+    std::string problem = parse_header();
+    if (!problem.empty()) return fail(std::move(problem));
+    // An empty data frame is reported at once: there is no payload to wait for.
+    if (state_ == State::kPayload && remaining_ == 0) return empty_data_frame(input, pos);
   }
+  if (state_ == State::kPayload) return next_payload(input, pos);
+  return next_control_payload(input, pos);
+}
 
-  if (state_ == State::kPayload) {
-    const size_t available = input.size() - pos;
-    if (available == 0) {
-      step.consumed = pos;
-      return step;  // kNeedMore
-    }
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, available));
-    MutableByteView payload(input.data() + pos, n);
-    if (masked_) apply_mask(payload, mask_, offset_);
-    offset_ += n;
-    remaining_ -= n;
-    step.status = DecodeStatus::kData;
-    step.consumed = pos + n;
-    step.opcode = message_opcode_;
-    step.data = payload;
-    if (remaining_ == 0) {
-      state_ = State::kHeader;
-      step.message_end = fin_;
-    }
-    return step;
+DecodeStep FrameDecoder::need_more(size_t consumed) {
+  DecodeStep step;
+  step.consumed = consumed;
+  return step;
+}
+
+bool FrameDecoder::gather_header(MutableByteView input, size_t& pos) {
+  while (header_len_ < header_size_needed()) {
+    if (pos == input.size()) return false;
+    header_[header_len_++] = input[pos++];
   }
+  header_len_ = 0;
+  return true;
+}
 
-  // State::kControlPayload
+std::string FrameDecoder::parse_header() {
+  const uint8_t b0 = header_[0];
+  const uint8_t b1 = header_[1];
+  fin_ = (b0 & kFinBit) != 0;
+  if ((b0 & kRsvBits) != 0) return "frame with reserved bits set (no extension agreed)";
+  const uint8_t op = b0 & kOpcodeBits;
+  if (!known_opcode(op)) return "frame with unknown opcode " + std::to_string(op);
+  frame_opcode_ = static_cast<Opcode>(op);
+  masked_ = (b1 & kMaskBit) != 0;
+  if (role_ == Role::kClient && masked_) return "the server sent a masked frame";
+  if (role_ == Role::kServer && !masked_) return "the client sent an unmasked frame";
+
+  uint64_t len = 0;
+  size_t at = 2;
+  std::string problem = parse_length(len, at);
+  if (!problem.empty()) return problem;
+  if (masked_) std::memcpy(mask_.data(), &header_[at], 4);
+  remaining_ = len;
+  offset_ = 0;
+  return begin_payload(len);
+}
+
+std::string FrameDecoder::parse_length(uint64_t& len, size_t& at) const {
+  const uint8_t len7 = header_[1] & kLengthBits;
+  len = len7;
+  if (len7 == kLength16) {
+    len = get_be16(&header_[at]);
+    at += 2;
+    if (len < kLength16) return "frame length not minimally encoded";
+  } else if (len7 == kLength64) {
+    len = get_be64(&header_[at]);
+    at += 8;
+    if ((len >> 63) != 0) return "frame length has the most significant bit set";
+    if (len <= 0xFFFF) return "frame length not minimally encoded";
+  }
+  return {};
+}
+
+std::string FrameDecoder::begin_payload(uint64_t len) {
+  if (is_control(frame_opcode_)) {
+    if (!fin_) return "fragmented control frame";
+    if (len > kMaxControlPayload) return "control frame longer than 125 bytes";
+    control_len_ = 0;
+    state_ = State::kControlPayload;
+    return {};
+  }
+  if (frame_opcode_ == Opcode::kContinuation) {
+    if (!in_message_) return "continuation frame without a message to continue";
+  } else {
+    if (in_message_) return "new data frame inside a fragmented message";
+    message_opcode_ = frame_opcode_;
+  }
+  in_message_ = !fin_;
+  state_ = State::kPayload;
+  return {};
+}
+
+DecodeStep FrameDecoder::empty_data_frame(MutableByteView input, size_t pos) {
+  state_ = State::kHeader;
+  DecodeStep step;
+  step.status = DecodeStatus::kData;
+  step.consumed = pos;
+  step.opcode = message_opcode_;
+  step.data = ByteView(input.data() + pos, 0);
+  step.message_end = fin_;
+  return step;
+}
+
+DecodeStep FrameDecoder::next_payload(MutableByteView input, size_t pos) {
+  const size_t available = input.size() - pos;
+  if (available == 0) return need_more(pos);
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, available));
+  MutableByteView payload(input.data() + pos, n);
+  if (masked_) apply_mask(payload, mask_, offset_);
+  offset_ += n;
+  remaining_ -= n;
+  DecodeStep step;
+  step.status = DecodeStatus::kData;
+  step.consumed = pos + n;
+  step.opcode = message_opcode_;
+  step.data = payload;
+  if (remaining_ == 0) {
+    state_ = State::kHeader;
+    step.message_end = fin_;
+  }
+  return step;
+}
+
+// A control payload is delivered whole, so one split across reads is collected in control_.
+DecodeStep FrameDecoder::next_control_payload(MutableByteView input, size_t pos) {
   const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, input.size() - pos));
   std::memcpy(control_.data() + control_len_, input.data() + pos, n);
   control_len_ += n;
   remaining_ -= n;
   pos += n;
-  step.consumed = pos;
-  if (remaining_ > 0) return step;  // kNeedMore
+  if (remaining_ > 0) return need_more(pos);
   if (masked_) apply_mask(MutableByteView(control_.data(), control_len_), mask_, 0);
   state_ = State::kHeader;
+  DecodeStep step;
   step.status = DecodeStatus::kControl;
+  step.consumed = pos;
   step.opcode = frame_opcode_;
   step.data = ByteView(control_.data(), control_len_);
   return step;

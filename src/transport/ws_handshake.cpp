@@ -47,6 +47,73 @@ std::string printable(std::string_view s, size_t max = 80) {
   return out;
 }
 
+// The first line of `rest`, without its line end; removes it from `rest`.
+std::string_view take_line(std::string_view& rest) {
+  const size_t nl = rest.find('\n');
+  std::string_view line = rest.substr(0, nl);
+  rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+// "HTTP/1.1 101 Switching Protocols" is the only acceptable status line. Sets `code` once the
+// status code could be read. Returns the problem, "" when there is none.
+std::string status_line_problem(std::string_view status_line, int& code) {
+  if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12 || status_line[8] != ' ') {
+    return "the server did not answer with HTTP (got \"" + printable(status_line) + "\")";
+  }
+  const std::string_view code_text = status_line.substr(9, 3);
+  if (!std::all_of(code_text.begin(), code_text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
+    return "malformed HTTP status line \"" + printable(status_line) + "\"";
+  }
+  code = std::stoi(std::string(code_text));
+  if (code != 101) {
+    const std::string_view reason = status_line.size() > 13 ? status_line.substr(13) : "";
+    std::string problem = "upgrade refused: HTTP " + std::string(code_text);
+    if (!reason.empty()) problem += " " + printable(reason);
+    return problem;
+  }
+  return {};
+}
+
+// The header lines up to the blank one, which must agree to the upgrade (RFC 6455 §4.1) and
+// turn on nothing that was not offered. Returns the problem, "" when there is none.
+std::string header_problem(std::string_view rest, std::string_view expected_accept) {
+  bool upgrade = false, connection = false;
+  std::string_view accept;
+  bool have_accept = false;
+  for (std::string_view line = take_line(rest); !line.empty(); line = take_line(rest)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return "malformed header line \"" + printable(line) + "\" in the upgrade response";
+    }
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (iequals(name, "Upgrade")) {
+      upgrade = upgrade || has_token(value, "websocket");
+    } else if (iequals(name, "Connection")) {
+      connection = connection || has_token(value, "upgrade");
+    } else if (iequals(name, "Sec-WebSocket-Accept")) {
+      accept = value;
+      have_accept = true;
+    } else if (iequals(name, "Sec-WebSocket-Extensions")) {
+      return "the server turned on extension \"" + printable(value) + "\", which was not offered";
+    } else if (iequals(name, "Sec-WebSocket-Protocol")) {
+      return "the server chose subprotocol \"" + printable(value) + "\", which was not offered";
+    }
+  }
+  if (!upgrade) return "the 101 response has no \"Upgrade: websocket\" header";
+  if (!connection) return "the 101 response has no \"Connection: upgrade\" header";
+  if (!have_accept) return "the 101 response has no Sec-WebSocket-Accept header";
+  if (accept != expected_accept) {
+    return "wrong Sec-WebSocket-Accept \"" + printable(accept) + "\" (expected \"" +
+           std::string(expected_accept) + "\")";
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string make_key(ByteView sixteen_random_bytes) {
@@ -120,71 +187,8 @@ UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
 
 void UpgradeResponseReader::check_head() {
   std::string_view rest = head_;
-  auto next_line = [&rest]() {
-    const size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    return line;
-  };
-
-  // Status line: HTTP/1.1 101 Switching Protocols
-  const std::string_view status_line = next_line();
-  if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12 || status_line[8] != ' ') {
-    error_ = "the server did not answer with HTTP (got \"" + printable(status_line) + "\")";
-    return;
-  }
-  const std::string_view code_text = status_line.substr(9, 3);
-  if (!std::all_of(code_text.begin(), code_text.end(),
-                   [](char c) { return c >= '0' && c <= '9'; }) ||
-      (status_line.size() > 12 && status_line[12] != ' ')) {
-    error_ = "malformed HTTP status line \"" + printable(status_line) + "\"";
-    return;
-  }
-  status_code_ = std::stoi(std::string(code_text));
-  if (status_code_ != 101) {
-    const std::string_view reason = status_line.size() > 13 ? status_line.substr(13) : "";
-    error_ = "upgrade refused: HTTP " + std::string(code_text);
-    if (!reason.empty()) error_ += " " + printable(reason);
-    return;
-  }
-
-  bool upgrade = false, connection = false;
-  std::string_view accept;
-  bool have_accept = false;
-  for (std::string_view line = next_line(); !line.empty(); line = next_line()) {
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      error_ = "malformed header line \"" + printable(line) + "\" in the upgrade response";
-      return;
-    }
-    const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "Upgrade")) {
-      upgrade = upgrade || has_token(value, "websocket");
-    } else if (iequals(name, "Connection")) {
-      connection = connection || has_token(value, "upgrade");
-    } else if (iequals(name, "Sec-WebSocket-Accept")) {
-      accept = value;
-      have_accept = true;
-    } else if (iequals(name, "Sec-WebSocket-Extensions")) {
-      error_ = "the server turned on extension \"" + printable(value) + "\", which was not offered";
-      return;
-    } else if (iequals(name, "Sec-WebSocket-Protocol")) {
-      error_ = "the server chose subprotocol \"" + printable(value) + "\", which was not offered";
-      return;
-    }
-  }
-  if (!upgrade) {
-    error_ = "the 101 response has no \"Upgrade: websocket\" header";
-  } else if (!connection) {
-    error_ = "the 101 response has no \"Connection: upgrade\" header";
-  } else if (!have_accept) {
-    error_ = "the 101 response has no Sec-WebSocket-Accept header";
-  } else if (accept != expected_accept_) {
-    error_ = "wrong Sec-WebSocket-Accept \"" + printable(accept) + "\" (expected \"" +
-             expected_accept_ + "\")";
-  }
+  error_ = status_line_problem(take_line(rest), status_code_);
+  if (error_.empty()) error_ = header_problem(rest, expected_accept_);
 }
 
 }  // namespace vmlocal::transport::ws

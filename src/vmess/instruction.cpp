@@ -52,6 +52,60 @@ bool is_wire_security(SecurityType security) {
   return false;
 }
 
+// The fixed part (§4) into `ins`; false for a command the server does not know.
+bool decode_fixed_part(const uint8_t* p, Instruction& ins) {
+  std::copy_n(p + kOffsetIv, 16, ins.body_iv.begin());
+  std::copy_n(p + kOffsetKey, 16, ins.body_key.begin());
+  ins.response_v = p[kOffsetV];
+  ins.options = p[kOffsetOptions];
+  ins.padding_len = p[kOffsetPaddingSecurity] >> 4;
+  uint8_t security = p[kOffsetPaddingSecurity] & 0x0f;
+  if (security == 0) security = static_cast<uint8_t>(SecurityType::kLegacy);  // as 4.34 does
+  ins.security = static_cast<SecurityType>(security);
+  uint8_t command = p[kOffsetCommand];
+  if (command < static_cast<uint8_t>(Command::kTcp) ||
+      command > static_cast<uint8_t>(Command::kMux))
+    return false;
+  ins.command = static_cast<Command>(command);
+  return true;
+}
+
+enum class TargetDecode : uint8_t { kDone, kNeedMore, kUnknownType };
+
+// The port and address at plaintext[n] (port first, as v2ray lays them out); advances n.
+TargetDecode decode_target(ByteView plaintext, size_t& n, TargetAddress& target) {
+  const uint8_t* p = plaintext.data();
+  auto need = [&](size_t more) { return plaintext.size() < n + more; };
+  if (need(3)) return TargetDecode::kNeedMore;
+  target.port = get_be16(p + n);
+  n += 2;
+  switch (p[n++]) {
+    case address_type::kIpv4:
+      if (need(4)) return TargetDecode::kNeedMore;
+      target.type = TargetAddress::Type::kIpv4;
+      std::copy_n(p + n, 4, target.ip.begin());
+      n += 4;
+      return TargetDecode::kDone;
+    case address_type::kIpv6:
+      if (need(16)) return TargetDecode::kNeedMore;
+      target.type = TargetAddress::Type::kIpv6;
+      std::copy_n(p + n, 16, target.ip.begin());
+      n += 16;
+      return TargetDecode::kDone;
+    case address_type::kDomain: {
+      if (need(1)) return TargetDecode::kNeedMore;
+      size_t len = p[n++];
+      if (need(len)) return TargetDecode::kNeedMore;
+      target.type = TargetAddress::Type::kDomain;
+      target.domain.assign(reinterpret_cast<const char*>(p + n), len);
+      n += len;
+      return TargetDecode::kDone;
+    }
+    default:
+      return TargetDecode::kUnknownType;
+  }
+}
+
 }  // namespace
 
 std::optional<std::string_view> domain_problem(std::string_view domain) {
@@ -139,53 +193,20 @@ DecodedInstruction decode_instruction(ByteView plaintext) {
   if (plaintext.size() < kInstructionFixedSize) return out;  // need more
   const uint8_t* p = plaintext.data();
   Instruction& ins = out.instruction;
-  std::copy_n(p + kOffsetIv, 16, ins.body_iv.begin());
-  std::copy_n(p + kOffsetKey, 16, ins.body_key.begin());
-  ins.response_v = p[kOffsetV];
-  ins.options = p[kOffsetOptions];
-  ins.padding_len = p[kOffsetPaddingSecurity] >> 4;
-  uint8_t security = p[kOffsetPaddingSecurity] & 0x0f;
-  if (security == 0) security = static_cast<uint8_t>(SecurityType::kLegacy);  // as 4.34 does
-  ins.security = static_cast<SecurityType>(security);
-  uint8_t command = p[kOffsetCommand];
-  if (command < static_cast<uint8_t>(Command::kTcp) ||
-      command > static_cast<uint8_t>(Command::kMux))
-    return fail("unknown command");
-  ins.command = static_cast<Command>(command);
+  if (!decode_fixed_part(p, ins)) return fail("unknown command");
 
   size_t n = kInstructionFixedSize;
-  auto need = [&](size_t more) { return plaintext.size() < n + more; };
   if (carries_address(ins.command)) {
-    if (need(3)) return out;
-    ins.target.port = get_be16(p + n);
-    n += 2;
-    switch (p[n++]) {
-      case address_type::kIpv4:
-        if (need(4)) return out;
-        ins.target.type = TargetAddress::Type::kIpv4;
-        std::copy_n(p + n, 4, ins.target.ip.begin());
-        n += 4;
+    switch (decode_target(plaintext, n, ins.target)) {
+      case TargetDecode::kDone:
         break;
-      case address_type::kIpv6:
-        if (need(16)) return out;
-        ins.target.type = TargetAddress::Type::kIpv6;
-        std::copy_n(p + n, 16, ins.target.ip.begin());
-        n += 16;
-        break;
-      case address_type::kDomain: {
-        if (need(1)) return out;
-        size_t len = p[n++];
-        if (need(len)) return out;
-        ins.target.type = TargetAddress::Type::kDomain;
-        ins.target.domain.assign(reinterpret_cast<const char*>(p + n), len);
-        n += len;
-        break;
-      }
-      default:
+      case TargetDecode::kNeedMore:
+        return out;
+      case TargetDecode::kUnknownType:
         return fail("unknown address type");
     }
   }
-  if (need(ins.padding_len + kInstructionChecksumSize)) return out;
+  if (plaintext.size() < n + ins.padding_len + kInstructionChecksumSize) return out;
   std::copy_n(p + n, ins.padding_len, ins.padding.begin());
   n += ins.padding_len;
   // The server checks the checksum before it looks at the address or the security.

@@ -61,6 +61,13 @@ struct ResponseReader::State {
   }
 
   ReadStep next(MutableByteView input);
+  // One header phase each: takes its bytes from the front of `rest`, adds them to `consumed`
+  // and moves to the next phase; returns the step next() must return instead (more input
+  // needed, or an error).
+  std::optional<ReadStep> open_aead_length(MutableByteView rest, size_t& consumed);
+  std::optional<ReadStep> open_aead_header(MutableByteView rest, size_t& consumed);
+  std::optional<ReadStep> decrypt_legacy_header(MutableByteView rest, size_t& consumed);
+  std::optional<ReadStep> skip_legacy_command(MutableByteView rest, size_t& consumed);
   // Checks V in the fixed 4 header bytes and notes how many command bytes follow them.
   bool accept_fixed_header(ByteView plain);
   void start_body();
@@ -108,63 +115,20 @@ ReadStep ResponseReader::State::next(MutableByteView input) {
   size_t consumed = 0;
   for (;;) {
     MutableByteView rest = input.subspan(consumed);
+    std::optional<ReadStep> stop;
     switch (phase) {
-      case Phase::kAeadLength: {
-        if (rest.size() < kSealedLengthSize) return {ReadStatus::kNeedMore, consumed, {}};
-        const AeadKey k = derive(response_key, response_iv, kdf_label::kResponseLengthKey,
-                                 kdf_label::kResponseLengthIv);
-        crypto::AeadCipher cipher(crypto::AeadAlgorithm::kAes128Gcm, k.key);
-        MutableByteView length = rest.first(kSealedLengthSize - kAeadTagSize);
-        if (!cipher.open(k.nonce.data(), length, length.data() + length.size())) {
-          return fail(kLengthAuthFailed);
-        }
-        sealed_len = get_be16(length.data());
-        if (sealed_len < kResponseHeaderFixedSize) return fail(kHeaderTooShort);
-        if (sealed_len > kMaxSealedHeader) return fail(kHeaderTooLong);
-        consumed += kSealedLengthSize;
-        phase = Phase::kAeadHeader;
+      case Phase::kAeadLength:
+        stop = open_aead_length(rest, consumed);
         break;
-      }
-      case Phase::kAeadHeader: {
-        if (rest.size() < sealed_len + kAeadTagSize) {
-          return {ReadStatus::kNeedMore, consumed, {}};
-        }
-        const AeadKey k = derive(response_key, response_iv, kdf_label::kResponseHeaderKey,
-                                 kdf_label::kResponseHeaderIv);
-        crypto::AeadCipher cipher(crypto::AeadAlgorithm::kAes128Gcm, k.key);
-        MutableByteView plain = rest.first(sealed_len);
-        if (!cipher.open(k.nonce.data(), plain, plain.data() + plain.size())) {
-          return fail(kHeaderAuthFailed);
-        }
-        if (!accept_fixed_header(plain)) return fail(kCheckByteMismatch);
-        // The command sits inside the sealed header, so skipping it needs no extra step; bytes
-        // after it are ignored, as by v2ray.
-        if (sealed_len < kResponseHeaderFixedSize + command_len) return fail(kHeaderTooShort);
-        consumed += sealed_len + kAeadTagSize;
-        start_body();
+      case Phase::kAeadHeader:
+        stop = open_aead_header(rest, consumed);
         break;
-      }
-      case Phase::kLegacyHeader: {
-        if (rest.size() < kResponseHeaderFixedSize) return {ReadStatus::kNeedMore, consumed, {}};
-        MutableByteView plain = rest.first(kResponseHeaderFixedSize);
-        header_cfb->apply(plain);
-        if (!accept_fixed_header(plain)) return fail(kCheckByteMismatch);
-        consumed += kResponseHeaderFixedSize;
-        if (command_len > 0) {
-          phase = Phase::kLegacyCommand;
-        } else {
-          start_body();
-        }
+      case Phase::kLegacyHeader:
+        stop = decrypt_legacy_header(rest, consumed);
         break;
-      }
-      case Phase::kLegacyCommand: {
-        if (rest.size() < command_len) return {ReadStatus::kNeedMore, consumed, {}};
-        // Decrypted only to advance the CFB stream, which the body may continue.
-        header_cfb->apply(rest.first(command_len));
-        consumed += command_len;
-        start_body();
+      case Phase::kLegacyCommand:
+        stop = skip_legacy_command(rest, consumed);
         break;
-      }
       case Phase::kBody: {
         ReadStep step = body->next(rest);
         if (step.status == ReadStatus::kError) return fail(body->error());
@@ -172,7 +136,70 @@ ReadStep ResponseReader::State::next(MutableByteView input) {
         return step;
       }
     }
+    if (stop) return *stop;
   }
+}
+
+std::optional<ReadStep> ResponseReader::State::open_aead_length(MutableByteView rest,
+                                                                size_t& consumed) {
+  if (rest.size() < kSealedLengthSize) return ReadStep{ReadStatus::kNeedMore, consumed, {}};
+  const AeadKey k = derive(response_key, response_iv, kdf_label::kResponseLengthKey,
+                           kdf_label::kResponseLengthIv);
+  crypto::AeadCipher cipher(crypto::AeadAlgorithm::kAes128Gcm, k.key);
+  MutableByteView length = rest.first(kSealedLengthSize - kAeadTagSize);
+  if (!cipher.open(k.nonce.data(), length, length.data() + length.size())) {
+    return fail(kLengthAuthFailed);
+  }
+  sealed_len = get_be16(length.data());
+  if (sealed_len < kResponseHeaderFixedSize) return fail(kHeaderTooShort);
+  if (sealed_len > kMaxSealedHeader) return fail(kHeaderTooLong);
+  consumed += kSealedLengthSize;
+  phase = Phase::kAeadHeader;
+  return std::nullopt;
+}
+
+std::optional<ReadStep> ResponseReader::State::open_aead_header(MutableByteView rest,
+                                                                size_t& consumed) {
+  if (rest.size() < sealed_len + kAeadTagSize) return ReadStep{ReadStatus::kNeedMore, consumed, {}};
+  const AeadKey k = derive(response_key, response_iv, kdf_label::kResponseHeaderKey,
+                           kdf_label::kResponseHeaderIv);
+  crypto::AeadCipher cipher(crypto::AeadAlgorithm::kAes128Gcm, k.key);
+  MutableByteView plain = rest.first(sealed_len);
+  if (!cipher.open(k.nonce.data(), plain, plain.data() + plain.size())) {
+    return fail(kHeaderAuthFailed);
+  }
+  if (!accept_fixed_header(plain)) return fail(kCheckByteMismatch);
+  // The command sits inside the sealed header, so skipping it needs no extra step; bytes
+  // after it are ignored, as by v2ray.
+  if (sealed_len < kResponseHeaderFixedSize + command_len) return fail(kHeaderTooShort);
+  consumed += sealed_len + kAeadTagSize;
+  start_body();
+  return std::nullopt;
+}
+
+std::optional<ReadStep> ResponseReader::State::decrypt_legacy_header(MutableByteView rest,
+                                                                     size_t& consumed) {
+  if (rest.size() < kResponseHeaderFixedSize) return ReadStep{ReadStatus::kNeedMore, consumed, {}};
+  MutableByteView plain = rest.first(kResponseHeaderFixedSize);
+  header_cfb->apply(plain);
+  if (!accept_fixed_header(plain)) return fail(kCheckByteMismatch);
+  consumed += kResponseHeaderFixedSize;
+  if (command_len > 0) {
+    phase = Phase::kLegacyCommand;
+  } else {
+    start_body();
+  }
+  return std::nullopt;
+}
+
+std::optional<ReadStep> ResponseReader::State::skip_legacy_command(MutableByteView rest,
+                                                                   size_t& consumed) {
+  if (rest.size() < command_len) return ReadStep{ReadStatus::kNeedMore, consumed, {}};
+  // Decrypted only to advance the CFB stream, which the body may continue.
+  header_cfb->apply(rest.first(command_len));
+  consumed += command_len;
+  start_body();
+  return std::nullopt;
 }
 
 ResponseReader::ResponseReader(HeaderMode header_mode, SecurityType security, uint8_t options,

@@ -43,7 +43,7 @@ class TlsStream final : public LayerStream {
   std::string protocol_version() const;  // "TLSv1.3"
   std::string alpn_selected() const;     // "" when none
 
-  // Used by the OpenSSL callbacks (tls_stream.cpp).
+  // Used by the OpenSSL callbacks (tls_bio.cpp, tls_verify.cpp).
   struct Callbacks;
 
  private:

@@ -103,7 +103,17 @@ class FrameDecoder {
   enum class State : uint8_t { kHeader, kPayload, kControlPayload };
 
   DecodeStep fail(std::string why);
+  static DecodeStep need_more(size_t consumed);
   size_t header_size_needed() const;
+  // Copies header bytes from input[pos...] into header_; false if the header is still short.
+  bool gather_header(MutableByteView input, size_t& pos);
+  // Each returns the protocol violation, "" when there is none.
+  std::string parse_header();
+  std::string parse_length(uint64_t& len, size_t& at) const;
+  std::string begin_payload(uint64_t len);
+  DecodeStep empty_data_frame(MutableByteView input, size_t pos);
+  DecodeStep next_payload(MutableByteView input, size_t pos);
+  DecodeStep next_control_payload(MutableByteView input, size_t pos);
 
   Role role_;
   State state_ = State::kHeader;

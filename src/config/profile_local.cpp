@@ -1,0 +1,136 @@
+// [local]: where the SOCKS5 proxy listens and who may use it.
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "diagnostic_text.hpp"
+#include "problems.hpp"
+#include "profile_sections.hpp"
+
+namespace vmlocal::config {
+namespace {
+
+// A SOCKS5 credential: 1..255 bytes (RFC 1929). The password's value is never echoed.
+void read_credential(Problems& problems, const toml::node& node, std::string_view name, bool secret,
+                     std::string& out) {
+  const auto* text = node.as_string();
+  if (text == nullptr || text->get().empty() || text->get().size() > 255) {
+    problems.add(node.source(),
+                 "local." + std::string(name) + " must be a string of 1 to 255 bytes" +
+                     (secret || text != nullptr ? std::string() : ", got " + describe(node)));
+    return;
+  }
+  out = text->get();
+}
+
+void read_listen(Problems& problems, const toml::node* listen, Profile::Local& out) {
+  if (listen == nullptr) return;
+
+  // One endpoint as a plain string is accepted as a convenience.
+  std::vector<const toml::node*> entries;
+  if (listen->is_string()) {
+    entries.push_back(listen);
+  } else if (const toml::array* array = listen->as_array()) {
+    if (array->empty()) {
+      problems.add(
+          listen->source(),
+          R"(local.listen must not be empty; list at least one address, e.g. ["127.0.0.1:1080"])");
+      return;
+    }
+    for (const toml::node& entry : *array) {
+      entries.push_back(&entry);
+    }
+  } else {
+    problems.add(listen->source(),
+                 R"(local.listen must be a list of addresses like ["127.0.0.1:1080"], got )" +
+                     describe(*listen));
+    return;
+  }
+
+  std::vector<ListenEndpoint> endpoints;
+  for (const toml::node* entry : entries) {
+    const auto* text = entry->as_string();
+    if (text == nullptr) {
+      problems.add(
+          entry->source(),
+          R"(local.listen entries must be strings like "127.0.0.1:1080", got )" + describe(*entry));
+      return;
+    }
+    auto parsed = parse_listen_endpoint(text->get());
+    if (const auto* error = std::get_if<std::string>(&parsed)) {
+      problems.add(entry->source(), "local.listen: " + *error);
+      return;
+    }
+    ListenEndpoint& endpoint = std::get<ListenEndpoint>(parsed);
+    for (const ListenEndpoint& earlier : endpoints) {
+      if (earlier.host == endpoint.host && earlier.port == endpoint.port) {
+        problems.add(entry->source(),
+                     "local.listen lists " + quote(endpoint.to_string()) + " more than once");
+        return;
+      }
+    }
+    endpoints.push_back(std::move(endpoint));
+  }
+  out.listen = std::move(endpoints);
+}
+
+}  // namespace
+
+void read_local(Problems& problems, const toml::table& local, Profile::Local& out) {
+  check_keys(problems, local, kLocal);
+  read_listen(problems, local.get("listen"), out);
+
+  const toml::node* username = local.get("username");
+  const toml::node* password = local.get("password");
+  if (username != nullptr) read_credential(problems, *username, "username", false, out.username);
+  if (password != nullptr) read_credential(problems, *password, "password", true, out.password);
+  if ((username == nullptr) != (password == nullptr)) {
+    const toml::node* present = username != nullptr ? username : password;
+    problems.add(present->source(), username != nullptr
+                                        ? "local.username needs local.password as well"
+                                        : "local.password needs local.username as well");
+  }
+  if (const toml::node* node = local.get("allow_open_proxy")) {
+    if (const auto* flag = node->as_boolean()) {
+      out.allow_open_proxy = flag->get();
+    } else {
+      problems.add(node->source(),
+                   "local.allow_open_proxy must be true or false, got " + describe(*node));
+    }
+  }
+  if (const toml::node* node = local.get("workers")) {
+    if (auto workers = read_integer(problems, *node, "local.workers", 1, 64)) {
+      out.workers = static_cast<uint32_t>(*workers);
+    }
+  }
+  if (const toml::node* node = local.get("max_connections")) {
+    if (auto limit = read_integer(problems, *node, "local.max_connections", 1, 1'000'000)) {
+      out.max_connections = static_cast<uint32_t>(*limit);
+    }
+  }
+
+  // Checked once the whole table is read: the keys can come in any order.
+  const toml::node* listen = local.get("listen");
+  if (listen != nullptr && !problems.any()) {
+    Profile probe;
+    probe.local = out;
+    if (auto problem = open_proxy_problem(probe)) problems.add(listen->source(), *problem);
+  }
+}
+
+std::optional<std::string> open_proxy_problem(const Profile& profile) {
+  if (!profile.local.username.empty() || profile.local.allow_open_proxy) return std::nullopt;
+  for (const ListenEndpoint& endpoint : profile.local.listen) {
+    if (endpoint.is_loopback()) continue;
+    return "listening on " + endpoint.to_string() +
+           " lets other machines use your server through this proxy, and [local] sets no "
+           "username and password; add them, listen on 127.0.0.1 or [::1], or set "
+           "allow_open_proxy = true if an open proxy is really what you want";
+  }
+  return std::nullopt;
+}
+
+}  // namespace vmlocal::config

@@ -1,0 +1,45 @@
+// What the files of the profile loader share: the schema of the [local], [server], [timeouts]
+// and [log] tables, the key checks, and the readers of [local] and [server]. Private to
+// src/config.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include <toml++/toml.h>
+
+#include "problems.hpp"
+#include "vmlocal/config/profile.hpp"
+
+namespace vmlocal::config {
+
+using namespace std::string_view_literals;
+
+inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
+                                          "allow_open_proxy"sv, "max_connections"sv, "workers"sv};
+inline constexpr std::array kServerKeys = {"address"sv,  "port"sv,     "uuid"sv,
+                                           "alter_id"sv, "security"sv, "transport"sv,
+                                           "tls"sv,      "ws"sv,       "tcp_fast_open"sv};
+inline constexpr std::array kTimeoutKeys = {"handshake"sv, "connect"sv, "idle"sv,
+                                            "shutdown_grace"sv};
+inline constexpr std::array kLogKeys = {"level"sv};
+
+inline constexpr TableSchema kLocal = {"local", kLocalKeys};
+inline constexpr TableSchema kServer = {"server", kServerKeys};
+inline constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
+inline constexpr TableSchema kLog = {"log", kLogKeys};
+
+// Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
+void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
+// Reports every top-level key or table the schema does not know.
+void check_top_level_keys(Problems& problems, const toml::table& root);
+// The named top-level table, or nullptr when absent or not a table (reported).
+const toml::table* table_at(Problems& problems, const toml::table& root, std::string_view name);
+
+// profile_local.cpp
+void read_local(Problems& problems, const toml::table& local, Profile::Local& out);
+// profile_server.cpp. `source_path` locates a relative ca_file (next to the profile).
+void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
+                 Profile::Server& out);
+
+}  // namespace vmlocal::config

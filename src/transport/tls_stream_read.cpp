@@ -1,0 +1,183 @@
+// TlsStream's downlink: ciphertext from the inner stream into OpenSSL, plaintext into the
+// handler's buffer, and when to read from the inner stream at all. See tls_internal.hpp for why
+// libssl is included here.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cstring>
+
+#include "tls_stream_internal.hpp"
+#include "vmlocal/log/log.hpp"
+
+namespace vmlocal::transport {
+
+using tls_internal::kMinReadRoom;
+
+MutableByteView TlsStream::on_stream_buffer() {
+  if (in_ == nullptr) {
+    in_ = context_.buffers().acquire();
+    in_begin_ = in_end_ = 0;
+  }
+  if (in_begin_ == in_end_) {
+    in_begin_ = in_end_ = 0;
+  } else if (kTlsBufferSize - in_end_ < kMinReadRoom && in_begin_ > 0) {
+    std::memmove(in_->data.data(), in_->data.data() + in_begin_, in_end_ - in_begin_);
+    in_end_ -= in_begin_;
+    in_begin_ = 0;
+  }
+  return MutableByteView(in_->data.data() + in_end_, kTlsBufferSize - in_end_);
+}
+
+void TlsStream::on_stream_read(size_t n) {
+  if (closing() || failed()) return;
+  in_end_ += n;
+  if (handshaking_) {
+    advance_handshake();
+  } else if (connected_ && reading_) {
+    pump_reads();
+  } else {
+    update_inner_reading();
+  }
+}
+
+void TlsStream::on_stream_eof() {
+  if (closing() || failed()) return;
+  inner_eof_ = true;
+  inner_reading_ = false;
+  if (handshaking_) {
+    advance_handshake();  // consumes what is left, then reports the early close
+  } else if (connected_ && reading_) {
+    pump_reads();
+  }
+}
+
+bool TlsStream::has_buffered_input() const {
+  return in_end_ > in_begin_ || (ssl_ != nullptr && SSL_has_pending(ssl_) == 1);
+}
+
+void TlsStream::read_start() {
+  if (!connected_ || closing() || failed()) return;
+  reading_ = true;
+  if (has_buffered_input() || inner_eof_ || end_pending_) {
+    schedule_resume();  // delivered on the next loop iteration, never from inside this call
+  } else {
+    update_inner_reading();
+  }
+}
+
+void TlsStream::read_stop() {
+  reading_ = false;
+  cancel_resume();
+  update_inner_reading();
+}
+
+void TlsStream::on_resume() {
+  if (connected_ && reading_) pump_reads();
+}
+
+void TlsStream::pump_reads() {
+  while (reading_ && !closing() && !failed() && !eof_reported_) {
+    // Ask the handler for its buffer only when a whole record is there to decrypt, so an idle
+    // tunnel does not hold the handler's block.
+    if (SSL_pending(ssl_) == 0) {
+      uint8_t probe = 0;
+      size_t got = 0;
+      ERR_clear_error();
+      const int rc = SSL_peek_ex(ssl_, &probe, 1, &got);
+      if (rc != 1) {
+        if (!handle_read_result(rc)) break;
+        continue;
+      }
+    }
+    const MutableByteView space = handler_.on_stream_buffer();
+    size_t total = 0;
+    int rc = 1;
+    while (total < space.size()) {
+      size_t got = 0;
+      ERR_clear_error();
+      rc = SSL_read_ex(ssl_, space.data() + total, space.size() - total, &got);
+      if (rc != 1) break;
+      total += got;
+      // Fewer bytes than a record header: no further record can be complete yet.
+      if (SSL_pending(ssl_) == 0 && in_end_ - in_begin_ < 5) break;
+    }
+    if (total > 0) handler_.on_stream_read(total);
+    if (rc != 1 && !handle_read_result(rc)) break;
+  }
+  if (!closing() && !failed()) {
+    // A KeyUpdate answer or an alert may be waiting to go out.
+    if (!inner_write_pending_ && flush_output() == WriteResult::kFailed) {
+      fail(failure_.kind, failure_.message);
+      return;
+    }
+    update_inner_reading();
+    release_idle_buffers();
+  }
+}
+
+bool TlsStream::handle_read_result(int rc) {
+  if (closing() || failed()) return false;
+  switch (SSL_get_error(ssl_, rc)) {
+    case SSL_ERROR_WANT_READ:
+      if (inner_eof_ && in_end_ == in_begin_) {
+        // VMess authenticates its own end (the END chunk), so a TCP close without close_notify
+        // is passed on as EOF and judged there.
+        log::debug("TLS: the server closed the connection without close_notify");
+        report_eof();
+      }
+      return false;
+    case SSL_ERROR_WANT_WRITE:
+      return false;  // output is full; on_stream_write_done() resumes reading
+    case SSL_ERROR_ZERO_RETURN:
+      report_eof();  // close_notify (OpenSSL keeps answering ZERO_RETURN from now on)
+      return false;
+    default:
+      fail(FailureKind::kReset, describe_failure(rc, "read"));
+      return false;
+  }
+}
+
+void TlsStream::report_eof() {
+  if (eof_reported_) return;
+  if (!reading_) {
+    end_pending_ = true;  // told when the handler reads again
+    return;
+  }
+  end_pending_ = false;
+  eof_reported_ = true;
+  update_inner_reading();
+  handler_.on_stream_eof();
+}
+
+void TlsStream::update_inner_reading() {
+  bool want = false;
+  if (!closing() && !failed() && !inner_eof_ && inner_connected_) {
+    if (handshaking_) {
+      want = true;
+    } else if (connected_ && reading_ && !eof_reported_) {
+      // Stop while the buffer is nearly full; pump_reads() drains it and starts again.
+      want = kTlsBufferSize - (in_end_ - in_begin_) >= kMinReadRoom;
+    }
+  }
+  if (want == inner_reading_) return;
+  inner_reading_ = want;
+  if (want) {
+    inner_->read_start();
+  } else {
+    inner_->read_stop();
+  }
+}
+
+void TlsStream::release_idle_buffers() {
+  if (in_ != nullptr && in_begin_ == in_end_) {
+    context_.buffers().release(in_);
+    in_ = nullptr;
+    in_begin_ = in_end_ = 0;
+  }
+  if (out_ != nullptr && out_len_ == 0 && staged_ == 0 && !inner_write_pending_) {
+    context_.buffers().release(out_);
+    out_ = nullptr;
+  }
+}
+
+}  // namespace vmlocal::transport
