@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -198,19 +200,27 @@ Compared compare(const Metric& m, const std::vector<const ClientRound*>& old_rou
   return c;
 }
 
-// (max - min) / median over one build's rounds, as a percentage: how far rounds of the same
-// build disagree, to weigh a new / old ratio against.
-std::string spread_text(const std::vector<double>& values) {
-  if (values.size() < 2) return "–";
+// (max - min) / median over one build's rounds: how far rounds of the same build disagree,
+// to weigh a new / old ratio against.
+std::optional<double> spread(const std::vector<double>& values) {
   const double mid = median(values);
-  if (mid <= 0) return "–";
+  if (values.size() < 2 || mid <= 0) return std::nullopt;
   const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
-  return format("%.1f", (*hi - *lo) / mid * 100) + " %";
+  return (*hi - *lo) / mid;
+}
+
+std::string spread_text(const std::vector<double>& values) {
+  const auto s = spread(values);
+  return s ? format("%.1f", *s * 100) + " %" : "–";
 }
 
 std::string within_text(const Compared& c) {
   if (!c.ratio) return "n/a";
   if (c.within) return "yes";
+  // Rounds of one build that disagree by more than the builds do: the verdict is noise.
+  const double noise = std::max(spread(c.old_values).value_or(0), spread(c.new_values).value_or(0));
+  const char* direction = c.better ? "better" : "worse";
+  if (std::abs(*c.ratio - 1) <= noise) return std::string("no (") + direction + ", within spread)";
   return c.better ? "no (better)" : "**no (worse)**";
 }
 
@@ -460,6 +470,8 @@ json ab_summary(const std::vector<ClientRound>& rounds, const std::string& secur
                 {"ratio", c.ratio ? json(*c.ratio) : json(nullptr)},
                 {"within", kSameWithin},
                 {"within_met", c.within},
+                {"baseline_spread", spread(c.old_values) ? json(*spread(c.old_values)) : json()},
+                {"new_spread", spread(c.new_values) ? json(*spread(c.new_values)) : json()},
                 {"better", c.better},
                 {"baseline_rounds", c.old_values},
                 {"new_rounds", c.new_values}};
@@ -574,6 +586,16 @@ std::string to_markdown(const RunInfo& info, const std::vector<ClientRound>& rou
         " in the driver; the clients ran with " + limits + "\n";
   md += "- wall time " + format("%.0f", info.wall_seconds) + " s; load average " + info.load_start +
         " at the start, " + info.load_end + " at the end\n";
+  if (ab) {
+    // /proc counts CPU time in clock ticks: with less than 1 GiB per transfer one tick can be
+    // more than the 5 % the verdict looks for.
+    const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    md += "- CPU time is counted in ticks of " + format("%.0f", tick * 1000) +
+          " ms: at this bulk size one tick is " +
+          format("%.3f", tick * static_cast<double>(std::uint64_t{1} << 30) /
+                             static_cast<double>(s.bulk_bytes)) +
+          " CPU-s/GiB\n";
+  }
 
   for (const auto& security : info.securities) {
     if (ab) md += ab_table(rounds, security);
@@ -600,8 +622,8 @@ std::string to_markdown(const RunInfo& info, const std::vector<ClientRound>& rou
   if (ab) {
     md += "\nnew / old is the ratio of the medians; \"within " + format("%.0f", kSameWithin * 100) +
           " %\" means |new / old − 1| ≤ " + format("%.2f", kSameWithin) +
-          ". The spread is (max − min) / median over one build's rounds: a difference smaller "
-          "than it is noise.\n";
+          ". The spread is (max − min) / median over one build's rounds; a difference "
+          "smaller than the larger spread is marked \"within spread\": noise, not a verdict.\n";
   }
   return md;
 }
