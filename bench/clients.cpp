@@ -35,19 +35,27 @@ json v2ray_client_config(std::uint16_t socks_port, const std::string& security,
 }  // namespace
 
 const char* client_name(ClientKind kind) {
-  return kind == ClientKind::kVmessLocal ? "vmess-local" : "v2ray";
+  switch (kind) {
+    case ClientKind::kVmessLocal:
+      return "vmess-local";
+    case ClientKind::kV2ray:
+      return "v2ray";
+    case ClientKind::kBaseline:
+      return "baseline";
+  }
+  return "?";
 }
 
 ClientUnderTest::ClientUnderTest(ClientKind kind, const std::string& security,
                                  const itest::V2rayServer& server, itest::TempDir& dir,
                                  const ClientPaths& paths)
     : kind_(kind) {
-  if (kind == ClientKind::kVmessLocal) {
+  if (kind != ClientKind::kV2ray) {
     itest::VmessLocalProfile profile = itest::VmessLocalProfile::for_server(server);
     profile.security = security;
     profile.log_level = "warn";  // as v2ray's "warning": no line per tunnel
     itest::VmessLocalOptions options;
-    options.binary = paths.vmess_local;
+    options.binary = kind == ClientKind::kBaseline ? paths.baseline : paths.vmess_local;
     vmess_local_.emplace(dir, profile, options);
     socks_ = vmess_local_->socks_endpoint();
     pid_ = process().pid();

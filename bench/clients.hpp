@@ -1,6 +1,7 @@
-// The two clients under test, each a fresh process with a config written for one cipher:
+// The clients under test, each a fresh process with a config written for one cipher:
 // vmess-local with a TOML profile, and Debian's v2ray 4.34 used as a client (a "socks" inbound
-// and a "vmess" outbound). Both point at the same v2ray server and log warnings only.
+// and a "vmess" outbound). With --baseline, a second vmess-local binary (the old build) runs
+// with the same profile. All point at a v2ray server and log warnings only.
 #pragma once
 
 #include <sys/types.h>
@@ -17,13 +18,15 @@
 
 namespace vmlocal::bench {
 
-enum class ClientKind { kVmessLocal, kV2ray };
+// kBaseline is vmess-local too, only another binary: the build the new one is compared with.
+enum class ClientKind { kVmessLocal, kV2ray, kBaseline };
 
-const char* client_name(ClientKind kind);  // "vmess-local", "v2ray"
+const char* client_name(ClientKind kind);  // "vmess-local", "v2ray", "baseline"
 
 struct ClientPaths {
   std::filesystem::path vmess_local;
   std::filesystem::path v2ray;
+  std::filesystem::path baseline;  // empty without --baseline
 };
 
 class ClientUnderTest {

@@ -1,5 +1,6 @@
 // vmess-bench: vmess-local and Debian's v2ray 4.34 used as a client, measured side by side in
-// one run against the same real v2ray server; prints a Markdown table and writes JSON.
+// one run against the same real v2ray server; or, with --baseline, two builds of vmess-local
+// (old and new) alternating in one run. Prints a Markdown table and writes JSON.
 // scripts/bench builds and runs it; bench/README.md explains the method.
 #include <sys/utsname.h>
 
@@ -11,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +48,8 @@ struct Options {
   std::vector<std::string> securities{"aes-128-gcm", "chacha20-poly1305"};
   std::filesystem::path out_dir = ".";
   std::filesystem::path vmess_local = VMBENCH_VMESS_LOCAL;
+  std::filesystem::path baseline;  // the old build; empty: vmess-local vs v2ray
+  bool with_v2ray = false;         // with --baseline: v2ray rounds as well
   std::string v2ray;
   std::string revision;
 };
@@ -78,6 +82,28 @@ std::string first_line_of(const std::vector<std::string>& command) {
   auto result = itest::run_command(command, itest::Deadline::after(10s));
   std::string text = result.out.empty() ? result.err : result.out;
   return text.substr(0, text.find('\n'));
+}
+
+// The server's outbound would relay to any address a client names. The bench names only its
+// own origins on loopback; this keeps it so if that ever changes: anything else is dropped.
+itest::V2rayOptions loopback_only() {
+  itest::V2rayOptions options;
+  options.extra_config = {
+      {"outbounds",
+       nlohmann::json::array({
+           {{"protocol", "freedom"}, {"tag", "loopback"}, {"settings", nlohmann::json::object()}},
+           {{"protocol", "blackhole"},
+            {"tag", "elsewhere"},
+            {"settings", nlohmann::json::object()}},
+       })},
+      {"routing",
+       {{"rules",
+         nlohmann::json::array({
+             {{"type", "field"}, {"ip", {"127.0.0.0/8", "::1/128"}}, {"outboundTag", "loopback"}},
+             {{"type", "field"}, {"network", "tcp,udp"}, {"outboundTag", "elsewhere"}},
+         })}}},
+  };
+  return options;
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -115,6 +141,11 @@ int run(const Options& o) {
   info.kernel = uts.release;
   info.vmess_local_version = first_line_of({o.vmess_local.string(), "--version"});
   info.v2ray_version = first_line_of({itest::v2ray_binary().string(), "-version"});
+  if (!o.baseline.empty()) {
+    info.baseline_path = o.baseline.string();
+    info.baseline_version = first_line_of({o.baseline.string(), "--version"});
+    info.vmess_local_path = o.vmess_local.string();
+  }
   info.revision = o.revision;
   info.quick = o.quick;
   info.rounds = o.rounds;
@@ -122,26 +153,42 @@ int run(const Options& o) {
   info.settings = settings;
   info.many_requested = o.tunnels;
   info.nofile_hard = nofile.rlim_max;
+  // Old and new alternate round by round, so drift in the machine's load hits both builds.
+  std::vector<ClientKind> order{ClientKind::kVmessLocal, ClientKind::kV2ray};
+  if (!o.baseline.empty()) {
+    order = {ClientKind::kBaseline, ClientKind::kVmessLocal};
+    if (o.with_v2ray) order.push_back(ClientKind::kV2ray);
+  }
+  info.clients = order;
+  const std::string versus =
+      o.baseline.empty() ? info.v2ray_version : "baseline " + info.baseline_version;
   std::fprintf(stderr, "vmess-bench: %s vs %s; RLIMIT_NOFILE %llu; %zu tunnels at once%s\n",
-               info.vmess_local_version.c_str(), info.v2ray_version.c_str(),
+               info.vmess_local_version.c_str(), versus.c_str(),
                static_cast<unsigned long long>(nofile.rlim_cur), settings.many_tunnels,
                settings.many_tunnels < o.tunnels ? " (capped by the descriptor limit)" : "");
 
-  const ClientPaths paths{o.vmess_local, itest::v2ray_binary()};
+  const ClientPaths paths{o.vmess_local, itest::v2ray_binary(), o.baseline};
   itest::TempDir dir("bench");
   std::vector<ClientRound> rounds;
   for (const auto& security : o.securities) {
     for (int round = 1; round <= o.rounds; ++round) {
       // A fresh server per round: its replay filter (two cuckoo filters of 100,000 entries,
       // rotated every 120 s) fills with one round's ~23,000 connections, and its false-positive
-      // rate grows with the fill. Both clients of a round share it.
-      itest::V2rayServer server = itest::V2rayServer::vmess(dir);
-      std::this_thread::sleep_for(200ms);
-      const pid_t server_pid = server.process().pid();
-      const RoundContext context{server, server_pid, fd_count(server_pid), origin, pattern, dir,
-                                 paths,  settings};
-      for (ClientKind kind : {ClientKind::kVmessLocal, ClientKind::kV2ray})
+      // rate grows with the fill. vmess-local and v2ray share it. Old and new builds get one
+      // each instead: the client that runs second on a server meets more false positives, and
+      // that bias would always fall on the same build, on the scale of the 5 % it looks for.
+      std::optional<itest::V2rayServer> server;
+      for (ClientKind kind : order) {
+        if (!server || !o.baseline.empty()) {
+          server.reset();
+          server.emplace(itest::V2rayServer::vmess(dir, {}, loopback_only()));
+          std::this_thread::sleep_for(200ms);
+        }
+        const pid_t server_pid = server->process().pid();
+        const RoundContext context{*server, server_pid, fd_count(server_pid), origin, pattern, dir,
+                                   paths,   settings};
         rounds.push_back(run_client_round(kind, security, round, context));
+      }
     }
   }
   info.load_end = load_average();
@@ -163,12 +210,13 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   CLI::App app{
       "vmess-bench: vmess-local vs Debian's v2ray 4.34 used as a client, side by side "
-      "against one real v2ray server on loopback. Reports numbers; never asserts."};
+      "against one real v2ray server on loopback; or, with --baseline, an old build of "
+      "vmess-local vs the new one. Reports numbers; never asserts."};
   Options o;
   app.add_flag("--quick", o.quick,
                "a quick look: 1 round, 256 MiB bulk, 200 first-byte samples (explicit options "
                "still win)");
-  app.add_option("--rounds", o.rounds, "rounds per client and cipher (default 3)")
+  app.add_option("--rounds", o.rounds, "rounds per client (or build) and cipher (default 3)")
       ->check(CLI::Range(1, 100));
   app.add_option("--bulk-mib", o.bulk_mib, "MiB per bulk transfer (default 1024)")
       ->check(CLI::Range(1, 1 << 20));
@@ -185,6 +233,15 @@ int main(int argc, char** argv) {
   app.add_option("--out", o.out_dir, "directory for results.md and results.json");
   app.add_option("--vmess-local", o.vmess_local, "the vmess-local binary")
       ->check(CLI::ExistingFile);
+  auto* baseline =
+      app.add_option("--baseline", o.baseline,
+                     "an old vmess-local binary: A/B run, old and new alternating round by "
+                     "round, reporting new / old per metric and whether it is within 5 % "
+                     "(v2ray is then left out unless --with-v2ray)")
+          ->check(CLI::ExistingFile);
+  app.add_flag("--with-v2ray", o.with_v2ray,
+               "with --baseline: run v2ray as a client too and report the new build vs v2ray")
+      ->needs(baseline);
   app.add_option("--v2ray", o.v2ray, "the v2ray binary (default: $V2RAY_BIN, else from PATH)");
   app.add_option("--revision", o.revision, "source revision to print in the report");
   CLI11_PARSE(app, argc, argv);

@@ -1,7 +1,8 @@
 // Turns the rounds into the results: medians per client and cipher, the ratio
-// vmess-local / v2ray for each metric, each target marked met or not met, as Markdown (for
-// people) and JSON (every raw number too, for later comparison). Numbers are reported, never
-// asserted: the benchmark fails only when it cannot run.
+// vmess-local / v2ray for each metric, each target marked met or not met; with a baseline,
+// the ratio new / old for each metric, marked within 5 % or not. As Markdown (for people) and
+// JSON (every raw number too, for later comparison). Numbers are reported, never asserted:
+// the benchmark fails only when it cannot run.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +23,12 @@ struct RunInfo {
   std::string kernel;
   std::string vmess_local_version;
   std::string v2ray_version;
-  std::string revision;  // as given by scripts/bench (git describe)
+  // Set only with --baseline.
+  std::string baseline_version;
+  std::string baseline_path;
+  std::string vmess_local_path;
+  std::vector<ClientKind> clients;  // in the order each round ran them
+  std::string revision;             // as given by scripts/bench (git describe)
   bool quick = false;
   int rounds = 0;
   std::vector<std::string> securities;
