@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <exception>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -54,6 +56,49 @@ uint64_t wait_until_stalled(Read read, std::chrono::milliseconds quiet,
   return last;
 }
 
+// What the app read of a source_byte() stream.
+struct Download {
+  uint64_t bytes = 0;
+  uint64_t mismatches = 0;  // bytes that differ from source_byte() at their offset
+  bool eof = false;         // a clean end of stream
+  std::string stopped;      // why reading ended without one
+};
+
+// Reads a source_byte() stream until EOF, but never hangs: a reset, a stall as long as the
+// client's receive timeout (10 s) or, for a stream that only trickles, `limit` ends the read
+// with the reason in `stopped`. `slow_start`: 4 KiB reads for the first 8 MiB, with a 1 ms
+// pause after each in the first MiB.
+Download read_source(test::BlockingClient& app, std::chrono::seconds limit,
+                     bool slow_start = false) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  std::vector<uint8_t> buf(256 * 1024);
+  Download got;
+  const auto stop = [&](const std::string& why) {
+    got.stopped = "reading stopped after " + std::to_string(got.bytes) + " bytes: " + why;
+  };
+  for (;;) {
+    if (std::chrono::steady_clock::now() >= give_up) {
+      stop("no EOF within " + std::to_string(limit.count()) + " s");
+      return got;
+    }
+    size_t n = 0;
+    try {
+      n = app.receive(buf.data(), slow_start && got.bytes < (8u << 20) ? 4096 : buf.size());
+    } catch (const std::exception& e) {
+      stop(e.what());
+      return got;
+    }
+    if (n == 0) {
+      got.eof = true;
+      return got;
+    }
+    for (size_t i = 0; i < n; ++i)
+      got.mismatches += buf[i] != test::source_byte(got.bytes + i);
+    got.bytes += n;
+    if (slow_start && got.bytes < (1u << 20)) std::this_thread::sleep_for(1ms);
+  }
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -74,20 +119,12 @@ TEST_CASE(
   CHECK(stalled_at > 0);
   CHECK(stalled_at < kTotal / 4);
 
-  // Now read it all, slowly at first: every byte arrives, in order.
-  std::vector<uint8_t> buf(256 * 1024);
-  uint64_t received = 0;
-  uint64_t mismatches = 0;
-  for (;;) {
-    size_t n = app.receive(buf.data(), received < (8u << 20) ? 4096 : buf.size());
-    if (n == 0) break;
-    for (size_t i = 0; i < n; ++i)
-      mismatches += buf[i] != test::source_byte(received + i);
-    received += n;
-    if (received < (1u << 20)) std::this_thread::sleep_for(1ms);
-  }
-  CHECK(received == kTotal);
-  CHECK(mismatches == 0);
+  // Now read it all, slowly at first: every byte arrives, in order. It takes a few seconds; a
+  // pump that stalls fails here after the 10 s receive timeout, one that trickles after 60 s.
+  const Download got = read_source(app, 60s, /*slow_start=*/true);
+  CHECK_MESSAGE(got.eof, got.stopped);
+  CHECK(got.bytes == kTotal);
+  CHECK(got.mismatches == 0);
   CHECK(server.payload_sent() == kTotal);
 }
 
