@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -26,6 +27,8 @@ enum class FakeScript : uint8_t {
   kGarbage,           // 64 random bytes instead of a response
   kCutAfterData,      // a correct header and one 100-byte chunk, then close without END
   kHeaderThenClose,   // a correct header, then close: the target sent nothing
+  kDrip,              // header, then `source_bytes` of source_byte(i) in 1 KiB chunks `pace`
+                      // apart, END, close: a download slower than the idle timeout
   kByTargetPort,      // each request picks its script: target port = kScriptPortBase + script
 };
 
@@ -41,7 +44,8 @@ inline uint8_t source_byte(uint64_t i) {
 
 class FakeVmessServer {
  public:
-  FakeVmessServer(const vmess::Account& account, FakeScript script, uint64_t source_bytes = 0);
+  FakeVmessServer(const vmess::Account& account, FakeScript script, uint64_t source_bytes = 0,
+                  std::chrono::milliseconds pace = std::chrono::milliseconds(0));
   ~FakeVmessServer();
   FakeVmessServer(const FakeVmessServer&) = delete;
   FakeVmessServer& operator=(const FakeVmessServer&) = delete;
@@ -55,10 +59,13 @@ class FakeVmessServer {
  private:
   void accept_loop();
   void serve(int fd);
+  // Sleeps `duration`; false (at once) when the server is being destroyed.
+  bool pause_for(std::chrono::milliseconds duration);
 
   const vmess::Account& account_;
   FakeScript script_;
   uint64_t source_bytes_;
+  std::chrono::milliseconds pace_;
   int listen_fd_ = -1;
   int wake_pipe_[2] = {-1, -1};
   uint16_t port_ = 0;

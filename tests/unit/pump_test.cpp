@@ -128,6 +128,30 @@ TEST_CASE(
   CHECK(server.payload_sent() == kTotal);
 }
 
+TEST_CASE("pump: a download longer than the idle timeout finishes while the app sends nothing") {
+  // Downlink bytes are activity too. The server drips its answer over about 3x the idle timeout
+  // while the app, after its first two bytes, only reads; if only uplink bytes counted, the idle
+  // timer would reset the tunnel about a second in.
+  constexpr auto kIdle = 1s;
+  constexpr uint64_t kTotal = 16 * 1024;  // 16 chunks of 1 KiB, 200 ms apart: 3.2 s
+  const vmess::Account account = fresh_account();
+  test::FakeVmessServer server(account, test::FakeScript::kDrip, kTotal, 200ms);
+  config::Profile profile = profile_for(account, server.port());
+  profile.timeouts.idle = kIdle;
+  test::InProcessProxy proxy(profile);
+  test::BlockingClient app(proxy.port());
+  REQUIRE(app.socks_connect(9) == 0x00);
+
+  const auto start = std::chrono::steady_clock::now();
+  app.send_all(as_bytes("go"));
+  const Download got = read_source(app, 20s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK_MESSAGE(got.eof, got.stopped);
+  CHECK(got.bytes == kTotal);
+  CHECK(got.mismatches == 0);
+  CHECK(took >= 3 * kIdle);  // it did outlast the idle timeout, twice over
+}
+
 TEST_CASE("pump: echo through a session, with END both ways") {
   const vmess::Account account = fresh_account();
   test::FakeVmessServer server(account, test::FakeScript::kEcho);
