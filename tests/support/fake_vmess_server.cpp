@@ -231,6 +231,31 @@ void FakeVmessServer::serve(int fd) {
       send_all(fd, seal_end(response_body));
       return;
     }
+    case FakeScript::kPausedSink: {
+      // Not reading lets the socket buffers on the way fill up, so the client's upstream writes
+      // stay pending; the deadline only keeps a forgotten resume from hanging the test.
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!resume_reading_ && std::chrono::steady_clock::now() < give_up) {
+        if (!pause_for(std::chrono::milliseconds(10))) return;
+      }
+      uint64_t at = 0;
+      const bool ended = pump_request([&](ByteView data) {
+        uint64_t wrong = 0;
+        for (size_t i = 0; i < data.size(); ++i)
+          wrong += data[i] != source_byte(at + i);
+        at += data.size();
+        payload_mismatches_ += wrong;
+        payload_received_ += data.size();
+        return true;
+      });
+      if (ended) {
+        Bytes out = response_header(ins.response_v);
+        Bytes end = seal_end(response_body);
+        out.insert(out.end(), end.begin(), end.end());
+        send_all(fd, out);
+      }
+      return;
+    }
     case FakeScript::kSilent:
       while (::recv(fd, buf, sizeof buf, 0) > 0) {
       }

@@ -2,6 +2,7 @@
 // server, and a blocking app client — all in this process, on loopback.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <string>
@@ -150,6 +151,56 @@ TEST_CASE("pump: a download longer than the idle timeout finishes while the app 
   CHECK(got.bytes == kTotal);
   CHECK(got.mismatches == 0);
   CHECK(took >= 3 * kIdle);  // it did outlast the idle timeout, twice over
+}
+
+TEST_CASE("pump: a server that does not read stalls the app's sends, and loses nothing") {
+  // Uplink backpressure: while an upstream write is pending the session must stop reading from
+  // the app, so the app's sends stall once the socket buffers on the way and the one block the
+  // tunnel holds are full. A session that kept reading would overwrite the block being written
+  // and swallow the app's bytes as fast as it sends them.
+  constexpr uint64_t kTotal = 128ull << 20;
+  constexpr size_t kPiece = 64 * 1024;
+  const vmess::Account account = fresh_account();
+  test::FakeVmessServer server(account, test::FakeScript::kPausedSink);
+  test::InProcessProxy proxy(profile_for(account, server.port()));
+  test::BlockingClient app(proxy.port());
+  REQUIRE(app.socks_connect(9) == 0x00);
+
+  // The writer stops on its own if a send blocks for the client's 10 s send timeout.
+  std::atomic<uint64_t> sent{0};
+  std::string writer_error;  // read only after join()
+  std::thread writer([&] {
+    std::vector<uint8_t> piece(kPiece);
+    try {
+      for (uint64_t off = 0; off < kTotal; off += kPiece) {
+        for (size_t i = 0; i < kPiece; ++i)
+          piece[i] = test::source_byte(off + i);
+        app.send_all(piece);
+        sent += kPiece;
+      }
+      app.shutdown_write();
+    } catch (const std::exception& e) {
+      writer_error = std::string(e.what()) + " after " + std::to_string(sent.load()) + " bytes";
+    }
+  });
+
+  // No REQUIRE until the writer is joined: leaving the test with it running would abort.
+  const uint64_t stalled_at = wait_until_stalled([&] { return sent.load(); }, 700ms, 20s);
+  MESSAGE("app stalled after " << (stalled_at >> 10) << " KiB of " << (kTotal >> 10) << " KiB");
+  CHECK(stalled_at > 0);
+  CHECK(stalled_at < kTotal / 4);
+  CHECK(server.payload_received() == 0);  // the server really has not read a byte yet
+
+  // Now the server reads: the writer finishes, and the server saw every byte, in order, then
+  // END, which it answers with END (the app's EOF).
+  server.resume_reading();
+  writer.join();
+  CHECK_MESSAGE(writer_error.empty(), writer_error);
+  const Download got = read_source(app, 20s);
+  CHECK_MESSAGE(got.eof, got.stopped);
+  CHECK(got.bytes == 0);
+  CHECK(server.payload_received() == kTotal);
+  CHECK(server.payload_mismatches() == 0);
 }
 
 TEST_CASE("pump: echo through a session, with END both ways") {
