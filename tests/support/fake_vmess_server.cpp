@@ -62,8 +62,8 @@ Bytes seal_end(vmess::BodyWriter& writer) {
 }  // namespace
 
 FakeVmessServer::FakeVmessServer(const vmess::Account& account, FakeScript script,
-                                 uint64_t source_bytes)
-    : account_(account), script_(script), source_bytes_(source_bytes) {
+                                 uint64_t source_bytes, std::chrono::milliseconds pace)
+    : account_(account), script_(script), source_bytes_(source_bytes), pace_(pace) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -113,6 +113,13 @@ void FakeVmessServer::accept_loop() {
       ::close(fd);
     });
   }
+}
+
+bool FakeVmessServer::pause_for(std::chrono::milliseconds duration) {
+  // The wake pipe stays readable once the destructor wrote to it, so this is a stoppable sleep.
+  pollfd wake{wake_pipe_[0], POLLIN, 0};
+  const int rc = ::poll(&wake, 1, static_cast<int>(duration.count()));
+  return rc == 0 && !stopping_;
 }
 
 void FakeVmessServer::serve(int fd) {
@@ -207,6 +214,46 @@ void FakeVmessServer::serve(int fd) {
         payload_sent_ += len;
       }
       send_all(fd, seal_end(response_body));
+      return;
+    }
+    case FakeScript::kDrip: {
+      if (!send_all(fd, response_header(ins.response_v))) return;
+      std::vector<uint8_t> block(1024);
+      for (uint64_t off = 0; off < source_bytes_;) {
+        if (!pause_for(pace_)) return;
+        size_t len = static_cast<size_t>(std::min<uint64_t>(block.size(), source_bytes_ - off));
+        for (size_t i = 0; i < len; ++i)
+          block[i] = source_byte(off + i);
+        if (!send_all(fd, seal_chunk(response_body, ByteView(block.data(), len)))) return;
+        off += len;
+        payload_sent_ += len;
+      }
+      send_all(fd, seal_end(response_body));
+      return;
+    }
+    case FakeScript::kPausedSink: {
+      // Not reading lets the socket buffers on the way fill up, so the client's upstream writes
+      // stay pending; the deadline only keeps a forgotten resume from hanging the test.
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!resume_reading_ && std::chrono::steady_clock::now() < give_up) {
+        if (!pause_for(std::chrono::milliseconds(10))) return;
+      }
+      uint64_t at = 0;
+      const bool ended = pump_request([&](ByteView data) {
+        uint64_t wrong = 0;
+        for (size_t i = 0; i < data.size(); ++i)
+          wrong += data[i] != source_byte(at + i);
+        at += data.size();
+        payload_mismatches_ += wrong;
+        payload_received_ += data.size();
+        return true;
+      });
+      if (ended) {
+        Bytes out = response_header(ins.response_v);
+        Bytes end = seal_end(response_body);
+        out.insert(out.end(), end.begin(), end.end());
+        send_all(fd, out);
+      }
       return;
     }
     case FakeScript::kSilent:

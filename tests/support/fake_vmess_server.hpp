@@ -1,11 +1,13 @@
 // A scripted VMess server on loopback for tests that the real v2ray cannot stage: a server that
-// streams as fast as it can while the app reads nothing (backpressure), one that never answers,
-// and ones that misbehave in a precise way (bad check byte, flipped tag bit, truncated or
-// impossible chunks, garbage). It decodes requests like a v2ray 4.34 inbound (through
-// vmess_test_server) and frames responses with the real BodyWriter.
+// streams as fast as it can while the app reads nothing (backpressure), one that stops reading
+// the request (uplink backpressure), one that drips its answer slower than the idle timeout, one
+// that never answers, and ones that misbehave in a precise way (bad check byte, flipped tag bit,
+// truncated or impossible chunks, garbage). It decodes requests like a v2ray 4.34 inbound
+// (through vmess_test_server) and frames responses with the real BodyWriter.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -26,6 +28,10 @@ enum class FakeScript : uint8_t {
   kGarbage,           // 64 random bytes instead of a response
   kCutAfterData,      // a correct header and one 100-byte chunk, then close without END
   kHeaderThenClose,   // a correct header, then close: the target sent nothing
+  kDrip,              // header, then `source_bytes` of source_byte(i) in 1 KiB chunks `pace`
+                      // apart, END, close: a download slower than the idle timeout
+  kPausedSink,        // reads nothing past the request header until resume_reading(), then
+                      // checks each request payload byte against source_byte(i); END answers END
   kByTargetPort,      // each request picks its script: target port = kScriptPortBase + script
 };
 
@@ -41,7 +47,8 @@ inline uint8_t source_byte(uint64_t i) {
 
 class FakeVmessServer {
  public:
-  FakeVmessServer(const vmess::Account& account, FakeScript script, uint64_t source_bytes = 0);
+  FakeVmessServer(const vmess::Account& account, FakeScript script, uint64_t source_bytes = 0,
+                  std::chrono::milliseconds pace = std::chrono::milliseconds(0));
   ~FakeVmessServer();
   FakeVmessServer(const FakeVmessServer&) = delete;
   FakeVmessServer& operator=(const FakeVmessServer&) = delete;
@@ -51,14 +58,22 @@ class FakeVmessServer {
   uint64_t payload_sent() const { return payload_sent_.load(); }
   int connections() const { return connections_.load(); }
   int requests_decoded() const { return requests_decoded_.load(); }
+  // kPausedSink: let the paused connections read (each waits at most 60 s for this).
+  void resume_reading() { resume_reading_ = true; }
+  // kPausedSink: request payload bytes decoded so far, and how many differed from the pattern.
+  uint64_t payload_received() const { return payload_received_.load(); }
+  uint64_t payload_mismatches() const { return payload_mismatches_.load(); }
 
  private:
   void accept_loop();
   void serve(int fd);
+  // Sleeps `duration`; false (at once) when the server is being destroyed.
+  bool pause_for(std::chrono::milliseconds duration);
 
   const vmess::Account& account_;
   FakeScript script_;
   uint64_t source_bytes_;
+  std::chrono::milliseconds pace_;
   int listen_fd_ = -1;
   int wake_pipe_[2] = {-1, -1};
   uint16_t port_ = 0;
@@ -66,6 +81,9 @@ class FakeVmessServer {
   std::atomic<uint64_t> payload_sent_{0};
   std::atomic<int> connections_{0};
   std::atomic<int> requests_decoded_{0};
+  std::atomic<bool> resume_reading_{false};
+  std::atomic<uint64_t> payload_received_{0};
+  std::atomic<uint64_t> payload_mismatches_{0};
   std::mutex mutex_;
   std::list<int> open_fds_;
   std::list<std::thread> threads_;

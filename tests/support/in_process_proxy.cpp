@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace vmlocal::test {
@@ -81,16 +82,22 @@ uint8_t BlockingClient::socks_connect(uint16_t target_port) {
 void BlockingClient::send_all(ByteView data) {
   for (size_t off = 0; off < data.size();) {
     ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) throw std::runtime_error("BlockingClient: send failed");
+    if (n <= 0) {
+      throw std::runtime_error(
+          errno == EAGAIN ? "BlockingClient: send timed out (10 s without progress)"
+                          : std::string("BlockingClient: send failed: ") + std::strerror(errno));
+    }
     off += static_cast<size_t>(n);
   }
 }
 
 size_t BlockingClient::receive(uint8_t* out, size_t max) {
   ssize_t n = ::recv(fd_, out, max, 0);
-  if (n < 0)
-    throw std::runtime_error(errno == EAGAIN ? "BlockingClient: receive timed out"
-                                             : "BlockingClient: receive failed");
+  if (n < 0) {
+    throw std::runtime_error(
+        errno == EAGAIN ? "BlockingClient: receive timed out (10 s without a byte)"
+                        : std::string("BlockingClient: receive failed: ") + std::strerror(errno));
+  }
   return static_cast<size_t>(n);
 }
 

@@ -18,8 +18,10 @@
 #include <thread>
 
 #include "stream_harness.hpp"
+#include "vmlocal/config/profile.hpp"
 #include "vmlocal/transport/tcp_stream.hpp"
 #include "vmlocal/transport/tls_stream.hpp"
+#include "vmlocal/transport/upstream.hpp"
 
 using namespace vmlocal;
 using namespace vmlocal::transport;
@@ -168,6 +170,34 @@ std::string failure_of(TlsOptions options, int max_version = 0) {
   REQUIRE(driver.failure.has_value());
   CHECK_FALSE(driver.connected);
   return driver.failure->message;
+}
+
+// The server_name a TLS server found in the ClientHello ("" when it had none, "<no handshake>"
+// when none completed) for `server`'s TLS settings. The context comes from tls_options_for(), as
+// the proxy makes it; only the TCP layer goes to 127.0.0.1 instead of server.address, so a host
+// name in the profile is never resolved.
+std::string sni_seen_for(config::Profile::Server server) {
+  std::string seen = "<no handshake>";
+  {
+    TlsServer tls_server([&](SSL* ssl) {
+      const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+      seen = name != nullptr ? name : "";
+      SSL_write(ssl, "ok", 2);
+      uint8_t b[1];
+      SSL_read(ssl, b, 1);  // until the client's close
+    });
+    server.port = tls_server.port();
+    auto context = make_context(tls_options_for(server));
+    StreamDriver driver({});
+    attach(driver, *context, tls_server.port());
+    const bool ok = driver.run_until([&] { return driver.received.size() == 2 || driver.closed; });
+    INFO("failure: " << (driver.failure ? driver.failure->message : std::string("none")));
+    CHECK(ok);
+    CHECK(std::string(driver.received.begin(), driver.received.end()) == "ok");
+    driver.stream->close(false);
+    CHECK(driver.run());
+  }  // the server thread is joined: `seen` is settled
+  return seen;
 }
 
 }  // namespace
@@ -344,4 +374,25 @@ TEST_CASE("tls stream: the server closing mid-handshake is a TLS failure") {
   REQUIRE(ran);
   REQUIRE(driver.failure.has_value());
   CHECK(driver.failure->message == "TLS: the server closed the connection during the handshake");
+}
+
+TEST_CASE("tls stream: the ClientHello names the configured sni, else the server's host name") {
+  config::Profile::Server server;
+  server.tls.emplace();
+  SUBCASE("sni set: that name, not the address") {
+    server.address = "vmess.test";  // never resolved: TCP goes to 127.0.0.1
+    server.tls->sni = "localhost";  // the test certificate's name, so it verifies with the CA
+    server.tls->ca_file = certificate().pem_path;
+    CHECK(sni_seen_for(server) == "localhost");
+  }
+  SUBCASE("no sni and the address is a name: the address") {
+    server.address = "vmess.test";
+    server.tls->pin_sha256 = {certificate().pin};  // the certificate does not name vmess.test
+    CHECK(sni_seen_for(server) == "vmess.test");
+  }
+  SUBCASE("no sni and the address is an IP: no server_name at all (RFC 6066 forbids IPs)") {
+    server.address = "127.0.0.1";
+    server.tls->ca_file = certificate().pem_path;  // verified against the IP SAN
+    CHECK(sni_seen_for(server) == "");
+  }
 }
