@@ -97,11 +97,10 @@ void on_signal(uv_signal_t* handle, int signum) {
     uv_unref(reinterpret_cast<uv_handle_t*>(&h));
 }
 
-}  // namespace
-
-int run_proxy(const config::Profile& profile) {
+// Starts worker 1, then the others on the ports it bound. On a failure every worker made so far
+// is stopped and drained here, and the result is kExitRuntime.
+int start_workers(const config::Profile& profile, std::vector<std::unique_ptr<Worker>>& workers) {
   const unsigned count = profile.local.workers;
-  std::vector<std::unique_ptr<Worker>> workers;
   workers.push_back(std::make_unique<Worker>(profile, inbound::WorkerSlot{0, count}));
   if (count > 1) log::set_thread_tag("w1");
 
@@ -123,7 +122,6 @@ int run_proxy(const config::Profile& profile) {
     if (auto error = workers.back()->proxy().start()) {
       log::error(*error);
       exit_code = kExitRuntime;
-      workers.pop_back();
     }
   }
   if (exit_code != kExitOk) {
@@ -137,6 +135,14 @@ int run_proxy(const config::Profile& profile) {
     for (size_t i = 1; i < workers.size(); ++i)
       workers[i]->run_in_thread();
   }
+  return exit_code;
+}
+
+}  // namespace
+
+int run_proxy(const config::Profile& profile) {
+  std::vector<std::unique_ptr<Worker>> workers;
+  const int exit_code = start_workers(profile, workers);
 
   uv_loop_t* loop = workers[0]->loop();
   Signals signals;

@@ -9,15 +9,43 @@ LayerStream::LayerStream(uv_loop_t* loop, StreamHandler& handler, const MakeInne
   uv_idle_init(loop_, &resume_);
   resume_.data = this;
   inner_ = make_inner(static_cast<StreamHandler&>(*this));
+  latch_.opened(2);
 }
 
 LayerStream::~LayerStream() {
   // libuv still points at resume_ until its close callback ran.
-  assert(!closing_ || idle_closed_);
+  assert(!closing_ || latch_.open() == 0);
 }
 
 void LayerStream::connect() {
   inner_->connect();
+}
+
+void LayerStream::read_start() {
+  if (!ready_for_reads() || closing_ || failed_) return;
+  reading_ = true;
+  if (has_pending_delivery()) {
+    schedule_resume();  // delivered on the next loop iteration, never from inside this call
+  } else {
+    update_inner_reading();
+  }
+}
+
+void LayerStream::read_stop() {
+  reading_ = false;
+  cancel_resume();
+  update_inner_reading();
+}
+
+void LayerStream::update_inner_reading() {
+  const bool want = !closing_ && !failed_ && wants_inner_reads();
+  if (want == inner_reading_) return;
+  inner_reading_ = want;
+  if (want) {
+    inner_->read_start();
+  } else {
+    inner_->read_stop();
+  }
 }
 
 void LayerStream::close(bool reset) {
@@ -63,20 +91,15 @@ void LayerStream::on_stream_failed(const Failure& failure) {
 }
 
 void LayerStream::on_stream_closed() {
-  inner_closed_ = true;
-  maybe_report_closed();
+  on_child_closed();
 }
 
 void LayerStream::on_idle_closed(uv_handle_t* handle) {
-  auto* self = static_cast<LayerStream*>(handle->data);
-  self->idle_closed_ = true;
-  self->maybe_report_closed();
+  static_cast<LayerStream*>(handle->data)->on_child_closed();
 }
 
-void LayerStream::maybe_report_closed() {
-  if (!inner_closed_ || !idle_closed_ || close_reported_) return;
-  close_reported_ = true;
-  handler_.on_stream_closed();  // may destroy this: nothing after it
+void LayerStream::on_child_closed() {
+  if (latch_.closed()) handler_.on_stream_closed();  // may destroy this: nothing after it
 }
 
 }  // namespace vmlocal::transport

@@ -33,7 +33,7 @@ void TlsStream::on_stream_read(size_t n) {
   in_end_ += n;
   if (handshaking_) {
     advance_handshake();
-  } else if (connected_ && reading_) {
+  } else if (connected_ && reading()) {
     pump_reads();
   } else {
     update_inner_reading();
@@ -43,10 +43,10 @@ void TlsStream::on_stream_read(size_t n) {
 void TlsStream::on_stream_eof() {
   if (closing() || failed()) return;
   inner_eof_ = true;
-  inner_reading_ = false;
+  note_inner_reads_stopped();
   if (handshaking_) {
     advance_handshake();  // consumes what is left, then reports the early close
-  } else if (connected_ && reading_) {
+  } else if (connected_ && reading()) {
     pump_reads();
   }
 }
@@ -55,28 +55,16 @@ bool TlsStream::has_buffered_input() const {
   return in_end_ > in_begin_ || (ssl_ != nullptr && SSL_has_pending(ssl_) == 1);
 }
 
-void TlsStream::read_start() {
-  if (!connected_ || closing() || failed()) return;
-  reading_ = true;
-  if (has_buffered_input() || inner_eof_ || end_pending_) {
-    schedule_resume();  // delivered on the next loop iteration, never from inside this call
-  } else {
-    update_inner_reading();
-  }
-}
-
-void TlsStream::read_stop() {
-  reading_ = false;
-  cancel_resume();
-  update_inner_reading();
+bool TlsStream::has_pending_delivery() const {
+  return has_buffered_input() || inner_eof_ || end_pending_;
 }
 
 void TlsStream::on_resume() {
-  if (connected_ && reading_) pump_reads();
+  if (connected_ && reading()) pump_reads();
 }
 
 void TlsStream::pump_reads() {
-  while (reading_ && !closing() && !failed() && !eof_reported_) {
+  while (reading() && !closing() && !failed() && !eof_reported_) {
     // Ask the handler for its buffer only when a whole record is there to decrypt, so an idle
     // tunnel does not hold the handler's block.
     if (SSL_pending(ssl_) == 0) {
@@ -139,7 +127,7 @@ bool TlsStream::handle_read_result(int rc) {
 
 void TlsStream::report_eof() {
   if (eof_reported_) return;
-  if (!reading_) {
+  if (!reading()) {
     end_pending_ = true;  // told when the handler reads again
     return;
   }
@@ -149,23 +137,12 @@ void TlsStream::report_eof() {
   handler_.on_stream_eof();
 }
 
-void TlsStream::update_inner_reading() {
-  bool want = false;
-  if (!closing() && !failed() && !inner_eof_ && inner_connected_) {
-    if (handshaking_) {
-      want = true;
-    } else if (connected_ && reading_ && !eof_reported_) {
-      // Stop while the buffer is nearly full; pump_reads() drains it and starts again.
-      want = kTlsBufferSize - (in_end_ - in_begin_) >= kMinReadRoom;
-    }
-  }
-  if (want == inner_reading_) return;
-  inner_reading_ = want;
-  if (want) {
-    inner_->read_start();
-  } else {
-    inner_->read_stop();
-  }
+bool TlsStream::wants_inner_reads() const {
+  if (inner_eof_ || !inner_connected_) return false;
+  if (handshaking_) return true;
+  // Stop while the buffer is nearly full; pump_reads() drains it and starts again.
+  return connected_ && reading() && !eof_reported_ &&
+         kTlsBufferSize - (in_end_ - in_begin_) >= kMinReadRoom;
 }
 
 void TlsStream::release_idle_buffers() {

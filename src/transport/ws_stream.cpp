@@ -180,7 +180,7 @@ void WsStream::on_control(ws::Opcode opcode, ByteView payload) {
 void WsStream::on_stream_eof() {
   if (closing() || failed()) return;
   inner_eof_ = true;
-  inner_reading_ = false;
+  note_inner_reads_stopped();
   if (!connected_) {
     fail(FailureKind::kProtocol,
          "WebSocket: the server closed the connection during the upgrade (check [server.ws] "
@@ -194,7 +194,7 @@ void WsStream::on_stream_eof() {
 
 void WsStream::report_eof() {
   if (eof_reported_) return;
-  if (!reading_ || leftover_offset_ < leftover_.size()) {
+  if (!reading() || leftover_offset_ < leftover_.size()) {
     end_pending_ = true;
     return;
   }
@@ -204,24 +204,12 @@ void WsStream::report_eof() {
   handler_.on_stream_eof();
 }
 
-void WsStream::read_start() {
-  if (!connected_ || closing() || failed()) return;
-  reading_ = true;
-  if (leftover_offset_ < leftover_.size() || end_pending_) {
-    schedule_resume();
-  } else {
-    update_inner_reading();
-  }
-}
-
-void WsStream::read_stop() {
-  reading_ = false;
-  cancel_resume();
-  update_inner_reading();
+bool WsStream::has_pending_delivery() const {
+  return leftover_offset_ < leftover_.size() || end_pending_;
 }
 
 void WsStream::on_resume() {
-  if (!reading_) return;
+  if (!reading()) return;
   if (leftover_offset_ < leftover_.size()) {
     const MutableByteView space = handler_.on_stream_buffer();
     const size_t n = std::min(space.size(), leftover_.size() - leftover_offset_);
@@ -234,30 +222,21 @@ void WsStream::on_resume() {
     }
     process(space.data(), n);
     if (closing() || failed()) return;
-    if (!leftover_.empty() && reading_) {
+    if (!leftover_.empty() && reading()) {
       schedule_resume();
       return;
     }
   }
-  if (end_pending_ && reading_) {
+  if (end_pending_ && reading()) {
     report_eof();
     return;
   }
   update_inner_reading();
 }
 
-void WsStream::update_inner_reading() {
-  bool want = false;
-  if (!closing() && !failed() && !inner_eof_ && inner_connected_) {
-    want = !connected_ || (reading_ && !eof_reported_ && !close_received_ && leftover_.empty());
-  }
-  if (want == inner_reading_) return;
-  inner_reading_ = want;
-  if (want) {
-    inner_->read_start();
-  } else {
-    inner_->read_stop();
-  }
+bool WsStream::wants_inner_reads() const {
+  if (inner_eof_ || !inner_connected_) return false;
+  return !connected_ || (reading() && !eof_reported_ && !close_received_ && leftover_.empty());
 }
 
 }  // namespace vmlocal::transport

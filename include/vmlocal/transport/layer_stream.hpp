@@ -11,6 +11,7 @@
 #include <string>
 
 #include "vmlocal/transport/stream.hpp"
+#include "vmlocal/uv/close_latch.hpp"
 
 namespace vmlocal::transport {
 
@@ -23,6 +24,10 @@ class LayerStream : public Stream, protected StreamHandler {
   LayerStream& operator=(const LayerStream&) = delete;
 
   void connect() override;
+  // Handler-facing reads, the same for every layer: data the layer already holds is delivered
+  // from a later loop iteration (see Stream); otherwise reads below follow wants_inner_reads().
+  void read_start() final;
+  void read_stop() final;
   // Idempotent. Calls say_goodbye() first unless `reset`, then closes the handle and the inner
   // stream; on_stream_closed() follows once both are closed (always asynchronously).
   void close(bool reset) final;
@@ -36,6 +41,19 @@ class LayerStream : public Stream, protected StreamHandler {
   virtual void say_goodbye() {}
   // Deferred work scheduled with schedule_resume().
   virtual void on_resume() = 0;
+
+  // True once the handler may read (the layer's own handshake is done).
+  virtual bool ready_for_reads() const = 0;
+  // Data or an end the layer already holds for the handler.
+  virtual bool has_pending_delivery() const = 0;
+  // Whether the layer wants bytes from below now (for its handshake, or room for the handler's
+  // reads). Never asked while closing or failed.
+  virtual bool wants_inner_reads() const = 0;
+  // Starts or stops reads below to match wants_inner_reads().
+  void update_inner_reading();
+  // The stream below stopped reading by itself (EOF).
+  void note_inner_reads_stopped() { inner_reading_ = false; }
+  bool reading() const { return reading_; }
 
   void schedule_resume();
   void cancel_resume();
@@ -56,15 +74,15 @@ class LayerStream : public Stream, protected StreamHandler {
  private:
   static void on_idle(uv_idle_t* idle);
   static void on_idle_closed(uv_handle_t* handle);
-  void maybe_report_closed();
+  void on_child_closed();
 
   uv_idle_t resume_{};
   bool resume_scheduled_ = false;
+  bool reading_ = false;        // the handler wants reads
+  bool inner_reading_ = false;  // reads below are started
   bool closing_ = false;
   bool failed_ = false;
-  bool inner_closed_ = false;
-  bool idle_closed_ = false;
-  bool close_reported_ = false;
+  uv::CloseLatch latch_;  // the idle handle and the inner stream
 };
 
 }  // namespace vmlocal::transport

@@ -32,8 +32,6 @@ class TlsStream final : public LayerStream {
             const MakeInner& make_inner);
   ~TlsStream() override;
 
-  void read_start() override;
-  void read_stop() override;
   WriteResult write(uv_buf_t* bufs, size_t count) override;
   WriteResult shutdown() override;
   std::string_view connect_stage() const override;
@@ -66,7 +64,9 @@ class TlsStream final : public LayerStream {
   WriteResult continue_write();
   WriteResult flush_output();
   void finish_shutdown();
-  void update_inner_reading();
+  bool ready_for_reads() const override { return connected_; }
+  bool has_pending_delivery() const override;
+  bool wants_inner_reads() const override;
   void release_idle_buffers();
   std::string describe_failure(int rc, std::string_view during);
   bool has_buffered_input() const;
@@ -98,8 +98,6 @@ class TlsStream final : public LayerStream {
   bool inner_connected_ = false;
   bool handshaking_ = false;
   bool connected_ = false;
-  bool reading_ = false;
-  bool inner_reading_ = false;
   bool inner_write_pending_ = false;
   bool inner_eof_ = false;
   bool eof_reported_ = false;

@@ -38,8 +38,6 @@ class WsStream final : public LayerStream {
            const MakeInner& make_inner);
   ~WsStream() override;
 
-  void read_start() override;
-  void read_stop() override;
   WriteResult write(uv_buf_t* bufs, size_t count) override;
   WriteResult shutdown() override;
   std::string_view connect_stage() const override;
@@ -70,7 +68,9 @@ class WsStream final : public LayerStream {
   void send_queued_control();
   WriteResult send_data(uv_buf_t* bufs, size_t count);
   void report_eof();
-  void update_inner_reading();
+  bool ready_for_reads() const override { return connected_; }
+  bool has_pending_delivery() const override;
+  bool wants_inner_reads() const override;
   ws::MaskKey draw_mask();
 
   WsOptions options_;
@@ -99,8 +99,6 @@ class WsStream final : public LayerStream {
 
   bool inner_connected_ = false;
   bool connected_ = false;
-  bool reading_ = false;
-  bool inner_reading_ = false;
   bool inner_eof_ = false;
   bool shut_down_ = false;
   bool close_sent_ = false;
