@@ -9,15 +9,7 @@
 namespace vmlocal::vmess {
 namespace {
 
-// Byte offsets of the fixed part (§4).
-constexpr size_t kOffsetVersion = 0;
-constexpr size_t kOffsetIv = 1;
-constexpr size_t kOffsetKey = 17;
-constexpr size_t kOffsetV = 33;
-constexpr size_t kOffsetOptions = 34;
-constexpr size_t kOffsetPaddingSecurity = 35;
-constexpr size_t kOffsetReserved = 36;
-constexpr size_t kOffsetCommand = 37;
+namespace offset = instruction_offset;
 
 bool is_domain_byte(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -88,15 +80,15 @@ InstructionBytes encode_instruction(const Instruction& instruction) {
   }
   InstructionBytes out;
   uint8_t* p = out.data.data();
-  p[kOffsetVersion] = kInstructionVersion;
-  std::copy(instruction.body_iv.begin(), instruction.body_iv.end(), p + kOffsetIv);
-  std::copy(instruction.body_key.begin(), instruction.body_key.end(), p + kOffsetKey);
-  p[kOffsetV] = instruction.response_v;
-  p[kOffsetOptions] = instruction.options;
-  p[kOffsetPaddingSecurity] = static_cast<uint8_t>(instruction.padding_len << 4 |
-                                                   static_cast<uint8_t>(instruction.security));
-  p[kOffsetReserved] = 0;
-  p[kOffsetCommand] = static_cast<uint8_t>(instruction.command);
+  p[offset::kVersion] = kInstructionVersion;
+  std::copy(instruction.body_iv.begin(), instruction.body_iv.end(), p + offset::kIv);
+  std::copy(instruction.body_key.begin(), instruction.body_key.end(), p + offset::kKey);
+  p[offset::kV] = instruction.response_v;
+  p[offset::kOptions] = instruction.options;
+  p[offset::kPaddingSecurity] = static_cast<uint8_t>(instruction.padding_len << 4 |
+                                                     static_cast<uint8_t>(instruction.security));
+  p[offset::kReserved] = 0;
+  p[offset::kCommand] = static_cast<uint8_t>(instruction.command);
   size_t n = kInstructionFixedSize;
   auto append = [&](const auto* bytes, size_t count) {
     std::copy_n(reinterpret_cast<const uint8_t*>(bytes), count, p + n);
@@ -139,15 +131,15 @@ DecodedInstruction decode_instruction(ByteView plaintext) {
   if (plaintext.size() < kInstructionFixedSize) return out;  // need more
   const uint8_t* p = plaintext.data();
   Instruction& ins = out.instruction;
-  std::copy_n(p + kOffsetIv, 16, ins.body_iv.begin());
-  std::copy_n(p + kOffsetKey, 16, ins.body_key.begin());
-  ins.response_v = p[kOffsetV];
-  ins.options = p[kOffsetOptions];
-  ins.padding_len = p[kOffsetPaddingSecurity] >> 4;
-  uint8_t security = p[kOffsetPaddingSecurity] & 0x0f;
+  std::copy_n(p + offset::kIv, 16, ins.body_iv.begin());
+  std::copy_n(p + offset::kKey, 16, ins.body_key.begin());
+  ins.response_v = p[offset::kV];
+  ins.options = p[offset::kOptions];
+  ins.padding_len = p[offset::kPaddingSecurity] >> 4;
+  uint8_t security = p[offset::kPaddingSecurity] & 0x0f;
   if (security == 0) security = static_cast<uint8_t>(SecurityType::kLegacy);  // as 4.34 does
   ins.security = static_cast<SecurityType>(security);
-  uint8_t command = p[kOffsetCommand];
+  uint8_t command = p[offset::kCommand];
   if (command < static_cast<uint8_t>(Command::kTcp) ||
       command > static_cast<uint8_t>(Command::kMux))
     return fail("unknown command");
