@@ -1,7 +1,5 @@
 // vmess-local: command line -> profile -> event loop -> signals. Everything else lives in the
 // core library.
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -12,6 +10,7 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/platform/descriptor_limit.hpp"
 #include "vmlocal/runtime/runtime.hpp"
 #include "vmlocal_version.h"
 
@@ -19,15 +18,6 @@ namespace {
 
 constexpr int kExitOk = 0;
 constexpr int kExitUsage = 2;
-
-// Many tunnels mean many descriptors: use everything the hard limit allows.
-void raise_fd_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
-}
 
 struct Options {
   std::string config_path;
@@ -125,7 +115,7 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit();
+  vmlocal::platform::raise_descriptor_limit();  // many tunnels mean many descriptors
   vmlocal::crypto::ensure_initialized();
   return vmlocal::runtime::run_proxy(profile);
 }

@@ -6,27 +6,16 @@
 #include <utility>
 
 namespace vmlocal::crypto {
-namespace {
 
-void one_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16], int encrypt) {
+void aes128_encrypt_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]) {
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   int len = 0;
   bool ok = ctx != nullptr &&
-            EVP_CipherInit_ex(ctx, EVP_aes_128_ecb(), nullptr, key, nullptr, encrypt) == 1 &&
+            EVP_EncryptInit_ex(ctx, EVP_aes_128_ecb(), nullptr, key, nullptr) == 1 &&
             EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
-            EVP_CipherUpdate(ctx, out, &len, in, 16) == 1 && len == 16;
+            EVP_EncryptUpdate(ctx, out, &len, in, 16) == 1 && len == 16;
   EVP_CIPHER_CTX_free(ctx);
   if (!ok) throw std::runtime_error("OpenSSL AES-128-ECB failed");
-}
-
-}  // namespace
-
-void aes128_encrypt_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]) {
-  one_block(key, in, out, 1);
-}
-
-void aes128_decrypt_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]) {
-  one_block(key, in, out, 0);
 }
 
 Aes128Cfb::Aes128Cfb(const uint8_t key[16], const uint8_t iv[16], Direction direction)

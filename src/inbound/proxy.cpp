@@ -1,13 +1,13 @@
 #include "vmlocal/inbound/proxy.hpp"
 
 #include <netinet/in.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/platform/descriptor_limit.hpp"
+#include "vmlocal/platform/socket_options.hpp"
 #include "vmlocal/tunnel/tunnel.hpp"
 #include "vmlocal/uv/sockaddr.hpp"
 
@@ -19,11 +19,8 @@ Proxy::Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker)
       servers_(loop, random_) {
   // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
   // logs, so accept() never runs into EMFILE halfway through a tunnel.
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-    const size_t usable = limit.rlim_cur > kReservedDescriptors
-                              ? static_cast<size_t>(limit.rlim_cur - kReservedDescriptors)
-                              : 0;
+  if (const std::optional<size_t> limit = platform::descriptor_limit()) {
+    const size_t usable = *limit > kReservedDescriptors ? *limit - kReservedDescriptors : 0;
     max_tunnels_ = std::max<size_t>(1, usable / 2 / worker.count);
   }
   if (profile_->local.max_connections > 0) {
@@ -73,9 +70,8 @@ std::optional<std::string> Proxy::listen_on(const config::ListenEndpoint& endpoi
   listeners_.push_back(listener);
   if (worker_.count > 1) {
     uv_os_fd_t fd = -1;
-    const int on = 1;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&listener->handle), &fd) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+        !platform::enable_reuseport(fd)) {
       return "listen " + endpoint.to_string() + ": cannot set SO_REUSEPORT for workers";
     }
   }

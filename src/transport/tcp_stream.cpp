@@ -1,13 +1,13 @@
 #include "vmlocal/transport/tcp_stream.hpp"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <cerrno>
-
 #include <cstring>
+#include <optional>
 
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/platform/socket_options.hpp"
 #include "vmlocal/uv/sockaddr.hpp"
 #include "vmlocal/uv/write.hpp"
 
@@ -104,12 +104,13 @@ void TcpStream::try_next_address() {
   }
   const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[next_address_++]);
   if (fast_open_) {
-    // The socket must exist before connect() to carry TCP_FASTOPEN_CONNECT.
+    // The socket must exist before connect() to take the Fast Open option.
     uv_tcp_init_ex(loop_, &tcp_, addr->sa_family);
     uv_os_fd_t fd = -1;
-    const int on = 1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof on) != 0) {
+    const int fileno_rc = uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd);
+    if (fileno_rc != 0) {
+      log::debug("TCP Fast Open unavailable: ", uv_strerror(fileno_rc));
+    } else if (!platform::enable_fast_open_connect(fd)) {
       log::debug("TCP Fast Open unavailable on this system: ", std::strerror(errno));
     }
   } else {
@@ -216,17 +217,14 @@ void TcpStream::on_write(uv_write_t* req, int status) {
 }
 
 void TcpStream::report_fast_open() {
-  // By the first reply the handshake is over, and TCP_INFO says whether the SYN carried data.
+  // By the first reply the handshake is over, and the kernel can say whether the SYN carried data.
   fast_open_checked_ = true;
   uv_os_fd_t fd = -1;
-  tcp_info info{};
-  socklen_t len = sizeof info;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0 &&
-      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
-    log::debug((info.tcpi_options & TCPI_OPT_SYN_DATA) != 0
-                   ? "TCP Fast Open: the request went out with the SYN"
-                   : "TCP Fast Open: not used for this connection (no cookie yet, or the server "
-                     "does not offer it)");
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return;
+  if (const std::optional<bool> used = platform::fast_open_used(fd)) {
+    log::debug(*used ? "TCP Fast Open: the request went out with the SYN"
+                     : "TCP Fast Open: not used for this connection (no cookie yet, or the server "
+                       "does not offer it)");
   }
 }
 

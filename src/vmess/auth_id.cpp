@@ -31,23 +31,4 @@ AuthId make_auth_id(ByteView cmd_key, int64_t timestamp, const AuthIdRandom& ran
   return out;
 }
 
-std::optional<OpenedAuthId> open_auth_id(ByteView cmd_key, const AuthId& auth_id,
-                                         int64_t now_unix) {
-  crypto::Key16 key = auth_id_key(cmd_key);
-  std::array<uint8_t, kAuthSize> plain;
-  crypto::aes128_decrypt_block(key.data(), auth_id.data(), plain.data());
-  if (crypto::crc32({plain.data(), kCrcOffset}) != get_be32(plain.data() + kCrcOffset)) {
-    return std::nullopt;
-  }
-  // v2ray reads T as a signed 64-bit value and refuses negative ones.
-  const auto timestamp = static_cast<int64_t>(get_be64(plain.data()));
-  if (timestamp < 0) return std::nullopt;
-  const int64_t skew = timestamp > now_unix ? timestamp - now_unix : now_unix - timestamp;
-  if (skew > kAuthIdWindowSeconds) return std::nullopt;
-  OpenedAuthId opened;
-  opened.timestamp = timestamp;
-  std::copy_n(plain.begin() + 8, kAuthIdRandomSize, opened.random.begin());
-  return opened;
-}
-
 }  // namespace vmlocal::vmess

@@ -9,15 +9,7 @@
 namespace vmlocal::vmess {
 namespace {
 
-// Byte offsets of the fixed part (§4).
-constexpr size_t kOffsetVersion = 0;
-constexpr size_t kOffsetIv = 1;
-constexpr size_t kOffsetKey = 17;
-constexpr size_t kOffsetV = 33;
-constexpr size_t kOffsetOptions = 34;
-constexpr size_t kOffsetPaddingSecurity = 35;
-constexpr size_t kOffsetReserved = 36;
-constexpr size_t kOffsetCommand = 37;
+namespace offset = instruction_offset;
 
 bool is_domain_byte(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -50,60 +42,6 @@ bool is_wire_security(SecurityType security) {
       break;
   }
   return false;
-}
-
-// The fixed part (§4) into `ins`; false for a command the server does not know.
-bool decode_fixed_part(const uint8_t* p, Instruction& ins) {
-  std::copy_n(p + kOffsetIv, 16, ins.body_iv.begin());
-  std::copy_n(p + kOffsetKey, 16, ins.body_key.begin());
-  ins.response_v = p[kOffsetV];
-  ins.options = p[kOffsetOptions];
-  ins.padding_len = p[kOffsetPaddingSecurity] >> 4;
-  uint8_t security = p[kOffsetPaddingSecurity] & 0x0f;
-  if (security == 0) security = static_cast<uint8_t>(SecurityType::kLegacy);  // as 4.34 does
-  ins.security = static_cast<SecurityType>(security);
-  uint8_t command = p[kOffsetCommand];
-  if (command < static_cast<uint8_t>(Command::kTcp) ||
-      command > static_cast<uint8_t>(Command::kMux))
-    return false;
-  ins.command = static_cast<Command>(command);
-  return true;
-}
-
-enum class TargetDecode : uint8_t { kDone, kNeedMore, kUnknownType };
-
-// The port and address at plaintext[n] (port first, as v2ray lays them out); advances n.
-TargetDecode decode_target(ByteView plaintext, size_t& n, TargetAddress& target) {
-  const uint8_t* p = plaintext.data();
-  auto need = [&](size_t more) { return plaintext.size() < n + more; };
-  if (need(3)) return TargetDecode::kNeedMore;
-  target.port = get_be16(p + n);
-  n += 2;
-  switch (p[n++]) {
-    case address_type::kIpv4:
-      if (need(4)) return TargetDecode::kNeedMore;
-      target.type = TargetAddress::Type::kIpv4;
-      std::copy_n(p + n, 4, target.ip.begin());
-      n += 4;
-      return TargetDecode::kDone;
-    case address_type::kIpv6:
-      if (need(16)) return TargetDecode::kNeedMore;
-      target.type = TargetAddress::Type::kIpv6;
-      std::copy_n(p + n, 16, target.ip.begin());
-      n += 16;
-      return TargetDecode::kDone;
-    case address_type::kDomain: {
-      if (need(1)) return TargetDecode::kNeedMore;
-      size_t len = p[n++];
-      if (need(len)) return TargetDecode::kNeedMore;
-      target.type = TargetAddress::Type::kDomain;
-      target.domain.assign(reinterpret_cast<const char*>(p + n), len);
-      n += len;
-      return TargetDecode::kDone;
-    }
-    default:
-      return TargetDecode::kUnknownType;
-  }
 }
 
 }  // namespace
@@ -142,15 +80,15 @@ InstructionBytes encode_instruction(const Instruction& instruction) {
   }
   InstructionBytes out;
   uint8_t* p = out.data.data();
-  p[kOffsetVersion] = kInstructionVersion;
-  std::copy(instruction.body_iv.begin(), instruction.body_iv.end(), p + kOffsetIv);
-  std::copy(instruction.body_key.begin(), instruction.body_key.end(), p + kOffsetKey);
-  p[kOffsetV] = instruction.response_v;
-  p[kOffsetOptions] = instruction.options;
-  p[kOffsetPaddingSecurity] = static_cast<uint8_t>(instruction.padding_len << 4 |
-                                                   static_cast<uint8_t>(instruction.security));
-  p[kOffsetReserved] = 0;
-  p[kOffsetCommand] = static_cast<uint8_t>(instruction.command);
+  p[offset::kVersion] = kInstructionVersion;
+  std::copy(instruction.body_iv.begin(), instruction.body_iv.end(), p + offset::kIv);
+  std::copy(instruction.body_key.begin(), instruction.body_key.end(), p + offset::kKey);
+  p[offset::kV] = instruction.response_v;
+  p[offset::kOptions] = instruction.options;
+  p[offset::kPaddingSecurity] = static_cast<uint8_t>(instruction.padding_len << 4 |
+                                                     static_cast<uint8_t>(instruction.security));
+  p[offset::kReserved] = 0;
+  p[offset::kCommand] = static_cast<uint8_t>(instruction.command);
   size_t n = kInstructionFixedSize;
   auto append = [&](const auto* bytes, size_t count) {
     std::copy_n(reinterpret_cast<const uint8_t*>(bytes), count, p + n);
@@ -180,44 +118,6 @@ InstructionBytes encode_instruction(const Instruction& instruction) {
   append(instruction.padding.data(), instruction.padding_len);
   put_be32(p + n, crypto::fnv1a32({p, n}));
   out.size = n + kInstructionChecksumSize;
-  return out;
-}
-
-DecodedInstruction decode_instruction(ByteView plaintext) {
-  DecodedInstruction out;
-  auto fail = [&out](std::string_view why) {
-    out.status = DecodeStatus::kError;
-    out.error = why;
-    return std::move(out);
-  };
-  if (plaintext.size() < kInstructionFixedSize) return out;  // need more
-  const uint8_t* p = plaintext.data();
-  Instruction& ins = out.instruction;
-  if (!decode_fixed_part(p, ins)) return fail("unknown command");
-
-  size_t n = kInstructionFixedSize;
-  if (carries_address(ins.command)) {
-    switch (decode_target(plaintext, n, ins.target)) {
-      case TargetDecode::kDone:
-        break;
-      case TargetDecode::kNeedMore:
-        return out;
-      case TargetDecode::kUnknownType:
-        return fail("unknown address type");
-    }
-  }
-  if (plaintext.size() < n + ins.padding_len + kInstructionChecksumSize) return out;
-  std::copy_n(p + n, ins.padding_len, ins.padding.begin());
-  n += ins.padding_len;
-  // The server checks the checksum before it looks at the address or the security.
-  if (crypto::fnv1a32({p, n}) != get_be32(p + n)) return fail("instruction checksum mismatch");
-  out.size = n + kInstructionChecksumSize;
-
-  if (carries_address(ins.command) && ins.target.type == TargetAddress::Type::kDomain) {
-    if (auto problem = domain_problem(ins.target.domain)) return fail(*problem);
-  }
-  if (!is_wire_security(ins.security)) return fail("unknown security type");
-  out.status = DecodeStatus::kDone;
   return out;
 }
 

@@ -136,8 +136,8 @@ void FakeVmessServer::serve(int fd) {
     in.insert(in.end(), buf, buf + n);
     RequestHeaderDecode decoded =
         decode_request_header(in, account_, static_cast<int64_t>(std::time(nullptr)));
-    if (decoded.status == vmess::DecodeStatus::kError) return;  // like v2ray: no reply
-    if (decoded.status == vmess::DecodeStatus::kDone) header = std::move(decoded.header);
+    if (decoded.status == DecodeStatus::kError) return;  // like v2ray: no reply
+    if (decoded.status == DecodeStatus::kDone) header = std::move(decoded.header);
   }
   ++requests_decoded_;
   in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(header->size));

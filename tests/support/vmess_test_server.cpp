@@ -3,16 +3,14 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "support/vmess_server_side.hpp"
 #include "vmlocal/crypto/aead_cipher.hpp"
 #include "vmlocal/crypto/secret.hpp"
-#include "vmlocal/vmess/aead_header.hpp"
 #include "vmlocal/vmess/kdf.hpp"
 #include "vmlocal/vmess/legacy_header.hpp"
 
 namespace vmlocal::test {
 namespace {
-
-using vmess::DecodeStatus;
 
 RequestHeaderDecode error(std::string why) {
   RequestHeaderDecode out;
@@ -22,7 +20,7 @@ RequestHeaderDecode error(std::string why) {
 }
 
 // Decodes an instruction that must fill `plaintext` exactly (AEAD: it is the sealed payload).
-RequestHeaderDecode finish(vmess::HeaderMode mode, const vmess::DecodedInstruction& decoded,
+RequestHeaderDecode finish(vmess::HeaderMode mode, const DecodedInstruction& decoded,
                            size_t header_size, int64_t timestamp, int alter_index) {
   if (decoded.status == DecodeStatus::kError) return error(std::string(decoded.error));
   if (decoded.status == DecodeStatus::kNeedMore) return {};
@@ -38,8 +36,8 @@ RequestHeaderDecode finish(vmess::HeaderMode mode, const vmess::DecodedInstructi
   return out;
 }
 
-RequestHeaderDecode decode_aead(const vmess::OpenedAeadHeader& opened) {
-  vmess::DecodedInstruction decoded = vmess::decode_instruction(opened.payload);
+RequestHeaderDecode decode_aead(const OpenedAeadHeader& opened) {
+  DecodedInstruction decoded = decode_instruction(opened.payload);
   if (decoded.status == DecodeStatus::kNeedMore) {
     return error("sealed instruction is truncated");
   }
@@ -85,7 +83,7 @@ RequestHeaderDecode decode_legacy(ByteView input, const vmess::Account& account,
   const auto iv = vmess::legacy_header_iv(match->timestamp);
   crypto::Aes128Cfb(account.cmd_key.data(), iv.data(), crypto::Aes128Cfb::Direction::kDecrypt)
       .apply({plain.data(), n});
-  vmess::DecodedInstruction decoded = vmess::decode_instruction({plain.data(), n});
+  DecodedInstruction decoded = decode_instruction({plain.data(), n});
   return finish(vmess::HeaderMode::kLegacy, decoded, vmess::kAuthSize + decoded.size,
                 match->timestamp, match->alter_index);
 }
@@ -103,18 +101,18 @@ RequestHeaderDecode decode_request_header(ByteView input, const vmess::Account& 
                                           int64_t now_unix) {
   if (input.size() < vmess::kAuthSize) return {};
   // Like v2ray: an AuthID that opens means AEAD, whatever follows; legacy only otherwise.
-  vmess::OpenedAeadHeader opened = vmess::open_aead_header(account.cmd_key, input, now_unix);
+  OpenedAeadHeader opened = open_aead_header(account.cmd_key, input, now_unix);
   RequestHeaderDecode out;
   switch (opened.status) {
-    case vmess::AeadHeaderStatus::kNeedMore:
+    case AeadHeaderStatus::kNeedMore:
       break;
-    case vmess::AeadHeaderStatus::kBroken:
+    case AeadHeaderStatus::kBroken:
       out = error(std::string(opened.error));
       break;
-    case vmess::AeadHeaderStatus::kOpened:
+    case AeadHeaderStatus::kOpened:
       out = decode_aead(opened);
       break;
-    case vmess::AeadHeaderStatus::kNoMatch:
+    case AeadHeaderStatus::kNoMatch:
       out = decode_legacy(input, account, now_unix);
       break;
   }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "support/vmess_server_side.hpp"
 #include "vmlocal/crypto/aes.hpp"
 #include "vmlocal/util/bytes.hpp"
 #include "vmlocal/vmess/account.hpp"
@@ -27,7 +28,7 @@ struct DecodedRequestHeader {
 };
 
 struct RequestHeaderDecode {
-  vmess::DecodeStatus status = vmess::DecodeStatus::kNeedMore;
+  DecodeStatus status = DecodeStatus::kNeedMore;
   std::optional<DecodedRequestHeader> header;  // kDone only
   std::string error;                           // kError only
 };

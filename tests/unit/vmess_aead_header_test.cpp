@@ -4,6 +4,7 @@
 #include <string>
 
 #include "support/vectors.hpp"
+#include "support/vmess_server_side.hpp"
 #include "vmlocal/crypto/aes.hpp"
 #include "vmlocal/crypto/checksum.hpp"
 #include "vmlocal/vmess/aead_header.hpp"
@@ -56,7 +57,7 @@ TEST_CASE("vmess aead header: every aead.json auth_id vector") {
     const auto auth_id = vmess::make_auth_id(cmd_key, t, random);
     CHECK(to_hex(auth_id) == str(c.at("auth_id")));
 
-    auto opened = vmess::open_auth_id(cmd_key, auth_id, t);
+    auto opened = test::open_auth_id(cmd_key, auth_id, t);
     REQUIRE(opened.has_value());
     CHECK(opened->timestamp == t);
     CHECK(opened->random == random);
@@ -68,14 +69,14 @@ TEST_CASE("vmess aead header: AuthID window is +-120 s inclusive") {
   const Bytes cmd_key = hex(c.at("cmd_key"));
   const auto t = c.at("timestamp").get<int64_t>();
   const auto auth_id = to_array<vmess::AuthId>(hex(c.at("auth_id")));
-  CHECK(vmess::open_auth_id(cmd_key, auth_id, t + 120).has_value());
-  CHECK(vmess::open_auth_id(cmd_key, auth_id, t - 120).has_value());
-  CHECK_FALSE(vmess::open_auth_id(cmd_key, auth_id, t + 121).has_value());
-  CHECK_FALSE(vmess::open_auth_id(cmd_key, auth_id, t - 121).has_value());
+  CHECK(test::open_auth_id(cmd_key, auth_id, t + 120).has_value());
+  CHECK(test::open_auth_id(cmd_key, auth_id, t - 120).has_value());
+  CHECK_FALSE(test::open_auth_id(cmd_key, auth_id, t + 121).has_value());
+  CHECK_FALSE(test::open_auth_id(cmd_key, auth_id, t - 121).has_value());
   // Another user's cmdKey fails the CRC.
   Bytes other = cmd_key;
   other[0] ^= 0x01;
-  CHECK_FALSE(vmess::open_auth_id(other, auth_id, t).has_value());
+  CHECK_FALSE(test::open_auth_id(other, auth_id, t).has_value());
 }
 
 TEST_CASE("vmess aead header: AuthIDs with a bad CRC or a negative time are refused") {
@@ -88,15 +89,15 @@ TEST_CASE("vmess aead header: AuthIDs with a bad CRC or a negative time are refu
   };
   const int64_t t = 1700000000;
   auto plain = vmess::auth_id_plaintext(t, {1, 2, 3, 4});
-  REQUIRE(vmess::open_auth_id(cmd_key, encrypt(plain), t).has_value());
+  REQUIRE(test::open_auth_id(cmd_key, encrypt(plain), t).has_value());
   auto bad_crc = plain;
   bad_crc[15] ^= 0x80;
-  CHECK_FALSE(vmess::open_auth_id(cmd_key, encrypt(bad_crc), t).has_value());
+  CHECK_FALSE(test::open_auth_id(cmd_key, encrypt(bad_crc), t).has_value());
 
   // T = -1 with a valid CRC: only the sign check can refuse it.
   auto negative = vmess::auth_id_plaintext(-1, {1, 2, 3, 4});
   CHECK(crypto::crc32(ByteView(negative).first(12)) == get_be32(negative.data() + 12));
-  CHECK_FALSE(vmess::open_auth_id(cmd_key, encrypt(negative), -1).has_value());
+  CHECK_FALSE(test::open_auth_id(cmd_key, encrypt(negative), -1).has_value());
 }
 
 TEST_CASE("vmess aead header: every aead.json sealed_header vector, with its keys") {
@@ -112,7 +113,7 @@ TEST_CASE("vmess aead header: every aead.json sealed_header vector, with its key
 
     // The AuthID opens at T, and making it again from what it carries gives the same bytes.
     const auto listed_id = to_array<vmess::AuthId>(hex(c.at("auth_id")));
-    const auto carried = vmess::open_auth_id(cmd_key, listed_id, t);
+    const auto carried = test::open_auth_id(cmd_key, listed_id, t);
     REQUIRE(carried.has_value());
     CHECK(carried->timestamp == t);
     const auto random = carried->random;
@@ -138,8 +139,8 @@ TEST_CASE("vmess aead header: every aead.json sealed_header vector, with its key
     // open() round-trips, also with trailing body bytes after the header.
     Bytes with_body = sealed;
     with_body.insert(with_body.end(), {1, 2, 3});
-    auto opened = vmess::open_aead_header(cmd_key, with_body, t);
-    REQUIRE(opened.status == vmess::AeadHeaderStatus::kOpened);
+    auto opened = test::open_aead_header(cmd_key, with_body, t);
+    REQUIRE(opened.status == test::AeadHeaderStatus::kOpened);
     CHECK(opened.size == sealed.size());
     CHECK(opened.payload == plaintext);
     CHECK(opened.auth.timestamp == t);
@@ -155,8 +156,8 @@ TEST_CASE("vmess aead header: open() asks for more, then rejects tampering") {
 
   for (size_t n = 0; n < sealed.size(); ++n) {
     CAPTURE(n);
-    auto partial = vmess::open_aead_header(cmd_key, ByteView(sealed).first(n), t);
-    CHECK(partial.status == vmess::AeadHeaderStatus::kNeedMore);
+    auto partial = test::open_aead_header(cmd_key, ByteView(sealed).first(n), t);
+    CHECK(partial.status == test::AeadHeaderStatus::kNeedMore);
   }
 
   // Every single flipped bit is caught: in the AuthID by the CRC, elsewhere by a GCM tag, in C by
@@ -165,25 +166,23 @@ TEST_CASE("vmess aead header: open() asks for more, then rejects tampering") {
     for (int bit = 0; bit < 8; bit += 7) {
       Bytes tampered = sealed;
       tampered[i] ^= static_cast<uint8_t>(1 << bit);
-      auto opened = vmess::open_aead_header(cmd_key, tampered, t);
+      auto opened = test::open_aead_header(cmd_key, tampered, t);
       CAPTURE(i);
-      CHECK((opened.status == vmess::AeadHeaderStatus::kNoMatch ||
-             opened.status == vmess::AeadHeaderStatus::kBroken));
-      if (i < vmess::kAuthSize) CHECK(opened.status == vmess::AeadHeaderStatus::kNoMatch);
-      if (i >= vmess::kAuthSize) CHECK(opened.status == vmess::AeadHeaderStatus::kBroken);
+      CHECK((opened.status == test::AeadHeaderStatus::kNoMatch ||
+             opened.status == test::AeadHeaderStatus::kBroken));
+      if (i < vmess::kAuthSize) CHECK(opened.status == test::AeadHeaderStatus::kNoMatch);
+      if (i >= vmess::kAuthSize) CHECK(opened.status == test::AeadHeaderStatus::kBroken);
       CHECK(opened.payload.empty());
     }
   }
 
   // 121 s either way is outside the window; 120 s is inside.
-  CHECK(vmess::open_aead_header(cmd_key, sealed, t + 120).status ==
-        vmess::AeadHeaderStatus::kOpened);
-  CHECK(vmess::open_aead_header(cmd_key, sealed, t - 120).status ==
-        vmess::AeadHeaderStatus::kOpened);
-  CHECK(vmess::open_aead_header(cmd_key, sealed, t + 121).status ==
-        vmess::AeadHeaderStatus::kNoMatch);
-  CHECK(vmess::open_aead_header(cmd_key, sealed, t - 121).status ==
-        vmess::AeadHeaderStatus::kNoMatch);
+  CHECK(test::open_aead_header(cmd_key, sealed, t + 120).status == test::AeadHeaderStatus::kOpened);
+  CHECK(test::open_aead_header(cmd_key, sealed, t - 120).status == test::AeadHeaderStatus::kOpened);
+  CHECK(test::open_aead_header(cmd_key, sealed, t + 121).status ==
+        test::AeadHeaderStatus::kNoMatch);
+  CHECK(test::open_aead_header(cmd_key, sealed, t - 121).status ==
+        test::AeadHeaderStatus::kNoMatch);
 
   // A header whose AuthID carries a wrong CRC never opens, even if everything else is sealed
   // correctly for that AuthID.
@@ -194,10 +193,10 @@ TEST_CASE("vmess aead header: open() asks for more, then rejects tampering") {
   crypto::aes128_encrypt_block(key.data(), plain.data(), bad_id.data());
   Bytes bad;
   vmess::seal_aead_header(cmd_key, bad_id, {1, 2, 3, 4, 5, 6, 7, 8}, hex(c.at("plaintext")), bad);
-  CHECK(vmess::open_aead_header(cmd_key, bad, t).status == vmess::AeadHeaderStatus::kNoMatch);
+  CHECK(test::open_aead_header(cmd_key, bad, t).status == test::AeadHeaderStatus::kNoMatch);
 
   // A different user's cmdKey does not match.
   Bytes other = cmd_key;
   other[15] ^= 0x01;
-  CHECK(vmess::open_aead_header(other, sealed, t).status == vmess::AeadHeaderStatus::kNoMatch);
+  CHECK(test::open_aead_header(other, sealed, t).status == test::AeadHeaderStatus::kNoMatch);
 }

@@ -6,6 +6,7 @@
 
 #include "support/scripted_random.hpp"
 #include "support/vectors.hpp"
+#include "support/vmess_server_side.hpp"
 #include "support/vmess_test_server.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/vmess/aead_header.hpp"
@@ -148,14 +149,14 @@ TEST_CASE("vmess request: instruction bytes of every request_headers.json case")
     CHECK(bytes.view()[35] == c.at("request").at("padding_security_byte").get<int>());
     CHECK(to_hex(bytes.view().last(4)) == str(c.at("request").at("checksum")));
 
-    const auto decoded = vmess::decode_instruction(bytes.view());
-    REQUIRE(decoded.status == vmess::DecodeStatus::kDone);
+    const auto decoded = test::decode_instruction(bytes.view());
+    REQUIRE(decoded.status == test::DecodeStatus::kDone);
     CHECK(decoded.size == bytes.size);
     check_same_instruction(decoded.instruction, ins);
     // Every proper prefix needs more.
     for (size_t n = 0; n < bytes.size; ++n) {
-      CHECK(vmess::decode_instruction(bytes.view().first(n)).status ==
-            vmess::DecodeStatus::kNeedMore);
+      CHECK(test::decode_instruction(bytes.view().first(n)).status ==
+            test::DecodeStatus::kNeedMore);
     }
   }
 }
@@ -232,7 +233,7 @@ TEST_CASE("vmess request: the test server decodes every vector wire") {
     const Bytes wire = hex(c.at("wire"));
     const auto clock = c.at("clock").get<int64_t>();
     const auto decoded = test::decode_request_header(wire, account, clock);
-    REQUIRE_MESSAGE(decoded.status == vmess::DecodeStatus::kDone, decoded.error);
+    REQUIRE_MESSAGE(decoded.status == test::DecodeStatus::kDone, decoded.error);
     const auto& h = *decoded.header;
     CHECK(h.size == wire.size());
     CHECK(h.timestamp == c.at("timestamp").get<int64_t>());
@@ -465,7 +466,7 @@ TEST_CASE("vmess request: the test server round-trips build_request output") {
         for (int64_t skew : {0, 90, -90}) {
           CAPTURE(skew);
           const auto decoded = test::decode_request_header(wire, account, kClock + skew);
-          REQUIRE_MESSAGE(decoded.status == vmess::DecodeStatus::kDone, decoded.error);
+          REQUIRE_MESSAGE(decoded.status == test::DecodeStatus::kDone, decoded.error);
           const auto& h = *decoded.header;
           CHECK(h.header_mode == mode.header_mode);
           CHECK(h.size == header_size);
@@ -477,7 +478,7 @@ TEST_CASE("vmess request: the test server round-trips build_request output") {
         }
         // Truncated: the server waits for more.
         CHECK(test::decode_request_header(ByteView(wire).first(header_size - 1), account, kClock)
-                  .status == vmess::DecodeStatus::kNeedMore);
+                  .status == test::DecodeStatus::kNeedMore);
       }
     }
   }
@@ -499,20 +500,20 @@ TEST_CASE("vmess request: the test server rejects a wrong UUID and a skewed cloc
     const Bytes& wire = built.request->header;
 
     auto wrong_user = test::decode_request_header(wire, stranger, kClock);
-    CHECK(wrong_user.status == vmess::DecodeStatus::kError);
+    CHECK(wrong_user.status == test::DecodeStatus::kError);
     CHECK(wrong_user.error == "no user matches the authentication bytes");
     CHECK(test::decode_request_header(wire, account, kClock + 121).status ==
-          vmess::DecodeStatus::kError);
+          test::DecodeStatus::kError);
     CHECK(test::decode_request_header(wire, account, kClock - 121).status ==
-          vmess::DecodeStatus::kError);
+          test::DecodeStatus::kError);
     CHECK(test::decode_request_header(wire, account, kClock + 120).status ==
-          vmess::DecodeStatus::kDone);
+          test::DecodeStatus::kDone);
 
     // A flipped bit in the encrypted instruction: AEAD fails its tag, legacy its checksum.
     Bytes tampered = wire;
     tampered[tampered.size() - 5] ^= 0x01;
     auto broken = test::decode_request_header(tampered, account, kClock);
-    CHECK(broken.status == vmess::DecodeStatus::kError);
+    CHECK(broken.status == test::DecodeStatus::kError);
     CHECK_FALSE(broken.error.empty());
   }
 }

@@ -160,7 +160,7 @@ TEST_CASE("vmess test server: a whole session, client to test server and back") 
         if (client.uplink.has_end_chunk()) write_chunk(client.uplink, {}, uplink);
 
         const auto decoded = test::decode_request_header(uplink, account, now);
-        REQUIRE_MESSAGE(decoded.status == vmess::DecodeStatus::kDone, decoded.error);
+        REQUIRE_MESSAGE(decoded.status == test::DecodeStatus::kDone, decoded.error);
         const auto& h = *decoded.header;
         const auto transfer =
             command == vmess::Command::kUdp ? vmess::Transfer::kPacket : vmess::Transfer::kStream;

@@ -12,8 +12,6 @@ namespace vmlocal::crypto {
 
 // Encrypts exactly one 16-byte block with AES-128 (ECB, no padding).
 void aes128_encrypt_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]);
-// The inverse; tests use it to open AuthIDs.
-void aes128_decrypt_block(const uint8_t key[16], const uint8_t in[16], uint8_t out[16]);
 
 // AES-128-CFB128 as a stream cipher: any length per call, state carries over between calls.
 class Aes128Cfb {

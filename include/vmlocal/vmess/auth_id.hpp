@@ -3,7 +3,6 @@
 
 #include <array>
 #include <cstdint>
-#include <optional>
 
 #include "vmlocal/crypto/secret.hpp"
 #include "vmlocal/util/bytes.hpp"
@@ -22,14 +21,5 @@ std::array<uint8_t, kAuthSize> auth_id_plaintext(int64_t timestamp, const AuthId
 
 // AES-128-ECB(auth_id_key(cmd_key), auth_id_plaintext(T, R)).
 AuthId make_auth_id(ByteView cmd_key, int64_t timestamp, const AuthIdRandom& random);
-
-struct OpenedAuthId {
-  int64_t timestamp = 0;
-  AuthIdRandom random{};
-};
-
-// The server's check, replay filter aside: decrypts with this cmdKey and accepts when the CRC
-// matches, T >= 0 and |T - now| <= 120 s.
-std::optional<OpenedAuthId> open_auth_id(ByteView cmd_key, const AuthId& auth_id, int64_t now_unix);
 
 }  // namespace vmlocal::vmess

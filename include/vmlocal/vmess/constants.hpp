@@ -84,6 +84,19 @@ inline constexpr size_t kMaxInstructionSize = kInstructionFixedSize + 2 /*port*/
                                               kInstructionChecksumSize;  // 316
 static_assert(kMaxInstructionSize == 316);
 
+// §4: byte offsets of the fixed part, shared by the client's encoder and the test servers' decoder.
+namespace instruction_offset {
+inline constexpr size_t kVersion = 0;
+inline constexpr size_t kIv = 1;    // N
+inline constexpr size_t kKey = 17;  // K
+inline constexpr size_t kV = 33;
+inline constexpr size_t kOptions = 34;
+inline constexpr size_t kPaddingSecurity = 35;  // P << 4 | Sec
+inline constexpr size_t kReserved = 36;
+inline constexpr size_t kCommand = 37;
+}  // namespace instruction_offset
+static_assert(instruction_offset::kCommand + 1 == kInstructionFixedSize);
+
 // §5, §6: both header formats start with 16 authentication bytes.
 inline constexpr size_t kAuthSize = 16;
 inline constexpr size_t kAuthIdRandomSize = 4;     // R

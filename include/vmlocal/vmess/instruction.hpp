@@ -1,5 +1,5 @@
-// The instruction (§4): the plaintext both request-header formats carry. Encoding for the client;
-// decoding for test servers (and fuzzing), with the 4.34 server's acceptance rules.
+// The instruction (§4): the plaintext both request-header formats carry, and its encoding. The
+// server's decoder is test support (tests/support/vmess_server_side.hpp).
 #pragma once
 
 #include <array>
@@ -46,19 +46,5 @@ std::optional<std::string_view> instruction_problem(const Instruction& instructi
 // Ver, N, K, V, Opt, P<<4|Sec, Rsv, Cmd, port, address, padding, FNV-1a.
 // Precondition: instruction_problem() is nullopt; otherwise throws std::invalid_argument.
 InstructionBytes encode_instruction(const Instruction& instruction);
-
-enum class DecodeStatus : uint8_t { kNeedMore, kDone, kError };
-
-struct DecodedInstruction {
-  DecodeStatus status = DecodeStatus::kNeedMore;
-  size_t size = 0;  // kDone: how many input bytes the instruction took
-  Instruction instruction;
-  std::string_view error;  // kError: fixed text
-};
-
-// Decodes the instruction at the front of `plaintext` as the 4.34 server does: checksum,
-// address rules, security 2 and >= 6 refused, 0 taken as legacy. Version and reserved byte are
-// not checked (neither does the server).
-DecodedInstruction decode_instruction(ByteView plaintext);
 
 }  // namespace vmlocal::vmess
