@@ -3,6 +3,8 @@
 
 #include <cassert>
 #include <ctime>
+#include <exception>
+#include <optional>
 
 #include "vmlocal/transport/upstream.hpp"
 
@@ -28,13 +30,20 @@ Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
   params.options = server->body_format.options;
   params.command = vmess::Command::kTcp;
   params.target = target;
-  const vmess::RequestSecrets secrets =
-      vmess::RequestSecrets::draw(context.random, server->account, server->header_mode);
-  vmess::BuildResult built = vmess::build_request(
-      server->account, params, secrets, static_cast<int64_t>(std::time(nullptr)), context.random);
-  if (!built.request) return Error{ErrorKind::kUnreachable, "target rejected: " + built.error};
+  std::optional<vmess::BuildResult> built;
+  try {
+    // The vmess layer throws only on a caller's contract breach (bad key sizes, an unknown
+    // security): this runs inside a libuv callback, where no exception may escape.
+    const vmess::RequestSecrets secrets =
+        vmess::RequestSecrets::draw(context.random, server->account, server->header_mode);
+    built = vmess::build_request(server->account, params, secrets,
+                                 static_cast<int64_t>(std::time(nullptr)), context.random);
+  } catch (const std::exception& e) {
+    return Error{ErrorKind::kOther, std::string("internal: building the request: ") + e.what()};
+  }
+  if (!built->request) return Error{ErrorKind::kUnreachable, "target rejected: " + built->error};
   return std::unique_ptr<VmessStream>(
-      new VmessStream(context, std::move(server), std::move(*built.request), handler));
+      new VmessStream(context, std::move(server), std::move(*built->request), handler));
 }
 
 VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,

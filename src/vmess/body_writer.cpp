@@ -1,5 +1,6 @@
 #include "vmlocal/vmess/body_writer.hpp"
 
+#include <cassert>
 #include <stdexcept>
 #include <utility>
 
@@ -83,15 +84,14 @@ bool BodyWriter::has_end_chunk() const {
 
 void BodyWriter::seal(MutableByteView payload, Frame& frame) {
   // Both are caller bugs, and either would put a wrong frame on the wire: an empty chunk reads
-  // as END, and an oversize one overflows L or gets dropped by v2ray (§13).
-  if (payload.empty() || payload.size() > state_->params.max_payload) {
-    throw std::invalid_argument("BodyWriter::seal: payload must be 1..max_payload() bytes");
-  }
+  // as END, and an oversize one overflows L or gets dropped by v2ray (§13). On the data path,
+  // inside libuv callbacks, so an assertion rather than an exception.
+  assert(!payload.empty() && payload.size() <= state_->params.max_payload);
   state_->seal_chunk(payload, frame);
 }
 
 void BodyWriter::seal_end(Frame& frame) {
-  if (!state_->params.end_chunk) throw std::logic_error("BodyWriter::seal_end: no END chunk");
+  assert(state_->params.end_chunk);
   uint8_t none = 0;  // a non-null empty span: the ciphers get a valid pointer
   state_->seal_chunk(MutableByteView(&none, 0), frame);
 }
