@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -618,4 +619,52 @@ TEST_CASE("tunnel: an outbound failure after data resets the app and frees the t
   CHECK(app.error() == ECONNRESET);  // not a clean EOF: the app must not trust the stream
   check_freed(h);
   CHECK(h.fake.close_reset);
+}
+
+TEST_CASE(
+    "tunnel: an outbound that reads into the tunnel's buffer is paused while the app is slow") {
+  // The other downlink style (a plain stream): on_stream_buffer + on_stream_read. While the write
+  // to the app pends, the tunnel must read_stop() the outbound, and read_start() it afterwards.
+  Harness h;
+  App app(h, 4096);
+  establish(h, app);
+  REQUIRE(h.fake.reading);
+  constexpr size_t kBig = 8u << 20;
+  size_t delivered = 0;
+  bool saw_stop = false;
+  Bytes got;
+  const bool done = h.run_until(
+      [&] {
+        if (h.fake.reading && delivered < kBig) {
+          const MutableByteView buf = h.handler().on_stream_buffer();
+          REQUIRE(!buf.empty());
+          const size_t n = std::min(buf.size(), kBig - delivered);
+          for (size_t i = 0; i < n; ++i)
+            buf[i] = pattern(delivered + i);
+          delivered += n;
+          h.handler().on_stream_read(n);
+        } else if (!h.fake.reading && delivered < kBig) {
+          saw_stop = true;
+        }
+        // The app starts reading only once the tunnel has pushed back.
+        if (saw_stop || delivered == kBig) {
+          Bytes more = app.take_available();
+          got.insert(got.end(), more.begin(), more.end());
+        }
+        return got.size() >= kBig;
+      },
+      20s);
+  CHECK(done);
+  CHECK(saw_stop);
+  CHECK(h.fake.read_starts > 1);  // started again after each pause
+  CHECK(got.size() == kBig);
+  bool intact = got.size() == kBig;
+  for (size_t i = 0; intact && i < kBig; ++i)
+    intact = got[i] == pattern(i);
+  CHECK(intact);
+  CHECK(h.fake.release_views_calls == 0);  // no views were involved
+  h.handler().on_stream_eof();
+  CHECK(app.wait_eof());
+  app.shutdown_write();
+  check_freed(h);
 }
