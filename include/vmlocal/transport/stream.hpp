@@ -75,7 +75,8 @@ class Stream {
   // Ends our sending side once every queued write has gone. A stream that must write to end its
   // side (the VMess END chunk) may return kPending: on_stream_write_done() follows when it went.
   virtual WriteResult shutdown() = 0;
-  // Closes everything; on_stream_closed() follows asynchronously. `reset`: abort (RST) instead
+  // Closes everything; on_stream_closed() follows asynchronously. Idempotent: the tunnel may
+  // close a refused request's stream and later close it again with the tunnel. `reset`: abort (RST) instead
   // of a graceful close.
   virtual void close(bool reset) = 0;
   virtual const Failure& failure() const = 0;
