@@ -78,15 +78,15 @@ transport::Stream::WriteResult VmessStream::submit(size_t out) {
   const WriteResult result = out == 0 ? WriteResult::kDone : send(seal_->bufs.data(), out);
   if (result != WriteResult::kPending) handler_write_pending_ = false;
   if (result == WriteResult::kDone) write_finished();
+  // The caller learns of a failure from the result (a handler call from inside its own call is
+  // not allowed); later reports of it are then ignored.
+  if (result == WriteResult::kFailed) failed_ = true;
   return result;
 }
 
 transport::Stream::WriteResult VmessStream::send(uv_buf_t* bufs, size_t count) {
   const WriteResult result = inner_->write(bufs, count);
   if (result == WriteResult::kFailed) {
-    // The caller learns it from the result (a handler call from inside its own call is not
-    // allowed); later failures are then ignored.
-    failed_ = true;
     failure_ = transport::Failure{inner_->failure().kind, "upstream " + inner_->failure().message};
   }
   return result;
@@ -127,8 +127,7 @@ void VmessStream::send_header_alone() {
       header_alone_pending_ = true;
       return;
     case WriteResult::kFailed:
-      failed_ = false;  // send() recorded it; report it from this timer callback
-      fail(failure_.kind, failure_.message);
+      fail(failure_.kind, failure_.message);  // from this timer callback, as send() recorded it
       return;
   }
 }
@@ -147,7 +146,6 @@ void VmessStream::on_stream_write_done() {
     if (result == WriteResult::kPending) return;
     handler_write_pending_ = false;
     if (result == WriteResult::kFailed) {
-      failed_ = false;
       fail(failure_.kind, failure_.message);
       return;
     }
