@@ -73,8 +73,8 @@ BuildResult build_request(const Account& account, const RequestParams& params,
     header.reserve(kAeadHeaderOverhead + plain.size);
     seal_aead_header(account.cmd_key, auth_id, secrets.connection_nonce, plain.view(), header);
   } else {
-    if (secrets.jitter < kLegacyJitterMin || secrets.jitter > kLegacyJitterMax) {
-      return failure("legacy timestamp jitter outside -30..29");
+    if (secrets.jitter < -kLegacyJitterMax || secrets.jitter > kLegacyJitterMax) {
+      return failure("legacy timestamp jitter outside -30..30");
     }
     if (secrets.alter_index < -1 ||
         secrets.alter_index >= static_cast<int>(account.alter_ids.size())) {

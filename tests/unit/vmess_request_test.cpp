@@ -338,24 +338,26 @@ TEST_CASE("vmess request: build_request refuses what would break or crash the se
   CHECK(error_of(p, s) == "alter id index out of range");
   s.alter_index = 1;
   CHECK(error_of(p, s).empty());
-  s.jitter = 30;
-  CHECK(error_of(p, s) == "legacy timestamp jitter outside -30..29");
+  s.jitter = 31;
+  CHECK(error_of(p, s) == "legacy timestamp jitter outside -30..30");
   s.jitter = -31;
-  CHECK(error_of(p, s) == "legacy timestamp jitter outside -30..29");
-  s.jitter = -30;
+  CHECK(error_of(p, s) == "legacy timestamp jitter outside -30..30");
+  s.jitter = -30;  // the reference client's range still builds (the vectors use it)
+  CHECK(error_of(p, s).empty());
+  s.jitter = 30;
   CHECK(error_of(p, s).empty());
 }
 
 TEST_CASE("vmess request: RequestSecrets::draw from a script") {
   // K, N, V, then uniform(16) for P (4 bytes, big-endian), the P padding bytes, then per mode:
-  // AEAD R and C; legacy uniform(60) for the jitter and uniform(#alter ids) for the index.
+  // AEAD R and C; legacy uniform(31) for the jitter and uniform(#alter ids) for the index.
   Bytes script =
       hex("000102030405060708090a0b0c0d0e0f"  // K
           "101112131415161718191a1b1c1d1e1f"  // N
           "5a"                                // V
           "0000000f"                          // P = 15
           "404142434445464748494a4b4c4d4e"    // padding
-          "0000003b"                          // jitter index 59 -> +29
+          "0000001e"                          // jitter index 30 -> +30
           "00000003");                        // alter index 3
   const auto account = test_account(4);
   test::ScriptedRandom legacy_random(script);
@@ -366,14 +368,14 @@ TEST_CASE("vmess request: RequestSecrets::draw from a script") {
   CHECK(s.response_v == 0x5a);
   CHECK(s.padding_len == 15);
   CHECK(to_hex(s.padding) == "404142434445464748494a4b4c4d4e");
-  CHECK(s.jitter == 29);
+  CHECK(s.jitter == 30);
   CHECK(s.alter_index == 3);
 
   test::ScriptedRandom low(Bytes(16 + 16 + 1 + 4 + 4 + 4, 0));
   s = vmess::RequestSecrets::draw(low, account, vmess::HeaderMode::kLegacy);
   CHECK(low.remaining() == 0);
   CHECK(s.padding_len == 0);
-  CHECK(s.jitter == -30);
+  CHECK(s.jitter == 0);
   CHECK(s.alter_index == 0);
 
   // No alter ids: the main id, and no draw for it.
@@ -409,8 +411,9 @@ TEST_CASE("vmess request: RequestSecrets::draw ranges over many system draws") {
   for (int i = 0; i < 3000; ++i) {
     auto s = vmess::RequestSecrets::draw(random, account, vmess::HeaderMode::kLegacy);
     REQUIRE(s.padding_len <= 15);
-    REQUIRE(s.jitter >= -30);
-    REQUIRE(s.jitter <= 29);
+    // [now, now + 30 s]: never in the past, which sing-box's server may refuse.
+    REQUIRE(s.jitter >= 0);
+    REQUIRE(s.jitter <= 30);
     REQUIRE(s.alter_index >= 0);
     REQUIRE(s.alter_index < 4);
     paddings.insert(s.padding_len);
@@ -420,7 +423,7 @@ TEST_CASE("vmess request: RequestSecrets::draw ranges over many system draws") {
   }
   // Every value is reachable (missing one in 3000 draws has odds below 1e-12).
   CHECK(paddings.size() == 16);
-  CHECK(jitters.size() == 60);
+  CHECK(jitters.size() == 31);
   CHECK(indexes.size() == 4);
   CHECK(keys.size() == 3000);
 

@@ -110,9 +110,13 @@ inline constexpr size_t kAeadHeaderOverhead =
 // §6.2: the server's AuthID window, inclusive. §5: roughly the same for legacy auth values.
 inline constexpr int64_t kAuthIdWindowSeconds = 120;
 inline constexpr int64_t kLegacyAuthWindowSeconds = 120;
-// §5: v2ray's client jitters the legacy timestamp uniformly over [-30, +29].
-inline constexpr int kLegacyJitterMin = -30;
-inline constexpr int kLegacyJitterMax = 29;
+// §5: v2ray's client jitters the legacy timestamp uniformly over [-30, +29], and v2ray and Xray
+// accept +-120 s. sing-box's server accepts legacy timestamps only from its last table rebuild
+// (every 10 s) up to 120 s ahead, so a timestamp drawn 14-30 s in the past is refused there.
+// We draw from [now, now + 30 s], which every one of them accepts; the request builder takes
+// any jitter within +-30 s, so the reference client's own headers (the vectors) still build.
+inline constexpr int kLegacyJitterMin = 0;
+inline constexpr int kLegacyJitterMax = 30;
 
 // §10.1: V, Opt, Cmd, CmdLen.
 inline constexpr size_t kResponseHeaderFixedSize = 4;

@@ -39,7 +39,7 @@ struct RequestSecrets {
   std::array<uint8_t, 15> padding{};
   std::array<uint8_t, 4> auth_id_random{};    // AEAD: R
   std::array<uint8_t, 8> connection_nonce{};  // AEAD: C
-  int jitter = 0;                             // legacy: -30..29 added to the clock
+  int jitter = 0;        // legacy: added to the clock; drawn from 0..30, built from -30..30
   int alter_index = -1;  // legacy: index into Account::alter_ids, -1 for the main id
 
   // Draws as v2ray's client does: alter_index uniform over the alter IDs when there are any.
