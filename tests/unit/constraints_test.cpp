@@ -15,6 +15,7 @@
 
 #include "vmlocal/config/constraints.hpp"
 #include "vmlocal/config/profile.hpp"
+#include "vmlocal/transport/upstream.hpp"
 
 using vmlocal::config::Constraint;
 using vmlocal::config::constraints;
@@ -181,4 +182,30 @@ TEST_CASE("constraints: apply_constraints repairs a profile built in code, and s
   CHECK(findings[0].message.find(R"(dropped "h2" ()") != std::string::npos);  // once
   CHECK(*p.server.tls->alpn == std::vector<std::string>{"http/1.1"});
   CHECK(vmlocal::config::apply_constraints(p, WrittenKeys{}).empty());
+}
+
+// The offer itself, for a profile that did not come through the loader: under ws it is
+// exactly "http/1.1", a server that prefers h2 has nothing else to pick.
+TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the list over tcp") {
+  Profile::Server server;
+  server.address = "vmess.example.org";
+  server.port = 443;
+  server.tls.emplace();
+  server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};
+  server.transport = vmlocal::config::Transport::kWs;
+  auto options = vmlocal::transport::tls_options_for(server);
+  CHECK(options.alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(options.require_http11);
+  server.tls->alpn = std::vector<std::string>{};
+  CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
+  server.tls->alpn.reset();
+  CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
+
+  server.transport = vmlocal::config::Transport::kTcp;
+  server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};
+  options = vmlocal::transport::tls_options_for(server);
+  CHECK(options.alpn == std::vector<std::string>{"h2", "http/1.1"});
+  CHECK_FALSE(options.require_http11);
+  server.tls->alpn.reset();
+  CHECK(vmlocal::transport::tls_options_for(server).alpn.empty());
 }
