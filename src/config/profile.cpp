@@ -127,6 +127,11 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* log_table = table_at(problems, root, "log")) {
     read_log(problems, *log_table, profile.log);
   }
+  // Settings that constrain each other (constraints.hpp); only a profile whose every key is
+  // valid on its own gets that far.
+  if (!problems.any()) {
+    check_constraints(problems, result.warnings, root, source_path, profile);
+  }
 
   if (problems.any()) {
     result.value = problems.render(source_path);

@@ -87,12 +87,6 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
   const toml::node* password = local.get("password");
   if (username != nullptr) read_credential(problems, *username, "username", false, out.username);
   if (password != nullptr) read_credential(problems, *password, "password", true, out.password);
-  if ((username == nullptr) != (password == nullptr)) {
-    const toml::node* present = username != nullptr ? username : password;
-    problems.add(present->source(), username != nullptr
-                                        ? "local.username needs local.password as well"
-                                        : "local.password needs local.username as well");
-  }
   if (const toml::node* node = local.get("allow_open_proxy")) {
     if (const auto* flag = node->as_boolean()) {
       out.allow_open_proxy = flag->get();
@@ -111,26 +105,6 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
       out.max_connections = static_cast<uint32_t>(*limit);
     }
   }
-
-  // Checked once the whole table is read: the keys can come in any order.
-  const toml::node* listen = local.get("listen");
-  if (listen != nullptr && !problems.any()) {
-    Profile probe;
-    probe.local = out;
-    if (auto problem = open_proxy_problem(probe)) problems.add(listen->source(), *problem);
-  }
-}
-
-std::optional<std::string> open_proxy_problem(const Profile& profile) {
-  if (!profile.local.username.empty() || profile.local.allow_open_proxy) return std::nullopt;
-  for (const ListenEndpoint& endpoint : profile.local.listen) {
-    if (endpoint.is_loopback()) continue;
-    return "listening on " + endpoint.to_string() +
-           " lets other machines use your server through this proxy, and [local] sets no "
-           "username and password; add them, listen on 127.0.0.1 or [::1], or set "
-           "allow_open_proxy = true if an open proxy is really what you want";
-  }
-  return std::nullopt;
 }
 
 }  // namespace vmlocal::config

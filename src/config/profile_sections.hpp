@@ -4,7 +4,9 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -41,5 +43,9 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
 // profile_server.cpp. `source_path` locates a relative ca_file (next to the profile).
 void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
                  Profile::Server& out);
+// constraints.cpp: the rules about settings together, applied once everything was read without
+// a problem. Refusals go to `problems`; repairs and warnings to `warnings`, with their position.
+void check_constraints(Problems& problems, std::vector<std::string>& warnings,
+                       const toml::table& root, std::string_view source_path, Profile& profile);
 
 }  // namespace vmlocal::config

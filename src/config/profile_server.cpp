@@ -154,7 +154,6 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   const toml::node* ws = server.get("ws");
   if (tls != nullptr) read_tls(problems, *tls, source_path, out);
   if (ws != nullptr) read_ws(problems, *ws, out);
-  check_transport_combination(problems, server, out);
 }
 
 }  // namespace vmlocal::config

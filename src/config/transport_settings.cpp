@@ -336,19 +336,9 @@ void read_tls(Problems& problems, const toml::node& node, std::string_view sourc
   if (const toml::node* n = table->get("insecure")) {
     if (const auto* flag = n->as_boolean()) {
       tls.insecure = flag->get();
-      if (tls.insecure && (table->contains("ca_file") || table->contains("pin_sha256"))) {
-        problems.add(n->source(),
-                     "server.tls.insecure = true turns off the checks that ca_file "
-                     "and pin_sha256 ask for; use one or the other");
-      }
     } else {
       problems.add(n->source(), "server.tls.insecure must be true or false, got " + describe(*n));
     }
-  }
-  if (table->contains("ca_file") && table->contains("pin_sha256")) {
-    problems.add(table->get("ca_file")->source(),
-                 "server.tls.ca_file is not used when pin_sha256 is set (a pinned key is "
-                 "trusted on its own); keep one of them");
   }
   out.tls = std::move(tls);
 }
@@ -364,23 +354,6 @@ void read_ws(Problems& problems, const toml::node& node, Profile::Server& out) {
   if (const toml::node* n = table->get("path")) read_path(problems, *n, out.ws);
   if (const toml::node* n = table->get("host")) read_host(problems, *n, out.ws);
   if (const toml::node* n = table->get("headers")) read_headers(problems, *n, out.ws);
-}
-
-void check_transport_combination(Problems& problems, const toml::table& server,
-                                 const Profile::Server& out) {
-  const toml::node* ws = server.get("ws");
-  if (ws != nullptr && out.transport != Transport::kWs) {
-    problems.add(ws->source(),
-                 "[server.ws] is set, but server.transport is \"tcp\"; add transport = \"ws\" "
-                 "to [server] (or remove [server.ws])");
-  }
-  if (out.transport == Transport::kWs && out.tls && out.tls->alpn && !out.tls->alpn->empty() &&
-      std::find(out.tls->alpn->begin(), out.tls->alpn->end(), "http/1.1") == out.tls->alpn->end()) {
-    const toml::node* alpn = server.get("tls")->as_table()->get("alpn");
-    problems.add(alpn->source(),
-                 "server.tls.alpn must include \"http/1.1\" with transport = \"ws\" (the "
-                 "WebSocket upgrade is an HTTP/1.1 request)");
-  }
 }
 
 }  // namespace vmlocal::config

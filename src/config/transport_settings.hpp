@@ -1,5 +1,5 @@
-// [server.tls] and [server.ws]: reading, validating, and the checks across server keys
-// (a [server.ws] needs transport = "ws"; WebSocket needs ALPN http/1.1). Private to src/config.
+// [server.tls] and [server.ws]: reading and validating each key. The checks across keys are in
+// the table of constraints.cpp. Private to src/config.
 #pragma once
 
 #include <array>
@@ -25,9 +25,6 @@ inline constexpr TableSchema kServerWs = {"server.ws", kServerWsKeys};
 void read_tls(Problems& problems, const toml::node& node, std::string_view source_path,
               Profile::Server& out);
 void read_ws(Problems& problems, const toml::node& node, Profile::Server& out);
-// After the whole [server] table was read.
-void check_transport_combination(Problems& problems, const toml::table& server,
-                                 const Profile::Server& out);
 
 // A pin as written in a profile: 64 hex digits or base64 of 32 bytes, optionally prefixed
 // "sha256/". Returns the problem ("" when fine).

@@ -104,8 +104,8 @@ void TlsStream::handshake_done() {
   const std::string alpn = alpn_selected();
   if (context_.options().require_http11 && !alpn.empty() && alpn != "http/1.1") {
     fail(FailureKind::kProtocol, "TLS: the server chose ALPN \"" + alpn +
-                                     "\", but WebSocket needs \"http/1.1\" (list only "
-                                     "\"http/1.1\" in [server.tls] alpn)");
+                                     "\", but WebSocket needs \"http/1.1\" (the only "
+                                     "protocol offered)");
     return;
   }
   connected_ = true;

@@ -29,10 +29,13 @@ TlsOptions tls_options_for(const config::Profile::Server& server) {
   const bool address_is_ip = is_ipv4(server.address) || is_ipv6(server.address);
   options.server_name = !tls.sni.empty() ? tls.sni : (address_is_ip ? "" : server.address);
   options.verify_name = !tls.sni.empty() ? tls.sni : server.address;
-  if (tls.alpn) {
-    options.alpn = *tls.alpn;
-  } else if (ws) {
+  // The WebSocket upgrade is an HTTP/1.1 request: offer exactly "http/1.1", whatever the
+  // profile lists (the loader has warned about anything else, see config/constraints.hpp). A
+  // server offered "h2" would take it.
+  if (ws) {
     options.alpn = {"http/1.1"};
+  } else if (tls.alpn) {
+    options.alpn = *tls.alpn;
   }
   options.require_http11 = ws;
   options.insecure = tls.insecure;

@@ -15,6 +15,7 @@
 #include "fuzz_support.hpp"
 #include "reader_model.hpp"
 #include "support/vmess_test_server.hpp"
+#include "vmlocal/config/constraints.hpp"
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
@@ -334,6 +335,13 @@ void check_loaded_profile(const config::Profile& p) {
     require(std::none_of(value.begin(), value.end(),
                          [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
             "profile: accepted a ws header value with CR, LF or NUL");
+  }
+  // The constraint table: a loaded profile breaks no rule that refuses or repairs (rules about
+  // which tables were written cannot be seen from here, and report nothing without them).
+  for (const config::Constraint& rule : config::constraints()) {
+    if (rule.verdict == config::Verdict::kWarn) continue;
+    require(!rule.breaks(p, config::WrittenKeys{}),
+            "profile: accepted a profile that breaks a refusing or repairing constraint");
   }
   for (auto t : {p.timeouts.handshake, p.timeouts.connect, p.timeouts.idle}) {
     require(t.count() >= 1 && t.count() <= 86'400'000, "profile: timeout out of range");

@@ -250,6 +250,43 @@ TEST_SUITE("transport") {
     CHECK(t.local.process().alive());
   }
 
+  // v2ray's TLS inbound offers ["h2", "http/1.1"] by default and takes h2 whenever the client
+  // lists it; a WebSocket upgrade is HTTP/1.1, so a ws profile must offer only "http/1.1".
+  TEST_CASE(
+      "ws+tls with alpn = [\"h2\", \"http/1.1\"]: h2 is dropped with a warning, tunnels work") {
+    ClientSide side;
+    side.tls_keys = "alpn = [\"h2\", \"http/1.1\"]\n";
+    Tunnel t(Kind::kWsTls, side);
+    SourceServer source;
+    auto deadline = Deadline::after(30s);
+    // The warning comes before vmess-local listens, so it is in the log by now.
+    CHECK(t.local.log_text().find("dropped \"h2\"") != std::string::npos);
+    for (int i = 0; i < 2; ++i) {
+      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+      auto got = download(d, kMiB, 60 + i, deadline, AfterRequest::kKeepOpen);
+      CHECK(got.received == kMiB);
+      CHECK(got.received_sha256 == stream_sha256(60 + i, kMiB));
+    }
+    // What the server picked, as the TLS layer logs it at debug level.
+    CHECK(t.local.wait_for_log(", ALPN http/1.1", deadline));
+    CHECK(t.local.log_text().find("ALPN h2") == std::string::npos);
+    CHECK_MESSAGE(t.local.process().alive(), t.local.log_text());
+  }
+
+  // The pair needs no rule over tcp (config/constraints.hpp): nothing reads the ALPN result.
+  TEST_CASE("tcp+tls with alpn = [\"h2\", \"http/1.1\"]: the server takes h2, tunnels work") {
+    ClientSide side;
+    side.tls_keys = "alpn = [\"h2\", \"http/1.1\"]\n";
+    Tunnel t(Kind::kTls, side);
+    SourceServer source;
+    auto deadline = Deadline::after(30s);
+    Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+    auto got = download(d, kMiB, 70, deadline, AfterRequest::kKeepOpen);
+    CHECK(got.received_sha256 == stream_sha256(70, kMiB));
+    CHECK(t.local.wait_for_log(", ALPN h2", deadline));
+    CHECK(t.local.log_text().find(" WARN ") == std::string::npos);
+  }
+
   TEST_CASE("tls: a certificate that does not verify is refused, and accepted when trusted") {
     SourceServer source;
     auto deadline = Deadline::after(60s);

@@ -182,7 +182,8 @@ TEST_CASE("profile: each security and level name") {
   for (const auto& entry : securities) {
     const std::string line = "security = \"" + std::string(entry.first) + "\"";
     CAPTURE(line);
-    CHECK(parse_ok(server_and({line})).server.security == entry.second);
+    // With TLS below, so that "none" and "zero" come without the plaintext warning.
+    CHECK(parse_ok(server_and({line, "[server.tls]"})).server.security == entry.second);
   }
   const std::pair<std::string_view, vmlocal::log::Level> levels[] = {
       {"error", vmlocal::log::Level::kError},
@@ -276,9 +277,11 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
 TEST_CASE("profile: SOCKS5 credentials, open-proxy guard, connection limit, shutdown grace") {
   // Credentials come in pairs, 1..255 bytes; the password is never echoed.
   CHECK(parse_error(server_and({"[local]", R"(username = "me")"})) ==
-        "p.toml:6:12: local.username needs local.password as well");
+        "p.toml:6:12: local.username needs local.password as well; set both (1 to 255 bytes "
+        "each), or neither");
   CHECK(parse_error(server_and({"[local]", R"(password = "hunter2")"})) ==
-        "p.toml:6:12: local.password needs local.username as well");
+        "p.toml:6:12: local.password needs local.username as well; set both (1 to 255 bytes "
+        "each), or neither");
   CHECK(parse_error(server_and({"[local]", R"(username = "")", R"(password = "x")"})) ==
         "p.toml:6:12: local.username must be a string of 1 to 255 bytes");
   const std::string long_password(256, 'p');
@@ -908,11 +911,41 @@ TEST_CASE("profile: transport and its tables must agree") {
   CHECK(parse_error(server_and({"[server.ws]", R"(path = "/ws")"})) ==
         "p.toml:5:1: [server.ws] is set, but server.transport is \"tcp\"; add transport = \"ws\" "
         "to [server] (or remove [server.ws])");
-  CHECK(parse_error(server_and({R"(transport = "ws")", "[server.tls]", R"(alpn = ["h2"])"})) ==
-        "p.toml:7:8: server.tls.alpn must include \"http/1.1\" with transport = \"ws\" (the "
-        "WebSocket upgrade is an HTTP/1.1 request)");
-  CHECK(parse_ok(server_and({R"(transport = "ws")", "[server.tls]", R"(alpn = [])"}))
-            .server.tls->alpn->empty());
+}
+
+// The instance from the field: conf/example.toml used to show alpn = ["h2", "http/1.1"], which
+// --check accepted and which failed every ws+tls tunnel once the server picked h2.
+TEST_CASE("profile: ws + tls offers exactly http/1.1; other ALPN entries are dropped, warned") {
+  auto loaded = [](std::string_view alpn_line) {
+    return parse_profile(server_and({R"(transport = "ws")", "[server.tls]", alpn_line}), "p.toml");
+  };
+  const ProfileResult h2 = loaded(R"(alpn = ["h2", "http/1.1"])");
+  REQUIRE(h2.ok());
+  CHECK(*h2.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  REQUIRE(h2.warnings.size() == 1);
+  CHECK(h2.warnings[0] ==
+        "p.toml:7:8: server.tls.alpn: WebSocket needs HTTP/1.1; dropped \"h2\" (a server offered "
+        "it takes it, and the WebSocket upgrade then fails), offering only \"http/1.1\"; write "
+        "alpn = [\"http/1.1\"] or leave alpn out");
+
+  // Without http/1.1 at all, and an empty list: the same repair.
+  const ProfileResult only_h2 = loaded(R"(alpn = ["h2", "h3"])");
+  REQUIRE(only_h2.ok());
+  CHECK(*only_h2.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  REQUIRE(only_h2.warnings.size() == 1);
+  CHECK(only_h2.warnings[0].find(R"(dropped "h2", "h3")") != std::string::npos);
+  const ProfileResult empty = loaded("alpn = []");
+  REQUIRE(empty.ok());
+  CHECK(*empty.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  REQUIRE(empty.warnings.size() == 1);
+  CHECK(empty.warnings[0].find(R"(offering exactly "http/1.1")") != std::string::npos);
+
+  // What needs no repair gets no warning; over tcp the list is used as written.
+  CHECK(*parse_ok(server_and({R"(transport = "ws")", "[server.tls]", R"(alpn = ["http/1.1"])"}))
+             .server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK_FALSE(parse_ok(server_and({R"(transport = "ws")", "[server.tls]"})).server.tls->alpn);
+  CHECK(*parse_ok(server_and({"[server.tls]", R"(alpn = ["h2", "http/1.1"])"})).server.tls->alpn ==
+        std::vector<std::string>{"h2", "http/1.1"});
 }
 
 TEST_CASE("profile: every conf/*.toml loads cleanly") {
@@ -925,6 +958,12 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
     const ProfileResult result = load_profile(path);
     INFO("error: " << (result.ok() ? std::string() : result.error()));
     CHECK(result.ok());
+    // Nor does any need a repair or a warning from the constraints ("path:line:column: ...");
+    // only the permission warning ("path: readable ...") may come, from the checkout's mode.
+    for (const std::string& warning : result.warnings) {
+      CAPTURE(warning);
+      CHECK(warning.starts_with(path + ": "));
+    }
   }
   CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
 }

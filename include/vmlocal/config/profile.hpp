@@ -31,7 +31,8 @@ enum class Transport : uint8_t { kTcp, kWs };
 // [server.tls]: present means TLS to the server (tcp + tls, or ws + tls = wss).
 struct TlsSettings {
   std::string sni;  // empty: server.address when it is a host name (no SNI for an IP)
-  // ALPN protocols offered; nullopt: the default (none over tcp, "http/1.1" under ws).
+  // ALPN protocols offered over tcp; nullopt: none. Under ws exactly "http/1.1" is offered (the
+  // loader repairs any other list, with a warning).
   std::optional<std::vector<std::string>> alpn;
   bool insecure = false;  // skip certificate verification (warned about at start)
   std::string ca_file;    // PEM CA certificates to trust instead of the system store

@@ -16,7 +16,7 @@
 namespace vmlocal::transport {
 
 // SNI: sni, else the address when it is a name. Certificate name: sni, else the address.
-// ALPN: as configured, else none over tcp and "http/1.1" under ws.
+// ALPN: exactly "http/1.1" under ws (an HTTP/1.1 upgrade); over tcp as configured, else none.
 TlsOptions tls_options_for(const config::Profile::Server& server);
 // Host: host, else sni, else the address (":port" added unless it is 80 for ws, 443 for wss).
 WsOptions ws_options_for(const config::Profile::Server& server);

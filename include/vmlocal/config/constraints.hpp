@@ -1,0 +1,81 @@
+// Settings of a profile that constrain each other: the one table of them. Each key is checked
+// on its own where it is read; a rule here is about two or more keys together, and says what
+// happens when the pair cannot work as written: refused (the profile does not load), repaired
+// (it loads with the setting changed so that it works, and a warning), or warned about (it
+// works, but not as the user probably thinks). The loader applies every rule once the whole
+// profile has been read, so `--check`, startup and the unit test all use this table.
+//
+// Pairs looked at and found to need no rule (each works as written):
+// - [server.tls] keys (sni, alpn, insecure, ca_file, pin_sha256) without TLS: impossible,
+//   since the [server.tls] table is what switches TLS on.
+// - transport = "tcp" + TLS + alpn with "h2": v2ray's tcp+tls inbound may choose h2, but
+//   neither side reads the ALPN result on a tcp transport; VMess runs over the TLS bytes as
+//   it is (checked against v2ray 4.34 by the transport integration suite).
+// - alter_id > 0 (legacy header) x any security, "none" and "zero" included: v2ray 4.34
+//   accepts every combination (the variants integration suite runs the whole matrix).
+// - security "none"/"zero" + TLS: the intended use of those two (TLS encrypts instead).
+// - tcp_fast_open x TLS / ws: the first bytes written (ClientHello, upgrade request or the
+//   VMess header) ride on the SYN; nothing depends on which they are.
+// - sni x address as an IP literal, sni x ws.host, ws.host x port: independent; ws.host
+//   only defaults from sni and the port.
+// - timeouts x anything: each timeout bounds its own stage.
+// Settings this build does not have, and the rules they would bring (comments only):
+// - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
+// - transport "h2" / "grpc": need ALPN "h2" and TLS.
+// - WebSocket early data (path "?ed=2048" in Xray links): today the path is sent as written
+//   and the server ignores the query; with early data, ed x tcp_fast_open would overlap.
+#pragma once
+
+#include <array>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vmlocal/config/profile.hpp"
+
+namespace vmlocal::config {
+
+// The dotted names of the keys and tables a profile file wrote ("server.ws",
+// "server.tls.alpn"), for rules about a table's presence rather than its values.
+struct WrittenKeys {
+  std::vector<std::string> keys;
+  bool has(std::string_view dotted) const;
+};
+
+enum class Verdict : uint8_t {
+  kRefuse,  // the profile does not load: "file:line:column: reason; fix"
+  kRepair,  // it loads, changed by repair() so that it works, with a warning
+  kWarn,    // it loads unchanged, with a warning
+};
+
+std::string_view verdict_name(Verdict verdict);  // "refuse", "repair", "warn"
+
+struct Constraint {
+  std::string_view id;        // stable name, for tests and the table in the docs
+  std::string_view settings;  // the keys involved, as a user reads them
+  // Where the message points: the first of these keys the file wrote.
+  std::array<std::string_view, 2> at;
+  Verdict verdict;
+  // True when the profile breaks the rule.
+  bool (*breaks)(const Profile& profile, const WrittenKeys& written);
+  // What is wrong with this profile (only called when breaks() is true).
+  std::string (*reason)(const Profile& profile);
+  std::string_view fix;  // what to write instead; the message is "reason; fix"
+  // kRepair only: changes the profile so that breaks() is false.
+  void (*repair)(Profile& profile);
+};
+
+// Every rule, in the order the loader applies them.
+std::span<const Constraint> constraints();
+
+struct Finding {
+  const Constraint* rule;
+  std::string message;  // "reason; fix", without a position
+};
+
+// The rules `profile` breaks, repairing it on the way (so a later rule sees the repaired
+// profile). The loader adds the position of each finding's key.
+std::vector<Finding> apply_constraints(Profile& profile, const WrittenKeys& written);
+
+}  // namespace vmlocal::config

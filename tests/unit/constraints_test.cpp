@@ -1,0 +1,211 @@
+// The table of settings that constrain each other (vmlocal/config/constraints.hpp): every rule
+// fires, with its position and fix, on a profile written to break it, and stays quiet on one
+// written to satisfy it. A rule added to the table without a case here fails the first test.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vmlocal/config/constraints.hpp"
+#include "vmlocal/config/profile.hpp"
+#include "vmlocal/transport/upstream.hpp"
+
+using vmlocal::config::Constraint;
+using vmlocal::config::constraints;
+using vmlocal::config::parse_profile;
+using vmlocal::config::Profile;
+using vmlocal::config::ProfileResult;
+using vmlocal::config::Verdict;
+using vmlocal::config::WrittenKeys;
+
+namespace {
+
+// A self-signed CA certificate, for a ca_file that loads.
+constexpr std::string_view kCaPem =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBezCCASGgAwIBAgIUavAJqVsFeneV4e14L5tAvbrkkRUwCgYIKoZIzj0EAwIw\n"
+    "EjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMjgwNzUwNThaGA8yMTI2MTEwNDA3\n"
+    "NTA1OFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    "A0IABITZdNkjDScfTYGy6mFn+Oxcw/ZasCGsNmf6fEoVXd0uQXqFzbAwLvckCZxV\n"
+    "d2VlnQq+P/4co77lezzaw6AfGUKjUzBRMB0GA1UdDgQWBBSiA7JCQdqHBPNf8796\n"
+    "gKtqtZKEUDAfBgNVHSMEGDAWgBSiA7JCQdqHBPNf8796gKtqtZKEUDAPBgNVHRMB\n"
+    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIEq6Q0OUNJPKD9dwtOv8FJ5G7Kc+\n"
+    "SomkYJ53PKA4gYjPAiEA7CGmsd7fyVtikUEcKq7Z2o2Od++/Q+O3OfyyjWbmwSk=\n"
+    "-----END CERTIFICATE-----\n";
+constexpr std::string_view kPin = R"(pin_sha256 = "Mrx50VHiDf9FK8v1tIQHsIoMfRTwZYJfXT6wE2CnFkk=")";
+
+// kCaPem in a file of its own for the life of the test.
+class CaFile {
+ public:
+  CaFile() {
+    char pattern[] = "/tmp/vmlocal-constraints-test-XXXXXX.pem";
+    const int fd = mkstemps(pattern, 4);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    path_ = pattern;
+    std::ofstream(path_) << kCaPem;
+  }
+  ~CaFile() { std::remove(path_.c_str()); }
+  CaFile(const CaFile&) = delete;
+  CaFile& operator=(const CaFile&) = delete;
+  std::string line() const { return "ca_file = \"" + path_ + "\""; }
+
+ private:
+  std::string path_;
+};
+
+// Lines 1-4 are a valid [server]; `extra` starts on line 5.
+std::string server_and(const std::vector<std::string>& extra) {
+  std::string out =
+      "[server]\naddress = \"vmess.example.org\"\nport = 443\n"
+      "uuid = \"b831381d-6324-4d53-ad4f-8cda48b30811\"\n";
+  for (const std::string& line : extra)
+    out += line + "\n";
+  return out;
+}
+
+struct Case {
+  std::vector<std::string> breaks;     // lines after [server] that break the rule
+  std::string at;                      // where the message must point: "p.toml:L:C: "
+  std::vector<std::string> satisfies;  // lines that satisfy it (and every other rule)
+};
+
+std::map<std::string_view, Case> cases(const CaFile& ca) {
+  return {
+      {"ws-table-needs-ws",
+       {{"[server.ws]", R"(path = "/ws")"},
+        "p.toml:5:1: ",
+        {R"(transport = "ws")", "[server.ws]", R"(path = "/ws")"}}},
+      {"ws-alpn-http11",
+       {{R"(transport = "ws")", "[server.tls]", R"(alpn = ["h2", "http/1.1"])"},
+        "p.toml:7:8: ",
+        {R"(transport = "ws")", "[server.tls]", R"(alpn = ["http/1.1"])"}}},
+      {"tls-insecure-vs-trust",
+       {{"[server.tls]", "insecure = true", std::string(kPin)},
+        "p.toml:6:12: ",
+        {"[server.tls]", "insecure = false", std::string(kPin)}}},
+      {"tls-ca-file-vs-pin",
+       {{"[server.tls]", ca.line(), std::string(kPin)},
+        "p.toml:6:11: ",
+        {"[server.tls]", ca.line()}}},
+      {"plaintext-security",
+       {{R"(security = "zero")"}, "p.toml:5:12: ", {R"(security = "zero")", "[server.tls]"}}},
+      {"local-credentials-pair",
+       {{"[local]", R"(password = "hunter2")"},
+        "p.toml:6:12: ",
+        {"[local]", R"(username = "me")", R"(password = "hunter2")"}}},
+      {"open-proxy",
+       {{"[local]", R"(listen = ["0.0.0.0:1080"])"},
+        "p.toml:6:10: ",
+        {"[local]", R"(listen = ["0.0.0.0:1080"])", "allow_open_proxy = true"}}},
+  };
+}
+
+bool ends_with(std::string_view text, std::string_view tail) {
+  return text.size() >= tail.size() && text.substr(text.size() - tail.size()) == tail;
+}
+
+}  // namespace
+
+TEST_CASE("constraints: the table is well formed and every rule has a case") {
+  const CaFile ca;
+  const auto all = cases(ca);
+  std::set<std::string_view> ids;
+  std::set<std::string_view> fixes;
+  for (const Constraint& rule : constraints()) {
+    CAPTURE(rule.id);
+    CHECK(ids.insert(rule.id).second);
+    CHECK(fixes.insert(rule.fix).second);  // the tests below tell rules apart by their fix
+    CHECK_FALSE(rule.fix.empty());
+    CHECK_FALSE(rule.settings.empty());
+    CHECK_FALSE(rule.at[0].empty());
+    CHECK((rule.verdict == Verdict::kRepair) == (rule.repair != nullptr));
+    CHECK(all.count(rule.id) == 1);
+  }
+  CHECK(all.size() == ids.size());  // no case for a rule that is gone
+  CHECK(ids.size() >= 7);
+}
+
+TEST_CASE("constraints: every rule fires on a profile that breaks it, not on one that keeps it") {
+  const CaFile ca;
+  const auto all = cases(ca);
+  for (const Constraint& rule : constraints()) {
+    CAPTURE(rule.id);
+    const auto found = all.find(rule.id);
+    REQUIRE(found != all.end());
+    const Case& c = found->second;
+
+    const std::string broken = server_and(c.breaks);
+    CAPTURE(broken);
+    const ProfileResult bad = parse_profile(broken, "p.toml");
+    if (rule.verdict == Verdict::kRefuse) {
+      REQUIRE_FALSE(bad.ok());
+      CHECK(bad.error().starts_with(c.at));
+      CHECK(ends_with(bad.error(), "; " + std::string(rule.fix)));
+    } else {
+      INFO("error: " << (bad.ok() ? std::string() : bad.error()));
+      REQUIRE(bad.ok());
+      REQUIRE(bad.warnings.size() == 1);
+      CHECK(bad.warnings[0].starts_with(c.at));
+      CHECK(ends_with(bad.warnings[0], "; " + std::string(rule.fix)));
+      // A repaired profile keeps the rule; a warned one is left as it was written.
+      CHECK(rule.breaks(bad.profile(), WrittenKeys{}) == (rule.verdict == Verdict::kWarn));
+    }
+
+    const std::string kept = server_and(c.satisfies);
+    CAPTURE(kept);
+    const ProfileResult good = parse_profile(kept, "p.toml");
+    INFO("error: " << (good.ok() ? std::string() : good.error()));
+    REQUIRE(good.ok());
+    CHECK(good.warnings.empty());
+    CHECK_FALSE(rule.breaks(good.profile(), WrittenKeys{}));
+  }
+}
+
+TEST_CASE("constraints: apply_constraints repairs a profile built in code, and says why") {
+  Profile p;
+  p.server.address = "vmess.example.org";
+  p.server.port = 443;
+  p.server.transport = vmlocal::config::Transport::kWs;
+  p.server.tls.emplace();
+  p.server.tls->alpn = std::vector<std::string>{"h2", "http/1.1", "h2"};
+  const auto findings = vmlocal::config::apply_constraints(p, WrittenKeys{});
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].rule->id == "ws-alpn-http11");
+  CHECK(findings[0].message.find(R"(dropped "h2" ()") != std::string::npos);  // once
+  CHECK(*p.server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(vmlocal::config::apply_constraints(p, WrittenKeys{}).empty());
+}
+
+// The offer itself, for a profile that did not come through the loader: under ws it is
+// exactly "http/1.1", a server that prefers h2 has nothing else to pick.
+TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the list over tcp") {
+  Profile::Server server;
+  server.address = "vmess.example.org";
+  server.port = 443;
+  server.tls.emplace();
+  server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};
+  server.transport = vmlocal::config::Transport::kWs;
+  auto options = vmlocal::transport::tls_options_for(server);
+  CHECK(options.alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(options.require_http11);
+  server.tls->alpn = std::vector<std::string>{};
+  CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
+  server.tls->alpn.reset();
+  CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
+
+  server.transport = vmlocal::config::Transport::kTcp;
+  server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};
+  options = vmlocal::transport::tls_options_for(server);
+  CHECK(options.alpn == std::vector<std::string>{"h2", "http/1.1"});
+  CHECK_FALSE(options.require_http11);
+  server.tls->alpn.reset();
+  CHECK(vmlocal::transport::tls_options_for(server).alpn.empty());
+}
