@@ -45,6 +45,16 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::make(
   return std::shared_ptr<const ServerContext>(std::move(context));
 }
 
+vmess::RequestParams ServerContext::request_params(const TargetAddress& target) const {
+  vmess::RequestParams params;
+  params.header_mode = header_mode;
+  params.security = body_format.security;
+  params.options = body_format.options;
+  params.command = vmess::Command::kTcp;
+  params.target = target;
+  return params;
+}
+
 std::string ServerContext::describe() const {
   return settings.address + ":" + std::to_string(settings.port) + " over " +
          transport::describe_upstream(settings) + ", " +

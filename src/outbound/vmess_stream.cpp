@@ -24,12 +24,7 @@ Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
                                                        const TargetAddress& target,
                                                        transport::StreamHandler& handler) {
   // Built before connecting, so a target VMess cannot carry fails without traffic.
-  vmess::RequestParams params;
-  params.header_mode = server->header_mode;
-  params.security = server->body_format.security;
-  params.options = server->body_format.options;
-  params.command = vmess::Command::kTcp;
-  params.target = target;
+  const vmess::RequestParams params = server->request_params(target);
   std::optional<vmess::BuildResult> built;
   try {
     // The vmess layer throws only on a caller's contract breach (bad key sizes, an unknown

@@ -14,6 +14,7 @@
 #include "vmlocal/util/error.hpp"
 #include "vmlocal/vmess/account.hpp"
 #include "vmlocal/vmess/constants.hpp"
+#include "vmlocal/vmess/request_builder.hpp"
 #include "vmlocal/vmess/security.hpp"
 
 namespace vmlocal::outbound {
@@ -29,6 +30,10 @@ struct ServerContext {
 
   // Errors: the TLS context could not be made (e.g. "ca_file: cannot read ...").
   static Result<std::shared_ptr<const ServerContext>> make(const config::Profile::Server& server);
+
+  // What a TCP request to `target` carries for this server: header mode, the wire security byte
+  // (always 3, 4 or 5: servers such as sing-box's panic on 2 "auto" or 6 "zero") and options.
+  vmess::RequestParams request_params(const TargetAddress& target) const;
 
   // "127.0.0.1:443 over ws+tls (...), aes-128-gcm, AEAD header": the start-up log line.
   std::string describe() const;
