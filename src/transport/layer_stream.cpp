@@ -9,7 +9,7 @@ LayerStream::LayerStream(uv_loop_t* loop, StreamHandler& handler, const MakeInne
   uv_idle_init(loop_, &resume_);
   resume_.data = this;
   inner_ = make_inner(static_cast<StreamHandler&>(*this));
-  latch_.opened(2);
+  latch_.opened(2);  // the idle handle and the inner stream
 }
 
 LayerStream::~LayerStream() {
@@ -49,13 +49,44 @@ void LayerStream::update_inner_reading() {
 }
 
 void LayerStream::close(bool reset) {
-  if (closing_) return;
-  if (!reset && !failed_) say_goodbye();
+  if (closing_) {
+    if (reset && draining_) end_drain(true);  // cut the graceful close short
+    return;
+  }
+  const bool graceful = !failed_ && (!reset || reply_owed());
   closing_ = true;
   resume_scheduled_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&resume_), on_idle_closed);
+  if (graceful && !flush_for_close()) {
+    // A write below is pending and more must follow it: on_close_write_done() continues.
+    draining_ = true;
+    uv_timer_init(loop_, &drain_timer_);
+    drain_timer_.data = this;
+    latch_.opened();
+    uv_timer_start(&drain_timer_, on_drain_timeout, kCloseDrainMs, 0);
+    return;
+  }
   // May report closed synchronously; our own report waits for the idle handle's callback.
+  inner_->close(graceful ? false : reset);
+}
+
+void LayerStream::on_close_write_done() {
+  if (draining_ && flush_for_close()) end_drain(false);
+}
+
+void LayerStream::end_drain(bool reset) {
+  if (!draining_) return;
+  draining_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), on_drain_timer_closed);
   inner_->close(reset);
+}
+
+void LayerStream::on_drain_timeout(uv_timer_t* timer) {
+  static_cast<LayerStream*>(timer->data)->end_drain(true);
+}
+
+void LayerStream::on_drain_timer_closed(uv_handle_t* handle) {
+  static_cast<LayerStream*>(handle->data)->on_child_closed();
 }
 
 void LayerStream::schedule_resume() {
@@ -87,6 +118,10 @@ void LayerStream::fail(FailureKind kind, std::string message) {
 }
 
 void LayerStream::on_stream_failed(const Failure& failure) {
+  if (draining_) {
+    end_drain(true);  // the write a graceful close waits for will not complete
+    return;
+  }
   fail(failure.kind, failure.message);
 }
 

@@ -156,6 +156,7 @@ void TcpStream::on_attempt_closed(uv_handle_t* handle) {
 }
 
 void TcpStream::fail(FailureKind kind, std::string message) {
+  failed_ = true;
   failure_ = Failure{kind, std::move(message)};
   handler_.on_stream_failed(failure_);
 }
@@ -198,6 +199,7 @@ Stream::WriteResult TcpStream::write(uv_buf_t* bufs, size_t count) {
     case uv::WriteOutcome::kDone:
       return WriteResult::kDone;
     case uv::WriteOutcome::kQueued:
+      write_pending_ = true;
       return WriteResult::kPending;
     case uv::WriteOutcome::kFailed:
       break;
@@ -208,7 +210,12 @@ Stream::WriteResult TcpStream::write(uv_buf_t* bufs, size_t count) {
 
 void TcpStream::on_write(uv_write_t* req, int status) {
   auto* self = static_cast<TcpStream*>(req->data);
-  if (self->closing_) return;
+  self->write_pending_ = false;
+  if (self->closing_) {
+    // A graceful close waited for this write; a failed one has nothing left to wait for.
+    if (self->draining_) self->end_drain(status != 0);
+    return;
+  }
   if (status != 0) {
     self->fail(failure_kind_for_uv_error(status), std::string("write: ") + uv_strerror(status));
     return;
@@ -239,17 +246,67 @@ void TcpStream::on_shutdown(uv_shutdown_t* /*req*/, int /*status*/) {
 }
 
 void TcpStream::close(bool reset) {
-  if (closing_) return;
+  if (closing_) {
+    if (reset && draining_) end_drain(true);  // cut the graceful close short
+    return;
+  }
   closing_ = true;
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
-  if (handle_open_) {
-    handle_open_ = false;
-    // close_reset refuses a handle that is shutting down; then a plain close it is.
-    if (!(reset && connected_ && uv_tcp_close_reset(&tcp_, on_closed) == 0)) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
-    }
+  if (!reset && !failed_ && handle_open_ && connected_ && write_pending_) {
+    // uv_close would cancel the queued write: wait for it (bounded), discarding input meanwhile.
+    draining_ = true;
+    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+    uv_read_stop(stream);
+    uv_read_start(stream, on_drain_alloc, on_drain_read);
+    uv_timer_init(loop_, &drain_timer_);
+    drain_timer_.data = this;
+    drain_timer_busy_ = true;
+    uv_timer_start(&drain_timer_, on_drain_timeout, kCloseDrainMs, 0);
+    return;
   }
+  close_handle(reset);
   maybe_finish_close();
+}
+
+void TcpStream::close_handle(bool reset) {
+  if (!handle_open_) return;
+  handle_open_ = false;
+  // close_reset refuses a handle that is shutting down; then a plain close it is.
+  if (!(reset && connected_ && uv_tcp_close_reset(&tcp_, on_closed) == 0)) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  }
+}
+
+void TcpStream::end_drain(bool reset) {
+  if (!draining_) return;
+  draining_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), on_drain_timer_closed);
+  close_handle(reset);
+}
+
+void TcpStream::on_drain_alloc(uv_handle_t* /*handle*/, size_t /*suggested*/, uv_buf_t* buf) {
+  static char discard[4096];  // only ever written, never read
+  *buf = uv_buf_init(discard, sizeof discard);
+}
+
+void TcpStream::on_drain_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/) {
+  if (nread == UV_EOF) {
+    uv_read_stop(stream);
+  } else if (nread < 0) {
+    static_cast<TcpStream*>(stream->data)->end_drain(true);  // the write cannot finish now
+  }
+}
+
+void TcpStream::on_drain_timeout(uv_timer_t* timer) {
+  auto* self = static_cast<TcpStream*>(timer->data);
+  log::debug("TCP: closing with bytes still unsent after ", kCloseDrainMs, " ms");
+  self->end_drain(true);
+}
+
+void TcpStream::on_drain_timer_closed(uv_handle_t* handle) {
+  auto* self = static_cast<TcpStream*>(handle->data);
+  self->drain_timer_busy_ = false;
+  self->maybe_finish_close();
 }
 
 void TcpStream::on_closed(uv_handle_t* handle) {
@@ -260,7 +317,7 @@ void TcpStream::on_closed(uv_handle_t* handle) {
 
 void TcpStream::maybe_finish_close() {
   // Every outstanding libuv operation reports here; the last one to end tells the handler.
-  if (!closing_ || resolving_ || handle_busy_ || close_reported_) return;
+  if (!closing_ || resolving_ || handle_busy_ || drain_timer_busy_ || close_reported_) return;
   close_reported_ = true;
   handler_.on_stream_closed();
 }

@@ -98,11 +98,15 @@ Stream::WriteResult TlsStream::flush_output() {
 }
 
 void TlsStream::on_stream_write_done() {
-  if (closing() || failed()) return;
+  if (failed()) return;
   inner_write_pending_ = false;
   out_sent_ = out_flight_end_;
   if (out_sent_ == out_len_) {
     out_sent_ = out_flight_end_ = out_len_ = 0;
+  }
+  if (closing()) {
+    on_close_write_done();
+    return;
   }
   if (handshaking_) {
     advance_handshake();
@@ -154,13 +158,29 @@ void TlsStream::finish_shutdown() {
   inner_->shutdown();  // after the queued bytes (the inner stream orders it)
 }
 
-void TlsStream::say_goodbye() {
-  if (!connected_ || ssl_ == nullptr || inner_write_pending_ || shutdown_done_) return;
-  // Best effort: the close that follows cancels whatever the socket did not take at once.
-  ERR_clear_error();
-  SSL_shutdown(ssl_);
-  ERR_clear_error();
-  flush_output();
+bool TlsStream::reply_owed() const {
+  return connected_ && !failed() && (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
+bool TlsStream::flush_for_close() {
+  if (!connected_ || ssl_ == nullptr) return true;  // below sends what the handshake queued
+  if (inner_write_pending_) return false;
+  if (user_write_active_) {
+    // The caller's write goes first: its records, then close_notify after them.
+    const WriteResult result = continue_write();
+    if (result == WriteResult::kPending) return false;
+    user_write_active_ = false;
+    if (result == WriteResult::kFailed) return true;  // nothing more can go: close below
+  }
+  if (!goodbye_queued_) {
+    goodbye_queued_ = true;
+    if (!shutdown_done_) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_);  // queues close_notify; we never wait for the server's
+      ERR_clear_error();
+    }
+  }
+  return flush_output() != WriteResult::kPending;
 }
 
 }  // namespace vmlocal::transport

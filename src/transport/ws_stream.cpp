@@ -142,8 +142,10 @@ void WsStream::process(uint8_t* base, size_t n) {
   }
   if (out > 0) handler_.on_stream_read(out);
   if (closing() || failed()) return;
-  if (close_received_) report_eof();
+  // Answers (pong, the Close echo) go below before the handler hears of the end.
   send_queued_control();
+  if (closing() || failed()) return;
+  if (close_received_) report_eof();
 }
 
 void WsStream::on_control(ws::Opcode opcode, ByteView payload) {

@@ -84,23 +84,32 @@ void WsStream::take_queued_control() {
 
 void WsStream::send_queued_control() {
   if ((pong_len_ == 0 && close_len_ == 0) || inner_write_pending_ || closing() || failed()) return;
+  if (!write_control()) fail(inner_->failure().kind, inner_->failure().message);
+}
+
+bool WsStream::write_control() {
   iov_.clear();
   take_queued_control();
+  if (iov_.empty()) return true;
   switch (inner_->write(iov_.data(), iov_.size())) {
     case WriteResult::kDone:
-      return;
+      return true;
     case WriteResult::kPending:
       inner_write_pending_ = true;
-      return;
+      return true;
     case WriteResult::kFailed:
-      fail(inner_->failure().kind, inner_->failure().message);
-      return;
+      break;
   }
+  return false;
 }
 
 void WsStream::on_stream_write_done() {
-  if (closing() || failed()) return;
+  if (failed()) return;
   inner_write_pending_ = false;
+  if (closing()) {
+    on_close_write_done();
+    return;
+  }
   if (handshake_ && handshake_->request_in_flight) {
     handshake_->request_in_flight = false;
     if (connected_) handshake_.reset();
@@ -134,12 +143,32 @@ Stream::WriteResult WsStream::shutdown() {
   return WriteResult::kDone;
 }
 
-void WsStream::say_goodbye() {
-  if (!connected_ || close_sent_ || inner_write_pending_) return;
-  std::array<uint8_t, ws::kMaxControlPayload> body{};
-  const size_t len = ws::encode_close_payload(ws::kCloseNormal, {}, body);
-  queue_control(ws::Opcode::kClose, ByteView(body.data(), len));
-  send_queued_control();  // best effort: the close that follows does not wait for it
+bool WsStream::flush_for_close() {
+  // Before the upgrade there is nothing to say (below sends the request it holds).
+  if (!connected_) return true;
+  // The frame being written must finish before anything follows it.
+  if (inner_write_pending_) return false;
+  if (user_write_queued_) {
+    // The caller's write, waiting behind a control frame, goes before the Close.
+    user_write_queued_ = false;
+    if (!close_sent_) {
+      switch (send_data(queued_bufs_, queued_count_)) {
+        case WriteResult::kDone:
+          break;
+        case WriteResult::kPending:
+          return false;
+        case WriteResult::kFailed:
+          return true;  // the inner stream cannot write: close it
+      }
+    }
+  }
+  if (!close_sent_) {
+    std::array<uint8_t, ws::kMaxControlPayload> body{};
+    const size_t len = ws::encode_close_payload(ws::kCloseNormal, {}, body);
+    queue_control(ws::Opcode::kClose, ByteView(body.data(), len));
+  }
+  if (!write_control()) return true;
+  return !inner_write_pending_;
 }
 
 }  // namespace vmlocal::transport

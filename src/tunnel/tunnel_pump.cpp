@@ -37,9 +37,15 @@ void Tunnel::on_app_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*b
       self->on_uplink_read(nread);
       return;
     case Phase::kLingering:
-      // Discard whatever the refused app still sends; leave when it goes.
+      // Discard whatever the refused app still sends; leave when it goes, but not before the
+      // refusal went (closing would cancel a queued reply; the linger timer bounds the wait).
       self->release_read_block();
-      if (nread < 0) self->close(End::kQuiet, {});
+      if (nread == UV_EOF && self->reply_write_pending_) {
+        self->app_eof_ = true;
+        uv_read_stop(stream);
+      } else if (nread < 0) {
+        self->close(End::kQuiet, {});
+      }
       return;
     case Phase::kConnecting:
     case Phase::kClosing:
@@ -205,6 +211,10 @@ void Tunnel::on_stream_eof() {
 
 void Tunnel::on_app_shutdown(uv_shutdown_t* req, int /*status*/) {
   auto* self = static_cast<Tunnel*>(req->data);
+  if (self->phase_ == Phase::kLingering && self->app_eof_) {
+    self->close(End::kQuiet, {});  // the refusal went and the app had already left
+    return;
+  }
   if (self->phase_ != Phase::kEstablished) return;
   // A failed shutdown means the app is gone already; either way nothing more goes to it.
   self->downlink_done_ = true;

@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "harness/harness.hpp"
@@ -238,13 +239,15 @@ TEST_SUITE("harness") {
     // command line and serves SOCKS5 with v2ray on the profile's port.
     TempDir dir;
     const uint16_t port = free_port();
-    nlohmann::json config = {{"log", {{"loglevel", "warning"}, {"access", "none"}}},
-                             {"inbounds",
-                              {{{"listen", "127.0.0.1"},
-                                {"port", port},
-                                {"protocol", "socks"},
-                                {"settings", {{"auth", "noauth"}, {"udp", false}}}}}},
-                             {"outbounds", {{{"protocol", "freedom"}}}}};
+    nlohmann::json config = {
+        {"log", {{"loglevel", "warning"}, {"access", "none"}}},
+        {"inbounds",
+         {{{"listen", "127.0.0.1"},
+           {"port", port},
+           {"protocol", "socks"},
+           {"settings", {{"auth", "noauth"}, {"udp", false}}}}}},
+    };
+    config.merge_patch(loopback_only_config());  // the stand-in relays to loopback only too
     auto config_path = dir.write_file("stand-in.json", config.dump());
     auto script =
         dir.write_file("stand-in.sh",
@@ -306,6 +309,57 @@ TEST_SUITE("harness") {
   }
 
   // ---- Through v2ray as a SOCKS5 server --------------------------------------------------------
+
+  TEST_CASE("every v2ray config the harness writes relays to loopback only, by reading them") {
+    // Read back from disk, as v2ray reads them: the catch-all rule goes to a blackhole, and
+    // the rules before it match only 127.0.0.0/8, ::1 and localhost. Nothing is sent anywhere.
+    TempDir dir;
+    V2rayOptions options;
+    options.extra_config = {{"policy", {{"levels", {{"0", {{"handshake", 4}}}}}}}};
+    std::vector<V2rayServer> servers;
+    servers.push_back(V2rayServer::vmess(dir));
+    VmessInboundOptions v6;
+    v6.family = Family::kV6;
+    servers.push_back(V2rayServer::vmess(dir, v6, options));
+    VmessInboundOptions ws;
+    ws.stream_settings = {{"network", "ws"}, {"wsSettings", {{"path", "/ws"}}}};
+    servers.push_back(V2rayServer::vmess(dir, ws));
+    servers.push_back(V2rayServer::socks(dir));
+    for (const V2rayServer& server : servers) {
+      std::ifstream in(server.config_path());
+      const nlohmann::json config = nlohmann::json::parse(in);
+      INFO(server.config_path().string() << ": " << config.dump());
+      CHECK(check_loopback_only(config).empty());
+      const auto& rules = config["routing"]["rules"];
+      REQUIRE(rules.size() == 3);
+      CHECK(rules[2]["network"] == "tcp,udp");
+      CHECK(rules[2]["outboundTag"] == "elsewhere");
+      CHECK(config["outbounds"][1]["protocol"] == "blackhole");
+      CHECK(config["outbounds"][1]["tag"] == "elsewhere");
+      CHECK(rules[0]["ip"] == nlohmann::json::array({"127.0.0.0/8", "::1/128"}));
+      CHECK(rules[1]["domain"] == nlohmann::json::array({"full:localhost"}));
+    }
+    // The check itself: the old relay-anything config, and configs that widen the loopback
+    // rule, resolve names to route, or drop the catch-all, are refused with the reason.
+    nlohmann::json relay_all = {{"outbounds", {{{"protocol", "freedom"}}}}};
+    CHECK_FALSE(check_loopback_only(relay_all).empty());
+    nlohmann::json wide = loopback_only_config();
+    wide["routing"]["rules"][0]["ip"] = {"0.0.0.0/0"};
+    CHECK(check_loopback_only(wide) == "rule 0 matches ip \"0.0.0.0/0\"");
+    nlohmann::json resolving = loopback_only_config();
+    resolving["routing"]["domainStrategy"] = "IPOnDemand";
+    CHECK_FALSE(check_loopback_only(resolving).empty());
+    nlohmann::json no_catch_all = loopback_only_config();
+    no_catch_all["routing"]["rules"].erase(2);
+    CHECK_FALSE(check_loopback_only(no_catch_all).empty());
+    // And the harness refuses to start such a config.
+    V2rayOptions widening;
+    widening.extra_config = {
+        {"routing",
+         {{"rules", {{{"type", "field"}, {"network", "tcp,udp"}, {"outboundTag", "loopback"}}}}}}};
+    CHECK_THROWS_WITH_AS(V2rayServer::vmess(dir, {}, widening),
+                         doctest::Contains("would relay beyond loopback"), std::runtime_error);
+  }
 
   TEST_CASE("v2ray SOCKS: echo 8 MiB, SHA-256 equal both ways") {
     TempDir dir;

@@ -71,6 +71,8 @@ class StreamDriver final : public transport::StreamHandler {
     bool shutdown_after = false;  // shutdown() after the upload
     uint64_t pause_every = 0;     // read_stop after this many bytes, read_start 2 ms later
     bool close_on_eof = true;
+    bool reset_on_eof = false;        // close(true) on EOF, as the tunnel does on a cut stream
+    bool close_when_pending = false;  // close(false) as soon as a write returns kPending
   };
 
   explicit StreamDriver(Options options) : options_(options) {
@@ -117,8 +119,9 @@ class StreamDriver final : public transport::StreamHandler {
   bool closed = false;
   std::optional<transport::Failure> failure;
   Bytes received;
-  uint64_t sent = 0;
+  uint64_t sent = 0;  // bytes handed to write(), including one still pending
   int pauses = 0;
+  bool closed_while_pending = false;
 
   void on_stream_connected() override {
     connected = true;
@@ -141,7 +144,11 @@ class StreamDriver final : public transport::StreamHandler {
   }
   void on_stream_eof() override {
     eof = true;
-    if (options_.close_on_eof) stream->close(false);
+    if (options_.reset_on_eof) {
+      stream->close(true);
+    } else if (options_.close_on_eof) {
+      stream->close(false);
+    }
   }
   void on_stream_write_done() override {
     write_pending_ = false;
@@ -180,6 +187,11 @@ class StreamDriver final : public transport::StreamHandler {
           break;
         case transport::Stream::WriteResult::kPending:
           write_pending_ = true;
+          if (options_.close_when_pending) {
+            closed_while_pending = true;
+            stream->close(false);
+            return;
+          }
           break;
         case transport::Stream::WriteResult::kFailed:
           failure = stream->failure();

@@ -1,7 +1,8 @@
 // TlsStream over a real TcpStream against an OpenSSL server in a thread, with a certificate
 // made here: bulk data both ways through backpressure pauses, close_notify, each way the
 // certificate check can go (CA file, system store, name, pins, insecure), TLS 1.2, session
-// resumption, and the stage a stalled handshake reports.
+// resumption, the stage a stalled handshake reports, and what a close sends before the socket
+// goes.
 #include <doctest/doctest.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -12,10 +13,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "stream_harness.hpp"
 #include "vmlocal/config/profile.hpp"
@@ -394,5 +398,89 @@ TEST_CASE("tls stream: the ClientHello names the configured sni, else the server
     server.address = "127.0.0.1";
     server.tls->ca_file = certificate().pem_path;  // verified against the IP SAN
     CHECK(sni_seen_for(server) == "");
+  }
+}
+
+namespace {
+
+// What the server read after the handshake, and how the client's side ended.
+struct TlsSeen {
+  uint64_t plaintext = 0;
+  bool pattern_ok = true;
+  bool close_notify = false;  // SSL_read ended with SSL_ERROR_ZERO_RETURN
+  std::string end;            // otherwise: how it ended
+};
+
+void read_to_end(SSL* ssl, TlsSeen& seen) {
+  std::vector<uint8_t> buf(1 << 16);
+  for (;;) {
+    const int n = SSL_read(ssl, buf.data(), static_cast<int>(buf.size()));
+    if (n > 0) {
+      for (int i = 0; i < n; ++i) {
+        if (buf[static_cast<size_t>(i)] != test::pattern_byte(seen.plaintext++)) {
+          seen.pattern_ok = false;
+        }
+      }
+      continue;
+    }
+    const int error = SSL_get_error(ssl, n);
+    seen.close_notify = error == SSL_ERROR_ZERO_RETURN;
+    if (!seen.close_notify) {
+      seen.end = "SSL_get_error " + std::to_string(error) + ", errno " + std::strerror(errno);
+    }
+    return;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("tls stream: a graceful close sends the pending write, then close_notify") {
+  TlsSeen seen;
+  auto context = make_context(trusting_options());
+  StreamDriver::Options options;
+  options.upload = 256 * 1024 * 1024;  // far more than the socket buffers hold
+  options.close_when_pending = true;
+  StreamDriver driver(options);
+  {
+    // The server reads nothing at first, so the socket fills and a write stays pending.
+    TlsServer server([&](SSL* ssl) {
+      usleep(300 * 1000);
+      read_to_end(ssl, seen);
+    });
+    attach(driver, *context, server.port());
+    REQUIRE(driver.run(std::chrono::seconds(20)));
+  }  // joined
+  REQUIRE(driver.closed_while_pending);
+  INFO("server: " << seen.end);
+  CHECK(seen.plaintext == driver.sent);  // every byte handed to write(), the pending write too
+  CHECK(seen.pattern_ok);
+  CHECK(seen.close_notify);
+}
+
+TEST_CASE("tls stream: close_notify from the server mid-stream is answered even on a reset") {
+  // The tunnel resets the outbound when the server's close_notify cuts a VMess chunk; the
+  // server is still owed our close_notify (RFC 5246 §7.2.1) before the socket closes.
+  for (int max_version : {0, TLS1_2_VERSION}) {
+    CAPTURE(max_version);
+    TlsSeen seen;
+    auto context = make_context(trusting_options());
+    StreamDriver::Options options;
+    options.reset_on_eof = true;
+    StreamDriver driver(options);
+    {
+      TlsServer server(
+          [&](SSL* ssl) {
+            SSL_write(ssl, "cut", 3);
+            SSL_shutdown(ssl);  // close_notify, then wait for the client's
+            read_to_end(ssl, seen);
+          },
+          1, max_version);
+      attach(driver, *context, server.port());
+      REQUIRE(driver.run());
+    }  // joined
+    CHECK(driver.eof);
+    CHECK(std::string(driver.received.begin(), driver.received.end()) == "cut");
+    INFO("server: " << seen.end);
+    CHECK(seen.close_notify);
   }
 }

@@ -1,13 +1,17 @@
 // WsStream over a real TcpStream against a WebSocket server in a thread (built from the same
 // frame codec in the server role): the upgrade with frames right behind the 101, echo of
 // masked uploads as fragmented frames with pings in between (answered with pongs), read
-// pauses, the close handshake, and refused upgrades.
+// pauses, the close handshake, refused upgrades, and what a close sends before the socket goes.
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "stream_harness.hpp"
 #include "vmlocal/crypto/random.hpp"
@@ -262,4 +266,164 @@ TEST_CASE("ws stream: the server closing during the upgrade") {
         "WebSocket: the server closed the connection during the upgrade (check [server.ws] path "
         "\"/ws\" and host \"127.0.0.1:" +
             std::to_string(listener.port()) + "\")");
+}
+
+namespace {
+
+constexpr uint16_t kGoingAway = 1001;
+
+// What a test server saw after the upgrade: payload bytes (checked against the upload
+// pattern), the client's Close, and how the connection ended.
+struct Seen {
+  uint64_t payload = 0;
+  bool pattern_ok = true;
+  bool got_close = false;
+  uint16_t close_code = 0;
+  bool data_after_close = false;
+  bool clean_end = false;  // recv() returned 0 (FIN), not an error such as a reset
+  std::string error;
+};
+
+// Upgrades one connection; `after_upgrade` runs before reading. Then reads, decoding as the
+// server (which rejects unmasked frames), until the connection ends.
+template <typename F>
+void serve_and_read(const Listener& listener, Seen& out, F after_upgrade) {
+  const int fd = listener.accept();
+  if (fd < 0) {
+    out.error = "no connection";
+    return;
+  }
+  const std::string head = read_head(fd);
+  const std::string response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      ws::accept_for_key(header_value(head, "Sec-WebSocket-Key")) + "\r\n\r\n";
+  send_all(fd, response.data(), response.size());
+  after_upgrade(fd);
+  ws::FrameDecoder decoder(ws::Role::kServer);
+  std::vector<uint8_t> buf(1 << 16);
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n == 0) {
+      out.clean_end = true;
+      break;
+    }
+    if (n < 0) {
+      out.error = std::string("recv: ") + std::strerror(errno);
+      break;
+    }
+    MutableByteView input(buf.data(), static_cast<size_t>(n));
+    while (!input.empty()) {
+      const ws::DecodeStep step = decoder.next(input);
+      input = input.subspan(step.consumed);
+      if (step.status == ws::DecodeStatus::kNeedMore) break;
+      if (step.status == ws::DecodeStatus::kError) {
+        out.error = "decode: " + decoder.error();
+        ::close(fd);
+        return;
+      }
+      if (step.status == ws::DecodeStatus::kControl) {
+        if (step.opcode == ws::Opcode::kClose) {
+          std::string reason;
+          out.got_close = ws::parse_close_payload(step.data, out.close_code, reason);
+        }
+        continue;
+      }
+      if (out.got_close && !step.data.empty()) out.data_after_close = true;
+      for (uint8_t b : step.data) {
+        if (b != test::pattern_byte(out.payload++)) out.pattern_ok = false;
+      }
+    }
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("ws stream: a Close from the server mid-stream is answered before the socket closes") {
+  // The tunnel resets the outbound when the server's Close cuts a VMess chunk; the Close
+  // answer (§5.5.1: the same code, masked) must still reach the server first.
+  crypto::SystemRandom random;
+  Listener listener;
+  Seen seen;
+  std::thread server([&] {
+    serve_and_read(listener, seen, [](int fd) {
+      const std::string part = "a chunk cut short";
+      send_frame(fd, ws::Opcode::kBinary, as_bytes(part));
+      std::array<uint8_t, ws::kMaxControlPayload> body{};
+      const size_t len = ws::encode_close_payload(kGoingAway, "restart", body);
+      send_frame(fd, ws::Opcode::kClose, ByteView(body.data(), len));
+    });
+  });
+  StreamDriver::Options options;
+  options.reset_on_eof = true;
+  StreamDriver driver(options);
+  attach(driver, random, listener.port());
+  const bool ran = driver.run();
+  server.join();
+  REQUIRE(ran);
+  CHECK(driver.eof);
+  CHECK(std::string(driver.received.begin(), driver.received.end()) == "a chunk cut short");
+  INFO("server: " << seen.error);
+  CHECK(seen.got_close);  // decoded as the server: masked
+  CHECK(seen.close_code == kGoingAway);
+  CHECK(seen.clean_end);
+}
+
+TEST_CASE("ws stream: a graceful close sends the pending frame, then Close, then FIN") {
+  crypto::SystemRandom random;
+  Listener listener;
+  Seen seen;
+  // The server reads nothing at first, so the socket fills and a write stays pending.
+  std::thread server([&] { serve_and_read(listener, seen, [](int) { usleep(300 * 1000); }); });
+  StreamDriver::Options options;
+  options.upload = 256 * 1024 * 1024;  // far more than the socket buffers hold
+  options.close_when_pending = true;
+  StreamDriver driver(options);
+  attach(driver, random, listener.port());
+  const bool ran = driver.run(std::chrono::seconds(20));
+  server.join();
+  REQUIRE(ran);
+  REQUIRE(driver.closed_while_pending);
+  INFO("server: " << seen.error);
+  CHECK(seen.payload == driver.sent);  // every byte handed to write(), the pending write too
+  CHECK(seen.pattern_ok);
+  CHECK(seen.got_close);
+  CHECK(seen.close_code == ws::kCloseNormal);
+  CHECK_FALSE(seen.data_after_close);
+  CHECK(seen.clean_end);
+}
+
+TEST_CASE("ws stream: a graceful close gives up after kCloseDrainMs when the server never reads") {
+  crypto::SystemRandom random;
+  Listener listener;
+  std::atomic<bool> client_closed{false};
+  std::thread server([&] {
+    const int fd = listener.accept();
+    if (fd < 0) return;
+    const std::string head = read_head(fd);
+    const std::string response =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        ws::accept_for_key(header_value(head, "Sec-WebSocket-Key")) + "\r\n\r\n";
+    send_all(fd, response.data(), response.size());
+    for (int i = 0; i < 1000 && !client_closed; ++i)  // at most 10 s
+      usleep(10 * 1000);
+    ::close(fd);
+  });
+  StreamDriver::Options options;
+  options.upload = 256 * 1024 * 1024;
+  options.close_when_pending = true;
+  StreamDriver driver(options);
+  attach(driver, random, listener.port());
+  REQUIRE(driver.run_until([&] { return driver.closed_while_pending || driver.closed; }));
+  const auto start = std::chrono::steady_clock::now();
+  const bool ran = driver.run(std::chrono::seconds(10));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  client_closed = true;
+  server.join();
+  REQUIRE(ran);
+  CHECK(driver.closed_while_pending);
+  CHECK(waited >= std::chrono::milliseconds(kCloseDrainMs * 9 / 10));
+  CHECK(waited < std::chrono::milliseconds(kCloseDrainMs * 3));
 }

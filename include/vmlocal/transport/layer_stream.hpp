@@ -1,7 +1,12 @@
 // The plumbing every layered upstream stream (TLS, WebSocket) shares: it owns the stream below
 // and is that stream's handler, defers work to the next loop iteration (so no handler callback
 // runs inside a call the handler made), reports one failure, and reports closed only once the
-// stream below and its own libuv handle are both closed.
+// stream below and its own libuv handles are all closed.
+//
+// A graceful close first hands the stream below everything the layer still holds and its
+// closing message (flush_for_close), waiting for writes below to complete when it must — at
+// most kCloseDrainMs, then the stream below is reset — and only then closes the stream below
+// gracefully, which sends what it was handed before its socket closes.
 #pragma once
 
 #include <uv.h>
@@ -28,8 +33,11 @@ class LayerStream : public Stream, protected StreamHandler {
   // from a later loop iteration (see Stream); otherwise reads below follow wants_inner_reads().
   void read_start() final;
   void read_stop() final;
-  // Idempotent. Calls say_goodbye() first unless `reset`, then closes the handle and the inner
-  // stream; on_stream_closed() follows once both are closed (always asynchronously).
+  // Idempotent. Graceful (and not failed), or a reset while reply_owed(): flush_for_close()
+  // until it says everything went below (bounded, see above), then closes the inner stream
+  // gracefully. Otherwise closes the inner stream at once with the same `reset`.
+  // on_stream_closed() follows once every handle and the inner stream are closed (always
+  // asynchronously).
   void close(bool reset) final;
   const Failure& failure() const override { return failure_; }
 
@@ -37,8 +45,17 @@ class LayerStream : public Stream, protected StreamHandler {
   LayerStream(uv_loop_t* loop, StreamHandler& handler, const MakeInner& make_inner);
   ~LayerStream() override;
 
-  // A best-effort closing message (TLS close_notify, WebSocket Close) on a graceful close.
-  virtual void say_goodbye() {}
+  // Called on a graceful close, and again after each write below completes while it waits:
+  // hands the stream below what the layer still holds (a write the caller started, queued
+  // control messages) followed by its closing message (TLS close_notify, WebSocket Close), once.
+  // True when nothing waits for a write below any more.
+  virtual bool flush_for_close() { return true; }
+  // A reply the peer is owed even when the caller resets (the answer to a WebSocket Close): a
+  // reset then closes gracefully, so the reply goes out before the socket closes.
+  virtual bool reply_owed() const { return false; }
+  // A layer calls this from on_stream_write_done() while closing.
+  void on_close_write_done();
+  bool draining() const { return draining_; }
   // Deferred work scheduled with schedule_resume().
   virtual void on_resume() = 0;
 
@@ -74,7 +91,11 @@ class LayerStream : public Stream, protected StreamHandler {
  private:
   static void on_idle(uv_idle_t* idle);
   static void on_idle_closed(uv_handle_t* handle);
+  static void on_drain_timeout(uv_timer_t* timer);
+  static void on_drain_timer_closed(uv_handle_t* handle);
   void on_child_closed();
+  // Ends the wait of a graceful close and closes the inner stream (with a reset when asked).
+  void end_drain(bool reset);
 
   uv_idle_t resume_{};
   bool resume_scheduled_ = false;
@@ -82,7 +103,9 @@ class LayerStream : public Stream, protected StreamHandler {
   bool inner_reading_ = false;  // reads below are started
   bool closing_ = false;
   bool failed_ = false;
-  uv::CloseLatch latch_;  // the idle handle and the inner stream
+  bool draining_ = false;     // a graceful close waits for a write below
+  uv_timer_t drain_timer_{};  // initialized only when a graceful close has to wait
+  uv::CloseLatch latch_;      // the idle handle, the drain timer once used, and the inner stream
 };
 
 }  // namespace vmlocal::transport

@@ -33,6 +33,9 @@ using Failure = Error;
 // Maps a libuv error from connect/read/write to a failure kind.
 FailureKind failure_kind_for_uv_error(int uv_error);
 
+// How long a graceful close() waits for queued bytes to go before it gives up, per layer.
+inline constexpr uint64_t kCloseDrainMs = 1000;
+
 class StreamHandler {
  public:
   virtual void on_stream_connected() = 0;
@@ -75,9 +78,13 @@ class Stream {
   // Ends our sending side once every queued write has gone. A stream that must write to end its
   // side (the VMess END chunk) may return kPending: on_stream_write_done() follows when it went.
   virtual WriteResult shutdown() = 0;
-  // Closes everything; on_stream_closed() follows asynchronously. Idempotent: the tunnel may
-  // close a refused request's stream and later close it again with the tunnel. `reset`: abort (RST) instead
-  // of a graceful close.
+  // Closes everything; on_stream_closed() follows asynchronously, and no other callback comes
+  // after close(). Graceful (`reset` false): the bytes the stream already took or queued — the
+  // pending write, a layer's closing message (WebSocket Close, TLS close_notify), a reply the
+  // peer is owed — are written first, and the socket closes once they have gone, or after
+  // kCloseDrainMs at the latest (then with a reset). `reset`: abort at once (RST), dropping
+  // whatever was not sent. close(true) during a graceful close cuts it short. Idempotent (the
+  // tunnel closes a refused request's stream, and again when it closes itself).
   virtual void close(bool reset) = 0;
   virtual const Failure& failure() const = 0;
   // What the stream is waiting for while connecting, for a timeout message: "DNS: resolve",

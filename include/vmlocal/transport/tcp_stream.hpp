@@ -1,6 +1,11 @@
 // The bottom transport: resolves the server name (uv_getaddrinfo, skipped for IP literals),
 // tries every address in order, then moves bytes with no copy — reads land in the handler's
 // buffer and writes go straight from the caller's buffers.
+//
+// A graceful close() with a write still queued in libuv keeps the socket open until that write
+// has gone (reading and discarding meanwhile, so a peer that writes while we wait does not stall
+// us), then closes; after kCloseDrainMs it resets instead. Nothing else is queued below us, so
+// that is everything a layer above handed down before it closed.
 #pragma once
 
 #include <uv.h>
@@ -44,11 +49,19 @@ class TcpStream final : public Stream {
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_drain_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_drain_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_drain_timeout(uv_timer_t* timer);
+  static void on_drain_timer_closed(uv_handle_t* handle);
 
   void try_next_address();
   void report_fast_open();
   void fail(FailureKind kind, std::string message);
   void maybe_finish_close();
+  // Closes tcp_ (with a reset when asked and possible).
+  void close_handle(bool reset);
+  // Ends a graceful close's wait: closes the timer and the socket.
+  void end_drain(bool reset);
 
   uv_loop_t* loop_;
   StreamHandler& handler_;
@@ -65,6 +78,7 @@ class TcpStream final : public Stream {
   uv_connect_t connect_req_{};
   uv_write_t write_req_{};
   uv_shutdown_t shutdown_req_{};
+  uv_timer_t drain_timer_{};  // initialized only for a graceful close that must wait
 
   bool resolving_ = false;    // uv_getaddrinfo outstanding
   bool handle_open_ = false;  // tcp_ initialized and uv_close not yet called
@@ -72,6 +86,10 @@ class TcpStream final : public Stream {
   bool connected_ = false;
   bool closing_ = false;
   bool close_reported_ = false;
+  bool write_pending_ = false;     // write_req_ is queued in libuv
+  bool failed_ = false;            // fail() reported a failure
+  bool draining_ = false;          // a graceful close waits for write_req_
+  bool drain_timer_busy_ = false;  // drain_timer_ initialized, its close callback not yet run
   bool fast_open_ = false;
   bool fast_open_checked_ = false;
   Failure failure_;

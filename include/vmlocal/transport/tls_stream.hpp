@@ -11,8 +11,10 @@
 // Half-close: shutdown() sends close_notify and shuts the inner stream down on TLS 1.3, where
 // close_notify ends only our direction (RFC 8446 §6.1). On TLS 1.2 a close_notify obliges the
 // peer to close at once (RFC 5246 §7.2.1), which would cut the downlink short, so shutdown()
-// sends nothing there; the VMess END chunk already told the server. close() sends close_notify
-// when it can without waiting.
+// sends nothing there; the VMess END chunk already told the server. A graceful close() finishes
+// the caller's pending write, then sends close_notify (unless shutdown() already did), and the
+// connection closes only after they went (bounded: see LayerStream). Once the server sent
+// close_notify, a reset closes the same way, so the server gets ours.
 #pragma once
 
 #include <uv.h>
@@ -52,7 +54,9 @@ class TlsStream final : public LayerStream {
   void on_stream_eof() override;
   void on_stream_write_done() override;
 
-  void say_goodbye() override;
+  bool flush_for_close() override;
+  // The server's close_notify obliges ours (RFC 5246 §7.2.1), even when the handler resets.
+  bool reply_owed() const override;
   void on_resume() override;
 
   void advance_handshake();
@@ -104,6 +108,7 @@ class TlsStream final : public LayerStream {
   bool end_pending_ = false;  // the end was seen while the handler was not reading
   bool shutdown_requested_ = false;
   bool shutdown_done_ = false;
+  bool goodbye_queued_ = false;  // a graceful close queued its close_notify
 
   std::string alert_;         // the last alert the server sent, e.g. "handshake failure"
   std::string pin_mismatch_;  // set by the pin check: the server key's pin, base64

@@ -8,9 +8,11 @@
 //
 // Closing: WebSocket has no half-close, and a Close frame makes a conforming peer (or a CDN in
 // between) stop sending, so shutdown() puts nothing on the wire: the VMess END chunk tells the
-// server the uplink is done, as v2ray's own client does. close() sends Close (1000) when it can
-// without waiting; a Close from the server is answered and reported as EOF. Pings are answered
-// with a pong between data frames.
+// server the uplink is done, as v2ray's own client does. A graceful close() finishes the frame
+// being written, then sends Close (1000) before the connection closes. A Close from the server
+// is answered (the same code, §5.5.1) before it is reported as EOF, and the answer goes out
+// even if the handler then resets: after the server's Close there is nothing left to abort.
+// Pings are answered with a pong between data frames.
 #pragma once
 
 #include <uv.h>
@@ -55,7 +57,8 @@ class WsStream final : public LayerStream {
   void on_stream_eof() override;
   void on_stream_write_done() override;
 
-  void say_goodbye() override;
+  bool flush_for_close() override;
+  bool reply_owed() const override { return close_received_ && !failed(); }
   void on_resume() override;
 
   void on_upgrade_bytes(size_t n);
@@ -66,6 +69,8 @@ class WsStream final : public LayerStream {
   // Appends the queued control frames to iov_ and marks them sent.
   void take_queued_control();
   void send_queued_control();
+  // Writes the queued control frames below; false when the write failed.
+  bool write_control();
   WriteResult send_data(uv_buf_t* bufs, size_t count);
   void report_eof();
   bool ready_for_reads() const override { return connected_; }

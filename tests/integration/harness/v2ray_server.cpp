@@ -2,8 +2,10 @@
 
 #include <thread>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
 
 #include "harness/ports.hpp"
@@ -19,7 +21,86 @@ constexpr int kStartAttempts = 3;
 
 std::atomic<int> g_instance{0};
 
+constexpr const char* kLoopbackTag = "loopback";
+constexpr const char* kElsewhereTag = "elsewhere";
+
 }  // namespace
+
+json loopback_only_config() {
+  return json{
+      {"outbounds",
+       json::array({
+           {{"protocol", "freedom"}, {"tag", kLoopbackTag}, {"settings", json::object()}},
+           {{"protocol", "blackhole"}, {"tag", kElsewhereTag}, {"settings", json::object()}},
+       })},
+      {"routing",
+       {{"domainStrategy", "AsIs"},
+        {"rules", json::array({
+                      {{"type", "field"},
+                       {"ip", json::array({"127.0.0.0/8", "::1/128"})},
+                       {"outboundTag", kLoopbackTag}},
+                      {{"type", "field"},
+                       {"domain", json::array({"full:localhost"})},
+                       {"outboundTag", kLoopbackTag}},
+                      {{"type", "field"}, {"network", "tcp,udp"}, {"outboundTag", kElsewhereTag}},
+                  })}}},
+  };
+}
+
+std::string check_loopback_only(const json& config) {
+  // Which protocol each outbound tag names.
+  std::map<std::string, std::string> protocols;
+  const json outbounds = config.value("outbounds", json::array());
+  if (!outbounds.is_array() || outbounds.empty()) return "no outbounds";
+  for (const auto& out : outbounds) {
+    const std::string protocol = out.value("protocol", "");
+    if (protocol != "freedom" && protocol != "blackhole") {
+      return "outbound protocol \"" + protocol + "\" (only freedom and blackhole)";
+    }
+    protocols[out.value("tag", "")] = protocol;
+  }
+  const json dns = config.value("dns", json::object());
+  if (dns.contains("servers")) return "dns.servers set: v2ray would ask a resolver";
+  const json routing = config.value("routing", json::object());
+  if (routing.value("domainStrategy", "AsIs") != "AsIs") {
+    return "routing.domainStrategy resolves names to route";
+  }
+  const json rules = routing.value("rules", json::array());
+  if (!rules.is_array() || rules.empty()) return "no routing rules";
+  // The last rule sends every TCP and UDP connection to a blackhole...
+  const json& last = rules.back();
+  if (last != json{{"type", "field"},
+                   {"network", "tcp,udp"},
+                   {"outboundTag", last.value("outboundTag", "")}} ||
+      protocols[last.value("outboundTag", "")] != "blackhole") {
+    return "the last rule does not send everything to a blackhole outbound";
+  }
+  // ...and every rule before it matches only loopback addresses or the name localhost.
+  const json loopback_ips = json::array({"127.0.0.0/8", "::1/128"});
+  for (size_t i = 0; i + 1 < rules.size(); ++i) {
+    const json& rule = rules[i];
+    for (const auto& [key, value] : rule.items()) {
+      if (key == "type" || key == "outboundTag") continue;
+      if (key == "ip") {
+        for (const auto& ip : value) {
+          if (std::find(loopback_ips.begin(), loopback_ips.end(), ip) == loopback_ips.end()) {
+            return "rule " + std::to_string(i) + " matches ip " + ip.dump();
+          }
+        }
+      } else if (key == "domain") {
+        if (value != json::array({"full:localhost"})) {
+          return "rule " + std::to_string(i) + " matches domains " + value.dump();
+        }
+      } else {
+        return "rule " + std::to_string(i) + " matches on \"" + key + "\"";
+      }
+    }
+    if (!rule.contains("ip") && !rule.contains("domain")) {
+      return "rule " + std::to_string(i) + " matches any address";
+    }
+  }
+  return {};
+}
 
 std::filesystem::path v2ray_binary() {
   const char* env = std::getenv("V2RAY_BIN");
@@ -51,9 +132,12 @@ V2rayServer::V2rayServer(TempDir& dir, const json& inbound, Family family,
         // Access log off: one line per connection is noise, and load tests make thousands.
         {"log", {{"loglevel", options.log_level}, {"access", "none"}}},
         {"inbounds", inbounds},
-        {"outbounds", json::array({{{"protocol", "freedom"}, {"settings", json::object()}}})},
     };
+    config_.merge_patch(loopback_only_config());
     config_.merge_patch(options.extra_config);
+    if (const std::string why = check_loopback_only(config_); !why.empty()) {
+      throw std::runtime_error("v2ray config would relay beyond loopback: " + why);
+    }
     config_path_ = dir.write_file(stem + ".json", config_.dump(2));
 
     auto log = dir.file(stem + ".log");

@@ -1,6 +1,9 @@
 // Debian's real v2ray 4.34 on loopback, with a config written by the test: either the VMess
 // server that vmess-local talks to, or a SOCKS5 server (to validate this harness, and as the
-// reference client side in benchmarks). Both route everything to a "freedom" outbound.
+// reference client side in benchmarks). Both relay to loopback only: every generated config
+// carries loopback_only_config(), and the constructor refuses one (after extra_config) that
+// check_loopback_only() does not pass, so a mistyped target or a default probe URL reaches a
+// blackhole, never the network.
 #pragma once
 
 #include <cstdint>
@@ -75,6 +78,16 @@ class V2rayServer {
   std::filesystem::path config_path_;
   std::optional<Process> process_;
 };
+
+// The outbounds and routing every generated config gets: "loopback" (freedom) for
+// 127.0.0.0/8, ::1 and the name localhost, "elsewhere" (blackhole) for everything else.
+// Routing matches names as given (AsIs), so nothing is resolved to route, and no DNS server is
+// configured. The one name relayed, localhost, the freedom outbound resolves through the
+// system's hosts file (v2ray 4.34's own DNS hosts entry does not replace that lookup: it
+// still returned ::1 as well, which broke IPv4-only origins).
+nlohmann::json loopback_only_config();
+// Empty when `config` relays only to loopback in that way; else what is wrong with it.
+std::string check_loopback_only(const nlohmann::json& config);
 
 // $V2RAY_BIN if set, else v2ray from PATH.
 std::filesystem::path v2ray_binary();
