@@ -9,6 +9,7 @@
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/platform/socket_options.hpp"
 #include "vmlocal/uv/sockaddr.hpp"
+#include "vmlocal/uv/socket_error.hpp"
 #include "vmlocal/uv/write.hpp"
 
 namespace vmlocal::transport {
@@ -184,6 +185,12 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*bu
     self->handler_.on_stream_read(static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {
     uv_read_stop(stream);
+    // A reset right behind data can reach us as UV_EOF (see uv::pending_error): it must not
+    // pass for the server's clean end.
+    if (const int error = uv::pending_error(stream); error != 0) {
+      self->fail(failure_kind_for_uv_error(error), std::string("read: ") + uv_strerror(error));
+      return;
+    }
     self->handler_.on_stream_eof();
   } else if (nread < 0) {
     self->fail(failure_kind_for_uv_error(static_cast<int>(nread)),

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "vmlocal/tunnel/tunnel.hpp"
+#include "vmlocal/uv/socket_error.hpp"
 #include "vmlocal/uv/write.hpp"
 
 namespace vmlocal::tunnel {
@@ -68,6 +69,12 @@ void Tunnel::on_uplink_read(ssize_t nread) {
     bytes_up_ += static_cast<uint64_t>(nread);
     send_uplink(up_block_->data.data(), static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {
+    // An app reset right behind its data can reach us as UV_EOF (see uv::pending_error): it
+    // must not become our END, which tells the server the request is complete.
+    if (const int error = uv::pending_error(reinterpret_cast<uv_stream_t*>(&app_)); error != 0) {
+      close(End::kError, std::string("app read: ") + uv_strerror(error));
+      return;
+    }
     app_eof_ = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&app_));
     release_read_block();

@@ -1,6 +1,7 @@
 // Everything an integration test needs, in one include.
 #pragma once
 
+#include "harness/chaos_relay.hpp"
 #include "harness/data_stream.hpp"
 #include "harness/deadline.hpp"
 #include "harness/echo_server.hpp"
