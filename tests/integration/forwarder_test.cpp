@@ -199,10 +199,25 @@ TEST_SUITE("forwarder") {
       p.server_address = "vmess-server.invalid";
       p.server_port = 443;
       p.uuid = random_uuid();
-      VmessLocal local(dir, p);
+      VmessLocalOptions options;
+      options.hosts = "127.0.0.1 localhost\n";  // the test's own resolver: nothing leaves
+      VmessLocal local(dir, p, options);
       auto r = local.socks_client().connect(Socks5Target::to(echo.endpoint()), deadline);
       CHECK(r.reply == 0x04);
       CHECK(local.wait_for_log("DNS: cannot resolve vmess-server.invalid", deadline));
+    }
+    SUBCASE("server name resolves through the test's hosts file: the tunnel works") {
+      TempDir dir;
+      V2rayServer v2ray = V2rayServer::vmess(dir);
+      auto p = VmessLocalProfile::for_server(v2ray);
+      p.server_address = "vmess-server.test";
+      VmessLocalOptions options;
+      options.hosts = "127.0.0.1 vmess-server.test\n";
+      VmessLocal local(dir, p, options);
+      auto r = local.socks_client().connect(Socks5Target::to(echo.endpoint()), deadline);
+      REQUIRE(r.ok());
+      r.socket.send_all("ping", deadline);
+      CHECK(r.socket.recv_exact(4, deadline) == Bytes{'p', 'i', 'n', 'g'});
     }
     SUBCASE("server never completes the TCP handshake: 0x06 after the connect timeout") {
       // A listener with backlog 0 that never accepts: once its queue is full the kernel drops

@@ -112,6 +112,26 @@ Process launch_vmess_local(TempDir& dir, std::string_view profile_text,
   auto binary = options.binary.empty() ? vmess_local_binary() : options.binary;
   std::vector<std::string> args{binary.string(), "-c", path.string()};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+  if (options.hosts) {
+    // The bind mounts exist only in the new namespace; sh execs the binary, so the PID the
+    // test signals and watches is vmess-local's own.
+    auto hosts = dir.write_file(std::string(stem) + ".hosts", *options.hosts);
+    auto resolv = dir.write_file(std::string(stem) + ".resolv.conf",
+                                 "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+    std::vector<std::string> wrapped{
+        "unshare",
+        "-m",
+        "--",
+        "sh",
+        "-c",
+        "mount --bind \"$1\" /etc/hosts && mount --bind \"$2\" /etc/resolv.conf && shift 2 && "
+        "exec \"$@\"",
+        "vmess-local-mount-ns",  // $0
+        hosts.string(),
+        resolv.string()};
+    wrapped.insert(wrapped.end(), args.begin(), args.end());
+    args = std::move(wrapped);
+  }
   return Process(std::move(args), dir.file(std::string(stem) + ".log"), options.env);
 }
 

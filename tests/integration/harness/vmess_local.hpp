@@ -54,6 +54,10 @@ struct VmessLocalOptions {
   EnvVars env;                          // added to the test's environment
   std::filesystem::path binary;         // empty: vmess_local_binary()
   std::chrono::milliseconds start_timeout{10'000};
+  // Set: vmess-local runs in a private mount namespace (`unshare -m`, so root, which CI is)
+  // where this text is /etc/hosts and /etc/resolv.conf names a closed port on 127.0.0.1, so
+  // every name it resolves is answered by the test and no DNS query leaves the machine.
+  std::optional<std::string> hosts;
 };
 
 class VmessLocal {
