@@ -22,10 +22,12 @@ constexpr std::array kLevelNames = {"error"sv, "warn"sv, "info"sv, "debug"sv};
 
 void read_timeouts(Problems& problems, const toml::table& timeouts, Profile::Timeouts& out) {
   check_keys(problems, timeouts, kTimeouts);
-  const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 4> fields = {{
+  const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 6> fields = {{
       {"handshake", &out.handshake},
       {"connect", &out.connect},
       {"idle", &out.idle},
+      {"uplink_only", &out.uplink_only},
+      {"downlink_only", &out.downlink_only},
       {"shutdown_grace", &out.shutdown_grace},
   }};
   for (const auto& [key, target] : fields) {

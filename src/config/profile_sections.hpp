@@ -22,8 +22,8 @@ inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,   
 inline constexpr std::array kServerKeys = {"address"sv,  "port"sv,     "uuid"sv,
                                            "alter_id"sv, "security"sv, "transport"sv,
                                            "tls"sv,      "ws"sv,       "tcp_fast_open"sv};
-inline constexpr std::array kTimeoutKeys = {"handshake"sv, "connect"sv, "idle"sv,
-                                            "shutdown_grace"sv};
+inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
+                                            "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};

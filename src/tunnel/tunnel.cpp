@@ -150,13 +150,33 @@ void Tunnel::on_timer(uv_timer_t* timer) {
 }
 
 void Tunnel::on_idle_timer() {
-  const uint64_t idle = to_ms(profile_->timeouts.idle);
+  const config::Profile::Timeouts& timeouts = profile_->timeouts;
+  // v2ray's policy: once one direction has ended, the other may stay quiet only briefly.
+  const bool downlink_only = uplink_done_ && !downlink_ended_;
+  const bool uplink_only = downlink_ended_ && !uplink_done_;
+  const uint64_t limit = to_ms(downlink_only ? timeouts.downlink_only
+                               : uplink_only ? timeouts.uplink_only
+                                             : timeouts.idle);
   const uint64_t quiet = uv_now(context_.loop) - last_activity_ms_;
-  if (quiet >= idle) {
-    close(End::kError, "idle for " + format_seconds(quiet));
+  if (quiet < limit) {
+    arm_timer(TimerPurpose::kIdle, limit - quiet);
+  } else if (downlink_only) {
+    // The app has finished and the server went quiet without END (sing-box's server never
+    // passes END on): the same ending as a close without END after ours (§10.4).
+    close(End::kClean, "no data from the server for " + format_seconds(quiet) +
+                           " after the app finished sending (timeouts.downlink_only)");
+  } else if (uplink_only) {
+    close(End::kClean, "no data from the app for " + format_seconds(quiet) +
+                           " after the server finished sending (timeouts.uplink_only)");
   } else {
-    arm_timer(TimerPurpose::kIdle, idle - quiet);
+    close(End::kError, "idle for " + format_seconds(quiet));
   }
+}
+
+void Tunnel::one_direction_ended() {
+  // As v2ray's activity timer: the new, shorter limit counts from now.
+  last_activity_ms_ = uv_now(context_.loop);
+  on_idle_timer();
 }
 
 }  // namespace vmlocal::tunnel

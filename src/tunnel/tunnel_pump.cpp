@@ -133,6 +133,7 @@ void Tunnel::uplink_write_finished() {
   } else if (!uplink_done_) {
     uplink_done_ = true;
     maybe_finish();
+    if (phase_ == Phase::kEstablished && !downlink_ended_) one_direction_ended();
   }
 }
 
@@ -214,6 +215,7 @@ void Tunnel::on_stream_eof() {
   downlink_ended_ = true;
   release_down_block();
   uv_shutdown(&app_shutdown_req_, reinterpret_cast<uv_stream_t*>(&app_), on_app_shutdown);
+  if (!uplink_done_) one_direction_ended();
 }
 
 void Tunnel::on_app_shutdown(uv_shutdown_t* req, int /*status*/) {

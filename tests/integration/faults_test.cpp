@@ -33,6 +33,12 @@ vmlocal::vmess::Account account_for(const std::string& uuid) {
 }
 
 // vmess-local in front of a scripted fake VMess server.
+// What the scripted server streams for kSource and kDrip.
+struct FakeSource {
+  uint64_t bytes = 0;
+  std::chrono::milliseconds pace{0};  // kDrip: between 1 KiB chunks
+};
+
 struct FakeTunnel {
   std::string uuid = random_uuid();
   vmlocal::vmess::Account account = account_for(uuid);
@@ -41,8 +47,9 @@ struct FakeTunnel {
   VmessLocal local;
 
   explicit FakeTunnel(const std::function<void(VmessLocalProfile&)>& adjust = {},
-                      const VmessLocalOptions& options = {})
-      : server(account, FakeScript::kByTargetPort), local(dir, profile(adjust), options) {}
+                      const VmessLocalOptions& options = {}, FakeSource source = {})
+      : server(account, FakeScript::kByTargetPort, source.bytes, source.pace),
+        local(dir, profile(adjust), options) {}
 
   VmessLocalProfile profile(const std::function<void(VmessLocalProfile&)>& adjust) const {
     VmessLocalProfile p;
@@ -127,6 +134,46 @@ TEST_SUITE("faults") {
     CHECK(t.local.wait_for_log(
         "-> 127.0.0.1:" + std::to_string(port_for_script(FakeScript::kHeaderThenClose)) + ":",
         deadline));
+    t.stop_cleanly();
+  }
+
+  TEST_CASE(
+      "a server that never passes END on: downlink_only ends the tunnel after the app's FIN") {
+    // sing-box's server skips the request's END and keeps the connection open; the idle timeout
+    // is long here, so only timeouts.downlink_only (default 1 s) can end this tunnel soon.
+    FakeTunnel t([](VmessLocalProfile& p) { p.idle_timeout = 60s; });
+    auto deadline = Deadline::after(30s);
+    Socket s = t.open(FakeScript::kIgnoreEnd, deadline);
+    s.send_all("request", deadline);
+    CHECK(s.recv_exact(7, deadline) == Bytes{'r', 'e', 'q', 'u', 'e', 's', 't'});
+    s.shutdown_write();
+    auto started = std::chrono::steady_clock::now();
+    auto closed = s.recv_until_closed(deadline);
+    auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(closed.data.empty());
+    CHECK_FALSE(closed.reset);  // all the data arrived: a clean end, as after END
+    CHECK(waited >= 500ms);
+    CHECK(waited < 10s);  // generous: the sanitizer build on 2 shared cores
+    CHECK(t.local.wait_for_log("timeouts.downlink_only", deadline));
+    t.stop_cleanly();
+  }
+
+  TEST_CASE("a download longer than downlink_only after the app's FIN is not cut") {
+    // kDrip sends 16 KiB in 1 KiB chunks 200 ms apart (3.2 s): each gap is under downlink_only.
+    FakeTunnel t([](VmessLocalProfile& p) { p.idle_timeout = 60s; }, {},
+                 FakeSource{16 * 1024, 200ms});
+    auto deadline = Deadline::after(30s);
+    Socket s = t.open(FakeScript::kDrip, deadline);
+    s.send_all("go", deadline);
+    s.shutdown_write();
+    auto got = s.recv_until_closed(deadline);
+    CHECK_FALSE(got.reset);
+    REQUIRE(got.data.size() == 16 * 1024);
+    for (size_t i = 0; i < got.data.size(); ++i) {
+      if (got.data[i] != vmlocal::test::source_byte(i)) {
+        FAIL("byte " << i << " differs");
+      }
+    }
     t.stop_cleanly();
   }
 

@@ -180,7 +180,8 @@ void FakeVmessServer::serve(int fd) {
   }
 
   switch (script) {
-    case FakeScript::kEcho: {
+    case FakeScript::kEcho:
+    case FakeScript::kIgnoreEnd: {
       bool header_sent = false;
       bool ok = pump_request([&](ByteView data) {
         Bytes out;
@@ -194,6 +195,13 @@ void FakeVmessServer::serve(int fd) {
         }
         return send_all(fd, out);
       });
+      if (ok && script == FakeScript::kIgnoreEnd) {
+        // sing-box decrypts END to zero bytes and carries on: no END back, and (over ws) no
+        // close when the target does. The connection stays open, whatever the client's FIN,
+        // until the server is stopped.
+        pause_for(std::chrono::minutes(2));
+        return;
+      }
       if (ok) {
         Bytes out = header_sent ? Bytes{} : response_header(ins.response_v);
         Bytes end = seal_end(response_body);

@@ -32,6 +32,8 @@ enum class FakeScript : uint8_t {
                       // apart, END, close: a download slower than the idle timeout
   kPausedSink,        // reads nothing past the request header until resume_reading(), then
                       // checks each request payload byte against source_byte(i); END answers END
+  kIgnoreEnd,         // echo like kEcho, but the request's END is skipped, not answered, and the
+                      // connection stays open until the server stops: sing-box's server
   kByTargetPort,      // each request picks its script: target port = kScriptPortBase + script
 };
 

@@ -144,6 +144,8 @@ TEST_CASE("profile: a full profile sets every field") {
       "handshake = 2.5",
       "connect = 30",
       "idle = 0.001",
+      "uplink_only = 2",
+      "downlink_only = 0.5",
       "shutdown_grace = 5",
       "[log]",
       R"(level = "debug")",
@@ -167,6 +169,8 @@ TEST_CASE("profile: a full profile sets every field") {
   CHECK(p.timeouts.handshake == 2500ms);
   CHECK(p.timeouts.connect == 30s);
   CHECK(p.timeouts.idle == 1ms);
+  CHECK(p.timeouts.uplink_only == 2s);
+  CHECK(p.timeouts.downlink_only == 500ms);
   CHECK(p.log.level == vmlocal::log::Level::kDebug);
 }
 
@@ -265,13 +269,13 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         "security, transport, tls, ws, tcp_fast_open)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
-        "shutdown_grace)");
+        "uplink_only, downlink_only, shutdown_grace)");
   CHECK(parse_error(server_and({"[log]", R"(file = "/tmp/x")"})) ==
         R"(p.toml:6:1: unknown key "file" in [log] (allowed: level))");
   // A subtable of a known table is a key of that table.
   CHECK(parse_error(server_and({"[timeouts.extra]"})) ==
         "p.toml:5:11: unknown key \"extra\" in [timeouts] (allowed: handshake, connect, idle, "
-        "shutdown_grace)");
+        "uplink_only, downlink_only, shutdown_grace)");
 }
 
 TEST_CASE("profile: SOCKS5 credentials, open-proxy guard, connection limit, shutdown grace") {

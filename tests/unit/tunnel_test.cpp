@@ -668,3 +668,73 @@ TEST_CASE(
   app.shutdown_write();
   check_freed(h);
 }
+
+TEST_CASE("tunnel: after the app's FIN, downlink_only ends a tunnel the server left quiet") {
+  // A server that never passes END on (sing-box's) answers and then says nothing more.
+  config::Profile profile;
+  profile.timeouts.downlink_only = 300ms;
+  Harness h(profile);
+  App app(h);
+  establish(h, app, to_bytes("request"));
+  app.shutdown_write();
+  REQUIRE(h.run_until([&] { return h.fake.shutdown_calls == 1; }));
+
+  // A download that goes on well past downlink_only is not cut while data keeps coming.
+  std::string chunk(1000, 'd');
+  const auto start = std::chrono::steady_clock::now();
+  size_t sent = 0;
+  auto quiet_from = start;
+  for (int i = 0; i < 12; ++i) {  // 12 x 100 ms: four times downlink_only
+    uv_buf_t view = uv_buf_init(chunk.data(), static_cast<unsigned>(chunk.size()));
+    CHECK(h.handler().on_stream_views(&view, 1));
+    quiet_from = std::chrono::steady_clock::now();
+    sent += chunk.size();
+    h.run_for(100ms);
+    CHECK(h.fake.close_calls == 0);
+  }
+  CHECK(app.receive(sent).size() == sent);
+
+  // Then the server goes quiet: the tunnel ends within downlink_only, cleanly.
+  REQUIRE(h.run_until([&] { return h.fake.close_calls > 0; }, 3s));
+  const auto waited = std::chrono::steady_clock::now() - quiet_from;
+  CHECK(waited >= 250ms);
+  CHECK(waited < 2s);
+  CHECK(std::chrono::steady_clock::now() - start > 1200ms);
+  CHECK(app.wait_eof());  // a clean end (FIN), as for a server close without END after ours
+  CHECK_FALSE(h.fake.close_reset);
+  check_freed(h);
+}
+
+TEST_CASE("tunnel: after the server's end, uplink_only ends a tunnel the app left open") {
+  config::Profile profile;
+  profile.timeouts.uplink_only = 300ms;
+  Harness h(profile);
+  App app(h);
+  establish(h, app);
+  std::string answer = "done";
+  uv_buf_t view = uv_buf_init(answer.data(), 4);
+  CHECK(h.handler().on_stream_views(&view, 1));
+  h.handler().on_stream_eof();
+  CHECK(app.receive(4) == to_bytes("done"));
+
+  // The app keeps its side open and silent; the server has finished.
+  const auto quiet_from = std::chrono::steady_clock::now();
+  REQUIRE(h.run_until([&] { return h.fake.close_calls > 0; }, 3s));
+  const auto waited = std::chrono::steady_clock::now() - quiet_from;
+  CHECK(waited >= 250ms);
+  CHECK(waited < 2s);
+  CHECK(h.fake.shutdown_calls == 0);  // the app never finished its side
+  check_freed(h);
+}
+
+TEST_CASE("tunnel: with both directions open only the idle timeout applies") {
+  config::Profile profile;
+  profile.timeouts.uplink_only = 100ms;
+  profile.timeouts.downlink_only = 100ms;
+  Harness h(profile);
+  App app(h);
+  establish(h, app);
+  h.run_for(600ms);  // six times either one-direction limit
+  CHECK(h.fake.close_calls == 0);
+  CHECK(h.context().tunnel_count == 1);
+}

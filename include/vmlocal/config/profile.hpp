@@ -77,6 +77,12 @@ struct Profile {
     std::chrono::milliseconds handshake{10'000};  // SOCKS greeting + request from the app
     std::chrono::milliseconds connect{10'000};    // upstream resolve + connect
     std::chrono::milliseconds idle{300'000};      // no bytes either way
+    // Once one direction has ended, how long the other may stay quiet (v2ray's policy
+    // uplinkOnly / downlinkOnly, 1 s each in 4.34's built-in policy): uplink_only after the
+    // downlink ended, downlink_only after the uplink ended. Servers that never pass END on
+    // (sing-box's) would otherwise keep a finished tunnel open for the whole idle timeout.
+    std::chrono::milliseconds uplink_only{1'000};
+    std::chrono::milliseconds downlink_only{1'000};
     // On SIGINT/SIGTERM: how long live tunnels may go on before they are closed.
     std::chrono::milliseconds shutdown_grace{0};
   } timeouts;

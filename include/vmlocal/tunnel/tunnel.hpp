@@ -101,6 +101,8 @@ class Tunnel final : private transport::StreamHandler {
   void arm_timer(TimerPurpose purpose, uint64_t timeout_ms);
   static void on_timer(uv_timer_t* timer);
   void on_idle_timer();
+  // One direction has ended: the other gets uplink_only / downlink_only from now on.
+  void one_direction_ended();
   void log_close(End end, Phase was, const std::string& reason) const;
   static void on_closed(uv_handle_t* handle);
   void on_handle_closed();
