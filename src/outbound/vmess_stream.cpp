@@ -11,11 +11,13 @@
 namespace vmlocal::outbound {
 namespace {
 
-// A VMess server never explains a refusal (§11): it closes, or drains and closes.
+// A VMess server never explains a refusal (§11): it closes, or drains and closes. And some
+// servers (sing-box's) close the same way when the target refused, or closed without sending
+// anything, so every cause stays on the list.
 constexpr std::string_view kNoResponse =
-    "server closed the connection before responding: the server could not reach the target, or "
-    "it rejected the request (wrong uuid or alter_id, or this clock is off by more than 2 "
-    "minutes)";
+    "server closed the connection before responding: the target refused the connection or "
+    "closed it without sending anything, or the server could not reach it, or the server "
+    "rejected the request (wrong uuid or alter_id, or this clock is off by more than 2 minutes)";
 
 }  // namespace
 
