@@ -78,11 +78,19 @@ class Worker {
 struct Signals {
   std::vector<std::unique_ptr<Worker>>* workers = nullptr;
   int received = 0;
-  uv_signal_t handles[2];
+  uv_signal_t handles[3];
 };
 
 void on_signal(uv_signal_t* handle, int signum) {
   auto* signals = static_cast<Signals*>(handle->data);
+  if (signum == SIGHUP) {
+    // The default action would end the process silently (a closed terminal, a service
+    // manager's reload). Reloading the profile is not built yet: say so and carry on.
+    log::warn(
+        "SIGHUP: reloading the profile is not supported yet; restart vmess-local to apply "
+        "changes. Live tunnels are unaffected.");
+    return;
+  }
   if (++signals->received > 1) {
     log::warn("second signal: exiting now");
     std::_Exit(kExitOk);
@@ -147,8 +155,8 @@ int run_proxy(const config::Profile& profile) {
   uv_loop_t* loop = workers[0]->loop();
   Signals signals;
   signals.workers = &workers;
-  const int numbers[2] = {SIGINT, SIGTERM};
-  for (int i = 0; i < 2; ++i) {
+  const int numbers[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; ++i) {
     uv_signal_init(loop, &signals.handles[i]);
     signals.handles[i].data = &signals;
     if (exit_code == kExitOk) {

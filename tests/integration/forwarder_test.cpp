@@ -292,6 +292,22 @@ TEST_SUITE("forwarder") {
     CHECK(t.local.log_text().find("stopped") != std::string::npos);
   }
 
+  TEST_CASE("SIGHUP: the process says reload is not supported and keeps serving its tunnels") {
+    Tunnel t;
+    EchoServer echo;
+    auto deadline = Deadline::after(20s);
+    Socket a = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    t.local.process().signal(SIGHUP);
+    CHECK(t.local.wait_for_log("SIGHUP: reloading the profile is not supported yet", deadline));
+    CHECK(t.local.process().alive());
+    a.send_all("live", deadline);  // the tunnel from before the signal
+    CHECK(a.recv_exact(4, deadline) == Bytes{'l', 'i', 'v', 'e'});
+    Socket b = t.open(Socks5Target::to(echo.endpoint()), deadline);  // and new ones
+    b.send_all("new", deadline);
+    CHECK(b.recv_exact(3, deadline) == Bytes{'n', 'e', 'w'});
+    CHECK(t.local.process().terminate(Deadline::after(5s)).success());
+  }
+
   TEST_CASE("command line: --check, --version, a bad profile, and --help") {
     TempDir dir;
     auto good = VmessLocalProfile{};

@@ -1,7 +1,8 @@
 // Runs the proxy until SIGINT/SIGTERM: one event loop per worker ([local] workers), each with
 // its own listeners (sharing the ports through SO_REUSEPORT), tunnels, buffers and random
 // generator, so workers share nothing on the data path. The calling thread runs worker 1 and
-// the signal handling; the others get threads of their own.
+// the signal handling; the others get threads of their own. SIGHUP is logged and ignored until
+// profile reload exists.
 #pragma once
 
 #include "vmlocal/config/profile.hpp"
