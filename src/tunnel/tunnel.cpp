@@ -158,8 +158,11 @@ void Tunnel::on_idle_timer() {
                                : uplink_only ? timeouts.uplink_only
                                              : timeouts.idle);
   const uint64_t quiet = uv_now(context_.loop) - last_activity_ms_;
-  if (quiet < limit) {
-    arm_timer(TimerPurpose::kIdle, limit - quiet);
+  // A write still on its way means a slow reader, not a finished peer: the short limits never
+  // cut it (the bytes it holds would be lost behind a clean end). Only the idle limit does.
+  const bool writing = up_write_pending_ || down_write_pending_;
+  if (quiet < limit || ((downlink_only || uplink_only) && writing)) {
+    arm_timer(TimerPurpose::kIdle, quiet < limit ? limit - quiet : limit);
   } else if (downlink_only) {
     // The app has finished and the server went quiet without END (sing-box's server never
     // passes END on): the same ending as a close without END after ours (§10.4).

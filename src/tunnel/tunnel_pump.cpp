@@ -120,6 +120,7 @@ void Tunnel::send_uplink_end() {
 
 void Tunnel::on_stream_write_done() {
   up_write_pending_ = false;
+  last_activity_ms_ = uv_now(context_.loop);  // bytes moved, if slowly
   uplink_write_finished();
 }
 
@@ -196,6 +197,7 @@ void Tunnel::on_app_write(uv_write_t* req, int status) {
     self->close(End::kError, std::string("app write: ") + uv_strerror(status));
     return;
   }
+  self->last_activity_ms_ = uv_now(self->context_.loop);  // bytes moved, if slowly
   if (self->down_block_ != nullptr) {
     self->release_down_block();
     self->outbound_->read_start();

@@ -738,3 +738,35 @@ TEST_CASE("tunnel: with both directions open only the idle timeout applies") {
   CHECK(h.fake.close_calls == 0);
   CHECK(h.context().tunnel_count == 1);
 }
+
+TEST_CASE("tunnel: downlink_only never cuts a download the app is slow to read") {
+  // After the app's FIN the write to the app queues behind a slow reader: that is not a quiet
+  // server, and a clean end there would drop the queued bytes.
+  config::Profile profile;
+  profile.timeouts.downlink_only = 200ms;
+  Harness h(profile);
+  App app(h, 4096);
+  establish(h, app);
+  app.shutdown_write();
+  REQUIRE(h.run_until([&] { return h.fake.shutdown_calls == 1; }));
+
+  constexpr size_t kBig = 8u << 20;
+  Bytes big(kBig);
+  for (size_t i = 0; i < kBig; ++i)
+    big[i] = pattern(i);
+  uv_buf_t view = uv_buf_init(reinterpret_cast<char*>(big.data()), kBig);
+  const bool consumed = h.handler().on_stream_views(&view, 1);
+  CHECK_FALSE(consumed);
+  h.fake.views_held = !consumed;
+  h.run_for(1s);  // five times downlink_only with the write still queued
+  CHECK(h.fake.close_calls == 0);
+
+  const Bytes got = app.receive(kBig, 20s);
+  CHECK(got.size() == kBig);
+  CHECK(got == big);
+  CHECK(h.run_until([&] { return h.fake.release_views_calls == 1; }));
+  // Once it has all gone and the server stays quiet, downlink_only ends the tunnel.
+  CHECK(h.run_until([&] { return h.fake.close_calls > 0; }, 3s));
+  CHECK(app.wait_eof());
+  check_freed(h);
+}
