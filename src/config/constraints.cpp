@@ -73,6 +73,25 @@ std::string ca_file_with_pin_reason(const Profile&) {
          "own)";
 }
 
+// --- insecure alone: accepted, but never quietly (the other rule refuses it with a trust key) ---
+bool insecure_alone(const Profile& p, const WrittenKeys&) {
+  return p.server.tls && p.server.tls->insecure && p.server.tls->ca_file.empty() &&
+         p.server.tls->pin_sha256.empty();
+}
+std::string insecure_alone_reason(const Profile&) {
+  return "server.tls.insecure = true: the server's certificate is NOT verified. Anyone between "
+         "you and the server can read and change your traffic";
+}
+
+// --- alter_id > 0 selects the legacy header, which servers updated since 2022 refuse ---
+bool legacy_header(const Profile& p, const WrittenKeys&) {
+  return p.server.alter_id > 0;
+}
+std::string legacy_header_reason(const Profile&) {
+  return "server.alter_id > 0 selects the legacy VMess header; servers updated since 2022 "
+         "usually refuse it";
+}
+
 // --- security "none"/"zero" leave the data readable unless TLS is below ---
 bool plaintext_on_the_wire(const Profile& p, const WrittenKeys&) {
   return !p.server.tls && (p.server.security == vmess::Security::kNone ||
@@ -142,6 +161,22 @@ constexpr std::array kConstraints = {
                ca_file_with_pin,
                ca_file_with_pin_reason,
                "keep one of them",
+               nullptr},
+    Constraint{"tls-insecure",
+               "server.tls.insecure x (no ca_file, no pin_sha256)",
+               {"server.tls.insecure", ""},
+               Verdict::kWarn,
+               insecure_alone,
+               insecure_alone_reason,
+               "use ca_file or pin_sha256 instead",
+               nullptr},
+    Constraint{"legacy-header",
+               "server.alter_id x the server's header mode",
+               {"server.alter_id", ""},
+               Verdict::kWarn,
+               legacy_header,
+               legacy_header_reason,
+               "use alter_id = 0 unless your server needs it",
                nullptr},
     Constraint{"plaintext-security",
                R"(server.security "none"/"zero" x no [server.tls])",

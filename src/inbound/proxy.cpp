@@ -35,12 +35,6 @@ std::optional<std::string> Proxy::start() {
   if (servers_.servers().empty()) {
     Result<bool> configured = servers_.configure(*profile_);
     if (!configured) return configured.error().message;
-    if (profile_->server.tls && profile_->server.tls->insecure) {
-      log::warn(
-          "[server.tls] insecure = true: the server's certificate is NOT verified. Anyone "
-          "between you and the server can read and change your traffic; use ca_file or "
-          "pin_sha256 instead.");
-    }
   }
   for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
     if (auto error = listen_on(endpoint)) return error;
@@ -95,11 +89,6 @@ void Proxy::log_started() const {
   const outbound::ServerContext& server = *servers_.pick();
   log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); server ",
             server.describe());
-  if (server.header_mode == vmess::HeaderMode::kLegacy) {
-    log::warn(
-        "alter_id > 0 selects the legacy VMess header; servers updated since 2022 usually "
-        "refuse it. Use alter_id = 0 unless your server needs it.");
-  }
 }
 
 std::vector<std::string> Proxy::bound_addresses() const {

@@ -61,6 +61,16 @@ Profile parse_ok(const std::string& text) {
   return result.profile();
 }
 
+// A legacy-header profile: valid, with exactly the one warning every alter_id > 0 earns.
+Profile parse_ok_legacy(const std::string& text) {
+  ProfileResult result = parse_profile(text, "p.toml");
+  INFO("error: " << (result.ok() ? std::string() : result.error()));
+  REQUIRE(result.ok());
+  REQUIRE(result.warnings.size() == 1);
+  CHECK(result.warnings[0].find("selects the legacy VMess header") != std::string::npos);
+  return result.profile();
+}
+
 std::string parse_error(const std::string& text) {
   ProfileResult result = parse_profile(text, "p.toml");
   REQUIRE_FALSE(result.ok());
@@ -126,7 +136,7 @@ TEST_CASE("profile: a minimal profile gets every default") {
 }
 
 TEST_CASE("profile: a full profile sets every field") {
-  const Profile p = parse_ok(lines({
+  const Profile p = parse_ok_legacy(lines({
       "[local]",
       R"(listen = ["127.0.0.1:1081", "[::1]:1082", "0.0.0.0:1083"])",
       R"(username = "alice")",
@@ -478,7 +488,7 @@ TEST_CASE("profile: server.alter_id must be 0..65535") {
         "p.toml:5:12: server.alter_id must be an integer 0..65535, got 70000");
   CHECK(parse_error(server_and({"alter_id = true"})) ==
         "p.toml:5:12: server.alter_id must be an integer 0..65535, got true");
-  CHECK(parse_ok(server_and({"alter_id = 65535"})).server.alter_id == 65535);
+  CHECK(parse_ok_legacy(server_and({"alter_id = 65535"})).server.alter_id == 65535);
 }
 
 TEST_CASE("profile: server.security and server.transport") {
