@@ -10,9 +10,9 @@
 
 namespace vmlocal::platform {
 
-// Lets several listening sockets bind the same address and port, so worker processes share one
-// listener and the kernel spreads connections over them. Call before bind. False when the option
-// cannot be set (errno says why; ENOPROTOOPT where the platform lacks it).
+// Lets several listening sockets bind the same address and port, so the worker threads each
+// listen on the shared port and the kernel spreads connections over them. Call before bind. False
+// when the option cannot be set (errno says why; ENOPROTOOPT where the platform lacks it).
 bool enable_reuseport(uv_os_fd_t fd);
 
 // Makes the next connect() on this TCP socket a Fast Open one: connect returns at once and the

@@ -1,5 +1,5 @@
 // Every VMess protocol constant, written once. Values as v2ray-core 4.34 uses them
-// (see ../shared/docs/vmess-protocol.md; section numbers below refer to it).
+// (see docs/vmess-protocol.md; the § numbers in comments refer to it).
 #pragma once
 
 #include <cstddef>
