@@ -88,7 +88,10 @@ void Tunnel::on_reply_write(uv_write_t* req, int status) {
 void Tunnel::replies_flushed() {
   if (phase_ != Phase::kLingering || replies_sent_ != replies_len_ || reply_write_pending_) return;
   // The refusal is on its way: end our side and wait for the app to go (or the linger timer).
-  uv_shutdown(&app_shutdown_req_, reinterpret_cast<uv_stream_t*>(&app_), on_app_shutdown);
+  if (uv_shutdown(&app_shutdown_req_, reinterpret_cast<uv_stream_t*>(&app_), on_app_shutdown) !=
+      0) {
+    close(End::kQuiet, {});  // the app is gone already; the refusal was logged
+  }
 }
 
 void Tunnel::refuse_with(ByteView reply, std::string reason) {

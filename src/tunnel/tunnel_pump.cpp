@@ -216,7 +216,13 @@ void Tunnel::on_stream_eof() {
   if (phase_ != Phase::kEstablished || downlink_ended_) return;
   downlink_ended_ = true;
   release_down_block();
-  uv_shutdown(&app_shutdown_req_, reinterpret_cast<uv_stream_t*>(&app_), on_app_shutdown);
+  if (uv_shutdown(&app_shutdown_req_, reinterpret_cast<uv_stream_t*>(&app_), on_app_shutdown) !=
+      0) {
+    // The app is gone already (or its side is shut): nothing more goes to it either way.
+    downlink_done_ = true;
+    maybe_finish();
+    if (phase_ != Phase::kEstablished) return;
+  }
   if (!uplink_done_) one_direction_ended();
 }
 
