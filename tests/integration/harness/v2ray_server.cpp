@@ -21,6 +21,24 @@ std::atomic<int> g_instance{0};
 
 }  // namespace
 
+V2rayOptions loopback_only() {
+  V2rayOptions options;
+  options.extra_config = {
+      {"outbounds",
+       json::array({
+           {{"protocol", "freedom"}, {"tag", "loopback"}, {"settings", json::object()}},
+           {{"protocol", "blackhole"}, {"tag", "elsewhere"}, {"settings", json::object()}},
+       })},
+      {"routing",
+       {{"rules",
+         json::array({
+             {{"type", "field"}, {"ip", {"127.0.0.0/8", "::1/128"}}, {"outboundTag", "loopback"}},
+             {{"type", "field"}, {"network", "tcp,udp"}, {"outboundTag", "elsewhere"}},
+         })}}},
+  };
+  return options;
+}
+
 std::filesystem::path v2ray_binary() {
   const char* env = std::getenv("V2RAY_BIN");
   std::string name = env && *env ? env : "v2ray";

@@ -76,6 +76,11 @@ class V2rayServer {
   std::optional<Process> process_;
 };
 
+// Options whose config lets the server relay to loopback destinations only: a routing rule sends
+// anything else to a blackhole outbound, so a mistyped target cannot leave the machine. Merge
+// further settings into `extra_config` as needed (keep "outbounds" and "routing").
+V2rayOptions loopback_only();
+
 // $V2RAY_BIN if set, else v2ray from PATH.
 std::filesystem::path v2ray_binary();
 
