@@ -263,6 +263,7 @@ int run(const Options& o) {
     Sample s;
     s.seconds = std::chrono::duration<double>(now - traffic_start).count();
     s.rss_kib = bench::rss_kib(pid);
+    s.rss_anon_kib = bench::rss_anon_kib(pid);
     s.fds = bench::fd_count(pid);
     s.bulk_bytes = c.bulk_up_sent.load() + c.bulk_down_verified.load();
     s.short_bytes = c.short_up_sent.load() + c.short_down_verified.load();

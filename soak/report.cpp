@@ -159,13 +159,13 @@ Verdict judge(const ReportInput& in) {
 
 std::string samples_csv(const std::vector<Sample>& samples) {
   std::string out =
-      "seconds,rss_kib,fds,bulk_bytes,short_bytes,tunnels_opened,tunnels_failed,open_now,"
-      "idle_held\n";
+      "seconds,rss_kib,rss_anon_kib,fds,bulk_bytes,short_bytes,tunnels_opened,tunnels_failed,"
+      "open_now,idle_held\n";
   for (const Sample& s : samples) {
     out += format(
-        "%.1f,%llu,%zu,%llu,%llu,%llu,%llu,%llu,%llu\n", s.seconds,
-        static_cast<unsigned long long>(s.rss_kib), s.fds,
-        static_cast<unsigned long long>(s.bulk_bytes),
+        "%.1f,%llu,%llu,%zu,%llu,%llu,%llu,%llu,%llu,%llu\n", s.seconds,
+        static_cast<unsigned long long>(s.rss_kib), static_cast<unsigned long long>(s.rss_anon_kib),
+        s.fds, static_cast<unsigned long long>(s.bulk_bytes),
         static_cast<unsigned long long>(s.short_bytes), static_cast<unsigned long long>(s.opened),
         static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.open_now),
         static_cast<unsigned long long>(s.idle_held));
@@ -367,6 +367,17 @@ std::string to_markdown(const ReportInput& in, const Verdict& v) {
                      static_cast<double>(v.rss_baseline->rss_kib) -
                  1));
   }
+  if (v.rss_baseline) {
+    std::uint64_t anon_max = 0;
+    for (const Sample& smp : in.samples) {
+      if (smp.seconds > v.rss_baseline->seconds) anon_max = std::max(anon_max, smp.rss_anon_kib);
+    }
+    md += format(
+        "- Of that, RssAnon (heap, stacks; VmRSS also counts the resident pages of the binary "
+        "and its libraries): %.2f MiB at the baseline, highest after it %.2f MiB.\n",
+        static_cast<double>(v.rss_baseline->rss_anon_kib) / 1024,
+        static_cast<double>(anon_max) / 1024);
+  }
   if (!in.samples.empty()) {
     const Sample& last = in.samples.back();
     md += format("- Last sample with traffic (%.0f s): VmRSS %.2f MiB, %zu descriptors.\n",
@@ -377,21 +388,21 @@ std::string to_markdown(const ReportInput& in, const Verdict& v) {
       "at the start; %.1f s after the last tunnel closed).\n",
       static_cast<double>(in.end_rss_kib) / 1024, in.end_fds, in.idle_fds, in.fds_settle_seconds);
   md += "- vmess-local's exit after SIGTERM: " + in.vmess_local_exit + ".\n\n";
-  md += "Every minute (all 10 s samples are in samples.csv):\n\n";
+  md += "Every minute (all 10 s samples are in soak-samples.csv):\n\n";
   md +=
-      "| t (s) | VmRSS (MiB) | descriptors | open tunnels | idle held | bulk (GiB) | tunnels "
-      "opened | failed |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      "| t (s) | VmRSS (MiB) | RssAnon (MiB) | descriptors | open tunnels | idle held | bulk "
+      "(GiB) | tunnels opened | failed |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   double next = 0;
   for (std::size_t i = 0; i < in.samples.size(); ++i) {
     const Sample& smp = in.samples[i];
     if (smp.seconds + 0.5 < next && i + 1 != in.samples.size()) continue;
     next = smp.seconds + 60;
-    md += format("| %.0f | %.2f | %zu | %llu | %llu | %.3f | %llu | %llu |\n", smp.seconds,
-                 static_cast<double>(smp.rss_kib) / 1024, smp.fds,
-                 static_cast<unsigned long long>(smp.open_now),
-                 static_cast<unsigned long long>(smp.idle_held), gib(smp.bulk_bytes),
-                 static_cast<unsigned long long>(smp.opened),
-                 static_cast<unsigned long long>(smp.failed));
+    md += format(
+        "| %.0f | %.2f | %.2f | %zu | %llu | %llu | %.3f | %llu | %llu |\n", smp.seconds,
+        static_cast<double>(smp.rss_kib) / 1024, static_cast<double>(smp.rss_anon_kib) / 1024,
+        smp.fds, static_cast<unsigned long long>(smp.open_now),
+        static_cast<unsigned long long>(smp.idle_held), gib(smp.bulk_bytes),
+        static_cast<unsigned long long>(smp.opened), static_cast<unsigned long long>(smp.failed));
   }
   md += "\n";
 

@@ -17,8 +17,9 @@
 namespace vmlocal::soak {
 
 struct Sample {
-  double seconds = 0;  // since the traffic started
-  std::uint64_t rss_kib = 0;
+  double seconds = 0;              // since the traffic started
+  std::uint64_t rss_kib = 0;       // VmRSS: what the RSS check uses
+  std::uint64_t rss_anon_kib = 0;  // RssAnon: heap and stacks, without mapped files
   std::size_t fds = 0;
   std::uint64_t bulk_bytes = 0;   // sent up + verified down, so far
   std::uint64_t short_bytes = 0;  // the same for short tunnels
