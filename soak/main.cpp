@@ -237,7 +237,8 @@ int run(const Options& o) {
 
   Driver driver(settings, stream);
   std::atomic<bool> stop{false};
-  std::optional<std::string> driver_error;
+  std::optional<std::string> driver_error;  // written by the traffic thread, read after join
+  std::atomic<bool> driver_failed{false};
   const auto traffic_start = std::chrono::steady_clock::now();
   report.traffic_started = traffic_start;
   std::thread traffic([&] {
@@ -245,6 +246,7 @@ int run(const Options& o) {
       driver.run(stop);
     } catch (const std::exception& e) {
       driver_error = e.what();
+      driver_failed = true;
     }
   });
 
@@ -286,7 +288,7 @@ int run(const Options& o) {
   };
   for (;;) {
     auto now = std::chrono::steady_clock::now();
-    if (now >= end || driver_error) break;
+    if (now >= end || driver_failed) break;
     if (!local.process().alive()) {
       report.vmess_local_died = local.process().describe_with_log().substr(0, 2000);
       break;
@@ -295,7 +297,8 @@ int run(const Options& o) {
       sample(now);
       next_sample += kSampleEvery;
     }
-    if (now >= next_kill && next_kill <= last_kill) {
+    if (next_kill > last_kill) next_kill = std::chrono::steady_clock::time_point::max();
+    if (now >= next_kill) {
       const int sig = kill_count++ % 2 == 0 ? SIGKILL : SIGTERM;
       server.kill_and_restart(sig, downtime);
       const auto& k = server.kills().back();
