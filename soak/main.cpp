@@ -278,9 +278,10 @@ int run(const Options& o) {
     report.samples.push_back(s);
     std::fprintf(
         stderr,
-        "[%5.0f s] RSS %.2f MiB, %zu fds; %llu tunnels open (%llu idle held); opened "
-        "%llu, failed %llu; bulk %.3f GiB, short %.1f MiB\n",
-        s.seconds, static_cast<double>(s.rss_kib) / 1024, s.fds,
+        "[%5.0f s] RSS %.2f MiB (anon %.2f), %zu fds; %llu tunnels open (%llu idle held); "
+        "opened %llu, failed %llu; bulk %.3f GiB, short %.1f MiB\n",
+        s.seconds, static_cast<double>(s.rss_kib) / 1024,
+        static_cast<double>(s.rss_anon_kib) / 1024, s.fds,
         static_cast<unsigned long long>(s.open_now), static_cast<unsigned long long>(s.idle_held),
         static_cast<unsigned long long>(s.opened), static_cast<unsigned long long>(s.failed),
         static_cast<double>(s.bulk_bytes) / double(1 << 30),
