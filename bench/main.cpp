@@ -84,28 +84,6 @@ std::string first_line_of(const std::vector<std::string>& command) {
   return text.substr(0, text.find('\n'));
 }
 
-// The server's outbound would relay to any address a client names. The bench names only its
-// own origins on loopback; this keeps it so if that ever changes: anything else is dropped.
-itest::V2rayOptions loopback_only() {
-  itest::V2rayOptions options;
-  options.extra_config = {
-      {"outbounds",
-       nlohmann::json::array({
-           {{"protocol", "freedom"}, {"tag", "loopback"}, {"settings", nlohmann::json::object()}},
-           {{"protocol", "blackhole"},
-            {"tag", "elsewhere"},
-            {"settings", nlohmann::json::object()}},
-       })},
-      {"routing",
-       {{"rules",
-         nlohmann::json::array({
-             {{"type", "field"}, {"ip", {"127.0.0.0/8", "::1/128"}}, {"outboundTag", "loopback"}},
-             {{"type", "field"}, {"network", "tcp,udp"}, {"outboundTag", "elsewhere"}},
-         })}}},
-  };
-  return options;
-}
-
 void write_file(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -181,7 +159,7 @@ int run(const Options& o) {
       for (ClientKind kind : order) {
         if (!server || !o.baseline.empty()) {
           server.reset();
-          server.emplace(itest::V2rayServer::vmess(dir, {}, loopback_only()));
+          server.emplace(itest::V2rayServer::vmess(dir));  // loopback only, as every harness config
           std::this_thread::sleep_for(200ms);
         }
         const pid_t server_pid = server->process().pid();
