@@ -10,6 +10,7 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/platform/allocator.hpp"
 #include "vmlocal/platform/descriptor_limit.hpp"
 #include "vmlocal/runtime/runtime.hpp"
 #include "vmlocal_version.h"
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
 
   std::signal(SIGPIPE, SIG_IGN);
   vmlocal::platform::raise_descriptor_limit();  // many tunnels mean many descriptors
+  // The pooled I/O blocks are the only allocations this large.
+  vmlocal::platform::give_large_blocks_back_to_the_os(64 * 1024);
   vmlocal::crypto::ensure_initialized();
   return vmlocal::runtime::run_proxy(profile);
 }
