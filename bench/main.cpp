@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "harness/machine_info.hpp"
 #include "harness/process.hpp"
 #include "harness/temp_dir.hpp"
 #include "harness/v2ray_server.hpp"
@@ -54,36 +55,6 @@ struct Options {
   std::string revision;
 };
 
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  return text;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
-
-// The 1, 5 and 15 minute load averages.
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
-std::string first_line_of(const std::vector<std::string>& command) {
-  auto result = itest::run_command(command, itest::Deadline::after(10s));
-  std::string text = result.out.empty() ? result.err : result.out;
-  return text.substr(0, text.find('\n'));
-}
-
 void write_file(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -110,18 +81,18 @@ int run(const Options& o) {
   const Origin origin(pattern);
 
   RunInfo info;
-  info.started_utc = utc_now();
-  info.load_start = load_average();
-  info.cpu_model = cpu_model();
+  info.started_utc = itest::utc_now();
+  info.load_start = itest::load_average();
+  info.cpu_model = itest::cpu_model();
   info.cores = std::thread::hardware_concurrency();
   utsname uts{};
   uname(&uts);
   info.kernel = uts.release;
-  info.vmess_local_version = first_line_of({o.vmess_local.string(), "--version"});
-  info.v2ray_version = first_line_of({itest::v2ray_binary().string(), "-version"});
+  info.vmess_local_version = itest::first_line_of({o.vmess_local.string(), "--version"});
+  info.v2ray_version = itest::first_line_of({itest::v2ray_binary().string(), "-version"});
   if (!o.baseline.empty()) {
     info.baseline_path = o.baseline.string();
-    info.baseline_version = first_line_of({o.baseline.string(), "--version"});
+    info.baseline_version = itest::first_line_of({o.baseline.string(), "--version"});
     info.vmess_local_path = o.vmess_local.string();
   }
   info.revision = o.revision;
@@ -169,7 +140,7 @@ int run(const Options& o) {
       }
     }
   }
-  info.load_end = load_average();
+  info.load_end = itest::load_average();
   info.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 

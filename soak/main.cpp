@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "driver.hpp"
+#include "harness/machine_info.hpp"
 #include "harness/process.hpp"
 #include "harness/temp_dir.hpp"
 #include "harness/v2ray_server.hpp"
@@ -63,35 +64,6 @@ struct Options {
   std::string revision = "unknown";
   std::uint64_t seed = 1;
 };
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  return text;
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
-
-std::string first_line_of(const std::vector<std::string>& command) {
-  auto result = itest::run_command(command, itest::Deadline::after(10s));
-  std::string text = result.out.empty() ? result.err : result.out;
-  return text.substr(0, text.find('\n'));
-}
 
 std::chrono::milliseconds ms(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
@@ -175,9 +147,9 @@ int run(const Options& o) {
   const auto downtime = ms(o.downtime_s);
 
   ReportInput report;
-  report.started_utc = utc_now();
-  report.load_start = load_average();
-  report.cpu = cpu_model();
+  report.started_utc = itest::utc_now();
+  report.load_start = itest::load_average();
+  report.cpu = itest::cpu_model();
   report.cores = std::thread::hardware_concurrency();
   report.revision = o.revision;
   report.minutes = o.minutes;
@@ -185,8 +157,8 @@ int run(const Options& o) {
   report.kill_every = kill_every;
   report.downtime = downtime;
   report.grace = kGrace;
-  report.vmess_local_version = first_line_of({o.vmess_local.string(), "--version"});
-  report.v2ray_version = first_line_of({itest::v2ray_binary().string(), "-version"});
+  report.vmess_local_version = itest::first_line_of({o.vmess_local.string(), "--version"});
+  report.v2ray_version = itest::first_line_of({itest::v2ray_binary().string(), "-version"});
 
   const bench::Pattern pattern;
   const StreamBytes stream(pattern);
@@ -355,7 +327,7 @@ int run(const Options& o) {
   report.failures = explain(driver.failures(), report.kills, report.rejections, kGrace);
   report.vmess_local_warnings = warnings_by_message(local.process().log_path());
   report.unexplained_log_lines = log_lines_for(local.process().log_path(), report.failures);
-  report.load_end = load_average();
+  report.load_end = itest::load_average();
   report.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
