@@ -113,7 +113,7 @@ size_t MuxConnection::fill_stage(size_t limit) {
   auto copy_session = [&](MuxSession* session) {
     const ByteView unsent = session->unsent();
     const size_t m = std::min(unsent.size(), limit - n);
-    std::memcpy(stage_.get() + n, unsent.data(), m);
+    if (m > 0) std::memcpy(stage_.get() + n, unsent.data(), m);
     n += m;
     cut_ = m < unsent.size() ? session : nullptr;
     session->took(m);  // may write again (want_write) or close (detach, which adopts the cut)
@@ -123,9 +123,11 @@ size_t MuxConnection::fill_stage(size_t limit) {
     if (cut_ != nullptr || n == limit) return n;
   }
   const size_t c = std::min(control_.size(), limit - n);
-  std::memcpy(stage_.get() + n, control_.data(), c);
-  control_.erase(control_.begin(), control_.begin() + static_cast<ptrdiff_t>(c));
-  n += c;
+  if (c > 0) {
+    std::memcpy(stage_.get() + n, control_.data(), c);
+    control_.erase(control_.begin(), control_.begin() + static_cast<ptrdiff_t>(c));
+    n += c;
+  }
   if (!control_.empty()) return n;
   while (n < limit && !write_queue_.empty() && cut_ == nullptr) {
     MuxSession* session = write_queue_.front();
