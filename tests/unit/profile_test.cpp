@@ -983,5 +983,6 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
       CHECK(warning.starts_with(path + ": "));
     }
   }
-  CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
+  // example, demo, example-ws, example-tls, example-ws-tls, example-h2, example-grpc
+  CHECK(count >= 7);
 }
