@@ -73,7 +73,7 @@ void TlsStream::pump_reads() {
       ERR_clear_error();
       const int rc = SSL_peek_ex(ssl_, &probe, 1, &got);
       if (rc != 1) {
-        if (!handle_read_stop(read_stop(rc))) break;
+        if (!handle_read_stop(why_read_stopped(rc))) break;
         continue;
       }
     }
@@ -94,7 +94,7 @@ void TlsStream::pump_reads() {
     // SSL_get_error no longer describes this read (it said SSL_ERROR_SYSCALL for a plain
     // WANT_READ, and the tunnel failed with "the connection broke").
     ReadStop stop;
-    if (rc != 1) stop = read_stop(rc);
+    if (rc != 1) stop = why_read_stopped(rc);
     if (total > 0) handler_.on_stream_read(total);
     if (rc != 1 && !handle_read_stop(stop)) break;
   }
@@ -109,7 +109,7 @@ void TlsStream::pump_reads() {
   }
 }
 
-TlsStream::ReadStop TlsStream::read_stop(int rc) {
+TlsStream::ReadStop TlsStream::why_read_stopped(int rc) {
   ReadStop stop;
   stop.error = SSL_get_error(ssl_, rc);
   if (stop.error != SSL_ERROR_WANT_READ && stop.error != SSL_ERROR_WANT_WRITE &&

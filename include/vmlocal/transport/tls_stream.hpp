@@ -68,7 +68,7 @@ class TlsStream final : public LayerStream {
     int error = 0;        // SSL_get_error
     std::string failure;  // the message, for a fatal error
   };
-  ReadStop read_stop(int rc);
+  ReadStop why_read_stopped(int rc);
   bool handle_read_stop(const ReadStop& stop);
   void report_eof();
   WriteResult continue_write();
