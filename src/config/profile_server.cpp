@@ -167,6 +167,7 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   if (ws != nullptr) read_ws(problems, *ws, out);
   if (const toml::node* h2 = server.get("h2")) read_h2(problems, *h2, out);
   if (const toml::node* grpc = server.get("grpc")) read_grpc(problems, *grpc, out);
+  if (const toml::node* mux = server.get("mux")) read_mux(problems, *mux, out.mux);
 }
 
 }  // namespace vmlocal::config

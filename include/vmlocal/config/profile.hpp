@@ -69,6 +69,12 @@ struct GrpcSettings {
 // service_name itself when it starts with "/" (Xray's custom path).
 std::string grpc_path(const GrpcSettings& grpc);
 
+// [server.mux]: Mux.Cool (docs/vmess-protocol.md §14), many tunnels in one VMess connection.
+struct MuxSettings {
+  bool enabled = false;
+  uint32_t concurrency = 8;  // tunnels per connection at most; a new connection beyond
+};
+
 struct Profile {
   struct Local {
     std::vector<ListenEndpoint> listen;  // default: 127.0.0.1:1080
@@ -95,6 +101,7 @@ struct Profile {
     WsSettings ws;
     H2Settings h2;
     GrpcSettings grpc;
+    MuxSettings mux;
   } server;
 
   struct Timeouts {
