@@ -18,12 +18,96 @@ bool is_ws(const Profile& p) {
   return p.server.transport == Transport::kWs;
 }
 
+// h2 and grpc: both HTTP/2.
+bool is_http2(const Profile& p) {
+  return p.server.transport == Transport::kH2 || p.server.transport == Transport::kGrpc;
+}
+
+// The transport as written in the profile, without "+tls".
+std::string written_transport(const Profile& p) {
+  switch (p.server.transport) {
+    case Transport::kTcp:
+      return "tcp";
+    case Transport::kWs:
+      return "ws";
+    case Transport::kH2:
+      return "h2";
+    case Transport::kGrpc:
+      return "grpc";
+  }
+  return "?";
+}
+
 // --- [server.ws] is only read by transport = "ws" ---
 bool ws_table_without_ws(const Profile& p, const WrittenKeys& written) {
   return !is_ws(p) && written.has("server.ws");
 }
-std::string ws_table_without_ws_reason(const Profile&) {
-  return R"([server.ws] is set, but server.transport is "tcp")";
+std::string ws_table_without_ws_reason(const Profile& p) {
+  return "[server.ws] is set, but server.transport is " + quote(written_transport(p));
+}
+
+// --- [server.h2] and [server.grpc] are only read by their transports ---
+bool h2_table_without_h2(const Profile& p, const WrittenKeys& written) {
+  return p.server.transport != Transport::kH2 && written.has("server.h2");
+}
+std::string h2_table_without_h2_reason(const Profile& p) {
+  return "[server.h2] is set, but server.transport is " + quote(written_transport(p));
+}
+bool grpc_table_without_grpc(const Profile& p, const WrittenKeys& written) {
+  return p.server.transport != Transport::kGrpc && written.has("server.grpc");
+}
+std::string grpc_table_without_grpc_reason(const Profile& p) {
+  return "[server.grpc] is set, but server.transport is " + quote(written_transport(p));
+}
+
+// --- h2 and grpc are HTTP/2 over TLS ---
+// HTTP/2 over TLS is chosen by ALPN "h2" (RFC 9113 §3.2); v2ray's client refuses the http
+// transport without TLS, and gRPC servers behind a TLS port expect it. (Cleartext h2c exists,
+// but no server a user of this program runs offers it for these transports.)
+bool http2_without_tls(const Profile& p, const WrittenKeys&) {
+  return is_http2(p) && !p.server.tls;
+}
+std::string http2_without_tls_reason(const Profile& p) {
+  return "server.transport = " + quote(written_transport(p)) +
+         " is HTTP/2 over TLS (negotiated with ALPN \"h2\"), and the profile has no [server.tls]";
+}
+
+// --- HTTP/2 offers ALPN "h2" and nothing else ---
+// Repaired rather than refused, as under ws: the transport decides the protocol, so any list
+// comes down to the one entry that works, and a list without "h2" is almost always one copied
+// from a tcp or ws profile. Offering "http/1.1" as well would let a server pick it, and the
+// HTTP/2 connection preface would then fail; the warning says what was dropped.
+bool http2_alpn_not_h2(const Profile& p, const WrittenKeys&) {
+  return is_http2(p) && p.server.tls && p.server.tls->alpn &&
+         *p.server.tls->alpn != std::vector<std::string>{"h2"};
+}
+std::string http2_alpn_reason(const Profile& p) {
+  std::vector<std::string_view> dropped;
+  for (const std::string& protocol : *p.server.tls->alpn) {
+    if (protocol != "h2" && std::find(dropped.begin(), dropped.end(), protocol) == dropped.end()) {
+      dropped.emplace_back(protocol);
+    }
+  }
+  std::string reason = "server.tls.alpn: " + written_transport(p) + " needs HTTP/2; ";
+  if (dropped.empty()) {
+    reason += "offering exactly \"h2\"";
+  } else {
+    reason += "dropped " + join_quoted(dropped) +
+              " (a server offered it may take it, and HTTP/2 then fails), offering only \"h2\"";
+  }
+  return reason;
+}
+void http2_alpn_repair(Profile& p) {
+  p.server.tls->alpn = std::vector<std::string>{"h2"};
+}
+
+// --- grpc needs the service name: it is the request path ---
+bool grpc_without_service_name(const Profile& p, const WrittenKeys&) {
+  return p.server.transport == Transport::kGrpc && p.server.grpc.service_name.empty();
+}
+std::string grpc_without_service_name_reason(const Profile&) {
+  return "server.transport = \"grpc\" needs the server's serviceName (the request path is "
+         "/<service_name>/Tun), and [server.grpc] service_name is not set";
 }
 
 // --- WebSocket is an HTTP/1.1 upgrade: offer ALPN "http/1.1" and nothing else ---
@@ -146,6 +230,46 @@ constexpr std::array kConstraints = {
                ws_alpn_reason,
                R"(write alpn = ["http/1.1"] or leave alpn out)",
                ws_alpn_repair},
+    Constraint{"h2-table-needs-h2",
+               R"(server.transport x [server.h2])",
+               {"server.h2", ""},
+               Verdict::kRefuse,
+               h2_table_without_h2,
+               h2_table_without_h2_reason,
+               R"(add transport = "h2" to [server] (or remove [server.h2]))",
+               nullptr},
+    Constraint{"grpc-table-needs-grpc",
+               R"(server.transport x [server.grpc])",
+               {"server.grpc", ""},
+               Verdict::kRefuse,
+               grpc_table_without_grpc,
+               grpc_table_without_grpc_reason,
+               R"(add transport = "grpc" to [server] (or remove [server.grpc]))",
+               nullptr},
+    Constraint{"http2-needs-tls",
+               R"(server.transport = "h2"/"grpc" x no [server.tls])",
+               {"server.transport", ""},
+               Verdict::kRefuse,
+               http2_without_tls,
+               http2_without_tls_reason,
+               "add [server.tls] (with sni if the certificate's name is not the address)",
+               nullptr},
+    Constraint{"http2-alpn-h2",
+               R"(server.transport = "h2"/"grpc" x server.tls.alpn)",
+               {"server.tls.alpn", ""},
+               Verdict::kRepair,
+               http2_alpn_not_h2,
+               http2_alpn_reason,
+               R"(write alpn = ["h2"] or leave alpn out)",
+               http2_alpn_repair},
+    Constraint{"grpc-service-name",
+               R"(server.transport = "grpc" x [server.grpc] service_name)",
+               {"server.transport", ""},
+               Verdict::kRefuse,
+               grpc_without_service_name,
+               grpc_without_service_name_reason,
+               R"(add [server.grpc] with service_name = "..." as in the server's grpcSettings)",
+               nullptr},
     Constraint{"tls-insecure-vs-trust",
                "server.tls.insecure x server.tls.ca_file / pin_sha256",
                {"server.tls.insecure", ""},

@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "diagnostic_text.hpp"
+#include "h2_settings.hpp"
 #include "problems.hpp"
 #include "profile_sections.hpp"
 #include "transport_settings.hpp"
@@ -16,8 +17,8 @@ namespace vmlocal::config {
 namespace {
 
 constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "route"sv, "timeouts"sv, "log"sv};
-constexpr std::array kSchema = {kLocal, kServer,    kRoute,    kTimeouts,
-                                kLog,   kServerTls, kServerWs, kServerMux};
+constexpr std::array kSchema = {kLocal,     kServer,   kRoute,    kTimeouts,   kLog,
+                                kServerTls, kServerWs, kServerH2, kServerGrpc, kServerMux};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".

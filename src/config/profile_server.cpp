@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "diagnostic_text.hpp"
+#include "h2_settings.hpp"
 #include "problems.hpp"
 #include "profile_sections.hpp"
 #include "server_address.hpp"
@@ -18,11 +19,10 @@ namespace {
 
 constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly1305"sv, "none"sv,
                                        "zero"sv};
-constexpr std::array kTransportNames = {"tcp"sv, "ws"sv};
+constexpr std::array kTransportNames = {"tcp"sv, "ws"sv, "h2"sv, "grpc"sv};
 // v2ray/Xray transports a user may copy from a server's config.
-constexpr std::array kOtherTransports = {"grpc"sv,  "h2"sv,          "http"sv, "httpupgrade"sv,
-                                         "quic"sv,  "kcp"sv,         "mkcp"sv, "splithttp"sv,
-                                         "xhttp"sv, "domainsocket"sv};
+constexpr std::array kOtherTransports = {"httpupgrade"sv, "quic"sv,  "kcp"sv,         "mkcp"sv,
+                                         "splithttp"sv,   "xhttp"sv, "domainsocket"sv};
 
 void read_address(Problems& problems, const toml::node& node, std::string& out) {
   const auto* text = node.as_string();
@@ -78,14 +78,25 @@ void read_transport(Problems& problems, const toml::node& node, Transport& out) 
                      R"(" and add [server.tls])");
     return;
   }
+  if (text != nullptr && (text->get() == "http" || text->get() == "gun")) {
+    // v2ray's JSON names for h2 and grpc.
+    problems.add(node.source(), "server.transport " + quote(text->get()) +
+                                    R"( is v2ray's name for it; write transport = ")" +
+                                    std::string(text->get() == "http" ? "h2" : "grpc") + R"(")");
+    return;
+  }
   if (text != nullptr && std::find(kOtherTransports.begin(), kOtherTransports.end(), text->get()) !=
                              kOtherTransports.end()) {
-    problems.add(node.source(), "server.transport " + quote(text->get()) +
-                                    R"( is not supported by this build; use "tcp" or "ws")");
+    problems.add(node.source(),
+                 "server.transport " + quote(text->get()) +
+                     R"( is not supported by this build; use "tcp", "ws", "h2" or "grpc")");
     return;
   }
   if (auto name = read_choice(problems, node, "server.transport", kTransportNames)) {
-    out = *name == "ws" ? Transport::kWs : Transport::kTcp;
+    out = *name == "ws"     ? Transport::kWs
+          : *name == "h2"   ? Transport::kH2
+          : *name == "grpc" ? Transport::kGrpc
+                            : Transport::kTcp;
   }
 }
 
@@ -154,6 +165,8 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   const toml::node* ws = server.get("ws");
   if (tls != nullptr) read_tls(problems, *tls, source_path, out);
   if (ws != nullptr) read_ws(problems, *ws, out);
+  if (const toml::node* h2 = server.get("h2")) read_h2(problems, *h2, out);
+  if (const toml::node* grpc = server.get("grpc")) read_grpc(problems, *grpc, out);
   if (const toml::node* mux = server.get("mux")) read_mux(problems, *mux, out.mux);
 }
 

@@ -361,7 +361,21 @@ void read_ws(Problems& problems, const toml::node& node, Profile::Server& out) {
 namespace vmlocal::config {
 
 std::string transport_name(const Profile::Server& server) {
-  std::string name = server.transport == Transport::kWs ? "ws" : "tcp";
+  std::string name;
+  switch (server.transport) {
+    case Transport::kTcp:
+      name = "tcp";
+      break;
+    case Transport::kWs:
+      name = "ws";
+      break;
+    case Transport::kH2:
+      name = "h2";
+      break;
+    case Transport::kGrpc:
+      name = "grpc";
+      break;
+  }
   if (server.tls) name += "+tls";
   return name;
 }

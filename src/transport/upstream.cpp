@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "vmlocal/transport/h2_stream.hpp"
 #include "vmlocal/transport/tcp_stream.hpp"
 #include "vmlocal/transport/tls_stream.hpp"
 
@@ -24,6 +25,8 @@ bool is_ipv6(const std::string& host) {
 TlsOptions tls_options_for(const config::Profile::Server& server) {
   TlsOptions options;
   const bool ws = server.transport == config::Transport::kWs;
+  const bool h2 =
+      server.transport == config::Transport::kH2 || server.transport == config::Transport::kGrpc;
   if (!server.tls) return options;
   const config::TlsSettings& tls = *server.tls;
   const bool address_is_ip = is_ipv4(server.address) || is_ipv6(server.address);
@@ -32,12 +35,17 @@ TlsOptions tls_options_for(const config::Profile::Server& server) {
   // The WebSocket upgrade is an HTTP/1.1 request: offer exactly "http/1.1", whatever the
   // profile lists (the loader has warned about anything else, see config/constraints.hpp). A
   // server offered "h2" would take it.
+  // h2 and gRPC are HTTP/2 over TLS, which RFC 9113 §3.2 negotiates with ALPN "h2" (and
+  // v2ray's client refuses a server that picks anything else): offer exactly that.
   if (ws) {
     options.alpn = {"http/1.1"};
+  } else if (h2) {
+    options.alpn = {"h2"};
   } else if (tls.alpn) {
     options.alpn = *tls.alpn;
   }
   options.require_http11 = ws;
+  options.require_h2 = h2;
   options.insecure = tls.insecure;
   options.ca_file = tls.ca_file;
   options.pins = tls.pin_sha256;
@@ -60,6 +68,29 @@ WsOptions ws_options_for(const config::Profile::Server& server) {
   return options;
 }
 
+H2Options h2_options_for(const config::Profile::Server& server, crypto::Random& random) {
+  H2Options options;
+  if (server.transport == config::Transport::kGrpc) {
+    // grpc-go, which Xray's client is, sends the dial target "host:port" as :authority.
+    options.grpc = true;
+    options.path = config::grpc_path(server.grpc);
+    const std::string& name =
+        server.tls && !server.tls->sni.empty() ? server.tls->sni : server.address;
+    options.authority =
+        (is_ipv6(name) ? "[" + name + "]" : name) + ":" + std::to_string(server.port);
+    return options;
+  }
+  options.path = server.h2.path;
+  // v2ray's getRandomHost: one of the hosts per request, "www.example.com" when none is set.
+  if (server.h2.host.empty()) {
+    options.authority = "www.example.com";
+  } else {
+    options.authority =
+        server.h2.host[random.uniform(static_cast<uint32_t>(server.h2.host.size()))];
+  }
+  return options;
+}
+
 std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
                                       const config::Profile::Server& server, TlsContext* tls,
                                       crypto::Random& random) {
@@ -75,21 +106,32 @@ std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
   if (server.transport == config::Transport::kWs) {
     return std::make_unique<WsStream>(loop, handler, ws_options_for(server), random, below);
   }
+  if (server.transport == config::Transport::kH2 || server.transport == config::Transport::kGrpc) {
+    return std::make_unique<H2Stream>(loop, handler, h2_options_for(server, random), below);
+  }
   return below(handler);
 }
 
 std::string describe_upstream(const config::Profile::Server& server) {
   std::string text = config::transport_name(server);
+  const bool described_path = server.transport != config::Transport::kTcp;
   if (server.transport == config::Transport::kWs) {
     const WsOptions ws = ws_options_for(server);
     text +=
         std::string(" (") + (server.tls ? "wss://" : "ws://") + ws.request.host + ws.request.path;
+  } else if (server.transport == config::Transport::kH2) {
+    text += " (PUT " + server.h2.path + ", host " +
+            (server.h2.host.empty()       ? std::string("www.example.com")
+             : server.h2.host.size() == 1 ? server.h2.host.front()
+                                          : "one of " + std::to_string(server.h2.host.size()));
+  } else if (server.transport == config::Transport::kGrpc) {
+    text += " (POST " + config::grpc_path(server.grpc);
   } else if (server.tls) {
     text += " (";
   }
   if (server.tls) {
     const TlsOptions tls = tls_options_for(server);
-    if (server.transport == config::Transport::kWs) text += ", ";
+    if (described_path) text += ", ";
     text += tls.server_name.empty() ? "no SNI" : "SNI " + tls.server_name;
     if (tls.insecure) {
       text += ", certificate NOT verified";
@@ -99,7 +141,7 @@ std::string describe_upstream(const config::Profile::Server& server) {
       text += ", CA " + tls.ca_file;
     }
   }
-  if (server.transport == config::Transport::kWs || server.tls) text += ")";
+  if (described_path || server.tls) text += ")";
   return text;
 }
 

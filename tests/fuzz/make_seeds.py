@@ -212,9 +212,32 @@ def mux_seeds():
     write("mux_frames", "keep_extra_meta", b"\x03\x00\x06\x00\x07\x02\x01\xaa\xbb\x00\x02hi")
 
 
+def grpc_seeds():
+    # Input: [split seed][gRPC Length-Prefixed-Messages carrying Hunk { bytes data = 1; }].
+    def varint(n):
+        out = b""
+        while n >= 0x80:
+            out += bytes([(n & 0x7F) | 0x80])
+            n >>= 7
+        return out + bytes([n])
+
+    def hunk(data, extra=b""):
+        message = extra + b"\x0a" + varint(len(data)) + data
+        return b"\x00" + len(message).to_bytes(4, "big") + message
+
+    write("grpc_hunks", "one", b"\x00" + hunk(b"abc"))
+    write("grpc_hunks", "several_split", b"\x07" + hunk(b"x" * 300) + hunk(b"y") + hunk(b"z" * 130))
+    write("grpc_hunks", "empty_message", b"\x01" + b"\x00\x00\x00\x00\x00" + hunk(b"after"))
+    write("grpc_hunks", "unknown_fields", b"\x02" + hunk(b"ok", b"\x10\x96\x01\x22\x02xy"))
+    write("grpc_hunks", "compressed", b"\x00\x01\x00\x00\x00\x05\x0a\x03abc")
+    write("grpc_hunks", "past_message", b"\x00\x00\x00\x00\x00\x03\x0a\x05a")
+    write("grpc_hunks", "cut", b"\x03" + hunk(b"abcdef")[:-2])
+
+
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
-                   "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames"]:
+                   "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
+                   "grpc_hunks"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
     profile_seeds()
@@ -222,6 +245,7 @@ def main():
     sealed_seeds()
     ws_seeds()
     mux_seeds()
+    grpc_seeds()
 
 
 if __name__ == "__main__":

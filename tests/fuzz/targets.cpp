@@ -20,6 +20,7 @@
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/mux/frame.hpp"
+#include "vmlocal/transport/grpc_frame.hpp"
 #include "vmlocal/transport/ws_frame.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/vmess/account.hpp"
@@ -844,8 +845,90 @@ Result mux_frames(ByteView input) {
   return {whole.frames.empty() ? Outcome::kIncomplete : Outcome::kAccepted, exact};
 }
 
+namespace {
+
+struct HunkRun {
+  Bytes data;
+  bool failed = false;
+  std::string error;
+  bool at_boundary = false;
+};
+
+HunkRun drive_hunks(ByteView stream, std::optional<uint8_t> split_seed) {
+  using transport::grpc::DecodeStatus;
+  HunkRun run;
+  transport::grpc::HunkDecoder decoder;
+  SplitMix split(split_seed.value_or(0));
+  size_t at = 0;
+  while (at < stream.size() && !run.failed) {
+    size_t piece = stream.size() - at;
+    if (split_seed) piece = std::min(piece, 1 + split.below(stream.size() <= 16384 ? 1 : 4096));
+    ByteView input(stream.data() + at, piece);
+    while (!input.empty()) {
+      const transport::grpc::DecodeStep step = decoder.next(input);
+      require(step.consumed <= input.size(), "grpc: consumed more than the input");
+      if (step.status == DecodeStatus::kData) {
+        require(!step.data.empty(), "grpc: an empty data step");
+        require(step.data.data() >= input.data() &&
+                    step.data.data() + step.data.size() <= input.data() + step.consumed,
+                "grpc: data outside the consumed input");
+        run.data.insert(run.data.end(), step.data.begin(), step.data.end());
+      } else if (step.status == DecodeStatus::kError) {
+        require(!decoder.error().empty(), "grpc: error without a reason");
+        run.failed = true;
+        run.error = decoder.error();
+        break;
+      } else {
+        require(step.consumed == input.size(), "grpc: kNeedMore left input unread");
+      }
+      input = input.subspan(step.consumed);
+    }
+    at += piece;
+  }
+  if (run.failed) {
+    const Bytes more{0x00, 0x00, 0x00, 0x00, 0x00};
+    require(decoder.next(more).status == DecodeStatus::kError, "grpc: recovered after an error");
+  }
+  run.at_boundary = decoder.at_message_boundary();
+  return run;
+}
+
+}  // namespace
+
+// Input: [split seed][gRPC message stream]. Whole and split feeds must agree; what decodes
+// must re-encode (one Hunk per piece) into a stream that decodes to the same bytes.
+Result grpc_hunks(ByteView input) {
+  Cursor in(input);
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  const HunkRun whole = drive_hunks(stream, std::nullopt);
+  const HunkRun split = drive_hunks(stream, split_seed);
+  require(whole.data == split.data && whole.failed == split.failed && whole.error == split.error &&
+              whole.at_boundary == split.at_boundary,
+          "grpc: whole and split feeds disagree");
+  if (whole.failed) return {Outcome::kRejected, false};
+  if (!whole.data.empty()) {
+    Bytes again;
+    SplitMix pieces(split_seed);
+    for (size_t at = 0; at < whole.data.size();) {
+      const size_t n = std::min(whole.data.size() - at, 1 + pieces.below(70'000));
+      std::array<uint8_t, transport::grpc::kMaxHunkHeader> header{};
+      const size_t len = transport::grpc::encode_hunk_header(n, header);
+      again.insert(again.end(), header.begin(), header.begin() + static_cast<ptrdiff_t>(len));
+      again.insert(again.end(), whole.data.begin() + static_cast<ptrdiff_t>(at),
+                   whole.data.begin() + static_cast<ptrdiff_t>(at + n));
+      at += n;
+    }
+    const HunkRun round = drive_hunks(again, std::nullopt);
+    require(!round.failed && round.at_boundary && round.data == whole.data,
+            "grpc: re-encoded data does not decode to itself");
+  }
+  return {whole.data.empty() || !whole.at_boundary ? Outcome::kIncomplete : Outcome::kAccepted,
+          false};
+}
+
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 8> kTargets = {{
+  static constexpr std::array<TargetInfo, 9> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -854,6 +937,7 @@ std::span<const TargetInfo> all_targets() {
       {"response_reader_sealed", response_reader_sealed},
       {"ws_frames", ws_frames},
       {"mux_frames", mux_frames},
+      {"grpc_hunks", grpc_hunks},
   }};
   return kTargets;
 }

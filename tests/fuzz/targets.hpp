@@ -49,6 +49,8 @@ Result ws_frames(ByteView input);
 // The Mux.Cool FrameReader on raw bytes, whole and split; every frame it reads re-encoded by
 // encode_frame_header and read back the same.
 Result mux_frames(ByteView input);
+// The gRPC HunkDecoder on raw bytes, whole and split, and a re-encoding round trip.
+Result grpc_hunks(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>

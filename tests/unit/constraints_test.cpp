@@ -87,6 +87,26 @@ std::map<std::string_view, Case> cases(const CaFile& ca) {
        {{R"(transport = "ws")", "[server.tls]", R"(alpn = ["h2", "http/1.1"])"},
         "p.toml:7:8: ",
         {R"(transport = "ws")", "[server.tls]", R"(alpn = ["http/1.1"])"}}},
+      {"h2-table-needs-h2",
+       {{"[server.h2]", R"(path = "/h2")"},
+        "p.toml:5:1: ",
+        {R"(transport = "h2")", "[server.tls]", "[server.h2]", R"(path = "/h2")"}}},
+      {"grpc-table-needs-grpc",
+       {{R"(transport = "ws")", "[server.grpc]", R"(service_name = "GunService")"},
+        "p.toml:6:1: ",
+        {R"(transport = "grpc")", "[server.tls]", "[server.grpc]",
+         R"(service_name = "GunService")"}}},
+      {"http2-needs-tls",
+       {{R"(transport = "h2")"}, "p.toml:5:13: ", {R"(transport = "h2")", "[server.tls]"}}},
+      {"http2-alpn-h2",
+       {{R"(transport = "h2")", "[server.tls]", R"(alpn = ["http/1.1"])"},
+        "p.toml:7:8: ",
+        {R"(transport = "h2")", "[server.tls]", R"(alpn = ["h2"])"}}},
+      {"grpc-service-name",
+       {{R"(transport = "grpc")", "[server.tls]"},
+        "p.toml:5:13: ",
+        {R"(transport = "grpc")", "[server.tls]", "[server.grpc]",
+         R"(service_name = "GunService")"}}},
       {"tls-insecure-vs-trust",
        {{"[server.tls]", "insecure = true", std::string(kPin)},
         "p.toml:6:12: ",
@@ -187,6 +207,32 @@ TEST_CASE("constraints: apply_constraints repairs a profile built in code, and s
   CHECK(findings[0].message.find(R"(dropped "h2" ()") != std::string::npos);  // once
   CHECK(*p.server.tls->alpn == std::vector<std::string>{"http/1.1"});
   CHECK(vmlocal::config::apply_constraints(p, WrittenKeys{}).empty());
+}
+
+TEST_CASE("constraints: h2 and grpc messages say what is wrong and what was dropped") {
+  auto error = [](const std::vector<std::string>& lines) {
+    const ProfileResult r = parse_profile(server_and(lines), "p.toml");
+    REQUIRE_FALSE(r.ok());
+    return r.error();
+  };
+  CHECK(error({R"(transport = "grpc")", "[server.grpc]", R"(service_name = "x")"}) ==
+        "p.toml:5:13: server.transport = \"grpc\" is HTTP/2 over TLS (negotiated with ALPN "
+        "\"h2\"), and the profile has no [server.tls]; add [server.tls] (with sni if the "
+        "certificate's name is not the address)");
+  CHECK(error({"[server.h2]"}) ==
+        "p.toml:5:1: [server.h2] is set, but server.transport is \"tcp\"; add transport = "
+        "\"h2\" to [server] (or remove [server.h2])");
+  const ProfileResult r = parse_profile(
+      server_and({R"(transport = "grpc")", "[server.tls]", R"(alpn = ["http/1.1", "h2"])",
+                  "[server.grpc]", R"(service_name = "x")"}),
+      "p.toml");
+  REQUIRE(r.ok());
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] ==
+        "p.toml:7:8: server.tls.alpn: grpc needs HTTP/2; dropped \"http/1.1\" (a server "
+        "offered it may take it, and HTTP/2 then fails), offering only \"h2\"; write alpn = "
+        "[\"h2\"] or leave alpn out");
+  CHECK(*r.profile().server.tls->alpn == std::vector<std::string>{"h2"});
 }
 
 // The offer itself, for a profile that did not come through the loader: under ws it is

@@ -78,6 +78,7 @@ constexpr SeedGoal kSeedGoals[] = {
     {"response_reader", false, false},  {"body_reader", false, false},
     {"body_reader_sealed", true, true}, {"response_reader_sealed", true, true},
     {"ws_frames", true, false},         {"mux_frames", true, true},
+    {"grpc_hunks", true, false},
 };
 
 }  // namespace

@@ -276,7 +276,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"fingerprint = true"})) ==
         "p.toml:5:1: unknown key \"fingerprint\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open, mux)");
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp_fast_open, mux)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -457,7 +457,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open, mux)");
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp_fast_open, mux)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -499,12 +499,16 @@ TEST_CASE("profile: server.security and server.transport") {
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"rc4\"");
   CHECK(parse_ok(server_and({R"(transport = "ws")"})).server.transport == Transport::kWs);
-  CHECK(
-      parse_error(server_and({R"(transport = "grpc")"})) ==
-      R"(p.toml:5:13: server.transport "grpc" is not supported by this build; use "tcp" or "ws")");
-  CHECK(
-      parse_error(server_and({R"(transport = "tpc")"})) ==
-      R"(p.toml:5:13: server.transport must be one of "tcp", "ws"; got "tpc" (did you mean "tcp"?))");
+  CHECK(parse_error(server_and({R"(transport = "quic")"})) ==
+        R"(p.toml:5:13: server.transport "quic" is not supported by this build; use "tcp", "ws", )"
+        R"("h2" or "grpc")");
+  CHECK(parse_error(server_and({R"(transport = "tpc")"})) ==
+        R"(p.toml:5:13: server.transport must be one of "tcp", "ws", "h2", "grpc"; got "tpc" )"
+        R"((did you mean "tcp"?))");
+  CHECK(parse_error(server_and({R"(transport = "http")"})) ==
+        R"(p.toml:5:13: server.transport "http" is v2ray's name for it; write transport = "h2")");
+  CHECK(parse_error(server_and({R"(transport = "gun")"})) ==
+        R"(p.toml:5:13: server.transport "gun" is v2ray's name for it; write transport = "grpc")");
   CHECK(parse_error(server_and({R"(transport = "wss")"})) ==
         "p.toml:5:13: server.transport \"wss\" is not a transport here: TLS is switched on by a "
         "[server.tls] table; write transport = \"ws\" and add [server.tls]");
@@ -979,5 +983,6 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
       CHECK(warning.starts_with(path + ": "));
     }
   }
-  CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
+  // example, demo, example-ws, example-tls, example-ws-tls, example-h2, example-grpc
+  CHECK(count >= 7);
 }

@@ -18,10 +18,14 @@
 //   VMess header) ride on the SYN; nothing depends on which they are.
 // - sni x address as an IP literal, sni x ws.host, ws.host x port: independent; ws.host
 //   only defaults from sni and the port.
+// - h2.host x sni: independent (v2ray's server checks :authority against its host list, the
+//   certificate is checked against sni); a host list needs no port.
+// - grpc x sni: the :authority is sni (else the address) with the port, as grpc-go sends it;
+//   servers do not check it.
+// - tcp_fast_open x h2 / grpc: the ClientHello rides on the SYN, as for tcp+tls.
 // - timeouts x anything: each timeout bounds its own stage.
 // Settings this build does not have, and the rules they would bring (comments only):
 // - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
-// - transport "h2" / "grpc": need ALPN "h2" and TLS.
 // - WebSocket early data (path "?ed=2048" in Xray links): today the path is sent as written
 //   and the server ignores the query; with early data, ed x tcp_fast_open would overlap.
 #pragma once

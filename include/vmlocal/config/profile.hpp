@@ -27,7 +27,9 @@ struct ListenEndpoint {
   std::string to_string() const;  // as written in a profile
 };
 
-enum class Transport : uint8_t { kTcp, kWs };
+// tcp; ws (WebSocket); h2 (v2ray's "http" network: one HTTP/2 stream per tunnel); grpc (the
+// "gun" service: HTTP/2 POST /<service_name>/Tun carrying protobuf Hunk messages).
+enum class Transport : uint8_t { kTcp, kWs, kH2, kGrpc };
 
 // [server.tls]: present means TLS to the server (tcp + tls, or ws + tls = wss).
 struct TlsSettings {
@@ -47,6 +49,25 @@ struct WsSettings {
   std::string host;  // Host header; empty: sni, else server.address (with a non-default port)
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
 };
+
+// [server.h2]: v2ray's httpSettings, used when server.transport = "h2" (always over TLS).
+struct H2Settings {
+  std::string path = "/";
+  // :authority of each request, one drawn at random per tunnel as v2ray does; empty: v2ray's
+  // default "www.example.com" (its server accepts only that host when none is configured).
+  std::vector<std::string> host;
+};
+
+// [server.grpc]: the gRPC "gun" transport (v2ray >= 4.36, Xray, sing-box), over TLS.
+struct GrpcSettings {
+  // The request path is /<service_name>/Tun; a name starting with "/" is the whole path
+  // (Xray's custom-path form, e.g. "/my/path/Tun"). Required.
+  std::string service_name;
+};
+
+// The gRPC request path: "/<service_name>/Tun" (v2fly's and Xray's grpc transport docs), or
+// service_name itself when it starts with "/" (Xray's custom path).
+std::string grpc_path(const GrpcSettings& grpc);
 
 // [server.mux]: Mux.Cool (docs/vmess-protocol.md §14), many tunnels in one VMess connection.
 struct MuxSettings {
@@ -78,6 +99,8 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
+    H2Settings h2;
+    GrpcSettings grpc;
     MuxSettings mux;
   } server;
 
@@ -118,7 +141,7 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
 
-// "tcp", "ws", "tcp+tls" or "ws+tls", for logs and --check.
+// "tcp", "ws", "h2", "grpc", each with "+tls" when TLS is on, for logs and --check.
 std::string transport_name(const Profile::Server& server);
 
 // Why the listen addresses must not be used as they are — one reachable from other machines

@@ -63,7 +63,13 @@ class TlsStream final : public LayerStream {
   void handshake_done();
   void pump_reads();
   // Handles a failed SSL_read/SSL_peek; false if reading must stop for now.
-  bool handle_read_result(int rc);
+  // Why a read stopped, taken from OpenSSL at once (see pump_reads).
+  struct ReadStop {
+    int error = 0;        // SSL_get_error
+    std::string failure;  // the message, for a fatal error
+  };
+  ReadStop why_read_stopped(int rc);
+  bool handle_read_stop(const ReadStop& stop);
   void report_eof();
   WriteResult continue_write();
   WriteResult flush_output();
