@@ -257,6 +257,7 @@ TEST_SUITE("inbound_protocols") {
     std::getline(in, line);
     CHECK(line == payload);
     CHECK(origin.requests().size() >= 3);  // info/refs, HEAD, objects...
+    CHECK(s.local.wait_for_log("-> 127.0.0.1:" + std::to_string(origin.port), Deadline::after(10s)));
   }
 
   TEST_CASE("headless Chromium with --proxy-server=http:// loads a page of many subresources") {
@@ -293,6 +294,8 @@ TEST_SUITE("inbound_protocols") {
       CHECK(r.out.find("js" + std::to_string(i) + ";") != std::string::npos);
     }
     CHECK(origin.requests().size() >= 2 * kCount + 1);
+    // Through the proxy, not around it.
+    CHECK(s.local.wait_for_log("-> localhost:" + std::to_string(origin.port), Deadline::after(10s)));
     CHECK(s.local.process().alive());
   }
 
