@@ -747,7 +747,7 @@ Result ws_frames(ByteView input) {
 }
 
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 7> kTargets = {{
+  static constexpr std::array<TargetInfo, 10> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -755,6 +755,9 @@ std::span<const TargetInfo> all_targets() {
       {"body_reader_sealed", body_reader_sealed},
       {"response_reader_sealed", response_reader_sealed},
       {"ws_frames", ws_frames},
+      {"socks4_handshake", socks4_handshake},
+      {"http_proxy_request", http_proxy_request},
+      {"sniff", sniff},
   }};
   return kTargets;
 }

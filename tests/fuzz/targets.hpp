@@ -46,6 +46,11 @@ Result body_reader_sealed(ByteView input);
 Result response_reader_sealed(ByteView input);
 // The WebSocket FrameDecoder (client and server role) on raw bytes, whole and split.
 Result ws_frames(ByteView input);
+// inbound_targets.cpp: SOCKS4/4a, the HTTP proxy request parser (and the HTTP/1 codec behind
+// it), and the first-byte sniff, each whole and split.
+Result socks4_handshake(ByteView input);
+Result http_proxy_request(ByteView input);
+Result sniff(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>
