@@ -97,9 +97,8 @@ void read_protocols(Problems& problems, const toml::node& node, Profile::Local& 
       if (name == "http") flag = &protocols.http;
     }
     if (flag == nullptr) {
-      problems.add(entry.source(),
-                   "local.protocols: unknown protocol " + describe(entry) +
-                       R"( (known: "socks5", "socks4" (SOCKS4 and 4a), "http"))");
+      problems.add(entry.source(), "local.protocols: unknown protocol " + describe(entry) +
+                                       R"( (known: "socks5", "socks4" (SOCKS4 and 4a), "http"))");
       return;
     }
     if (*flag) {

@@ -119,8 +119,7 @@ Result<Framing> body_framing(const std::vector<Header>& headers, Framing::Kind n
     for_each_element(headers, "content-length", [&](std::string_view e) {
       uint64_t value = 0;
       const auto [end, ec] = std::from_chars(e.data(), e.data() + e.size(), value);
-      if (ec != std::errc() || end != e.data() + e.size() || e.front() == '+' ||
-          e.front() == '-') {
+      if (ec != std::errc() || end != e.data() + e.size() || e.front() == '+' || e.front() == '-') {
         ok = false;
       } else if (!first && value != length) {
         ok = false;
@@ -144,8 +143,8 @@ int hex_value(uint8_t c) {
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 size_t find_head_end(std::string_view buffer) {
@@ -366,7 +365,8 @@ Result<Authority> parse_authority(std::string_view text, bool port_required,
     return authority;
   }
   unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
       port > 65535) {
     return bad("malformed port");
@@ -386,12 +386,14 @@ Result<AbsoluteTarget> parse_absolute_form(std::string_view target) {
   std::string_view rest = target.substr(kScheme.size());
   const size_t path_at = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, path_at);
-  std::string_view path = path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
+  std::string_view path =
+      path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
   // RFC 9110 §4.2.4: userinfo in an http URI is deprecated and must not be forwarded.
   if (authority.find('@') != std::string_view::npos) return bad("userinfo in the request target");
   Result<Authority> parsed = parse_authority(authority, false, 80);
   if (!parsed) return parsed.error();
-  if (const size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
+  if (const size_t hash = path.find('#'); hash != std::string_view::npos)
+    path = path.substr(0, hash);
   AbsoluteTarget result;
   result.host = std::move(parsed->host);
   result.port = parsed->port;
@@ -431,8 +433,9 @@ std::string rewrite_request_head(const RequestHead& head, const AbsoluteTarget& 
   out.append(head.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   out.append("Host: ").append(target.authority).append("\r\n");
   for (const Header& h : head.headers) {
-    constexpr std::string_view kHopByHop[] = {"connection", "proxy-connection", "keep-alive",
-                                              "proxy-authorization", "te", "trailer", "host"};
+    constexpr std::string_view kHopByHop[] = {
+        "connection", "proxy-connection", "keep-alive", "proxy-authorization",
+        "te",         "trailer",          "host"};
     bool drop = std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
                             [&](std::string_view n) { return iequals(h.name, n); });
     if (iequals(h.name, "upgrade")) {

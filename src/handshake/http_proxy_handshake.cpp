@@ -156,10 +156,9 @@ handshake::Reply HandshakeParser::failure_reply(ErrorKind kind) {
                                   "vmess-local: the upstream did not answer in time");
     return {as_bytes(reply_), "504 Gateway Timeout"};
   }
-  reply_ = http1::make_response(
-      502, "Bad Gateway",
-      "vmess-local: could not reach the target through the server (" +
-          std::string(error_kind_name(kind)) + ")");
+  reply_ = http1::make_response(502, "Bad Gateway",
+                                "vmess-local: could not reach the target through the server (" +
+                                    std::string(error_kind_name(kind)) + ")");
   return {as_bytes(reply_), "502 Bad Gateway"};
 }
 

@@ -22,8 +22,8 @@ Step HandshakeParser::feed(ByteView input) {
         // Errors show at the first byte that proves them.
         if (fixed_size_ == 1 && c != kVersion) return fail(i, "not a SOCKS4 request");
         if (fixed_size_ == 2 && c != kConnect) {
-          return fail(i, c == kBind ? "unsupported command BIND"
-                                    : "unknown command " + std::to_string(c));
+          return fail(
+              i, c == kBind ? "unsupported command BIND" : "unknown command " + std::to_string(c));
         }
         if (fixed_size_ == kFixedSize) {
           // 0.0.0.x, x != 0: SOCKS4a, the name follows the user id.

@@ -30,8 +30,8 @@ class ConnectionDialer final : public outbound::Dialer {
     handshake_ = nullptr;
     if (handshake != nullptr) {
       if (const http_proxy::HandshakeParser* http = handshake->http_forwarding()) {
-        return HttpForwardStream::open(loop_, servers_, target, http->head(),
-                                       connect_timeout_ms_, handler);
+        return HttpForwardStream::open(loop_, servers_, target, http->head(), connect_timeout_ms_,
+                                       handler);
       }
     }
     return servers_.dial(target, handler);

@@ -63,8 +63,7 @@ Result<std::unique_ptr<transport::Stream>> HttpForwardStream::open(
 }
 
 HttpForwardStream::HttpForwardStream(uv_loop_t* loop, outbound::Dialer& dialer,
-                                     uint64_t connect_timeout_ms,
-                                     transport::StreamHandler& handler)
+                                     uint64_t connect_timeout_ms, transport::StreamHandler& handler)
     : loop_(loop), dialer_(dialer), connect_timeout_ms_(connect_timeout_ms), handler_(handler) {}
 
 HttpForwardStream::~HttpForwardStream() {
@@ -230,9 +229,9 @@ HttpForwardStream::Pump HttpForwardStream::pump() {
         }
         if (end == std::string::npos) {
           if (head_.size() >= http1::kMaxHeadSize) {
-            answer_locally(431, "Request Header Fields Too Large",
-                           "request head longer than " + std::to_string(http1::kMaxHeadSize) +
-                               " bytes");
+            answer_locally(
+                431, "Request Header Fields Too Large",
+                "request head longer than " + std::to_string(http1::kMaxHeadSize) + " bytes");
             continue;
           }
           if (len == 0) return Pump::kDone;

@@ -153,9 +153,9 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   const handshake::Protocols protocols{local.protocols.socks5, local.protocols.socks4,
                                        local.protocols.http};
   auto handshake = std::make_unique<handshake::SniffHandshake>(protocols, credentials);
-  auto dialer = std::make_unique<ConnectionDialer>(
-      tunnels_.loop, servers_, *handshake,
-      static_cast<uint64_t>(profile_->timeouts.connect.count()));
+  auto dialer =
+      std::make_unique<ConnectionDialer>(tunnels_.loop, servers_, *handshake,
+                                         static_cast<uint64_t>(profile_->timeouts.connect.count()));
   tunnel::Tunnel::accept(tunnels_, profile_, std::move(handshake), std::move(dialer), server);
 }
 

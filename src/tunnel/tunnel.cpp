@@ -68,8 +68,8 @@ int Tunnel::accept(LoopContext& context, std::shared_ptr<const config::Profile> 
                    std::unique_ptr<handshake::InboundHandshake> handshake,
                    std::unique_ptr<outbound::Dialer> own_dialer, uv_stream_t* listener) {
   outbound::Dialer& dialer = *own_dialer;
-  auto* tunnel = new Tunnel(context, std::move(profile), std::move(handshake), dialer,
-                            std::move(own_dialer));
+  auto* tunnel =
+      new Tunnel(context, std::move(profile), std::move(handshake), dialer, std::move(own_dialer));
   return tunnel->start(listener);
 }
 

@@ -51,7 +51,8 @@ struct Origin {
   explicit Origin(const std::vector<std::string>& tls_files = {}) {
     std::filesystem::create_directories(root);
     std::vector<std::string> args = {"python3", VMLOCAL_ITEST_DIR "/harness/http_origin.py",
-                                     "--root", root.string(), "--log", log.string()};
+                                     "--root",  root.string(),
+                                     "--log",   log.string()};
     if (!tls_files.empty()) {
       tls = true;
       args.insert(args.end(), {"--cert", tls_files[0], "--key", tls_files[1]});
@@ -165,11 +166,11 @@ TEST_SUITE("inbound_protocols") {
   TEST_CASE("curl CONNECT to an HTTPS origin with its own certificate") {
     Setup s;
     const auto cert = s.dir.file("cert.pem"), key = s.dir.file("key.pem");
-    auto made = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                             "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                             "-keyout", key.string(), "-out", cert.string()},
-                            Deadline::after(20s));
+    auto made = run_command(
+        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext",
+         "subjectAltName=DNS:localhost", "-keyout", key.string(), "-out", cert.string()},
+        Deadline::after(20s));
     REQUIRE_MESSAGE(made.success(), made.describe());
     Origin origin({cert.string(), key.string()});
     origin.add("secret.txt", "over tls, through CONNECT\n");
@@ -177,8 +178,8 @@ TEST_SUITE("inbound_protocols") {
                    origin.url("localhost", "/secret.txt")});
     REQUIRE_MESSAGE(r.success(), r.describe() << "\n" << s.local.log_text());
     CHECK(r.out == "over tls, through CONNECT\n");
-    CHECK(s.local.wait_for_log("-> localhost:" + std::to_string(origin.port),
-                               Deadline::after(10s)));
+    CHECK(
+        s.local.wait_for_log("-> localhost:" + std::to_string(origin.port), Deadline::after(10s)));
   }
 
   TEST_CASE("credentials: curl -x http://user:pass@ passes, none gets 407, SOCKS4 is refused") {
@@ -218,8 +219,8 @@ TEST_SUITE("inbound_protocols") {
     r = curl({"--socks4a", s.proxy(), origin.url("localhost", "/s4.txt")});
     REQUIRE_MESSAGE(r.success(), r.describe() << "\n" << s.local.log_text());
     CHECK(r.out == "socks4 works\n");
-    CHECK(s.local.wait_for_log("-> localhost:" + std::to_string(origin.port),
-                               Deadline::after(10s)));
+    CHECK(
+        s.local.wait_for_log("-> localhost:" + std::to_string(origin.port), Deadline::after(10s)));
     CHECK(origin.requests().size() == 2);
   }
 
@@ -229,12 +230,10 @@ TEST_SUITE("inbound_protocols") {
     TempDir work("git-work");
     const std::string src = (work.path() / "src").string();
     const std::string bare = (origin.root / "repo.git").string();
-    const EnvVars env = {{"HOME", work.path().string()},
-                         {"GIT_CONFIG_NOSYSTEM", "1"},
-                         {"GIT_AUTHOR_NAME", "t"},
-                         {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
-                         {"GIT_COMMITTER_NAME", "t"},
-                         {"GIT_COMMITTER_EMAIL", "t@example.invalid"}};
+    const EnvVars env = {
+        {"HOME", work.path().string()}, {"GIT_CONFIG_NOSYSTEM", "1"},
+        {"GIT_AUTHOR_NAME", "t"},       {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
+        {"GIT_COMMITTER_NAME", "t"},    {"GIT_COMMITTER_EMAIL", "t@example.invalid"}};
     auto git = [&](std::vector<std::string> args) {
       args.insert(args.begin(), "git");
       auto r = run_command(args, Deadline::after(90s), env);
@@ -242,8 +241,8 @@ TEST_SUITE("inbound_protocols") {
       return r;
     };
     git({"init", "-q", src});
-    const std::string payload = to_hex(sha256(std::span(
-        reinterpret_cast<const std::uint8_t*>("x"), 1)));  // a file whose content we know
+    const std::string payload = to_hex(sha256(
+        std::span(reinterpret_cast<const std::uint8_t*>("x"), 1)));  // a file whose content we know
     std::ofstream(std::filesystem::path(src) / "README") << payload << "\n";
     git({"-C", src, "add", "README"});
     git({"-C", src, "commit", "-q", "-m", "first"});
@@ -257,7 +256,8 @@ TEST_SUITE("inbound_protocols") {
     std::getline(in, line);
     CHECK(line == payload);
     CHECK(origin.requests().size() >= 3);  // info/refs, HEAD, objects...
-    CHECK(s.local.wait_for_log("-> 127.0.0.1:" + std::to_string(origin.port), Deadline::after(10s)));
+    CHECK(
+        s.local.wait_for_log("-> 127.0.0.1:" + std::to_string(origin.port), Deadline::after(10s)));
   }
 
   TEST_CASE("headless Chromium with --proxy-server=http:// loads a page of many subresources") {
@@ -274,8 +274,10 @@ TEST_SUITE("inbound_protocols") {
               ".js\"></script>";
       origin.add("img/" + n + ".svg",
                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\"/>");
-      origin.add("js/" + n + ".js", "document.getElementById('marks').insertAdjacentText("
-                                    "'beforeend', 'js" + n + ";');\n");
+      origin.add("js/" + n + ".js",
+                 "document.getElementById('marks').insertAdjacentText("
+                 "'beforeend', 'js" +
+                     n + ";');\n");
     }
     origin.add("index.html", page + "</body>");
     TempDir profile_dir("chromium-profile");
@@ -295,7 +297,8 @@ TEST_SUITE("inbound_protocols") {
     }
     CHECK(origin.requests().size() >= 2 * kCount + 1);
     // Through the proxy, not around it.
-    CHECK(s.local.wait_for_log("-> localhost:" + std::to_string(origin.port), Deadline::after(10s)));
+    CHECK(
+        s.local.wait_for_log("-> localhost:" + std::to_string(origin.port), Deadline::after(10s)));
     CHECK(s.local.process().alive());
   }
 

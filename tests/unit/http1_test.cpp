@@ -72,8 +72,9 @@ TEST_CASE("http1: request framing and the smuggling refusals (RFC 9112 §6.1, §
   auto cl = request_framing(request("POST http://a/ HTTP/1.1\r\nContent-Length: 42\r\n\r\n"));
   CHECK(cl->kind == Framing::Kind::kLength);
   CHECK(cl->length == 42);
-  CHECK(request_framing(request("POST http://a/ HTTP/1.1\r\nContent-Length: 7, 7\r\n\r\n"))
-            ->length == 7);
+  CHECK(
+      request_framing(request("POST http://a/ HTTP/1.1\r\nContent-Length: 7, 7\r\n\r\n"))->length ==
+      7);
   CHECK(request_framing(request("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: gzip, "
                                 "chunked\r\n\r\n"))
             ->kind == Framing::Kind::kChunked);
@@ -101,8 +102,7 @@ TEST_CASE("http1: response framing: HEAD, 1xx, 204, 304, chunked, length, close-
         Framing::Kind::kNone);
   CHECK(response_framing(response("HTTP/1.1 204 No Content\r\n\r\n"), "GET")->kind ==
         Framing::Kind::kNone);
-  CHECK(response_framing(response("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"),
-                         "GET")
+  CHECK(response_framing(response("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"), "GET")
             ->kind == Framing::Kind::kNone);
   CHECK(response_framing(response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), "GET")
             ->kind == Framing::Kind::kChunked);

@@ -93,8 +93,7 @@ struct Fixture {
   explicit Fixture(const std::string& first_head,
                    TargetAddress first = TargetAddress::ipv4({127, 0, 0, 1}, 80)) {
     uv_loop_init(&loop);
-    auto opened =
-        inbound::HttpForwardStream::open(&loop, dialer, first, first_head, 5000, app);
+    auto opened = inbound::HttpForwardStream::open(&loop, dialer, first, first_head, 5000, app);
     REQUIRE(opened.ok());
     stream = std::move(*opened);
     stream->connect();
@@ -134,7 +133,8 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("forwarding: the first head goes out rewritten before the tunnel hears connected") {
-  Fixture f("GET http://127.0.0.1/a HTTP/1.1\r\nProxy-Connection: keep-alive\r\nAccept: */*\r\n\r\n");
+  Fixture f(
+      "GET http://127.0.0.1/a HTTP/1.1\r\nProxy-Connection: keep-alive\r\nAccept: */*\r\n\r\n");
   REQUIRE(f.dialer.legs.size() == 1);
   CHECK(f.dialer.legs[0]->connected_called);
   CHECK_FALSE(f.app.connected);
@@ -242,12 +242,16 @@ TEST_CASE("forwarding: a later origin that cannot be reached gets 502") {
 }
 
 TEST_CASE("forwarding: an Upgrade answered with 101 becomes a plain relay both ways") {
-  Fixture f("GET http://127.0.0.1/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  Fixture f(
+      "GET http://127.0.0.1/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
   f.connect_leg(0);
   f.origin_sends(0, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x01x");
-  std::string frames = "\x81\x81" "anything at all";
+  std::string frames =
+      "\x81\x81"
+      "anything at all";
   CHECK(f.app_writes(frames) == transport::Stream::WriteResult::kDone);
-  CHECK(f.dialer.legs[0]->written.find("\x81\x81" "anything at all") != std::string::npos);
+  CHECK(f.dialer.legs[0]->written.find("\x81\x81"
+                                       "anything at all") != std::string::npos);
   f.origin_sends(0, "more raw bytes");
   CHECK(f.app.failed.empty());
   CHECK(f.app.down.find("more raw bytes") != std::string::npos);

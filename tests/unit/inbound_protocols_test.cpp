@@ -84,11 +84,10 @@ std::string reply_text(const handshake::Reply& r) {
   return {reinterpret_cast<const char*>(r.bytes.data()), r.bytes.size()};
 }
 
-const std::string kSocks4Connect = std::string("\x04\x01\x00\x50\x7f\x00\x00\x01", 8) + "bob" +
-                                   std::string(1, '\0');
-const std::string kSocks4aConnect = std::string("\x04\x01\x01\xbb\x00\x00\x00\x01", 8) +
-                                    "user" + std::string(1, '\0') + "example.org" +
-                                    std::string(1, '\0');
+const std::string kSocks4Connect =
+    std::string("\x04\x01\x00\x50\x7f\x00\x00\x01", 8) + "bob" + std::string(1, '\0');
+const std::string kSocks4aConnect = std::string("\x04\x01\x01\xbb\x00\x00\x00\x01", 8) + "user" +
+                                    std::string(1, '\0') + "example.org" + std::string(1, '\0');
 
 std::unique_ptr<handshake::SniffHandshake> sniff(
     handshake::Protocols p = {}, std::optional<socks5::Credentials> c = std::nullopt) {
@@ -175,8 +174,9 @@ TEST_CASE("http proxy: CONNECT, whole, byte by byte and pipelined with the TLS C
     CHECK(h.request().target.to_string() == "example.org:443");
     CHECK_FALSE(h.forwarding());
     CHECK(reply_text(h.success_reply()) == "HTTP/1.1 200 Connection established\r\n\r\n");
-    CHECK(reply_text(h.failure_reply(ErrorKind::kRefused)).rfind("HTTP/1.1 502 Bad Gateway\r\n",
-                                                                   0) == 0);
+    CHECK(
+        reply_text(h.failure_reply(ErrorKind::kRefused)).rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) ==
+        0);
     CHECK(reply_text(h.failure_reply(ErrorKind::kTimeout))
               .rfind("HTTP/1.1 504 Gateway Timeout\r\n", 0) == 0);
   }
@@ -223,8 +223,8 @@ TEST_CASE("http proxy: bad requests get 400 with the reason, an overlong head 43
       {"POST http://example.org/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
        "chunked\r\n\r\n",
        400, "both Transfer-Encoding and Content-Length"},
-      {"POST http://example.org/ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-       400, "bad Content-Length"},
+      {"POST http://example.org/ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400,
+       "bad Content-Length"},
       {"POST http://example.org/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
        "unsupported Transfer-Encoding"},
       {"CONNECT example.org HTTP/1.1\r\n\r\n", 400, "missing port"},
@@ -259,9 +259,8 @@ TEST_CASE("http proxy: Basic credentials, 407 without or with wrong ones, never 
   }
   {
     http_proxy::HandshakeParser h(creds);
-    const Transcript t =
-        drive(h, {"CONNECT example.org:443 HTTP/1.1\r\nproxy-authorization: basic "
-                  "YWxpY2U6czNjcmV0\r\n\r\n"});
+    const Transcript t = drive(h, {"CONNECT example.org:443 HTTP/1.1\r\nproxy-authorization: basic "
+                                   "YWxpY2U6czNjcmV0\r\n\r\n"});
     REQUIRE(t.actions == std::vector<Action>{Action::kRequest});
   }
   for (const std::string& bad :
@@ -338,10 +337,9 @@ TEST_CASE("sniff: TLS, unknown bytes and disabled protocols are closed with a re
     std::string input;
     std::string key;
   };
-  for (const Case& c :
-       {Case{{false, true, true}, std::string("\x05\x01\x00", 3), "\"socks5\""},
-        Case{{true, false, true}, kSocks4Connect, "\"socks4\""},
-        Case{{true, true, false}, "GET http://a/ HTTP/1.1\r\n\r\n", "\"http\""}}) {
+  for (const Case& c : {Case{{false, true, true}, std::string("\x05\x01\x00", 3), "\"socks5\""},
+                        Case{{true, false, true}, kSocks4Connect, "\"socks4\""},
+                        Case{{true, true, false}, "GET http://a/ HTTP/1.1\r\n\r\n", "\"http\""}}) {
     CAPTURE(c.key);
     auto h = sniff(c.enabled);
     const Transcript t = drive(*h, {c.input});

@@ -83,15 +83,15 @@ class BodyScanner {
 
  private:
   enum class State : uint8_t {
-    kLength,       // counting down remaining_
-    kChunkSize,    // hex digits of a chunk size
-    kChunkExt,     // extension up to CR LF
-    kChunkData,    // remaining_ data bytes
-    kChunkDataCr,  // CR after data
-    kChunkDataLf,  // LF after data
-    kTrailerStart, // first byte of a trailer line (CR/LF ends the body)
-    kTrailerLine,  // inside a trailer field line
-    kTrailerEndLf, // LF of the final blank line
+    kLength,        // counting down remaining_
+    kChunkSize,     // hex digits of a chunk size
+    kChunkExt,      // extension up to CR LF
+    kChunkData,     // remaining_ data bytes
+    kChunkDataCr,   // CR after data
+    kChunkDataLf,   // LF after data
+    kTrailerStart,  // first byte of a trailer line (CR/LF ends the body)
+    kTrailerLine,   // inside a trailer field line
+    kTrailerEndLf,  // LF of the final blank line
     kUntilClose,
     kDone,
   };

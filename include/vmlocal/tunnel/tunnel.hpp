@@ -135,7 +135,7 @@ class Tunnel final : private transport::StreamHandler {
 
   // Handshake state; the handshake is dropped once its last reply is queued.
   std::unique_ptr<handshake::InboundHandshake> handshake_;
-  std::string_view protocol_;          // the handshake's name for log lines ("socks5")
+  std::string_view protocol_;  // the handshake's name for log lines ("socks5")
   // Replies; only appended to while writes may pend. Sized for an HTTP error response.
   std::array<uint8_t, 512> replies_{};
   size_t replies_len_ = 0;
