@@ -17,7 +17,8 @@ Proxy::Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker)
     : profile_(std::make_shared<const config::Profile>(std::move(profile))),
       worker_(worker),
       tunnels_(loop),
-      servers_(loop, random_) {
+      servers_(loop, random_),
+      router_(loop, servers_, profile_->route) {
   // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
   // logs, so accept() never runs into EMFILE halfway through a tunnel.
   if (const std::optional<size_t> limit = platform::descriptor_limit()) {
@@ -94,8 +95,12 @@ void Proxy::log_started() const {
                           std::pair{p.http, "HTTP"}}) {
     if (on) protocols += (protocols.empty() ? "" : ", ") + std::string(name);
   }
+  const route::Decision private_targets = profile_->route.private_targets;
   log::info("vmess-local listening on ", where, worker_note, " (", protocols, "); server ",
-            server.describe());
+            server.describe(), "; private targets: ",
+            private_targets == route::Decision::kProxy    ? "through the server"
+            : private_targets == route::Decision::kDirect ? "direct"
+                                                          : "blocked");
 }
 
 std::vector<std::string> Proxy::bound_addresses() const {
@@ -154,7 +159,7 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
                                        local.protocols.http};
   auto handshake = std::make_unique<handshake::SniffHandshake>(protocols, credentials);
   auto dialer =
-      std::make_unique<ConnectionDialer>(tunnels_.loop, servers_, *handshake,
+      std::make_unique<ConnectionDialer>(tunnels_.loop, router_, *handshake,
                                          static_cast<uint64_t>(profile_->timeouts.connect.count()));
   tunnel::Tunnel::accept(tunnels_, profile_, std::move(handshake), std::move(dialer), server);
 }

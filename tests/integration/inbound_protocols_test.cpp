@@ -19,12 +19,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Every profile of this suite is built here. These tests reach loopback origins through the
-// VMess server; when [route] private lands with "direct" as its default, set
-// `p.extra_toml = "[route]\nprivate = \"proxy\""` here.
+// Every profile of this suite is built here. These tests reach loopback origins, and must do
+// so through the VMess server (the product's default sends private targets direct).
 VmessLocalProfile profile_for(const V2rayServer& v2ray,
                               const std::function<void(VmessLocalProfile&)>& adjust = {}) {
   auto p = VmessLocalProfile::for_server(v2ray);
+  p.route_private = "proxy";
   p.log_level = "debug";
   if (adjust) adjust(p);
   return p;
