@@ -76,16 +76,18 @@ void print_summary(const std::string& config_path, const vmlocal::config::Profil
 
 int main(int argc, char** argv) {
   CLI::App app{"vmess-local " VMLOCAL_VERSION
-               ": a local SOCKS5 proxy that forwards every connection through a VMess server "
-               "(v2ray, Xray, sing-box)."};
+               ": a local proxy that forwards every connection through a VMess server "
+               "(v2ray, Xray, sing-box). The one port does SOCKS5, SOCKS4/4a and HTTP "
+               "(CONNECT and plain http:// requests): point apps at socks5://ADDR:PORT or "
+               "http://ADDR:PORT."};
   Options options;
   app.add_option("-c,--config", options.config_path, "Profile to use (TOML); see conf/example.toml")
       ->required()
       ->type_name("FILE");
   app.add_flag("--check", options.check_only, "Validate the profile, print a summary and exit");
   app.add_option("-l,--listen", options.listen_override,
-                 "SOCKS5 listen address, e.g. 127.0.0.1:1080 or [::1]:1080; replaces [local] "
-                 "listen (repeatable)")
+                 "Listen address (SOCKS5, SOCKS4/4a and HTTP on each), e.g. 127.0.0.1:1080 or "
+                 "[::1]:1080; replaces [local] listen (repeatable)")
       ->type_name("ADDR:PORT");
   app.add_option("--log-level", options.log_level,
                  "error, warn, info or debug; replaces [log] level")

@@ -196,6 +196,16 @@ std::string half_a_credential_reason(const Profile& p) {
                                   : "local.password needs local.username as well";
 }
 
+// --- SOCKS4 cannot carry a password: with credentials set it is always refused ---
+bool socks4_only_with_credentials(const Profile& p, const WrittenKeys&) {
+  const Profile::Local::Protocols& on = p.local.protocols;
+  return !p.local.username.empty() && on.socks4 && !on.socks5 && !on.http;
+}
+std::string socks4_only_reason(const Profile&) {
+  return "local.protocols accepts only SOCKS4, which cannot carry the local.username/password "
+         "set here: every connection would be refused";
+}
+
 // --- an address beyond loopback without a username is an open proxy ---
 const ListenEndpoint* exposed_endpoint(const Profile& p) {
   if (!p.local.username.empty() || p.local.allow_open_proxy) return nullptr;
@@ -318,6 +328,15 @@ constexpr std::array kConstraints = {
                half_a_credential,
                half_a_credential_reason,
                "set both (1 to 255 bytes each), or neither",
+               nullptr},
+    Constraint{"socks4-only-with-credentials",
+               "local.protocols x local.username",
+               {"local.protocols", ""},
+               Verdict::kRefuse,
+               socks4_only_with_credentials,
+               socks4_only_reason,
+               R"(add "socks5" or "http" to protocols (both carry a password), or remove the )"
+               R"(username and password)",
                nullptr},
     Constraint{"open-proxy",
                "local.listen x local.username x local.allow_open_proxy",

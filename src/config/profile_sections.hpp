@@ -18,7 +18,8 @@ namespace vmlocal::config {
 using namespace std::string_view_literals;
 
 inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
-                                          "allow_open_proxy"sv, "max_connections"sv, "workers"sv};
+                                          "allow_open_proxy"sv, "max_connections"sv, "workers"sv,
+                                          "protocols"sv};
 inline constexpr std::array kServerKeys = {
     "address"sv, "port"sv, "uuid"sv, "alter_id"sv, "security"sv,      "transport"sv,
     "tls"sv,     "ws"sv,   "h2"sv,   "grpc"sv,     "tcp_fast_open"sv, "mux"sv};

@@ -4,7 +4,8 @@
 
 #include <algorithm>
 
-#include "vmlocal/handshake/socks5_handshake.hpp"
+#include "connection_dialer.hpp"
+#include "vmlocal/handshake/sniff_handshake.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/platform/descriptor_limit.hpp"
 #include "vmlocal/platform/socket_options.hpp"
@@ -88,8 +89,14 @@ void Proxy::log_started() const {
                                             std::to_string(worker_.count) + "]"
                                       : std::string();
   const outbound::ServerContext& server = *servers_.pick();
+  const config::Profile::Local::Protocols& p = profile_->local.protocols;
+  std::string protocols;
+  for (auto [on, name] : {std::pair{p.socks5, "SOCKS5"}, std::pair{p.socks4, "SOCKS4/4a"},
+                          std::pair{p.http, "HTTP"}}) {
+    if (on) protocols += (protocols.empty() ? "" : ", ") + std::string(name);
+  }
   const route::Decision private_targets = profile_->route.private_targets;
-  log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); server ",
+  log::info("vmess-local listening on ", where, worker_note, " (", protocols, "); server ",
             server.describe(), "; private targets: ",
             private_targets == route::Decision::kProxy    ? "through the server"
             : private_targets == route::Decision::kDirect ? "direct"
@@ -148,8 +155,13 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   std::optional<socks5::Credentials> credentials;
   // Views into the snapshot, which the tunnel keeps alive as long as the handshake.
   if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
-  tunnel::Tunnel::accept(tunnels_, profile_, std::make_unique<socks5::HandshakeParser>(credentials),
-                         router_, server);
+  const handshake::Protocols protocols{local.protocols.socks5, local.protocols.socks4,
+                                       local.protocols.http};
+  auto handshake = std::make_unique<handshake::SniffHandshake>(protocols, credentials);
+  auto dialer =
+      std::make_unique<ConnectionDialer>(tunnels_.loop, router_, *handshake,
+                                         static_cast<uint64_t>(profile_->timeouts.connect.count()));
+  tunnel::Tunnel::accept(tunnels_, profile_, std::move(handshake), std::move(dialer), server);
 }
 
 void Proxy::refuse(uv_stream_t* server) {

@@ -27,9 +27,11 @@ void LoopContext::close_all(const std::string& reason) {
 }
 
 Tunnel::Tunnel(LoopContext& context, std::shared_ptr<const config::Profile> profile,
-               std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer)
+               std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer,
+               std::unique_ptr<outbound::Dialer> own_dialer)
     : context_(context),
       profile_(std::move(profile)),
+      own_dialer_(std::move(own_dialer)),
       dialer_(dialer),
       handshake_(std::move(handshake)),
       protocol_(handshake_->protocol()) {
@@ -58,7 +60,21 @@ Tunnel::~Tunnel() {
 int Tunnel::accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
                    std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer,
                    uv_stream_t* listener) {
-  auto* tunnel = new Tunnel(context, std::move(profile), std::move(handshake), dialer);
+  auto* tunnel = new Tunnel(context, std::move(profile), std::move(handshake), dialer, nullptr);
+  return tunnel->start(listener);
+}
+
+int Tunnel::accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
+                   std::unique_ptr<handshake::InboundHandshake> handshake,
+                   std::unique_ptr<outbound::Dialer> own_dialer, uv_stream_t* listener) {
+  outbound::Dialer& dialer = *own_dialer;
+  auto* tunnel =
+      new Tunnel(context, std::move(profile), std::move(handshake), dialer, std::move(own_dialer));
+  return tunnel->start(listener);
+}
+
+int Tunnel::start(uv_stream_t* listener) {
+  Tunnel* tunnel = this;
   int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tunnel->app_));
   if (rc != 0) {
     tunnel->close(End::kQuiet, std::string("accept failed: ") + uv_strerror(rc));

@@ -44,6 +44,7 @@ void Tunnel::on_handshake_bytes(size_t n) {
 }
 
 void Tunnel::queue_reply(ByteView bytes) {
+  if (bytes.empty()) return;  // a protocol whose success needs no reply (HTTP forwarding)
   if (replies_len_ + bytes.size() > replies_.size()) {
     close(End::kError, "internal: handshake reply buffer full");
     return;

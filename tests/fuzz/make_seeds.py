@@ -64,6 +64,45 @@ def socks5_seeds():
         write("socks5_handshake", name, data)
 
 
+def inbound_seeds():
+    nul = b"\x00"
+    socks4 = bytes.fromhex("040100507f000001") + b"bob" + nul
+    socks4a = bytes.fromhex("040101bb00000001") + b"user" + nul + b"example.org" + nul
+    s4 = {
+        "connect_ipv4_payload": [0, 3] + list(socks4 + b"GET / HTTP/1.0\r\n\r\n"),
+        "connect_4a": [0, 0] + list(socks4a),
+        "auth_required": [1, 5] + list(socks4),
+        "bind": [0, 1] + list(bytes.fromhex("040200507f00000100")),
+        "empty_domain": [0, 2] + list(bytes.fromhex("040100500000000100") + nul),
+    }
+    for name, data in s4.items():
+        write("socks4_handshake", name, data)
+    auth = b"Proxy-Authorization: Basic ZnV6ei11c2VyOnMzY3IzdC1QdyNmdXp6\r\n"
+    http = {
+        "connect": [0, 4] + list(b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org\r\n\r\n\x16\x03"),
+        "get_absolute": [0, 1] + list(b"GET http://example.org/a?b HTTP/1.1\r\nProxy-Connection: keep-alive\r\nConnection: x\r\nx: 1\r\n\r\n"),
+        "post_chunked": [0, 7] + list(b"POST http://127.0.0.1:8080/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: v\r\n\r\nGET http://a/ HTTP/1.1\r\n\r\n"),
+        "post_length": [0, 2] + list(b"POST http://[::1]/ HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"),
+        "auth_ok": [1, 9] + list(b"GET http://a/ HTTP/1.1\r\n" + auth + b"\r\n"),
+        "auth_missing": [1, 3] + list(b"CONNECT a:1 HTTP/1.1\r\n\r\n"),
+        "origin_form": [0, 6] + list(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        "smuggle": [0, 5] + list(b"POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    }
+    for name, data in http.items():
+        write("http_proxy_request", name, data)
+    sniff = {
+        "socks5": [0, 1] + list(bytes.fromhex("050100050100017f0000010050")),
+        "socks4": [0, 2] + list(socks4),
+        "http": [0, 3] + list(b"GET http://a/ HTTP/1.1\r\n\r\n"),
+        "tls": [0, 0] + list(bytes.fromhex("160301020001000001fc0303")),
+        "unknown": [0, 0] + list(bytes.fromhex("00ff1020")),
+        "http_disabled": [8, 1] + list(b"CONNECT a:1 HTTP/1.1\r\n\r\n"),
+        "socks4_with_auth": [1, 4] + list(socks4a),
+    }
+    for name, data in sniff.items():
+        write("sniff", name, data)
+
+
 def profile_seeds():
     for conf in sorted((ROOT / "conf").glob("*.toml")):
         write("profile", conf.name, conf.read_bytes())
@@ -237,9 +276,10 @@ def grpc_seeds():
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
                    "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
-                   "grpc_hunks"]:
+                   "grpc_hunks", "socks4_handshake", "http_proxy_request", "sniff"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
+    inbound_seeds()
     profile_seeds()
     reader_seeds()
     sealed_seeds()

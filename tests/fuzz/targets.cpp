@@ -928,7 +928,7 @@ Result grpc_hunks(ByteView input) {
 }
 
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 9> kTargets = {{
+  static constexpr std::array<TargetInfo, 12> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -938,6 +938,9 @@ std::span<const TargetInfo> all_targets() {
       {"ws_frames", ws_frames},
       {"mux_frames", mux_frames},
       {"grpc_hunks", grpc_hunks},
+      {"socks4_handshake", socks4_handshake},
+      {"http_proxy_request", http_proxy_request},
+      {"sniff", sniff},
   }};
   return kTargets;
 }

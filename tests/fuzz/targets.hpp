@@ -51,6 +51,11 @@ Result ws_frames(ByteView input);
 Result mux_frames(ByteView input);
 // The gRPC HunkDecoder on raw bytes, whole and split, and a re-encoding round trip.
 Result grpc_hunks(ByteView input);
+// inbound_targets.cpp: SOCKS4/4a, the HTTP proxy request parser (and the HTTP/1 codec behind
+// it), and the first-byte sniff, each whole and split.
+Result socks4_handshake(ByteView input);
+Result http_proxy_request(ByteView input);
+Result sniff(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>

@@ -986,3 +986,21 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
   // example, demo, example-ws, example-tls, example-ws-tls, example-h2, example-grpc
   CHECK(count >= 7);
 }
+
+TEST_CASE("profile: [local] protocols narrows the inbound protocols, errors at the entry") {
+  const Profile all = parse_ok(server_and({}));
+  CHECK((all.local.protocols.socks5 && all.local.protocols.socks4 && all.local.protocols.http));
+  const Profile some = parse_ok(server_and({"[local]", R"(protocols = ["http", "socks4a"])"}));
+  CHECK_FALSE(some.local.protocols.socks5);
+  CHECK(some.local.protocols.socks4);
+  CHECK(some.local.protocols.http);
+  CHECK(
+      parse_error(server_and({"[local]", R"(protocols = ["socks5", "https"])"})) ==
+      R"(p.toml:6:24: local.protocols: unknown protocol "https" (known: "socks5", "socks4" (SOCKS4 and 4a), "http"))");
+  CHECK(parse_error(server_and({"[local]", R"(protocols = ["http", "http"])"})) ==
+        R"(p.toml:6:22: local.protocols lists "http" more than once)");
+  CHECK(parse_error(server_and({"[local]", "protocols = []"}))
+            .rfind("p.toml:6:13: local.protocols must be a non-empty list", 0) == 0);
+  CHECK(parse_error(server_and({"[local]", R"(protocols = "http")"}))
+            .rfind("p.toml:6:13: local.protocols must be a non-empty list", 0) == 0);
+}

@@ -87,6 +87,12 @@ struct Profile {
     uint32_t max_connections = 0;
     // Event-loop threads, each accepting on the same ports (SO_REUSEPORT).
     uint32_t workers = 1;
+    // The inbound protocols every listen address accepts (picked by the app's first byte).
+    struct Protocols {
+      bool socks5 = true;
+      bool socks4 = true;  // SOCKS4 and 4a
+      bool http = true;    // HTTP proxy: CONNECT and plain absolute-form requests
+    } protocols;
   } local;
 
   struct Server {

@@ -40,6 +40,12 @@ class Tunnel final : private transport::StreamHandler {
   static int accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
                     std::unique_ptr<handshake::InboundHandshake> handshake,
                     outbound::Dialer& dialer, uv_stream_t* listener);
+  // The same with a dialer of this connection's own, which the tunnel owns and frees: how an
+  // inbound puts an adapter between the tunnel and the outbound (the HTTP proxy's forwarding of
+  // plain requests) while the tunnel stays protocol-free.
+  static int accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
+                    std::unique_ptr<handshake::InboundHandshake> handshake,
+                    std::unique_ptr<outbound::Dialer> own_dialer, uv_stream_t* listener);
 
   Tunnel(const Tunnel&) = delete;
   Tunnel& operator=(const Tunnel&) = delete;
@@ -58,8 +64,10 @@ class Tunnel final : private transport::StreamHandler {
   enum class TimerPurpose : uint8_t { kNone, kHandshake, kConnect, kIdle, kLinger };
 
   Tunnel(LoopContext& context, std::shared_ptr<const config::Profile> profile,
-         std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer);
+         std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer,
+         std::unique_ptr<outbound::Dialer> own_dialer);
   ~Tunnel();
+  int start(uv_stream_t* listener);
 
   // Handshake and connect (tunnel_handshake.cpp).
   void on_handshake_bytes(size_t n);
@@ -109,6 +117,7 @@ class Tunnel final : private transport::StreamHandler {
 
   LoopContext& context_;
   std::shared_ptr<const config::Profile> profile_;  // this tunnel's configuration snapshot
+  std::unique_ptr<outbound::Dialer> own_dialer_;    // set when the inbound gave one
   outbound::Dialer& dialer_;
   Tunnel* next_ = nullptr;
   Tunnel* prev_ = nullptr;
@@ -126,8 +135,9 @@ class Tunnel final : private transport::StreamHandler {
 
   // Handshake state; the handshake is dropped once its last reply is queued.
   std::unique_ptr<handshake::InboundHandshake> handshake_;
-  std::string_view protocol_;          // the handshake's name for log lines ("socks5")
-  std::array<uint8_t, 64> replies_{};  // replies; only appended to while writes may pend
+  std::string_view protocol_;  // the handshake's name for log lines ("socks5")
+  // Replies; only appended to while writes may pend. Sized for an HTTP error response.
+  std::array<uint8_t, 512> replies_{};
   size_t replies_len_ = 0;
   size_t replies_sent_ = 0;
   uv_buf_t reply_buf_{};

@@ -27,6 +27,7 @@ struct VmessLocalProfile {
   bool allow_open_proxy = false;                 // [local] allow_open_proxy
   std::uint32_t max_connections = 0;             // [local] max_connections; 0: not written
   std::uint32_t workers = 1;                     // [local] workers
+  std::vector<std::string> protocols;            // [local] protocols; empty: not written
 
   std::string server_address = "127.0.0.1";
   std::uint16_t server_port = 0;
