@@ -14,6 +14,17 @@
 namespace vmlocal::config {
 namespace {
 
+// The value of server.transport as written.
+std::string transport_key(Transport transport) {
+  switch (transport) {
+    case Transport::kTcp:
+      return "tcp";
+    case Transport::kWs:
+      return "ws";
+  }
+  return "?";
+}
+
 bool is_ws(const Profile& p) {
   return p.server.transport == Transport::kWs;
 }
@@ -24,6 +35,24 @@ bool ws_table_without_ws(const Profile& p, const WrittenKeys& written) {
 }
 std::string ws_table_without_ws_reason(const Profile&) {
   return R"([server.ws] is set, but server.transport is "tcp")";
+}
+
+// --- [server.tcp] is only read by transport = "tcp" ---
+bool tcp_table_without_tcp(const Profile& p, const WrittenKeys& written) {
+  return p.server.transport != Transport::kTcp && written.has("server.tcp");
+}
+std::string tcp_table_without_tcp_reason(const Profile& p) {
+  return "[server.tcp] is set, but server.transport is " + quote(transport_key(p.server.transport));
+}
+
+// --- [server.tcp] host and path belong to the http header ---
+bool tcp_http_keys_without_header(const Profile& p, const WrittenKeys& written) {
+  return p.server.tcp.header != TcpHeader::kHttp &&
+         (written.has("server.tcp.host") || written.has("server.tcp.path"));
+}
+std::string tcp_http_keys_without_header_reason(const Profile& p) {
+  return std::string("server.tcp.") + (p.server.tcp.host.empty() ? "path" : "host") +
+         R"( is only sent with header = "http", and server.tcp.header is "none")";
 }
 
 // --- WebSocket is an HTTP/1.1 upgrade: offer ALPN "http/1.1" and nothing else ---
@@ -137,6 +166,22 @@ constexpr std::array kConstraints = {
                ws_table_without_ws,
                ws_table_without_ws_reason,
                R"(add transport = "ws" to [server] (or remove [server.ws]))",
+               nullptr},
+    Constraint{"tcp-table-needs-tcp",
+               R"(server.transport x [server.tcp])",
+               {"server.tcp", ""},
+               Verdict::kRefuse,
+               tcp_table_without_tcp,
+               tcp_table_without_tcp_reason,
+               R"(remove [server.tcp], or write transport = "tcp")",
+               nullptr},
+    Constraint{"tcp-http-keys-need-header",
+               R"(server.tcp.header x server.tcp.host / path)",
+               {"server.tcp.host", "server.tcp.path"},
+               Verdict::kRefuse,
+               tcp_http_keys_without_header,
+               tcp_http_keys_without_header_reason,
+               R"(add header = "http" to [server.tcp] if the server uses it, or remove them)",
                nullptr},
     Constraint{"ws-alpn-http11",
                R"(server.transport = "ws" x server.tls.alpn)",

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "vmlocal/transport/http_header_stream.hpp"
 #include "vmlocal/transport/tcp_stream.hpp"
 #include "vmlocal/transport/tls_stream.hpp"
 
@@ -60,6 +61,10 @@ WsOptions ws_options_for(const config::Profile::Server& server) {
   return options;
 }
 
+http_header::RequestOptions http_header_options_for(const config::Profile::Server& server) {
+  return http_header::RequestOptions{server.tcp.path, server.tcp.host};
+}
+
 std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
                                       const config::Profile::Server& server, TlsContext* tls,
                                       crypto::Random& random) {
@@ -74,6 +79,11 @@ std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
   }
   if (server.transport == config::Transport::kWs) {
     return std::make_unique<WsStream>(loop, handler, ws_options_for(server), random, below);
+  }
+  if (server.transport == config::Transport::kTcp &&
+      server.tcp.header == config::TcpHeader::kHttp) {
+    return std::make_unique<HttpHeaderStream>(loop, handler, http_header_options_for(server),
+                                              random, below);
   }
   return below(handler);
 }

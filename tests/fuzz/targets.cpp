@@ -19,6 +19,7 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
+#include "vmlocal/transport/http_header.hpp"
 #include "vmlocal/transport/ws_frame.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/vmess/account.hpp"
@@ -746,8 +747,67 @@ Result ws_frames(ByteView input) {
   return {whole.kinds.empty() ? Outcome::kIncomplete : Outcome::kAccepted, false};
 }
 
+namespace {
+
+struct HeadRun {
+  int status = 0;  // 0 need more, 1 done, 2 error
+  size_t consumed = 0;
+  int code = 0;
+  std::string error;
+};
+
+// Feeds `stream` to a fresh reader in one piece, or in pieces sized by `split_seed`, stopping
+// at the first kDone or kError; checks each step's consumed count.
+template <typename Reader>
+HeadRun drive_head(ByteView stream, std::optional<uint8_t> split_seed) {
+  Reader reader;
+  HeadRun run;
+  SplitMix sizes(split_seed.value_or(0));
+  size_t at = 0;
+  while (at < stream.size()) {
+    const size_t n =
+        split_seed ? std::min<size_t>(stream.size() - at, 1 + sizes.next() % 17) : stream.size();
+    const auto step = reader.feed(stream.subspan(at, n));
+    require(step.consumed <= n, "http head: consumed more than it was given");
+    run.consumed += step.consumed;
+    at += n;
+    if (step.status == Reader::Status::kNeedMore) {
+      require(step.consumed == n, "http head: kNeedMore without taking every byte");
+      continue;
+    }
+    run.status = step.status == Reader::Status::kDone ? 1 : 2;
+    run.error = reader.error();
+    require(run.status == 1 || !run.error.empty(), "http head: an error without a message");
+    break;
+  }
+  run.code = reader.status_code();
+  return run;
+}
+
+}  // namespace
+
+// Input: [reader][split seed][a server's response head and what follows]. Reader 0: the tcp
+// "http" header's ResponseHeadReader.
+Result http_heads(ByteView input) {
+  Cursor in(input);
+  in.u8();  // which reader: room for the upgrade readers of ws and httpupgrade
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  using Reader = transport::http_header::ResponseHeadReader;
+  const HeadRun whole = drive_head<Reader>(stream, std::nullopt);
+  const HeadRun split = drive_head<Reader>(stream, split_seed);
+  require(whole.status == split.status && whole.code == split.code && whole.error == split.error &&
+              (whole.status != 1 || whole.consumed == split.consumed),
+          "http head: whole and split feeds disagree");
+  require(whole.status != 1 || whole.consumed <= transport::http_header::kMaxHead,
+          "http head: a head longer than the limit was accepted");
+  if (whole.status == 2) return {Outcome::kRejected, false};
+  return {whole.status == 1 ? Outcome::kAccepted : Outcome::kIncomplete, false};
+}
+
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 7> kTargets = {{
+  static constexpr std::array<TargetInfo, 8> kTargets = {{
+      {"http_heads", http_heads},
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},

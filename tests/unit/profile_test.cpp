@@ -276,7 +276,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"mux = true"})) ==
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws, tcp_fast_open)");
+        "security, transport, tls, ws, tcp, tcp_fast_open)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -457,7 +457,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open)");
+        "alter_id, security, transport, tls, ws, tcp, tcp_fast_open)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -980,4 +980,25 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
     }
   }
   CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
+}
+
+TEST_CASE("profile: [server.tcp] header = \"http\" with its paths and hosts") {
+  const Profile p = parse_ok(server_and({"[server.tcp]", R"(header = "http")",
+                                         R"(path = ["/a", "/b"])", R"(host = "cdn.example.org")"}));
+  CHECK(p.server.tcp.header == vmlocal::config::TcpHeader::kHttp);
+  CHECK(p.server.tcp.path == std::vector<std::string>{"/a", "/b"});
+  CHECK(p.server.tcp.host == std::vector<std::string>{"cdn.example.org"});
+  CHECK(vmlocal::config::transport_name(p.server) == "tcp+http");
+  CHECK(parse_ok(server_and({})).server.tcp.header == vmlocal::config::TcpHeader::kNone);
+
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "tls")"}))
+            .starts_with("p.toml:6:10: server.tcp.header must be one of"));
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", R"(path = ["a"])"})) ==
+        R"(p.toml:7:9: server.tcp.path must start with "/", got "a")");
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", "path = []"})) ==
+        "p.toml:7:8: server.tcp.path must not be empty (leave it out for the default)");
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", R"(host = ["a b"])"}))
+            .starts_with("p.toml:7:9: server.tcp.host must be a host name"));
+  CHECK(parse_error(server_and({"[server.tcp]", R"(hedaer = "http")"})) ==
+        R"(p.toml:6:1: unknown key "hedaer" in [server.tcp] (did you mean "header"?))");
 }

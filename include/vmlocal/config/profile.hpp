@@ -47,6 +47,16 @@ struct WsSettings {
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
 };
 
+// [server.tcp]: v2ray's tcpSettings.header, used when server.transport = "tcp".
+enum class TcpHeader : uint8_t { kNone, kHttp };
+struct TcpSettings {
+  TcpHeader header = TcpHeader::kNone;
+  // header = "http": the request paths and Host values, one of each drawn per connection.
+  // Empty: v2ray's defaults ("/"; "www.baidu.com" or "www.bing.com").
+  std::vector<std::string> path;
+  std::vector<std::string> host;
+};
+
 struct Profile {
   struct Local {
     std::vector<ListenEndpoint> listen;  // default: 127.0.0.1:1080
@@ -71,6 +81,7 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
+    TcpSettings tcp;
   } server;
 
   struct Timeouts {
@@ -106,7 +117,7 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
 
-// "tcp", "ws", "tcp+tls" or "ws+tls", for logs and --check.
+// "tcp", "tcp+http", "ws", "tcp+tls", "tcp+http+tls" or "ws+tls", for logs and --check.
 std::string transport_name(const Profile::Server& server);
 
 // Why the listen addresses must not be used as they are — one reachable from other machines

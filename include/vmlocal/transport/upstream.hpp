@@ -1,5 +1,5 @@
 // The upstream stack a profile asks for, built from the layers: tcp, tcp -> tls, tcp -> ws,
-// tcp -> tls -> ws. The session only ever sees the top Stream.
+// tcp -> tls -> ws, tcp -> [tls] -> http-header. The session only ever sees the top Stream.
 #pragma once
 
 #include <uv.h>
@@ -9,6 +9,7 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
+#include "vmlocal/transport/http_header.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/transport/tls_context.hpp"
 #include "vmlocal/transport/ws_stream.hpp"
@@ -20,6 +21,9 @@ namespace vmlocal::transport {
 TlsOptions tls_options_for(const config::Profile::Server& server);
 // Host: host, else sni, else the address (":port" added unless it is 80 for ws, 443 for wss).
 WsOptions ws_options_for(const config::Profile::Server& server);
+
+// [server.tcp] header = "http": the paths and hosts the request head draws from.
+http_header::RequestOptions http_header_options_for(const config::Profile::Server& server);
 
 // Builds the stack for `server`. `tls` must be the context made from tls_options_for(server)
 // when server.tls is set (it may be null otherwise); `random` draws WebSocket keys and masks.
