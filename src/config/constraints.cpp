@@ -3,6 +3,7 @@
 #include "vmlocal/config/constraints.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include <toml++/toml.h>
@@ -53,6 +54,31 @@ bool tcp_http_keys_without_header(const Profile& p, const WrittenKeys& written) 
 std::string tcp_http_keys_without_header_reason(const Profile& p) {
   return std::string("server.tcp.") + (p.server.tcp.host.empty() ? "path" : "host") +
          R"( is only sent with header = "http", and server.tcp.header is "none")";
+}
+
+// --- early_data_header only says where max_early_data's bytes go ---
+bool early_header_without_early_data(const Profile& p, const WrittenKeys& written) {
+  return p.server.ws.max_early_data == 0 && written.has("server.ws.early_data_header");
+}
+std::string early_header_without_early_data_reason(const Profile&) {
+  return "server.ws.early_data_header is set, but server.ws.max_early_data is 0 (early data off)";
+}
+
+// --- a header the profile also sets would be sent twice ---
+bool early_header_in_headers(const Profile& p, const WrittenKeys&) {
+  if (p.server.ws.max_early_data == 0 || p.server.ws.early_data_header.empty()) return false;
+  for (const auto& [name, _] : p.server.ws.headers) {
+    if (name.size() == p.server.ws.early_data_header.size() &&
+        std::equal(name.begin(), name.end(), p.server.ws.early_data_header.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      return true;
+    }
+  }
+  return false;
+}
+std::string early_header_in_headers_reason(const Profile& p) {
+  return "server.ws.headers sets " + quote(p.server.ws.early_data_header) +
+         ", the header server.ws.early_data_header puts the early data in";
 }
 
 // --- WebSocket is an HTTP/1.1 upgrade: offer ALPN "http/1.1" and nothing else ---
@@ -182,6 +208,22 @@ constexpr std::array kConstraints = {
                tcp_http_keys_without_header,
                tcp_http_keys_without_header_reason,
                R"(add header = "http" to [server.tcp] if the server uses it, or remove them)",
+               nullptr},
+    Constraint{"ws-early-header-needs-early-data",
+               "server.ws.early_data_header x server.ws.max_early_data",
+               {"server.ws.early_data_header", ""},
+               Verdict::kRefuse,
+               early_header_without_early_data,
+               early_header_without_early_data_reason,
+               "set max_early_data (e.g. 2048, as the server allows) or remove early_data_header",
+               nullptr},
+    Constraint{"ws-early-header-vs-headers",
+               "server.ws.early_data_header x server.ws.headers",
+               {"server.ws.headers", "server.ws.early_data_header"},
+               Verdict::kRefuse,
+               early_header_in_headers,
+               early_header_in_headers_reason,
+               "remove it from headers",
                nullptr},
     Constraint{"ws-alpn-http11",
                R"(server.transport = "ws" x server.tls.alpn)",

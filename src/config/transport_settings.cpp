@@ -415,6 +415,37 @@ void read_ws(Problems& problems, const toml::node& node, Profile::Server& out) {
   if (const toml::node* n = table->get("path")) read_path(problems, *n, out.ws);
   if (const toml::node* n = table->get("host")) read_host(problems, *n, out.ws);
   if (const toml::node* n = table->get("headers")) read_headers(problems, *n, out.ws);
+  if (const toml::node* n = table->get("max_early_data")) {
+    const auto* number = n->as_integer();
+    if (number == nullptr || number->get() < 0 || number->get() > kMaxEarlyData) {
+      problems.add(n->source(),
+                   "server.ws.max_early_data must be a whole number of bytes from 0 "
+                   "(off) to " +
+                       std::to_string(kMaxEarlyData) + ", e.g. 2048, got " + describe(*n));
+    } else {
+      out.ws.max_early_data = static_cast<uint32_t>(number->get());
+    }
+  }
+  if (const toml::node* n = table->get("early_data_header")) {
+    const std::string* text = string_value(problems, *n, "server.ws.early_data_header",
+                                           R"("Sec-WebSocket-Protocol", or "" for the path form)");
+    if (text != nullptr) {
+      const std::string lowered = lower(*text);
+      if (!text->empty() && !is_token(*text)) {
+        problems.add(n->source(), "server.ws.early_data_header " + quote(*text) +
+                                      " is not a valid header name (letters, digits and "
+                                      "!#$%&'*+-.^_`|~ only)");
+      } else if (lowered == "host" || (lowered != "sec-websocket-protocol" &&
+                                       std::find(kReservedHeaders.begin(), kReservedHeaders.end(),
+                                                 lowered) != kReservedHeaders.end())) {
+        problems.add(n->source(), "server.ws.early_data_header " + quote(*text) +
+                                      " is written by vmess-local itself; use "
+                                      "\"Sec-WebSocket-Protocol\" or a header of your own");
+      } else {
+        out.ws.early_data_header = *text;
+      }
+    }
+  }
 }
 
 }  // namespace vmlocal::config

@@ -17,7 +17,10 @@ using namespace std::string_view_literals;
 
 inline constexpr std::array kServerTlsKeys = {"sni"sv, "alpn"sv, "insecure"sv, "ca_file"sv,
                                               "pin_sha256"sv};
-inline constexpr std::array kServerWsKeys = {"path"sv, "host"sv, "headers"sv};
+inline constexpr std::array kServerWsKeys = {"path"sv, "host"sv, "headers"sv, "max_early_data"sv,
+                                             "early_data_header"sv};
+// Xray's documented upper limit for "?ed=" (transports/websocket: "最大值为8192").
+inline constexpr uint32_t kMaxEarlyData = 8192;
 inline constexpr std::array kServerTcpKeys = {"header"sv, "host"sv, "path"sv};
 inline constexpr std::array kTcpHeaderNames = {"none"sv, "http"sv};
 inline constexpr TableSchema kServerTcp = {"server.tcp", kServerTcpKeys};

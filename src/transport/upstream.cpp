@@ -49,6 +49,8 @@ WsOptions ws_options_for(const config::Profile::Server& server) {
   WsOptions options;
   options.request.path = server.ws.path;
   options.request.headers = server.ws.headers;
+  options.max_early_data = server.ws.max_early_data;
+  options.early_data_header = server.ws.early_data_header;
   if (!server.ws.host.empty()) {
     options.request.host = server.ws.host;
   } else {

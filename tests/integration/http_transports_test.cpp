@@ -9,6 +9,7 @@
 #include "harness/certificate.hpp"
 #include "harness/chromium.hpp"
 #include "harness/harness.hpp"
+#include "harness/http1_front.hpp"
 
 using namespace vmlocal::itest;
 using namespace std::chrono_literals;
@@ -135,6 +136,152 @@ TEST_SUITE("http_transports") {
     REQUIRE_MESSAGE(r.success(), r.describe() << "\n" << t.local.log_text());
     CHECK(page_problems(http, r.out, kCount) == "");
     MESSAGE("chromium: " << http.requested_paths().size() << " requests through tcp+http");
+    CHECK(t.local.process().alive());
+  }
+}
+
+namespace {
+
+// vmess-local -> Http1Front (the upgrade, checked against the documents) -> the real v2ray's
+// plain tcp VMess inbound -> loopback origins.
+struct FrontTunnel {
+  TempDir dir;
+  V2rayServer v2ray;
+  Http1Front front;
+  VmessLocal local;
+
+  FrontTunnel(Http1FrontOptions front_options, const std::string& transport,
+              const std::string& client_tables)
+      : v2ray(V2rayServer::vmess(dir)),
+        front(with_backend(std::move(front_options), v2ray)),
+        local(dir, profile(transport, client_tables)) {}
+
+  static Http1FrontOptions with_backend(Http1FrontOptions options, const V2rayServer& v2ray) {
+    options.backend = v2ray.endpoint();
+    return options;
+  }
+
+  VmessLocalProfile profile(const std::string& transport, const std::string& tables) const {
+    auto p = VmessLocalProfile::for_server(v2ray);
+    p.server_port = front.port();
+    p.log_level = "debug";
+    p.transport = transport;
+    p.extra_toml = tables;
+    return p;
+  }
+
+  Socket open(const Socks5Target& target, Deadline deadline) {
+    auto r = local.socks_client().connect(target, deadline);
+    REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
+    return std::move(r.socket);
+  }
+};
+
+Http1FrontOptions ws_front(std::string path, std::size_t max_early_data,
+                           std::string early_data_header) {
+  Http1FrontOptions o;
+  o.mode = FrontMode::kWebSocket;
+  o.path = std::move(path);
+  o.max_early_data = max_early_data;
+  o.early_data_header = std::move(early_data_header);
+  return o;
+}
+
+// 64 MiB down and up through `t`, hash-checked; returns "down / up" MiB/s.
+std::string bulk_both_ways(FrontTunnel& t, const std::string& label, std::uint64_t seed) {
+  SourceServer source;
+  SinkServer sink;
+  auto deadline = Deadline::after(120s);
+  Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+  auto down = download(d, kBulk, seed, deadline);
+  MESSAGE(down.summary("download over " + label));
+  CHECK(down.received == kBulk);
+  CHECK(to_hex(down.received_sha256) == to_hex(stream_sha256(seed, kBulk)));
+  Socket u = t.open(Socks5Target::to(sink.endpoint()), deadline);
+  auto up = upload(u, kBulk, seed + 1, deadline);
+  MESSAGE(up.summary("upload over " + label));
+  CHECK(up.received == kBulk);
+  CHECK(to_hex(up.received_sha256) == to_hex(stream_sha256(seed + 1, kBulk)));
+  CHECK(t.local.process().alive());
+  char line[96];
+  std::snprintf(line, sizeof line, "%7.1f / %7.1f", down.mib_per_s(), up.mib_per_s());
+  return line;
+}
+
+}  // namespace
+
+TEST_SUITE("http_transports") {
+  TEST_CASE("ws early data in Sec-WebSocket-Protocol and in the path: 64 MiB each way") {
+    struct Form {
+      const char* label;
+      const char* front_header;
+      const char* client;
+    } forms[] = {
+        {"ws+ed (header)", "Sec-WebSocket-Protocol",
+         "[server.ws]\npath = \"/ws\"\nmax_early_data = 2048\n"},
+        {"ws+ed (path)", "",
+         "[server.ws]\npath = \"/ws\"\nmax_early_data = 2048\nearly_data_header = \"\"\n"},
+    };
+    std::uint64_t seed = 800;
+    std::string table = "rates (MiB/s, download / upload):";
+    for (const Form& form : forms) {
+      CAPTURE(form.label);
+      FrontTunnel t(ws_front("/ws", 2048, form.front_header), "ws", form.client);
+      table += std::string("\n  ") + form.label + "  " + bulk_both_ways(t, form.label, seed += 2);
+      CHECK(t.front.upgrades() == 2);
+      CHECK(t.front.refusals() == 0);
+      CHECK(t.front.errors().empty());
+      // Each upgrade carried the VMess request header (and the app's first bytes, when the
+      // upload's came in time): more than the 61 bytes of an AEAD header with a short target.
+      CHECK(t.front.early_data_bytes() >= 2 * 61);
+      for (const std::string& head : t.front.request_heads()) {
+        CAPTURE(head);
+        if (*form.front_header != '\0') {
+          CHECK(head.starts_with("GET /ws HTTP/1.1\r\n"));
+          CHECK(head.find("\r\nSec-WebSocket-Protocol: ") != std::string::npos);
+        } else {
+          CHECK(head.starts_with("GET /ws"));
+          CHECK_FALSE(head.starts_with("GET /ws HTTP/1.1"));
+          CHECK(head.find("Sec-WebSocket-Protocol") == std::string::npos);
+        }
+      }
+      CHECK(t.local.log_text().find("bytes of early data in the upgrade request") !=
+            std::string::npos);
+    }
+    MESSAGE(table);
+  }
+
+  TEST_CASE("ws early data: the app's first bytes ride in the request, up to max_early_data") {
+    FrontTunnel t(ws_front("/ws", 2048, "Sec-WebSocket-Protocol"), "ws",
+                  "[server.ws]\npath = \"/ws\"\nmax_early_data = 2048\n");
+    EchoServer echo;
+    auto deadline = Deadline::after(30s);
+    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    // Sent at once after the SOCKS reply: with the reply before the upgrade, the VMess header
+    // and these bytes fill the request's 2048 bytes (the header alone is ~120), and the
+    // rest follows as a frame after the 101.
+    const std::string message(5000, 'e');
+    s.send_all(message, deadline);
+    const Bytes back = s.recv_exact(message.size(), deadline);
+    CHECK(std::string(back.begin(), back.end()) == message);
+    CHECK(t.front.upgrades() == 1);
+    CHECK(t.front.early_data_bytes() == 2048);  // the front refuses more than 2048 (a 400)
+  }
+
+  TEST_CASE("ws early data: a refused upgrade reaches the app as a reset after its reply") {
+    FrontTunnel t(ws_front("/ws", 2048, "Sec-WebSocket-Protocol"), "ws",
+                  "[server.ws]\npath = \"/wrong\"\nmax_early_data = 2048\n");
+    EchoServer echo;
+    auto deadline = Deadline::after(30s);
+    // The SOCKS reply is a success: the app's first bytes are needed before the upgrade.
+    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    s.send_all(std::string_view("hello"), deadline);
+    const auto closed = s.recv_until_closed(deadline);
+    CHECK(closed.data.empty());
+    CHECK(closed.reset);
+    CHECK(t.local.wait_for_log("WebSocket: upgrade refused: HTTP 404 Not Found", deadline));
+    CHECK(t.front.refusals() == 1);
+    CHECK(echo.accepted() == 0);
     CHECK(t.local.process().alive());
   }
 }

@@ -22,8 +22,9 @@
 // Settings this build does not have, and the rules they would bring (comments only):
 // - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
 // - transport "h2" / "grpc": need ALPN "h2" and TLS.
-// - WebSocket early data (path "?ed=2048" in Xray links): today the path is sent as written
-//   and the server ignores the query; with early data, ed x tcp_fast_open would overlap.
+// - ws.max_early_data x tcp_fast_open: both move bytes earlier; together the VMess header
+//   rides in the upgrade request, which rides on the SYN. Nothing depends on the order.
+// - ws.max_early_data x TLS: the early data travels inside TLS like the rest of the upgrade.
 #pragma once
 
 #include <array>

@@ -45,6 +45,12 @@ struct WsSettings {
   std::string path = "/";
   std::string host;  // Host header; empty: sni, else server.address (with a non-default port)
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+  // Early data: up to this many of the first bytes (the VMess header and the app's first
+  // bytes) ride in the upgrade request, saving a round trip; 0: off. Needs the server's
+  // support (Xray's "?ed=N" path, v2fly's maxEarlyData, sing-box's max_early_data).
+  uint32_t max_early_data = 0;
+  // The header that carries them; "": appended to the path instead (v2fly's default form).
+  std::string early_data_header = "Sec-WebSocket-Protocol";
 };
 
 // [server.tcp]: v2ray's tcpSettings.header, used when server.transport = "tcp".
