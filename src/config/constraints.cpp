@@ -22,6 +22,8 @@ std::string transport_key(Transport transport) {
       return "tcp";
     case Transport::kWs:
       return "ws";
+    case Transport::kHttpUpgrade:
+      return "httpupgrade";
   }
   return "?";
 }
@@ -36,6 +38,15 @@ bool ws_table_without_ws(const Profile& p, const WrittenKeys& written) {
 }
 std::string ws_table_without_ws_reason(const Profile&) {
   return R"([server.ws] is set, but server.transport is "tcp")";
+}
+
+// --- [server.httpupgrade] is only read by transport = "httpupgrade" ---
+bool httpupgrade_table_without_httpupgrade(const Profile& p, const WrittenKeys& written) {
+  return p.server.transport != Transport::kHttpUpgrade && written.has("server.httpupgrade");
+}
+std::string httpupgrade_table_without_httpupgrade_reason(const Profile& p) {
+  return "[server.httpupgrade] is set, but server.transport is " +
+         quote(transport_key(p.server.transport));
 }
 
 // --- [server.tcp] is only read by transport = "tcp" ---
@@ -81,12 +92,12 @@ std::string early_header_in_headers_reason(const Profile& p) {
          ", the header server.ws.early_data_header puts the early data in";
 }
 
-// --- WebSocket is an HTTP/1.1 upgrade: offer ALPN "http/1.1" and nothing else ---
+// --- WebSocket and HTTPUpgrade are HTTP/1.1 upgrades: offer ALPN "http/1.1" and nothing else ---
 // A server that is offered "h2" takes it (v2ray's TLS inbound prefers h2), and the upgrade
 // request then cannot be sent; an empty list would leave the choice to the server.
 bool ws_alpn_not_http11(const Profile& p, const WrittenKeys&) {
-  return is_ws(p) && p.server.tls && p.server.tls->alpn &&
-         *p.server.tls->alpn != std::vector<std::string>{"http/1.1"};
+  return (is_ws(p) || p.server.transport == Transport::kHttpUpgrade) && p.server.tls &&
+         p.server.tls->alpn && *p.server.tls->alpn != std::vector<std::string>{"http/1.1"};
 }
 std::string ws_alpn_reason(const Profile& p) {
   std::vector<std::string_view> dropped;
@@ -96,12 +107,14 @@ std::string ws_alpn_reason(const Profile& p) {
       dropped.emplace_back(protocol);
     }
   }
-  std::string reason = "server.tls.alpn: WebSocket needs HTTP/1.1; ";
+  const std::string name = is_ws(p) ? "WebSocket" : "HTTPUpgrade";
+  std::string reason = "server.tls.alpn: " + name + " needs HTTP/1.1; ";
   if (dropped.empty()) {
     reason += "offering exactly \"http/1.1\"";
   } else {
-    reason += "dropped " + join_quoted(dropped) +
-              " (a server offered it takes it, and the WebSocket upgrade then fails), offering "
+    reason += "dropped " + join_quoted(dropped) + " (a server offered it takes it, and the " +
+              name +
+              " upgrade then fails), offering "
               "only \"http/1.1\"";
   }
   return reason;
@@ -193,6 +206,14 @@ constexpr std::array kConstraints = {
                ws_table_without_ws_reason,
                R"(add transport = "ws" to [server] (or remove [server.ws]))",
                nullptr},
+    Constraint{"httpupgrade-table-needs-httpupgrade",
+               R"(server.transport x [server.httpupgrade])",
+               {"server.httpupgrade", ""},
+               Verdict::kRefuse,
+               httpupgrade_table_without_httpupgrade,
+               httpupgrade_table_without_httpupgrade_reason,
+               R"(add transport = "httpupgrade" to [server] (or remove [server.httpupgrade]))",
+               nullptr},
     Constraint{"tcp-table-needs-tcp",
                R"(server.transport x [server.tcp])",
                {"server.tcp", ""},
@@ -226,7 +247,7 @@ constexpr std::array kConstraints = {
                "remove it from headers",
                nullptr},
     Constraint{"ws-alpn-http11",
-               R"(server.transport = "ws" x server.tls.alpn)",
+               R"(server.transport = "ws" / "httpupgrade" x server.tls.alpn)",
                {"server.tls.alpn", ""},
                Verdict::kRepair,
                ws_alpn_not_http11,

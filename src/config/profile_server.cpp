@@ -18,11 +18,11 @@ namespace {
 
 constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly1305"sv, "none"sv,
                                        "zero"sv};
-constexpr std::array kTransportNames = {"tcp"sv, "ws"sv};
+constexpr std::array kTransportNames = {"tcp"sv, "ws"sv, "httpupgrade"sv};
 // v2ray/Xray transports a user may copy from a server's config.
-constexpr std::array kOtherTransports = {"grpc"sv,  "h2"sv,          "http"sv, "httpupgrade"sv,
-                                         "quic"sv,  "kcp"sv,         "mkcp"sv, "splithttp"sv,
-                                         "xhttp"sv, "domainsocket"sv};
+constexpr std::array kOtherTransports = {"grpc"sv,      "h2"sv,    "http"sv,
+                                         "quic"sv,      "kcp"sv,   "mkcp"sv,
+                                         "splithttp"sv, "xhttp"sv, "domainsocket"sv};
 
 void read_address(Problems& problems, const toml::node& node, std::string& out) {
   const auto* text = node.as_string();
@@ -80,12 +80,15 @@ void read_transport(Problems& problems, const toml::node& node, Transport& out) 
   }
   if (text != nullptr && std::find(kOtherTransports.begin(), kOtherTransports.end(), text->get()) !=
                              kOtherTransports.end()) {
-    problems.add(node.source(), "server.transport " + quote(text->get()) +
-                                    R"( is not supported by this build; use "tcp" or "ws")");
+    problems.add(node.source(),
+                 "server.transport " + quote(text->get()) +
+                     R"( is not supported by this build; use "tcp", "ws" or "httpupgrade")");
     return;
   }
   if (auto name = read_choice(problems, node, "server.transport", kTransportNames)) {
-    out = *name == "ws" ? Transport::kWs : Transport::kTcp;
+    out = *name == "ws"            ? Transport::kWs
+          : *name == "httpupgrade" ? Transport::kHttpUpgrade
+                                   : Transport::kTcp;
   }
 }
 
@@ -155,6 +158,7 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   if (tls != nullptr) read_tls(problems, *tls, source_path, out);
   if (ws != nullptr) read_ws(problems, *ws, out);
   if (const toml::node* tcp = server.get("tcp")) read_tcp(problems, *tcp, out);
+  if (const toml::node* up = server.get("httpupgrade")) read_httpupgrade(problems, *up, out);
 }
 
 }  // namespace vmlocal::config

@@ -356,6 +356,40 @@ void read_tcp(Problems& problems, const toml::node& node, Profile::Server& out) 
   }
 }
 
+void read_httpupgrade(Problems& problems, const toml::node& node, Profile::Server& out) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    problems.add(node.source(),
+                 "server.httpupgrade must be a table written [server.httpupgrade], "
+                 "got " +
+                     describe(node));
+    return;
+  }
+  check_keys(problems, *table, kServerHttpUpgrade);
+  if (const toml::node* n = table->get("path")) {
+    if (const std::string* text = string_value(problems, *n, "server.httpupgrade.path",
+                                               "a path in quotes, e.g. \"/up\"")) {
+      const std::string problem = path_problem("server.httpupgrade.path", *text);
+      if (problem.empty()) {
+        out.httpupgrade.path = *text;
+      } else {
+        problems.add(n->source(), problem);
+      }
+    }
+  }
+  if (const toml::node* n = table->get("host")) {
+    if (const std::string* text = string_value(problems, *n, "server.httpupgrade.host",
+                                               "a host name in quotes, e.g. \"example.org\"")) {
+      const std::string problem = host_problem("server.httpupgrade.host", *text);
+      if (problem.empty()) {
+        out.httpupgrade.host = *text;
+      } else {
+        problems.add(n->source(), problem);
+      }
+    }
+  }
+}
+
 std::string parse_pin(std::string_view text, std::array<uint8_t, 32>& out) {
   std::string_view value = text;
   if (value.starts_with("sha256/")) value.remove_prefix(7);
@@ -453,7 +487,9 @@ void read_ws(Problems& problems, const toml::node& node, Profile::Server& out) {
 namespace vmlocal::config {
 
 std::string transport_name(const Profile::Server& server) {
-  std::string name = server.transport == Transport::kWs ? "ws" : "tcp";
+  std::string name = server.transport == Transport::kWs            ? "ws"
+                     : server.transport == Transport::kHttpUpgrade ? "httpupgrade"
+                                                                   : "tcp";
   if (server.transport == Transport::kTcp && server.tcp.header == TcpHeader::kHttp) {
     name += "+http";
   }

@@ -24,6 +24,8 @@ inline constexpr uint32_t kMaxEarlyData = 8192;
 inline constexpr std::array kServerTcpKeys = {"header"sv, "host"sv, "path"sv};
 inline constexpr std::array kTcpHeaderNames = {"none"sv, "http"sv};
 inline constexpr TableSchema kServerTcp = {"server.tcp", kServerTcpKeys};
+inline constexpr std::array kServerHttpUpgradeKeys = {"path"sv, "host"sv};
+inline constexpr TableSchema kServerHttpUpgrade = {"server.httpupgrade", kServerHttpUpgradeKeys};
 inline constexpr TableSchema kServerTls = {"server.tls", kServerTlsKeys};
 inline constexpr TableSchema kServerWs = {"server.ws", kServerWsKeys};
 
@@ -32,6 +34,7 @@ void read_tls(Problems& problems, const toml::node& node, std::string_view sourc
               Profile::Server& out);
 void read_ws(Problems& problems, const toml::node& node, Profile::Server& out);
 void read_tcp(Problems& problems, const toml::node& node, Profile::Server& out);
+void read_httpupgrade(Problems& problems, const toml::node& node, Profile::Server& out);
 
 // A pin as written in a profile: 64 hex digits or base64 of 32 bytes, optionally prefixed
 // "sha256/". Returns the problem ("" when fine).

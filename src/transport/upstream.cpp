@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "vmlocal/transport/http_header_stream.hpp"
+#include "vmlocal/transport/httpupgrade_stream.hpp"
 #include "vmlocal/transport/tcp_stream.hpp"
 #include "vmlocal/transport/tls_stream.hpp"
 
@@ -24,7 +25,9 @@ bool is_ipv6(const std::string& host) {
 
 TlsOptions tls_options_for(const config::Profile::Server& server) {
   TlsOptions options;
-  const bool ws = server.transport == config::Transport::kWs;
+  // Both WebSocket and HTTPUpgrade open with an HTTP/1.1 request.
+  const bool ws = server.transport == config::Transport::kWs ||
+                  server.transport == config::Transport::kHttpUpgrade;
   if (!server.tls) return options;
   const config::TlsSettings& tls = *server.tls;
   const bool address_is_ip = is_ipv4(server.address) || is_ipv6(server.address);
@@ -45,21 +48,34 @@ TlsOptions tls_options_for(const config::Profile::Server& server) {
   return options;
 }
 
+namespace {
+
+// The Host header of an HTTP/1.1 upgrade: `configured`, else sni, else the address, with
+// ":port" unless it is the scheme's default.
+std::string upgrade_host(const config::Profile::Server& server, const std::string& configured) {
+  if (!configured.empty()) return configured;
+  const std::string& name =
+      server.tls && !server.tls->sni.empty() ? server.tls->sni : server.address;
+  std::string host = is_ipv6(name) ? "[" + name + "]" : name;
+  const uint16_t default_port = server.tls ? 443 : 80;
+  if (server.port != default_port) host += ":" + std::to_string(server.port);
+  return host;
+}
+
+}  // namespace
+
+httpupgrade::Request httpupgrade_request_for(const config::Profile::Server& server) {
+  return httpupgrade::Request{upgrade_host(server, server.httpupgrade.host),
+                              server.httpupgrade.path};
+}
+
 WsOptions ws_options_for(const config::Profile::Server& server) {
   WsOptions options;
   options.request.path = server.ws.path;
   options.request.headers = server.ws.headers;
   options.max_early_data = server.ws.max_early_data;
   options.early_data_header = server.ws.early_data_header;
-  if (!server.ws.host.empty()) {
-    options.request.host = server.ws.host;
-  } else {
-    const std::string& name =
-        server.tls && !server.tls->sni.empty() ? server.tls->sni : server.address;
-    options.request.host = is_ipv6(name) ? "[" + name + "]" : name;
-    const uint16_t default_port = server.tls ? 443 : 80;
-    if (server.port != default_port) options.request.host += ":" + std::to_string(server.port);
-  }
+  options.request.host = upgrade_host(server, server.ws.host);
   return options;
 }
 
@@ -82,6 +98,10 @@ std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
   if (server.transport == config::Transport::kWs) {
     return std::make_unique<WsStream>(loop, handler, ws_options_for(server), random, below);
   }
+  if (server.transport == config::Transport::kHttpUpgrade) {
+    return std::make_unique<HttpUpgradeStream>(loop, handler, httpupgrade_request_for(server),
+                                               below);
+  }
   if (server.transport == config::Transport::kTcp &&
       server.tcp.header == config::TcpHeader::kHttp) {
     return std::make_unique<HttpHeaderStream>(loop, handler, http_header_options_for(server),
@@ -92,16 +112,20 @@ std::unique_ptr<Stream> make_upstream(uv_loop_t* loop, StreamHandler& handler,
 
 std::string describe_upstream(const config::Profile::Server& server) {
   std::string text = config::transport_name(server);
+  // The upgrade transports show their URL: "ws+tls (wss://cdn.example.org/ws, SNI ...)".
+  std::string url;
   if (server.transport == config::Transport::kWs) {
     const WsOptions ws = ws_options_for(server);
-    text +=
-        std::string(" (") + (server.tls ? "wss://" : "ws://") + ws.request.host + ws.request.path;
-  } else if (server.tls) {
-    text += " (";
+    url = std::string(server.tls ? "wss://" : "ws://") + ws.request.host + ws.request.path;
+  } else if (server.transport == config::Transport::kHttpUpgrade) {
+    const httpupgrade::Request up = httpupgrade_request_for(server);
+    url = std::string(server.tls ? "https://" : "http://") + up.host + up.path;
   }
+  if (url.empty() && !server.tls) return text;
+  text += " (" + url;
   if (server.tls) {
     const TlsOptions tls = tls_options_for(server);
-    if (server.transport == config::Transport::kWs) text += ", ";
+    if (!url.empty()) text += ", ";
     text += tls.server_name.empty() ? "no SNI" : "SNI " + tls.server_name;
     if (tls.insecure) {
       text += ", certificate NOT verified";
@@ -111,8 +135,7 @@ std::string describe_upstream(const config::Profile::Server& server) {
       text += ", CA " + tls.ca_file;
     }
   }
-  if (server.transport == config::Transport::kWs || server.tls) text += ")";
-  return text;
+  return text + ")";
 }
 
 }  // namespace vmlocal::transport

@@ -285,3 +285,54 @@ TEST_SUITE("http_transports") {
     CHECK(t.local.process().alive());
   }
 }
+
+TEST_SUITE("http_transports") {
+  TEST_CASE("httpupgrade: 64 MiB each way through a server written from the documents") {
+    Http1FrontOptions o;
+    o.mode = FrontMode::kHttpUpgrade;
+    o.path = "/up";
+    o.host = "cdn.example.org";
+    FrontTunnel t(o, "httpupgrade",
+                  "[server.httpupgrade]\npath = \"/up\"\nhost = \"cdn.example.org\"\n");
+    const std::string rates = bulk_both_ways(t, "httpupgrade", 900);
+    MESSAGE("rates (MiB/s, download / upload):\n  httpupgrade  " << rates);
+    CHECK(t.front.upgrades() == 2);
+    CHECK(t.front.refusals() == 0);
+    CHECK(t.front.errors().empty());
+    for (const std::string& head : t.front.request_heads()) {
+      CHECK(head ==
+            "GET /up HTTP/1.1\r\nHost: cdn.example.org\r\nConnection: Upgrade\r\n"
+            "Upgrade: websocket\r\n\r\n");
+    }
+    CHECK(t.local.log_text().find("HTTPUpgrade: upgraded (GET /up, Host cdn.example.org)") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("httpupgrade: echo with half-close, and a wrong path refused with a clear line") {
+    Http1FrontOptions o;
+    o.mode = FrontMode::kHttpUpgrade;
+    o.path = "/up";
+    {
+      FrontTunnel t(o, "httpupgrade", "[server.httpupgrade]\npath = \"/up\"\n");
+      EchoServer echo;
+      auto deadline = Deadline::after(30s);
+      Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+      s.send_all(std::string_view("ping over httpupgrade"), deadline);
+      s.shutdown_write();
+      const auto closed = s.recv_until_closed(deadline);
+      CHECK(std::string(closed.data.begin(), closed.data.end()) == "ping over httpupgrade");
+      CHECK_FALSE(closed.reset);
+    }
+    FrontTunnel t(o, "httpupgrade", "[server.httpupgrade]\npath = \"/wrong\"\n");
+    EchoServer echo;
+    auto deadline = Deadline::after(30s);
+    auto r = t.local.socks_client().connect(Socks5Target::to(echo.endpoint()), deadline);
+    CHECK(r.stage == Socks5Result::Stage::kReplied);
+    CHECK(r.reply == 0x01);
+    CHECK(t.local.wait_for_log(
+        "HTTPUpgrade: upgrade refused: HTTP 404 Not Found (check [server.httpupgrade] path "
+        "\"/wrong\"",
+        deadline));
+    CHECK(echo.accepted() == 0);
+  }
+}

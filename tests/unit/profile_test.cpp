@@ -276,7 +276,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"mux = true"})) ==
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws, tcp, tcp_fast_open)");
+        "security, transport, tls, ws, tcp, httpupgrade, tcp_fast_open)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -457,7 +457,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp, tcp_fast_open)");
+        "alter_id, security, transport, tls, ws, tcp, httpupgrade, tcp_fast_open)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -501,10 +501,10 @@ TEST_CASE("profile: server.security and server.transport") {
   CHECK(parse_ok(server_and({R"(transport = "ws")"})).server.transport == Transport::kWs);
   CHECK(
       parse_error(server_and({R"(transport = "grpc")"})) ==
-      R"(p.toml:5:13: server.transport "grpc" is not supported by this build; use "tcp" or "ws")");
+      R"(p.toml:5:13: server.transport "grpc" is not supported by this build; use "tcp", "ws" or "httpupgrade")");
   CHECK(
       parse_error(server_and({R"(transport = "tpc")"})) ==
-      R"(p.toml:5:13: server.transport must be one of "tcp", "ws"; got "tpc" (did you mean "tcp"?))");
+      R"(p.toml:5:13: server.transport must be one of "tcp", "ws", "httpupgrade"; got "tpc" (did you mean "tcp"?))");
   CHECK(parse_error(server_and({R"(transport = "wss")"})) ==
         "p.toml:5:13: server.transport \"wss\" is not a transport here: TLS is switched on by a "
         "[server.tls] table; write transport = \"ws\" and add [server.tls]");
@@ -979,7 +979,8 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
       CHECK(warning.starts_with(path + ": "));
     }
   }
-  CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
+  CHECK(count >=
+        6);  // example, demo, example-ws, example-tls, example-ws-tls, example-httpupgrade-tls
 }
 
 TEST_CASE("profile: [server.tcp] header = \"http\" with its paths and hosts") {
@@ -1001,4 +1002,29 @@ TEST_CASE("profile: [server.tcp] header = \"http\" with its paths and hosts") {
             .starts_with("p.toml:7:9: server.tcp.host must be a host name"));
   CHECK(parse_error(server_and({"[server.tcp]", R"(hedaer = "http")"})) ==
         R"(p.toml:6:1: unknown key "hedaer" in [server.tcp] (did you mean "header"?))");
+}
+
+TEST_CASE("profile: transport = \"httpupgrade\" and [server.httpupgrade]") {
+  const Profile p = parse_ok(server_and({R"(transport = "httpupgrade")", "[server.httpupgrade]",
+                                         R"(path = "/up")", R"(host = "cdn.example.org")"}));
+  CHECK(p.server.transport == Transport::kHttpUpgrade);
+  CHECK(p.server.httpupgrade.path == "/up");
+  CHECK(p.server.httpupgrade.host == "cdn.example.org");
+  CHECK(vmlocal::config::transport_name(p.server) == "httpupgrade");
+  CHECK(parse_error(server_and(
+            {R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(path = "up")"})) ==
+        R"(p.toml:7:8: server.httpupgrade.path must start with "/", got "up")");
+  CHECK(parse_error(
+            server_and({R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(host = "a b")"}))
+            .starts_with("p.toml:7:8: server.httpupgrade.host must be a host name"));
+  // Over TLS it offers exactly http/1.1, like ws: an "h2" in alpn is dropped with a warning.
+  const ProfileResult h2 = parse_profile(
+      server_and({R"(transport = "httpupgrade")", "[server.tls]", R"(alpn = ["h2", "http/1.1"])"}),
+      "p.toml");
+  REQUIRE(h2.ok());
+  CHECK(*h2.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  REQUIRE(h2.warnings.size() == 1);
+  CHECK(
+      h2.warnings[0].starts_with("p.toml:7:8: server.tls.alpn: HTTPUpgrade needs HTTP/1.1; "
+                                 "dropped \"h2\""));
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "vmlocal/crypto/base64.hpp"
+#include "vmlocal/transport/httpupgrade.hpp"
 #include "vmlocal/transport/ws_handshake.hpp"
 
 using namespace vmlocal;
@@ -198,4 +199,32 @@ TEST_CASE("ws early data: the 101 may echo the offered Sec-WebSocket-Protocol, n
   UpgradeResponseReader none_offered(key);
   CHECK(feed(none_offered, "Sec-WebSocket-Protocol: AAEC-_8\r\n").status ==
         UpgradeResponseReader::Status::kError);
+}
+
+// HTTPUpgrade (Xray config/transports/httpupgrade, v2fly v5 config/stream/httpupgrade, sing-box
+// v2ray-transport): an HTTP/1.1 Upgrade request and a 101, then raw bytes.
+TEST_CASE("httpupgrade: the request head, and the 101 read without an accept key") {
+  CHECK(vmlocal::transport::httpupgrade::build_request({"cdn.example.org", "/up"}) ==
+        "GET /up HTTP/1.1\r\nHost: cdn.example.org\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\n\r\n");
+  auto feed = [](UpgradeResponseReader& reader, std::string_view text) {
+    return reader.feed(ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  };
+  // Xray's answer, then the first stream bytes in the same read.
+  const std::string_view ok =
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  UpgradeResponseReader reader = vmlocal::transport::httpupgrade::make_response_reader();
+  const auto step = feed(reader, std::string(ok) + "\x01\x02");
+  CHECK(step.status == UpgradeResponseReader::Status::kDone);
+  CHECK(step.consumed == ok.size());
+
+  UpgradeResponseReader refused = vmlocal::transport::httpupgrade::make_response_reader();
+  CHECK(feed(refused, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").status ==
+        UpgradeResponseReader::Status::kError);
+  CHECK(refused.status_code() == 404);
+  UpgradeResponseReader no_upgrade = vmlocal::transport::httpupgrade::make_response_reader();
+  CHECK(
+      feed(no_upgrade, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n").status ==
+      UpgradeResponseReader::Status::kError);
+  CHECK(no_upgrade.error() == "the 101 response has no \"Upgrade: websocket\" header");
 }

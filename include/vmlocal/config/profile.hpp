@@ -26,7 +26,7 @@ struct ListenEndpoint {
   std::string to_string() const;  // as written in a profile
 };
 
-enum class Transport : uint8_t { kTcp, kWs };
+enum class Transport : uint8_t { kTcp, kWs, kHttpUpgrade };
 
 // [server.tls]: present means TLS to the server (tcp + tls, or ws + tls = wss).
 struct TlsSettings {
@@ -51,6 +51,12 @@ struct WsSettings {
   uint32_t max_early_data = 0;
   // The header that carries them; "": appended to the path instead (v2fly's default form).
   std::string early_data_header = "Sec-WebSocket-Protocol";
+};
+
+// [server.httpupgrade]: the HTTP/1.1 upgrade, used when server.transport = "httpupgrade".
+struct HttpUpgradeSettings {
+  std::string path = "/";
+  std::string host;  // Host header; empty: as for ws (sni, else address, with a non-default port)
 };
 
 // [server.tcp]: v2ray's tcpSettings.header, used when server.transport = "tcp".
@@ -88,6 +94,7 @@ struct Profile {
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
     TcpSettings tcp;
+    HttpUpgradeSettings httpupgrade;
   } server;
 
   struct Timeouts {
@@ -123,7 +130,7 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
 
-// "tcp", "tcp+http", "ws", "tcp+tls", "tcp+http+tls" or "ws+tls", for logs and --check.
+// "tcp", "tcp+http", "ws", "httpupgrade", each with "+tls" when TLS is on, for logs and --check.
 std::string transport_name(const Profile::Server& server);
 
 // Why the listen addresses must not be used as they are — one reachable from other machines

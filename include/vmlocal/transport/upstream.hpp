@@ -1,5 +1,6 @@
 // The upstream stack a profile asks for, built from the layers: tcp, tcp -> tls, tcp -> ws,
-// tcp -> tls -> ws, tcp -> [tls] -> http-header. The session only ever sees the top Stream.
+// tcp -> tls -> ws, tcp -> [tls] -> http-header, tcp -> [tls] -> httpupgrade. The session only ever
+// sees the top Stream.
 #pragma once
 
 #include <uv.h>
@@ -10,6 +11,7 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/transport/http_header.hpp"
+#include "vmlocal/transport/httpupgrade.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/transport/tls_context.hpp"
 #include "vmlocal/transport/ws_stream.hpp"
@@ -17,11 +19,14 @@
 namespace vmlocal::transport {
 
 // SNI: sni, else the address when it is a name. Certificate name: sni, else the address.
-// ALPN: exactly "http/1.1" under ws (an HTTP/1.1 upgrade); over tcp as configured, else none.
+// ALPN: exactly "http/1.1" under ws and httpupgrade (HTTP/1.1 upgrades); over tcp as
+// configured, else none.
 TlsOptions tls_options_for(const config::Profile::Server& server);
 // Host: host, else sni, else the address (":port" added unless it is 80 for ws, 443 for wss).
 WsOptions ws_options_for(const config::Profile::Server& server);
 
+// [server.httpupgrade]: path, and Host as for ws.
+httpupgrade::Request httpupgrade_request_for(const config::Profile::Server& server);
 // [server.tcp] header = "http": the paths and hosts the request head draws from.
 http_header::RequestOptions http_header_options_for(const config::Profile::Server& server);
 

@@ -54,6 +54,9 @@ class UpgradeResponseReader {
 
   // `offered_protocol`: the Sec-WebSocket-Protocol value the request carried ("" for none).
   explicit UpgradeResponseReader(std::string key, std::string offered_protocol = {});
+  // The HTTPUpgrade transport's answer (httpupgrade.hpp): the same 101 head, without
+  // Sec-WebSocket-Accept, since its request carries no key.
+  static UpgradeResponseReader without_accept() { return UpgradeResponseReader(); }
 
   Step feed(ByteView bytes);
 
@@ -63,10 +66,11 @@ class UpgradeResponseReader {
   int status_code() const { return status_code_; }
 
  private:
+  UpgradeResponseReader() = default;
   Step fail(std::string why);
   void check_head();
 
-  std::string expected_accept_;
+  std::string expected_accept_;  // "": not checked (HTTPUpgrade)
   std::string offered_protocol_;
   std::string head_;
   std::string error_;
