@@ -230,7 +230,8 @@ TEST_SUITE("http_transports") {
       table += std::string("\n  ") + form.label + "  " + bulk_both_ways(t, form.label, seed += 2);
       CHECK(t.front.upgrades() == 2);
       CHECK(t.front.refusals() == 0);
-      CHECK(t.front.errors().empty());
+      const std::vector<std::string> errors = t.front.errors();
+      CHECK_MESSAGE(errors.empty(), (errors.empty() ? "" : errors.front()));
       // Each upgrade carried the VMess request header (and the app's first bytes, when the
       // upload's came in time): more than the 61 bytes of an AEAD header with a short target.
       CHECK(t.front.early_data_bytes() >= 2 * 61);
@@ -298,7 +299,8 @@ TEST_SUITE("http_transports") {
     MESSAGE("rates (MiB/s, download / upload):\n  httpupgrade  " << rates);
     CHECK(t.front.upgrades() == 2);
     CHECK(t.front.refusals() == 0);
-    CHECK(t.front.errors().empty());
+    const std::vector<std::string> errors = t.front.errors();
+    CHECK_MESSAGE(errors.empty(), (errors.empty() ? "" : errors.front()));
     for (const std::string& head : t.front.request_heads()) {
       CHECK(head ==
             "GET /up HTTP/1.1\r\nHost: cdn.example.org\r\nConnection: Upgrade\r\n"

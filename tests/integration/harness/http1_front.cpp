@@ -370,8 +370,12 @@ void Http1Front::serve(Socket& client) {
       }
       relay.backend.shutdown_both();  // WebSocket has no half-close: the tunnel is over
     }
+  } catch (const SocketError&) {
+    // A peer went away (v2ray closes, even with a reset, once the target is done and refuses
+    // what the client still sends, its END): the relay passes that on, as a real server would.
+    relay.backend.shutdown_both();
   } catch (const std::exception& e) {
-    record(std::string("uplink: ") + e.what());
+    record(std::string("uplink: ") + e.what());  // the client broke the protocol
     relay.backend.shutdown_both();
   }
   down.join();

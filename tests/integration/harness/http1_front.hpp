@@ -58,7 +58,8 @@ class Http1Front {
   std::uint64_t early_data_bytes() const { return early_data_bytes_.load(); }
   // The request heads received, in order (for tests of the exact bytes).
   std::vector<std::string> request_heads() const;
-  // Relay failures (what went wrong, per connection); empty when every connection ended well.
+  // Protocol errors of the client after the upgrade (an unmasked or unknown frame); empty when
+  // every client kept to the protocol. Peers going away are not errors here.
   std::vector<std::string> errors() const;
 
  private:
