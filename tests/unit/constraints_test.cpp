@@ -214,7 +214,9 @@ TEST_CASE("constraints: apply_constraints repairs a profile built in code, and s
 
 // The offer itself, for a profile that did not come through the loader: under ws it is
 // exactly "http/1.1", a server that prefers h2 has nothing else to pick.
-TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the list over tcp") {
+TEST_CASE(
+    "constraints: tls_options_for offers exactly http/1.1 under ws and httpupgrade, the list "
+    "over tcp") {
   Profile::Server server;
   server.address = "vmess.example.org";
   server.port = 443;
@@ -228,6 +230,12 @@ TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the li
   CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
   server.tls->alpn.reset();
   CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
+  // HTTPUpgrade opens with an HTTP/1.1 request too.
+  server.transport = vmlocal::config::Transport::kHttpUpgrade;
+  server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};
+  options = vmlocal::transport::tls_options_for(server);
+  CHECK(options.alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(options.require_http11);
 
   server.transport = vmlocal::config::Transport::kTcp;
   server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};

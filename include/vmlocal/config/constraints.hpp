@@ -19,12 +19,14 @@
 // - sni x address as an IP literal, sni x ws.host, ws.host x port: independent; ws.host
 //   only defaults from sni and the port.
 // - timeouts x anything: each timeout bounds its own stage.
-// Settings this build does not have, and the rules they would bring (comments only):
-// - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
-// - transport "h2" / "grpc": need ALPN "h2" and TLS.
 // - ws.max_early_data x tcp_fast_open: both move bytes earlier; together the VMess header
 //   rides in the upgrade request, which rides on the SYN. Nothing depends on the order.
 // - ws.max_early_data x TLS: the early data travels inside TLS like the rest of the upgrade.
+// - transport "httpupgrade" shares ws's rule (ws-alpn-http11): ALPN exactly "http/1.1".
+// - tcp.header = "http" x TLS: the heads travel inside TLS; x tcp_fast_open: the request head
+//   rides on the SYN with the VMess header. No rule needed.
+// Settings this build does not have, and the rules they would bring (comments only):
+// - transport "h2" / "grpc": need ALPN "h2" and TLS.
 #pragma once
 
 #include <array>
