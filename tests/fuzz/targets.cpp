@@ -21,6 +21,7 @@
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/mux/frame.hpp"
 #include "vmlocal/transport/http_header.hpp"
+#include "vmlocal/transport/httpupgrade.hpp"
 #include "vmlocal/transport/ws_frame.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/vmess/account.hpp"
@@ -857,8 +858,7 @@ struct HeadRun {
 // Feeds `stream` to a fresh reader in one piece, or in pieces sized by `split_seed`, stopping
 // at the first kDone or kError; checks each step's consumed count.
 template <typename Reader>
-HeadRun drive_head(ByteView stream, std::optional<uint8_t> split_seed) {
-  Reader reader;
+HeadRun drive_head(Reader reader, ByteView stream, std::optional<uint8_t> split_seed) {
   HeadRun run;
   SplitMix sizes(split_seed.value_or(0));
   size_t at = 0;
@@ -884,20 +884,26 @@ HeadRun drive_head(ByteView stream, std::optional<uint8_t> split_seed) {
 
 }  // namespace
 
-// Input: [reader][split seed][a server's response head and what follows]. Reader 0: the tcp
-// "http" header's ResponseHeadReader.
+// Input: [reader][split seed][a server's response head and what follows]. Reader bit 0 clear:
+// the tcp "http" header's ResponseHeadReader; set: the 101 reader of HTTPUpgrade (the
+// WebSocket one without the accept check).
 Result http_heads(ByteView input) {
   Cursor in(input);
-  in.u8();  // which reader: room for the upgrade readers of ws and httpupgrade
+  const bool upgrade = (in.u8() & 1) != 0;
   const uint8_t split_seed = in.u8();
   const ByteView stream = in.rest();
-  using Reader = transport::http_header::ResponseHeadReader;
-  const HeadRun whole = drive_head<Reader>(stream, std::nullopt);
-  const HeadRun split = drive_head<Reader>(stream, split_seed);
+  auto run = [&](std::optional<uint8_t> seed) {
+    return upgrade ? drive_head(transport::httpupgrade::make_response_reader(), stream, seed)
+                   : drive_head(transport::http_header::ResponseHeadReader(), stream, seed);
+  };
+  const HeadRun whole = run(std::nullopt);
+  const HeadRun split = run(split_seed);
   require(whole.status == split.status && whole.code == split.code && whole.error == split.error &&
               (whole.status != 1 || whole.consumed == split.consumed),
           "http head: whole and split feeds disagree");
-  require(whole.status != 1 || whole.consumed <= transport::http_header::kMaxHead,
+  require(whole.status != 1 ||
+              whole.consumed <= (upgrade ? transport::ws::UpgradeResponseReader::kMaxHead + 4
+                                         : transport::http_header::kMaxHead),
           "http head: a head longer than the limit was accepted");
   if (whole.status == 2) return {Outcome::kRejected, false};
   return {whole.status == 1 ? Outcome::kAccepted : Outcome::kIncomplete, false};
