@@ -159,6 +159,7 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   if (ws != nullptr) read_ws(problems, *ws, out);
   if (const toml::node* tcp = server.get("tcp")) read_tcp(problems, *tcp, out);
   if (const toml::node* up = server.get("httpupgrade")) read_httpupgrade(problems, *up, out);
+  if (const toml::node* mux = server.get("mux")) read_mux(problems, *mux, out.mux);
 }
 
 }  // namespace vmlocal::config

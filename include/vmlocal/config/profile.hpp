@@ -70,6 +70,12 @@ struct TcpSettings {
   std::vector<std::string> host;
 };
 
+// [server.mux]: Mux.Cool (docs/vmess-protocol.md §14), many tunnels in one VMess connection.
+struct MuxSettings {
+  bool enabled = false;
+  uint32_t concurrency = 8;  // tunnels per connection at most; a new connection beyond
+};
+
 struct Profile {
   struct Local {
     std::vector<ListenEndpoint> listen;  // default: 127.0.0.1:1080
@@ -96,6 +102,7 @@ struct Profile {
     WsSettings ws;
     TcpSettings tcp;
     HttpUpgradeSettings httpupgrade;
+    MuxSettings mux;
   } server;
 
   struct Timeouts {
