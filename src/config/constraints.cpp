@@ -3,6 +3,7 @@
 #include "vmlocal/config/constraints.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include <toml++/toml.h>
@@ -13,6 +14,23 @@
 
 namespace vmlocal::config {
 namespace {
+
+// The value of server.transport as written.
+std::string transport_key(Transport transport) {
+  switch (transport) {
+    case Transport::kTcp:
+      return "tcp";
+    case Transport::kWs:
+      return "ws";
+    case Transport::kHttpUpgrade:
+      return "httpupgrade";
+    case Transport::kH2:
+      return "h2";
+    case Transport::kGrpc:
+      return "grpc";
+  }
+  return "?";
+}
 
 bool is_ws(const Profile& p) {
   return p.server.transport == Transport::kWs;
@@ -25,17 +43,7 @@ bool is_http2(const Profile& p) {
 
 // The transport as written in the profile, without "+tls".
 std::string written_transport(const Profile& p) {
-  switch (p.server.transport) {
-    case Transport::kTcp:
-      return "tcp";
-    case Transport::kWs:
-      return "ws";
-    case Transport::kH2:
-      return "h2";
-    case Transport::kGrpc:
-      return "grpc";
-  }
-  return "?";
+  return transport_key(p.server.transport);
 }
 
 // --- [server.ws] is only read by transport = "ws" ---
@@ -110,12 +118,64 @@ std::string grpc_without_service_name_reason(const Profile&) {
          "/<service_name>/Tun), and [server.grpc] service_name is not set";
 }
 
-// --- WebSocket is an HTTP/1.1 upgrade: offer ALPN "http/1.1" and nothing else ---
+// --- [server.httpupgrade] is only read by transport = "httpupgrade" ---
+bool httpupgrade_table_without_httpupgrade(const Profile& p, const WrittenKeys& written) {
+  return p.server.transport != Transport::kHttpUpgrade && written.has("server.httpupgrade");
+}
+std::string httpupgrade_table_without_httpupgrade_reason(const Profile& p) {
+  return "[server.httpupgrade] is set, but server.transport is " +
+         quote(transport_key(p.server.transport));
+}
+
+// --- [server.tcp] is only read by transport = "tcp" ---
+bool tcp_table_without_tcp(const Profile& p, const WrittenKeys& written) {
+  return p.server.transport != Transport::kTcp && written.has("server.tcp");
+}
+std::string tcp_table_without_tcp_reason(const Profile& p) {
+  return "[server.tcp] is set, but server.transport is " + quote(transport_key(p.server.transport));
+}
+
+// --- [server.tcp] host and path belong to the http header ---
+bool tcp_http_keys_without_header(const Profile& p, const WrittenKeys& written) {
+  return p.server.tcp.header != TcpHeader::kHttp &&
+         (written.has("server.tcp.host") || written.has("server.tcp.path"));
+}
+std::string tcp_http_keys_without_header_reason(const Profile& p) {
+  return std::string("server.tcp.") + (p.server.tcp.host.empty() ? "path" : "host") +
+         R"( is only sent with header = "http", and server.tcp.header is "none")";
+}
+
+// --- early_data_header only says where max_early_data's bytes go ---
+bool early_header_without_early_data(const Profile& p, const WrittenKeys& written) {
+  return p.server.ws.max_early_data == 0 && written.has("server.ws.early_data_header");
+}
+std::string early_header_without_early_data_reason(const Profile&) {
+  return "server.ws.early_data_header is set, but server.ws.max_early_data is 0 (early data off)";
+}
+
+// --- a header the profile also sets would be sent twice ---
+bool early_header_in_headers(const Profile& p, const WrittenKeys&) {
+  if (p.server.ws.max_early_data == 0 || p.server.ws.early_data_header.empty()) return false;
+  for (const auto& [name, _] : p.server.ws.headers) {
+    if (name.size() == p.server.ws.early_data_header.size() &&
+        std::equal(name.begin(), name.end(), p.server.ws.early_data_header.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      return true;
+    }
+  }
+  return false;
+}
+std::string early_header_in_headers_reason(const Profile& p) {
+  return "server.ws.headers sets " + quote(p.server.ws.early_data_header) +
+         ", the header server.ws.early_data_header puts the early data in";
+}
+
+// --- WebSocket and HTTPUpgrade are HTTP/1.1 upgrades: offer ALPN "http/1.1" and nothing else ---
 // A server that is offered "h2" takes it (v2ray's TLS inbound prefers h2), and the upgrade
 // request then cannot be sent; an empty list would leave the choice to the server.
 bool ws_alpn_not_http11(const Profile& p, const WrittenKeys&) {
-  return is_ws(p) && p.server.tls && p.server.tls->alpn &&
-         *p.server.tls->alpn != std::vector<std::string>{"http/1.1"};
+  return (is_ws(p) || p.server.transport == Transport::kHttpUpgrade) && p.server.tls &&
+         p.server.tls->alpn && *p.server.tls->alpn != std::vector<std::string>{"http/1.1"};
 }
 std::string ws_alpn_reason(const Profile& p) {
   std::vector<std::string_view> dropped;
@@ -125,12 +185,14 @@ std::string ws_alpn_reason(const Profile& p) {
       dropped.emplace_back(protocol);
     }
   }
-  std::string reason = "server.tls.alpn: WebSocket needs HTTP/1.1; ";
+  const std::string name = is_ws(p) ? "WebSocket" : "HTTPUpgrade";
+  std::string reason = "server.tls.alpn: " + name + " needs HTTP/1.1; ";
   if (dropped.empty()) {
     reason += "offering exactly \"http/1.1\"";
   } else {
-    reason += "dropped " + join_quoted(dropped) +
-              " (a server offered it takes it, and the WebSocket upgrade then fails), offering "
+    reason += "dropped " + join_quoted(dropped) + " (a server offered it takes it, and the " +
+              name +
+              " upgrade then fails), offering "
               "only \"http/1.1\"";
   }
   return reason;
@@ -232,8 +294,48 @@ constexpr std::array kConstraints = {
                ws_table_without_ws_reason,
                R"(add transport = "ws" to [server] (or remove [server.ws]))",
                nullptr},
+    Constraint{"httpupgrade-table-needs-httpupgrade",
+               R"(server.transport x [server.httpupgrade])",
+               {"server.httpupgrade", ""},
+               Verdict::kRefuse,
+               httpupgrade_table_without_httpupgrade,
+               httpupgrade_table_without_httpupgrade_reason,
+               R"(add transport = "httpupgrade" to [server] (or remove [server.httpupgrade]))",
+               nullptr},
+    Constraint{"tcp-table-needs-tcp",
+               R"(server.transport x [server.tcp])",
+               {"server.tcp", ""},
+               Verdict::kRefuse,
+               tcp_table_without_tcp,
+               tcp_table_without_tcp_reason,
+               R"(remove [server.tcp], or write transport = "tcp")",
+               nullptr},
+    Constraint{"tcp-http-keys-need-header",
+               R"(server.tcp.header x server.tcp.host / path)",
+               {"server.tcp.host", "server.tcp.path"},
+               Verdict::kRefuse,
+               tcp_http_keys_without_header,
+               tcp_http_keys_without_header_reason,
+               R"(add header = "http" to [server.tcp] if the server uses it, or remove them)",
+               nullptr},
+    Constraint{"ws-early-header-needs-early-data",
+               "server.ws.early_data_header x server.ws.max_early_data",
+               {"server.ws.early_data_header", ""},
+               Verdict::kRefuse,
+               early_header_without_early_data,
+               early_header_without_early_data_reason,
+               "set max_early_data (e.g. 2048, as the server allows) or remove early_data_header",
+               nullptr},
+    Constraint{"ws-early-header-vs-headers",
+               "server.ws.early_data_header x server.ws.headers",
+               {"server.ws.headers", "server.ws.early_data_header"},
+               Verdict::kRefuse,
+               early_header_in_headers,
+               early_header_in_headers_reason,
+               "remove it from headers",
+               nullptr},
     Constraint{"ws-alpn-http11",
-               R"(server.transport = "ws" x server.tls.alpn)",
+               R"(server.transport = "ws" / "httpupgrade" x server.tls.alpn)",
                {"server.tls.alpn", ""},
                Verdict::kRepair,
                ws_alpn_not_http11,

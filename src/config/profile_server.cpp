@@ -19,10 +19,10 @@ namespace {
 
 constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly1305"sv, "none"sv,
                                        "zero"sv};
-constexpr std::array kTransportNames = {"tcp"sv, "ws"sv, "h2"sv, "grpc"sv};
+constexpr std::array kTransportNames = {"tcp"sv, "ws"sv, "h2"sv, "grpc"sv, "httpupgrade"sv};
 // v2ray/Xray transports a user may copy from a server's config.
-constexpr std::array kOtherTransports = {"httpupgrade"sv, "quic"sv,  "kcp"sv,         "mkcp"sv,
-                                         "splithttp"sv,   "xhttp"sv, "domainsocket"sv};
+constexpr std::array kOtherTransports = {"quic"sv, "kcp"sv, "mkcp"sv, "splithttp"sv, "xhttp"sv,
+                                         "domainsocket"sv};
 
 void read_address(Problems& problems, const toml::node& node, std::string& out) {
   const auto* text = node.as_string();
@@ -89,14 +89,16 @@ void read_transport(Problems& problems, const toml::node& node, Transport& out) 
                              kOtherTransports.end()) {
     problems.add(node.source(),
                  "server.transport " + quote(text->get()) +
-                     R"( is not supported by this build; use "tcp", "ws", "h2" or "grpc")");
+                     R"( is not supported by this build; use "tcp", "ws", "httpupgrade", "h2" or )"
+                     R"("grpc")");
     return;
   }
   if (auto name = read_choice(problems, node, "server.transport", kTransportNames)) {
-    out = *name == "ws"     ? Transport::kWs
-          : *name == "h2"   ? Transport::kH2
-          : *name == "grpc" ? Transport::kGrpc
-                            : Transport::kTcp;
+    out = *name == "ws"            ? Transport::kWs
+          : *name == "h2"          ? Transport::kH2
+          : *name == "grpc"        ? Transport::kGrpc
+          : *name == "httpupgrade" ? Transport::kHttpUpgrade
+                                   : Transport::kTcp;
   }
 }
 
@@ -167,6 +169,8 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   if (ws != nullptr) read_ws(problems, *ws, out);
   if (const toml::node* h2 = server.get("h2")) read_h2(problems, *h2, out);
   if (const toml::node* grpc = server.get("grpc")) read_grpc(problems, *grpc, out);
+  if (const toml::node* tcp = server.get("tcp")) read_tcp(problems, *tcp, out);
+  if (const toml::node* up = server.get("httpupgrade")) read_httpupgrade(problems, *up, out);
   if (const toml::node* mux = server.get("mux")) read_mux(problems, *mux, out.mux);
 }
 

@@ -1,6 +1,10 @@
 #include "vmlocal/crypto/base64.hpp"
 
+#include <sodium.h>
+
 #include <array>
+
+#include "vmlocal/crypto/random.hpp"
 
 namespace vmlocal::crypto {
 namespace {
@@ -66,6 +70,29 @@ std::optional<Bytes> base64_decode(std::string_view text) {
     }
   }
   if (acc != 0) return std::nullopt;  // leftover bits must be zero (canonical encoding)
+  return out;
+}
+
+std::string base64url_encode(ByteView bytes) {
+  ensure_initialized();
+  constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+  std::string out(sodium_base64_encoded_len(bytes.size(), kVariant), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), kVariant);
+  out.resize(out.size() - 1);  // the terminating NUL
+  return out;
+}
+
+std::optional<Bytes> base64url_decode(std::string_view text) {
+  ensure_initialized();
+  Bytes out(text.size() * 3 / 4 + 3);
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  out.resize(len);
   return out;
 }
 

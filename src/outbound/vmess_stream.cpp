@@ -71,10 +71,24 @@ void VmessStream::connect() {
 void VmessStream::on_stream_connected() {
   if (closing_) return;
   connected_ = true;
+  start_flush_timer();
+  handler_.on_stream_connected();
+}
+
+// Early data: the header (with the app's first bytes, if they come in time) is the payload the
+// opening carries, so the flush timer runs from here and the handler may write now.
+void VmessStream::on_stream_writable() {
+  if (closing_) return;
+  start_flush_timer();
+  handler_.on_stream_writable();
+}
+
+void VmessStream::start_flush_timer() {
+  if (flush_timer_started_ || header_sent_) return;
+  flush_timer_started_ = true;
   // The header waits this long for the app's first bytes (see the header comment).
   constexpr uint64_t kHeaderFlushMs = 100;
   uv_timer_start(&flush_timer_, on_flush_timer, kHeaderFlushMs, 0);
-  handler_.on_stream_connected();
 }
 
 void VmessStream::on_stream_failed(const transport::Failure& failure) {

@@ -80,7 +80,8 @@ std::string status_line_problem(std::string_view status_line, int& code) {
 
 // The header lines up to the blank one, which must agree to the upgrade (RFC 6455 §4.1) and
 // turn on nothing that was not offered. Returns the problem, "" when there is none.
-std::string header_problem(std::string_view rest, std::string_view expected_accept) {
+std::string header_problem(std::string_view rest, std::string_view expected_accept,
+                           std::string_view offered_protocol) {
   bool upgrade = false, connection = false;
   std::string_view accept;
   bool have_accept = false;
@@ -101,11 +102,13 @@ std::string header_problem(std::string_view rest, std::string_view expected_acce
     } else if (iequals(name, "Sec-WebSocket-Extensions")) {
       return "the server turned on extension \"" + printable(value) + "\", which was not offered";
     } else if (iequals(name, "Sec-WebSocket-Protocol")) {
+      if (!offered_protocol.empty() && value == offered_protocol) continue;
       return "the server chose subprotocol \"" + printable(value) + "\", which was not offered";
     }
   }
   if (!upgrade) return "the 101 response has no \"Upgrade: websocket\" header";
   if (!connection) return "the 101 response has no \"Connection: upgrade\" header";
+  if (expected_accept.empty()) return {};  // HTTPUpgrade: no key, no accept
   if (!have_accept) return "the 101 response has no Sec-WebSocket-Accept header";
   if (accept != expected_accept) {
     return "wrong Sec-WebSocket-Accept \"" + printable(accept) + "\" (expected \"" +
@@ -145,8 +148,19 @@ std::string build_upgrade_request(const UpgradeRequest& request, std::string_vie
   return out;
 }
 
-UpgradeResponseReader::UpgradeResponseReader(std::string key)
-    : expected_accept_(accept_for_key(key)) {}
+UpgradeRequest with_early_data(UpgradeRequest request, ByteView early,
+                               std::string_view header_name) {
+  std::string encoded = crypto::base64url_encode(early);
+  if (header_name.empty()) {
+    request.path += encoded;
+  } else {
+    request.headers.emplace_back(std::string(header_name), std::move(encoded));
+  }
+  return request;
+}
+
+UpgradeResponseReader::UpgradeResponseReader(std::string key, std::string offered_protocol)
+    : expected_accept_(accept_for_key(key)), offered_protocol_(std::move(offered_protocol)) {}
 
 UpgradeResponseReader::Step UpgradeResponseReader::fail(std::string why) {
   if (error_.empty()) error_ = std::move(why);
@@ -188,7 +202,7 @@ UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
 void UpgradeResponseReader::check_head() {
   std::string_view rest = head_;
   error_ = status_line_problem(take_line(rest), status_code_);
-  if (error_.empty()) error_ = header_problem(rest, expected_accept_);
+  if (error_.empty()) error_ = header_problem(rest, expected_accept_, offered_protocol_);
 }
 
 }  // namespace vmlocal::transport::ws

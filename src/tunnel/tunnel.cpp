@@ -151,6 +151,13 @@ void Tunnel::on_timer(uv_timer_t* timer) {
                   "handshake timed out after " + format_seconds(to_ms(timeouts.handshake)));
       return;
     case TimerPurpose::kConnect:
+      if (self->awaiting_open_) {
+        // The app was answered already (on_stream_writable): all that is left is a reset.
+        self->close(End::kError, "upstream connect timed out after " +
+                                     format_seconds(to_ms(timeouts.connect)) + " (" +
+                                     std::string(self->outbound_->connect_stage()) + " timeout)");
+        return;
+      }
       self->fail_request(ErrorKind::kTimeout, "upstream connect timed out after " +
                                                   format_seconds(to_ms(timeouts.connect)) + " (" +
                                                   std::string(self->outbound_->connect_stage()) +
@@ -195,6 +202,7 @@ void Tunnel::on_idle_timer() {
 }
 
 void Tunnel::one_direction_ended() {
+  if (awaiting_open_) return;  // the connect timer runs; on_stream_connected() comes back here
   // As v2ray's activity timer: the new, shorter limit counts from now.
   last_activity_ms_ = uv_now(context_.loop);
   on_idle_timer();

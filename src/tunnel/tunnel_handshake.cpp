@@ -130,14 +130,36 @@ void Tunnel::start_connect() {
 }
 
 void Tunnel::on_stream_connected() {
+  if (phase_ == Phase::kEstablished && awaiting_open_) {
+    // The opening that carried the app's first bytes is done: the downlink may start.
+    awaiting_open_ = false;
+    last_activity_ms_ = uv_now(context_.loop);
+    arm_timer(TimerPurpose::kIdle, static_cast<uint64_t>(profile_->timeouts.idle.count()));
+    outbound_->read_start();
+    if (uplink_done_ && !downlink_ended_) one_direction_ended();
+    return;
+  }
   if (phase_ != Phase::kConnecting) return;
+  answer_app_and_start_uplink();
+  if (phase_ != Phase::kEstablished) return;
+  arm_timer(TimerPurpose::kIdle, static_cast<uint64_t>(profile_->timeouts.idle.count()));
+  outbound_->read_start();
+}
+
+// The outbound wants the app's first bytes for its opening: answer the app now (the connect
+// timer keeps running until on_stream_connected()).
+void Tunnel::on_stream_writable() {
+  if (phase_ != Phase::kConnecting) return;
+  awaiting_open_ = true;
+  answer_app_and_start_uplink();
+}
+
+void Tunnel::answer_app_and_start_uplink() {
   phase_ = Phase::kEstablished;
   last_activity_ms_ = uv_now(context_.loop);
   queue_reply(handshake_->success_reply().bytes);
   if (phase_ == Phase::kClosing) return;
   handshake_.reset();  // its last reply is copied into replies_
-  arm_timer(TimerPurpose::kIdle, static_cast<uint64_t>(profile_->timeouts.idle.count()));
-  outbound_->read_start();
   if (early_len_ > 0) {
     const size_t offset = early_offset_, len = early_len_;
     early_len_ = 0;

@@ -240,6 +240,24 @@ def ws_seeds():
     write("ws_frames", "server_masked", b"\x01\x05\x82\x8b" + masked(b"masked data"))
 
 
+def http_head_seeds():
+    # Input: [reader: 0 the tcp "http" header, 1 HTTPUpgrade][split seed][the server's bytes].
+    ok = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+          b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\nPragma: no-cache\r\n"
+          b"Cache-Control: private\r\nDate: Mon, 30 Nov 2026 08:00:00 GMT\r\n\r\n")
+    write("http_heads", "tcp_ok", b"\x00\x03" + ok)
+    write("http_heads", "tcp_ok_with_body", b"\x00\x09" + ok + b"\x9c\x21\x07vmess")
+    write("http_heads", "tcp_404", b"\x00\x01HTTP/1.1 404 Not Found\r\nConnection: close\r\n"
+          b"Cache-Control: private\r\nContent-Length: 0\r\n\r\n")
+    write("http_heads", "tcp_binary", b"\x00\x02\x9c\x21\x07\x55\x00\x01")
+    write("http_heads", "tcp_partial", b"\x00\x04HTTP/1.1 200 OK\r\nX-A: b\r\n")
+    write("http_heads", "tcp_too_long", b"\x00\x05HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 8200)
+    # Reader 1: the HTTPUpgrade 101.
+    write("http_heads", "up_ok", b"\x01\x03HTTP/1.1 101 Switching Protocols\r\n"
+          b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x01\x02")
+    write("http_heads", "up_404", b"\x01\x07HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    write("http_heads", "up_no_upgrade", b"\x01\x02HTTP/1.1 101 Switching Protocols\r\n"
+          b"Connection: Upgrade\r\n\r\n")
 def mux_seeds():
     # Input: [split seed][frames]. The frames are v2ray 4.34's own (tests/vectors/mux_frames.json).
     vectors = json.loads((ROOT / "tests" / "vectors" / "mux_frames.json").read_text())
@@ -276,7 +294,8 @@ def grpc_seeds():
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
                    "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
-                   "grpc_hunks", "socks4_handshake", "http_proxy_request", "sniff"]:
+                   "grpc_hunks", "socks4_handshake", "http_proxy_request", "sniff",
+                   "http_heads"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
     inbound_seeds()
@@ -284,6 +303,7 @@ def main():
     reader_seeds()
     sealed_seeds()
     ws_seeds()
+    http_head_seeds()
     mux_seeds()
     grpc_seeds()
 

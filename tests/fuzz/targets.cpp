@@ -21,6 +21,8 @@
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/mux/frame.hpp"
 #include "vmlocal/transport/grpc_frame.hpp"
+#include "vmlocal/transport/http_header.hpp"
+#include "vmlocal/transport/httpupgrade.hpp"
 #include "vmlocal/transport/ws_frame.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/vmess/account.hpp"
@@ -893,6 +895,40 @@ HunkRun drive_hunks(ByteView stream, std::optional<uint8_t> split_seed) {
   return run;
 }
 
+struct HeadRun {
+  int status = 0;  // 0 need more, 1 done, 2 error
+  size_t consumed = 0;
+  int code = 0;
+  std::string error;
+};
+
+// Feeds `stream` to a fresh reader in one piece, or in pieces sized by `split_seed`, stopping
+// at the first kDone or kError; checks each step's consumed count.
+template <typename Reader>
+HeadRun drive_head(Reader reader, ByteView stream, std::optional<uint8_t> split_seed) {
+  HeadRun run;
+  SplitMix sizes(split_seed.value_or(0));
+  size_t at = 0;
+  while (at < stream.size()) {
+    const size_t n =
+        split_seed ? std::min<size_t>(stream.size() - at, 1 + sizes.next() % 17) : stream.size();
+    const auto step = reader.feed(stream.subspan(at, n));
+    require(step.consumed <= n, "http head: consumed more than it was given");
+    run.consumed += step.consumed;
+    at += n;
+    if (step.status == Reader::Status::kNeedMore) {
+      require(step.consumed == n, "http head: kNeedMore without taking every byte");
+      continue;
+    }
+    run.status = step.status == Reader::Status::kDone ? 1 : 2;
+    run.error = reader.error();
+    require(run.status == 1 || !run.error.empty(), "http head: an error without a message");
+    break;
+  }
+  run.code = reader.status_code();
+  return run;
+}
+
 }  // namespace
 
 // Input: [split seed][gRPC message stream]. Whole and split feeds must agree; what decodes
@@ -927,8 +963,33 @@ Result grpc_hunks(ByteView input) {
           false};
 }
 
+// Input: [reader][split seed][a server's response head and what follows]. Reader bit 0 clear:
+// the tcp "http" header's ResponseHeadReader; set: the 101 reader of HTTPUpgrade (the
+// WebSocket one without the accept check).
+Result http_heads(ByteView input) {
+  Cursor in(input);
+  const bool upgrade = (in.u8() & 1) != 0;
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  auto run = [&](std::optional<uint8_t> seed) {
+    return upgrade ? drive_head(transport::httpupgrade::make_response_reader(), stream, seed)
+                   : drive_head(transport::http_header::ResponseHeadReader(), stream, seed);
+  };
+  const HeadRun whole = run(std::nullopt);
+  const HeadRun split = run(split_seed);
+  require(whole.status == split.status && whole.code == split.code && whole.error == split.error &&
+              (whole.status != 1 || whole.consumed == split.consumed),
+          "http head: whole and split feeds disagree");
+  require(whole.status != 1 ||
+              whole.consumed <= (upgrade ? transport::ws::UpgradeResponseReader::kMaxHead + 4
+                                         : transport::http_header::kMaxHead),
+          "http head: a head longer than the limit was accepted");
+  if (whole.status == 2) return {Outcome::kRejected, false};
+  return {whole.status == 1 ? Outcome::kAccepted : Outcome::kIncomplete, false};
+}
+
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 12> kTargets = {{
+  static constexpr std::array<TargetInfo, 13> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -941,6 +1002,7 @@ std::span<const TargetInfo> all_targets() {
       {"socks4_handshake", socks4_handshake},
       {"http_proxy_request", http_proxy_request},
       {"sniff", sniff},
+      {"http_heads", http_heads},
   }};
   return kTargets;
 }

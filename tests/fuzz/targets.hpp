@@ -46,6 +46,8 @@ Result body_reader_sealed(ByteView input);
 Result response_reader_sealed(ByteView input);
 // The WebSocket FrameDecoder (client and server role) on raw bytes, whole and split.
 Result ws_frames(ByteView input);
+// The HTTP response-head readers of the HTTP/1 transports on raw bytes, whole and split.
+Result http_heads(ByteView input);
 // The Mux.Cool FrameReader on raw bytes, whole and split; every frame it reads re-encoded by
 // encode_frame_header and read back the same.
 Result mux_frames(ByteView input);

@@ -83,6 +83,29 @@ std::map<std::string_view, Case> cases(const CaFile& ca) {
        {{"[server.ws]", R"(path = "/ws")"},
         "p.toml:5:1: ",
         {R"(transport = "ws")", "[server.ws]", R"(path = "/ws")"}}},
+      {"httpupgrade-table-needs-httpupgrade",
+       {{"[server.httpupgrade]", R"(path = "/up")"},
+        "p.toml:5:1: ",
+        {R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(path = "/up")"}}},
+      {"tcp-table-needs-tcp",
+       {{R"(transport = "ws")", "[server.tcp]", R"(header = "http")"},
+        "p.toml:6:1: ",
+        {R"(transport = "tcp")", "[server.tcp]", R"(header = "http")"}}},
+      {"tcp-http-keys-need-header",
+       {{"[server.tcp]", R"(path = ["/a"])"},
+        "p.toml:6:8: ",
+        {"[server.tcp]", R"(header = "http")", R"(path = ["/a"])"}}},
+      {"ws-early-header-needs-early-data",
+       {{R"(transport = "ws")", "[server.ws]", R"(early_data_header = "")"},
+        "p.toml:7:21: ",
+        {R"(transport = "ws")", "[server.ws]", R"(early_data_header = "")",
+         "max_early_data = 2048"}}},
+      {"ws-early-header-vs-headers",
+       {{R"(transport = "ws")", "[server.ws]", "max_early_data = 2048",
+         R"(early_data_header = "X-Ed")", R"(headers = { "x-ed" = "x" })"},
+        "p.toml:9:11: ",
+        {R"(transport = "ws")", "[server.ws]", "max_early_data = 2048",
+         R"(early_data_header = "X-Ed")", R"(headers = { "X-A" = "x" })"}}},
       {"ws-alpn-http11",
        {{R"(transport = "ws")", "[server.tls]", R"(alpn = ["h2", "http/1.1"])"},
         "p.toml:7:8: ",
@@ -242,7 +265,9 @@ TEST_CASE("constraints: h2 and grpc messages say what is wrong and what was drop
 
 // The offer itself, for a profile that did not come through the loader: under ws it is
 // exactly "http/1.1", a server that prefers h2 has nothing else to pick.
-TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the list over tcp") {
+TEST_CASE(
+    "constraints: tls_options_for offers exactly http/1.1 under ws and httpupgrade, the list "
+    "over tcp") {
   Profile::Server server;
   server.address = "vmess.example.org";
   server.port = 443;
@@ -256,6 +281,12 @@ TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the li
   CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
   server.tls->alpn.reset();
   CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
+  // HTTPUpgrade opens with an HTTP/1.1 request too.
+  server.transport = vmlocal::config::Transport::kHttpUpgrade;
+  server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};
+  options = vmlocal::transport::tls_options_for(server);
+  CHECK(options.alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(options.require_http11);
 
   server.transport = vmlocal::config::Transport::kTcp;
   server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};

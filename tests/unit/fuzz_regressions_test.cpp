@@ -86,6 +86,7 @@ constexpr SeedGoal kSeedGoals[] = {
     {"socks4_handshake", true, false},
     {"http_proxy_request", true, false},
     {"sniff", true, false},
+    {"http_heads", true, false},
 };
 
 }  // namespace

@@ -276,7 +276,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"fingerprint = true"})) ==
         "p.toml:5:1: unknown key \"fingerprint\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, h2, grpc, tcp_fast_open, mux)");
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -457,7 +457,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, h2, grpc, tcp_fast_open, mux)");
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -501,10 +501,10 @@ TEST_CASE("profile: server.security and server.transport") {
   CHECK(parse_ok(server_and({R"(transport = "ws")"})).server.transport == Transport::kWs);
   CHECK(parse_error(server_and({R"(transport = "quic")"})) ==
         R"(p.toml:5:13: server.transport "quic" is not supported by this build; use "tcp", "ws", )"
-        R"("h2" or "grpc")");
+        R"("httpupgrade", "h2" or "grpc")");
   CHECK(parse_error(server_and({R"(transport = "tpc")"})) ==
-        R"(p.toml:5:13: server.transport must be one of "tcp", "ws", "h2", "grpc"; got "tpc" )"
-        R"((did you mean "tcp"?))");
+        R"(p.toml:5:13: server.transport must be one of "tcp", "ws", "h2", "grpc", "httpupgrade"; )"
+        R"(got "tpc" (did you mean "tcp"?))");
   CHECK(parse_error(server_and({R"(transport = "http")"})) ==
         R"(p.toml:5:13: server.transport "http" is v2ray's name for it; write transport = "h2")");
   CHECK(parse_error(server_and({R"(transport = "gun")"})) ==
@@ -983,8 +983,9 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
       CHECK(warning.starts_with(path + ": "));
     }
   }
-  // example, demo, example-ws, example-tls, example-ws-tls, example-h2, example-grpc
-  CHECK(count >= 7);
+  // example, demo, example-ws, example-tls, example-ws-tls, example-h2, example-grpc,
+  // example-httpupgrade-tls
+  CHECK(count >= 8);
 }
 
 TEST_CASE("profile: [local] protocols narrows the inbound protocols, errors at the entry") {
@@ -1003,4 +1004,50 @@ TEST_CASE("profile: [local] protocols narrows the inbound protocols, errors at t
             .rfind("p.toml:6:13: local.protocols must be a non-empty list", 0) == 0);
   CHECK(parse_error(server_and({"[local]", R"(protocols = "http")"}))
             .rfind("p.toml:6:13: local.protocols must be a non-empty list", 0) == 0);
+}
+
+TEST_CASE("profile: [server.tcp] header = \"http\" with its paths and hosts") {
+  const Profile p = parse_ok(server_and({"[server.tcp]", R"(header = "http")",
+                                         R"(path = ["/a", "/b"])", R"(host = "cdn.example.org")"}));
+  CHECK(p.server.tcp.header == vmlocal::config::TcpHeader::kHttp);
+  CHECK(p.server.tcp.path == std::vector<std::string>{"/a", "/b"});
+  CHECK(p.server.tcp.host == std::vector<std::string>{"cdn.example.org"});
+  CHECK(vmlocal::config::transport_name(p.server) == "tcp+http");
+  CHECK(parse_ok(server_and({})).server.tcp.header == vmlocal::config::TcpHeader::kNone);
+
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "tls")"}))
+            .starts_with("p.toml:6:10: server.tcp.header must be one of"));
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", R"(path = ["a"])"})) ==
+        R"(p.toml:7:9: server.tcp.path must start with "/", got "a")");
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", "path = []"})) ==
+        "p.toml:7:8: server.tcp.path must not be empty (leave it out for the default)");
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", R"(host = ["a b"])"}))
+            .starts_with("p.toml:7:9: server.tcp.host must be a host name"));
+  CHECK(parse_error(server_and({"[server.tcp]", R"(hedaer = "http")"})) ==
+        R"(p.toml:6:1: unknown key "hedaer" in [server.tcp] (did you mean "header"?))");
+}
+
+TEST_CASE("profile: transport = \"httpupgrade\" and [server.httpupgrade]") {
+  const Profile p = parse_ok(server_and({R"(transport = "httpupgrade")", "[server.httpupgrade]",
+                                         R"(path = "/up")", R"(host = "cdn.example.org")"}));
+  CHECK(p.server.transport == Transport::kHttpUpgrade);
+  CHECK(p.server.httpupgrade.path == "/up");
+  CHECK(p.server.httpupgrade.host == "cdn.example.org");
+  CHECK(vmlocal::config::transport_name(p.server) == "httpupgrade");
+  CHECK(parse_error(server_and(
+            {R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(path = "up")"})) ==
+        R"(p.toml:7:8: server.httpupgrade.path must start with "/", got "up")");
+  CHECK(parse_error(
+            server_and({R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(host = "a b")"}))
+            .starts_with("p.toml:7:8: server.httpupgrade.host must be a host name"));
+  // Over TLS it offers exactly http/1.1, like ws: an "h2" in alpn is dropped with a warning.
+  const ProfileResult h2 = parse_profile(
+      server_and({R"(transport = "httpupgrade")", "[server.tls]", R"(alpn = ["h2", "http/1.1"])"}),
+      "p.toml");
+  REQUIRE(h2.ok());
+  CHECK(*h2.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  REQUIRE(h2.warnings.size() == 1);
+  CHECK(
+      h2.warnings[0].starts_with("p.toml:7:8: server.tls.alpn: HTTPUpgrade needs HTTP/1.1; "
+                                 "dropped \"h2\""));
 }

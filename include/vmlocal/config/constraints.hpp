@@ -24,10 +24,17 @@
 //   servers do not check it.
 // - tcp_fast_open x h2 / grpc: the ClientHello rides on the SYN, as for tcp+tls.
 // - timeouts x anything: each timeout bounds its own stage.
+// - ws.max_early_data x tcp_fast_open: both move bytes earlier; together the VMess header
+//   rides in the upgrade request, which rides on the SYN. Nothing depends on the order.
+// - ws.max_early_data x TLS: the early data travels inside TLS like the rest of the upgrade.
+// - transport "httpupgrade" shares ws's rule (ws-alpn-http11): ALPN exactly "http/1.1".
+// - tcp.header = "http" x TLS: the heads travel inside TLS; x tcp_fast_open: the request head
+//   rides on the SYN with the VMess header. No rule needed.
 // Settings this build does not have, and the rules they would bring (comments only):
 // - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
 // - WebSocket early data (path "?ed=2048" in Xray links): today the path is sent as written
 //   and the server ignores the query; with early data, ed x tcp_fast_open would overlap.
+// - transport "h2" / "grpc": need ALPN "h2" and TLS.
 #pragma once
 
 #include <array>

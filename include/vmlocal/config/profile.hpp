@@ -28,8 +28,9 @@ struct ListenEndpoint {
 };
 
 // tcp; ws (WebSocket); h2 (v2ray's "http" network: one HTTP/2 stream per tunnel); grpc (the
-// "gun" service: HTTP/2 POST /<service_name>/Tun carrying protobuf Hunk messages).
-enum class Transport : uint8_t { kTcp, kWs, kH2, kGrpc };
+// "gun" service: HTTP/2 POST /<service_name>/Tun carrying protobuf Hunk messages);
+// httpupgrade (an HTTP/1.1 Upgrade, then raw bytes).
+enum class Transport : uint8_t { kTcp, kWs, kH2, kGrpc, kHttpUpgrade };
 
 // [server.tls]: present means TLS to the server (tcp + tls, or ws + tls = wss).
 struct TlsSettings {
@@ -48,6 +49,28 @@ struct WsSettings {
   std::string path = "/";
   std::string host;  // Host header; empty: sni, else server.address (with a non-default port)
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+  // Early data: up to this many of the first bytes (the VMess header and the app's first
+  // bytes) ride in the upgrade request, saving a round trip; 0: off. Needs the server's
+  // support (Xray's "?ed=N" path, v2fly's maxEarlyData, sing-box's max_early_data).
+  uint32_t max_early_data = 0;
+  // The header that carries them; "": appended to the path instead (v2fly's default form).
+  std::string early_data_header = "Sec-WebSocket-Protocol";
+};
+
+// [server.httpupgrade]: the HTTP/1.1 upgrade, used when server.transport = "httpupgrade".
+struct HttpUpgradeSettings {
+  std::string path = "/";
+  std::string host;  // Host header; empty: as for ws (sni, else address, with a non-default port)
+};
+
+// [server.tcp]: v2ray's tcpSettings.header, used when server.transport = "tcp".
+enum class TcpHeader : uint8_t { kNone, kHttp };
+struct TcpSettings {
+  TcpHeader header = TcpHeader::kNone;
+  // header = "http": the request paths and Host values, one of each drawn per connection.
+  // Empty: v2ray's defaults ("/"; "www.baidu.com" or "www.bing.com").
+  std::vector<std::string> path;
+  std::vector<std::string> host;
 };
 
 // [server.h2]: v2ray's httpSettings, used when server.transport = "h2" (always over TLS).
@@ -107,6 +130,8 @@ struct Profile {
     WsSettings ws;
     H2Settings h2;
     GrpcSettings grpc;
+    TcpSettings tcp;
+    HttpUpgradeSettings httpupgrade;
     MuxSettings mux;
   } server;
 
@@ -147,7 +172,8 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
 
-// "tcp", "ws", "h2", "grpc", each with "+tls" when TLS is on, for logs and --check.
+// "tcp", "tcp+http", "ws", "httpupgrade", "h2", "grpc", each with "+tls" when TLS is on, for
+// logs and --check.
 std::string transport_name(const Profile::Server& server);
 
 // Why the listen addresses must not be used as they are — one reachable from other machines

@@ -60,6 +60,8 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
 
   // Handler of the stack below.
   void on_stream_connected() override;
+  void on_stream_writable() override;
+  void start_flush_timer();
   void on_stream_failed(const transport::Failure& failure) override;
   MutableByteView on_stream_buffer() override;
   void on_stream_read(size_t n) override;
@@ -97,6 +99,7 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
   transport::Failure failure_;
 
   bool connected_ = false;
+  bool flush_timer_started_ = false;
   bool closing_ = false;
   bool failed_ = false;
 

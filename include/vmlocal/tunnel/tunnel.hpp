@@ -12,6 +12,10 @@
 // so a tunnel holds at most one uplink block and the outbound's one downlink block, and only
 // while bytes move. Half-close: app EOF -> outbound shutdown(); outbound EOF -> shutdown toward
 // the app; the tunnel ends cleanly when both have happened.
+//
+// Outbounds whose opening carries the app's first bytes (StreamHandler::on_stream_writable) get
+// the app's answer, and its bytes, before they are connected; a failure of the opening then
+// reaches the app as a reset. The tunnel asks nothing about which protocol that is.
 #pragma once
 
 #include <uv.h>
@@ -81,6 +85,9 @@ class Tunnel final : private transport::StreamHandler {
 
   // StreamHandler (the outbound).
   void on_stream_connected() override;
+  void on_stream_writable() override;
+  // The app's answer and the uplink's start, once the outbound takes writes.
+  void answer_app_and_start_uplink();
   void on_stream_failed(const transport::Failure& failure) override;
   MutableByteView on_stream_buffer() override;
   void on_stream_read(size_t n) override;
@@ -129,6 +136,9 @@ class Tunnel final : private transport::StreamHandler {
   uv_shutdown_t app_shutdown_req_{};
   std::unique_ptr<transport::Stream> outbound_;
   uv::CloseLatch latch_;
+  // The outbound took writes before it was connected (on_stream_writable): the app has been
+  // answered and the uplink runs, while the connect timer still bounds the opening.
+  bool awaiting_open_ = false;
 
   Phase phase_ = Phase::kHandshake;
   TimerPurpose timer_purpose_ = TimerPurpose::kNone;
