@@ -21,8 +21,8 @@ constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly
                                        "zero"sv};
 constexpr std::array kTransportNames = {"tcp"sv, "ws"sv, "h2"sv, "grpc"sv, "httpupgrade"sv};
 // v2ray/Xray transports a user may copy from a server's config.
-constexpr std::array kOtherTransports = {"quic"sv, "kcp"sv, "mkcp"sv, "splithttp"sv, "xhttp"sv,
-                                         "domainsocket"sv};
+constexpr std::array kOtherTransports = {"quic"sv,      "kcp"sv,   "mkcp"sv,
+                                         "splithttp"sv, "xhttp"sv, "domainsocket"sv};
 
 void read_address(Problems& problems, const toml::node& node, std::string& out) {
   const auto* text = node.as_string();
