@@ -15,8 +15,8 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv};
-constexpr std::array kSchema = {kLocal, kServer, kTimeouts, kLog, kServerTls, kServerWs};
+constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv, "probe"sv};
+constexpr std::array kSchema = {kLocal, kServer, kTimeouts, kLog, kServerTls, kServerWs, kProbe};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".
@@ -86,7 +86,7 @@ void check_top_level_keys(Problems& problems, const toml::table& root) {
     } else if (!other.empty()) {
       message += " (" + quote(name) + " belongs in [" + std::string(other) + "])";
     } else {
-      message += " (allowed tables: [local], [server], [timeouts], [log])";
+      message += " (allowed tables: [local], [server], [timeouts], [log], [probe])";
     }
     problems.add(key.source(), std::move(message));
   }

@@ -71,7 +71,23 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
+    // Seconds added to this clock for VMess timestamps; nullopt ("auto", the default): the offset
+    // estimated from the server's HTTP Date (the WebSocket upgrade response), applied only when
+    // it exceeds 60 s (outbound/server_state.hpp).
+    std::optional<int32_t> clock_offset;
   } server;
+
+  // [probe]: the request the doctor, the fail-fast check and health checks send through a server.
+  struct Probe {
+    // An HTTP(S) URL answering quickly (a 204 endpoint). Always set; url_set says whether the
+    // profile named it (then a probe also runs at start).
+    std::string url = "https://www.gstatic.com/generate_204";
+    bool url_set = false;
+    std::chrono::milliseconds interval{180'000};  // between health checks
+    // How long the answer may take once the tunnel is up: no answer by then, while the server
+    // keeps the connection open, is a refused request.
+    std::chrono::milliseconds timeout{5'000};
+  } probe;
 
   struct Timeouts {
     std::chrono::milliseconds handshake{10'000};  // SOCKS greeting + request from the app

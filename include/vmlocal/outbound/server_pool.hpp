@@ -7,6 +7,7 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/outbound/dialer.hpp"
+#include "vmlocal/outbound/fail_fast.hpp"
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/server_context.hpp"
 
@@ -15,10 +16,18 @@ namespace vmlocal::outbound {
 class ServerPool final : public Dialer {
  public:
   ServerPool(uv_loop_t* loop, crypto::Random& random) : context_(loop, random) {}
+  ~ServerPool();
+  ServerPool(const ServerPool&) = delete;
+  ServerPool& operator=(const ServerPool&) = delete;
 
   // Builds the servers of `profile` for this loop; they replace the current ones for new tunnels
-  // only. Errors: as ServerContext::make.
+  // only (and their fail-fast checks stop). Errors: as ServerContext::make.
   Result<bool> configure(const config::Profile& profile);
+  // Starts the fail-fast checks of the configured servers (fail_fast.hpp): a probe now when the
+  // profile names [probe] url, and after silent tunnels.
+  void start_checks(const config::Profile& profile);
+  // Stops the checks (a probe in flight is cancelled). Call on the loop before it ends.
+  void stop();
 
   // The server the next tunnel uses.
   const std::shared_ptr<const ServerContext>& pick() const { return servers_.front(); }
@@ -30,6 +39,7 @@ class ServerPool final : public Dialer {
  private:
   OutboundContext context_;
   std::vector<std::shared_ptr<const ServerContext>> servers_;
+  std::vector<FailFast*> checks_;  // each frees itself after stop()
 };
 
 }  // namespace vmlocal::outbound
