@@ -7,9 +7,14 @@ namespace vmlocal::outbound {
 FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const ServerContext> server,
                           ProbeOptions options, bool probe_at_start) {
   auto* self = new FailFast(context, std::move(server), std::move(options));
-  if (probe_at_start)
-    uv_timer_start(
-        &self->timer_, [](uv_timer_t* t) { static_cast<FailFast*>(t->data)->run_probe(); }, 0, 0);
+  if (self->clock_checks()) {
+    // So the first tunnels already use the server's time when this clock is off.
+    self->run_clock_check([self, probe_at_start](bool) {
+      if (probe_at_start) self->run_probe();
+    });
+  } else if (probe_at_start) {
+    self->schedule_probe(0);
+  }
   return self;
 }
 
@@ -41,6 +46,33 @@ std::string FailFast::server_name() const {
   return server_->settings.address + ":" + std::to_string(server_->settings.port);
 }
 
+bool FailFast::clock_checks() const {
+  return server_->state->clock_auto() && server_->settings.transport == config::Transport::kWs;
+}
+
+void FailFast::run_clock_check(std::function<void(bool changed)> then) {
+  if (stopped_ || clock_check_ != nullptr) return;
+  clock_check_ = ClockCheck::start(
+      context_, server_, options_.connect_timeout + options_.timeout,
+      [this, then = std::move(then)](const ClockCheckResult& result) {
+        clock_check_ = nullptr;
+        bool changed = false;
+        if (result.server_unix) {
+          changed = server_->state->note_server_date(*result.server_unix, result.local_unix);
+          if (changed) log_clock_change(*server_);
+        } else {
+          log::debug("server ", server_name(), ": no clock from an HTTP answer: ", result.error);
+        }
+        then(changed);
+      });
+}
+
+void FailFast::schedule_probe(uint64_t delay_ms) {
+  if (stopped_) return;
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { static_cast<FailFast*>(t->data)->run_probe(); }, delay_ms, 0);
+}
+
 void FailFast::run_probe() {
   if (stopped_ || probe_ != nullptr) return;
   server_->state->note_probe_started();
@@ -69,11 +101,22 @@ void FailFast::on_probe_done(const ProbeResult& result) {
   } else {
     log::debug("probe through ", server_name(), " failed: ", result.error.message);
   }
-  const uint64_t delay = state.note_probe_result(outcome, reason);
-  if (delay > 0 && !stopped_) {
-    uv_timer_start(
-        &timer_, [](uv_timer_t* t) { static_cast<FailFast*>(t->data)->run_probe(); }, delay, 0);
+  if (outcome == ServerState::ProbeOutcome::kRefused && clock_checks() && !state.refusing() &&
+      clock_check_ == nullptr) {
+    // Before marking: is it the clock? If the server's Date moves the offset, probe again now.
+    run_clock_check([this, reason](bool changed) {
+      if (changed) {
+        run_probe();
+        return;
+      }
+      const uint64_t delay =
+          server_->state->note_probe_result(ServerState::ProbeOutcome::kRefused, reason);
+      if (delay > 0) schedule_probe(delay);
+    });
+    return;
   }
+  const uint64_t delay = state.note_probe_result(outcome, reason);
+  if (delay > 0) schedule_probe(delay);
 }
 
 void FailFast::stop() {
@@ -84,6 +127,10 @@ void FailFast::stop() {
   if (probe_ != nullptr) {
     probe_->cancel();
     probe_ = nullptr;
+  }
+  if (clock_check_ != nullptr) {
+    clock_check_->cancel();
+    clock_check_ = nullptr;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
            [](uv_handle_t* h) { delete static_cast<FailFast*>(h->data); });

@@ -208,7 +208,9 @@ void Probe::fail(ProbeStage stage, Error error) {
   ProbeResult result;
   result.stage = stage;
   result.responded = vmess_ != nullptr && vmess_->responded();
-  result.refused = stage == ProbeStage::kResponse;
+  // A malformed response is an answer of sorts (an HTTP server on a tcp profile): not a refusal.
+  result.refused = stage == ProbeStage::kResponse &&
+                   (error.kind == ErrorKind::kNoResponse || error.kind == ErrorKind::kTimeout);
   result.error = std::move(error);
   finish(std::move(result));
 }

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/outbound/clock_check.hpp"
 #include "vmlocal/outbound/server_state.hpp"
 #include "vmlocal/transport/upstream.hpp"
 #include "vmlocal/util/http_date.hpp"
@@ -93,21 +94,12 @@ void VmessStream::connect() {
 void VmessStream::apply_server_clock() {
   ServerState& state = *server_->state;
   const std::string_view date = inner_->http_date();
-  if (!state.clock_auto() || date.empty()) return;
-  const std::optional<int64_t> server_time = http::parse_http_date(date);
-  if (!server_time) return;
-  if (state.note_server_date(*server_time, static_cast<int64_t>(std::time(nullptr)))) {
-    const int64_t offset = state.clock_offset();
-    if (offset == 0) {
-      log::info("server ", server_->settings.address, ":", server_->settings.port,
-                ": its clock now agrees with ours (HTTP Date); VMess timestamps use our clock");
-    } else {
-      log::warn(
-          "server ", server_->settings.address, ":", server_->settings.port, ": its clock is ",
-          offset > 0 ? offset : -offset, " s ", offset > 0 ? "ahead of" : "behind",
-          " ours (HTTP Date of the WebSocket upgrade); VMess timestamps follow the server "
-          "(clock_offset = \"auto\"). Fix this computer's clock if it is the one that is off");
-    }
+  // A Date on the upgrade (CDNs and web servers in front add one; v2ray's own has none).
+  const std::optional<int64_t> server_time =
+      date.empty() ? std::nullopt : http::parse_http_date(date);
+  if (state.clock_auto() && server_time &&
+      state.note_server_date(*server_time, static_cast<int64_t>(std::time(nullptr)))) {
+    log_clock_change(*server_);
   }
   if (state.clock_offset() == clock_offset_ || header_sent_) return;
   // The request was built with the old offset and has not gone: build it again.

@@ -50,9 +50,10 @@ struct VmessLocalProfile {
 };
 
 struct VmessLocalOptions {
-  std::vector<std::string> extra_args;  // after "-c FILE"
-  EnvVars env;                          // added to the test's environment
-  std::filesystem::path binary;         // empty: vmess_local_binary()
+  std::vector<std::string> leading_args;  // before "-c FILE": a subcommand, e.g. {"doctor"}
+  std::vector<std::string> extra_args;    // after "-c FILE"
+  EnvVars env;                            // added to the test's environment
+  std::filesystem::path binary;           // empty: vmess_local_binary()
   std::chrono::milliseconds start_timeout{10'000};
   // Set: vmess-local runs in a private mount namespace (`unshare -m`, so root, which CI is)
   // where this text is /etc/hosts and /etc/resolv.conf names a closed port on 127.0.0.1, so
