@@ -43,7 +43,9 @@ std::string printable(std::string_view text) {
 
 std::string hex_start(ByteView bytes) {
   std::string out;
-  for (size_t i = 0; i < bytes.size() && i < 4; ++i) {
+  // The first byte only: it is all a reader fed byte by byte has seen when it gives up, and the
+  // message must not depend on how the bytes arrived.
+  for (size_t i = 0; i < bytes.size() && i < 1; ++i) {
     char text[8];
     std::snprintf(text, sizeof text, "%s0x%02x", i == 0 ? "" : " ", bytes[i]);
     out += text;

@@ -201,15 +201,31 @@ def ws_seeds():
     write("ws_frames", "server_masked", b"\x01\x05\x82\x8b" + masked(b"masked data"))
 
 
+def http_seeds():
+    # Input: [split seed][an HTTP answer head, a Date, or a probe URL].
+    write("http_answer", "no_content",
+          b"\x05HTTP/1.1 204 No Content\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+          b"Content-Length: 0\r\n\r\n")
+    write("http_answer", "bad_request_lf",
+          b"\x09HTTP/1.0 400 Bad Request\nDate: Sunday, 06-Nov-94 08:49:37 GMT\n\nbody")
+    write("http_answer", "upgrade", b"\x11HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
+          b"\r\nConnection: Upgrade\r\nDate: Sun Nov  6 08:49:37 1994\r\n\r\n")
+    write("http_answer", "tls_alert", b"\x01\x15\x03\x01\x00\x02\x02\x46")
+    write("http_answer", "bad_header", b"\x02HTTP/1.1 200 OK\r\nno colon\r\n\r\n")
+    write("http_answer", "url", b"\x00https://www.gstatic.com/generate_204")
+    write("http_answer", "url_v6", b"\x00http://[::1]:8080/a?b#c")
+
+
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
-                   "body_reader_sealed", "response_reader_sealed", "ws_frames"]:
+                   "body_reader_sealed", "response_reader_sealed", "ws_frames", "http_answer"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
     profile_seeds()
     reader_seeds()
     sealed_seeds()
     ws_seeds()
+    http_seeds()
 
 
 if __name__ == "__main__":
