@@ -124,6 +124,9 @@ int main(int argc, char** argv) {
                  "error, warn, info or debug; replaces [log] level")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
   app.set_version_flag("-V,--version", "vmess-local " VMLOCAL_VERSION);
+  app.footer(
+      "vmess-local doctor -c FILE: check every layer to the server and name the first "
+      "that fails (vmess-local doctor --help)");
 
   try {
     app.parse(argc, argv);
