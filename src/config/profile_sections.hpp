@@ -25,12 +25,14 @@ inline constexpr std::array kServerKeys = {
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};
+inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
 inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv, "timeout"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
 inline constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
 inline constexpr TableSchema kLog = {"log", kLogKeys};
+inline constexpr TableSchema kRoute = {"route", kRouteKeys};
 inline constexpr TableSchema kProbe = {"probe", kProbeKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
@@ -45,6 +47,8 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
 // profile_server.cpp. `source_path` locates a relative ca_file (next to the profile).
 void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
                  Profile::Server& out);
+// profile_route.cpp
+void read_route(Problems& problems, const toml::table& route, route::Rules& out);
 // profile_probe.cpp: [probe].
 void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out);
 // profile_server.cpp: server.clock_offset.

@@ -46,6 +46,9 @@ Result body_reader_sealed(ByteView input);
 Result response_reader_sealed(ByteView input);
 // The WebSocket FrameDecoder (client and server role) on raw bytes, whole and split.
 Result ws_frames(ByteView input);
+// The Mux.Cool FrameReader on raw bytes, whole and split; every frame it reads re-encoded by
+// encode_frame_header and read back the same.
+Result mux_frames(ByteView input);
 // HTTP answers from a server or a probe URL: ResponseHeadReader whole and split, the Date parser
 // on every header value, and the probe URL parser on the text.
 Result http_answer(ByteView input);

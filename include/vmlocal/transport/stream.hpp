@@ -90,6 +90,9 @@ class Stream {
   // What the stream is waiting for while connecting, for a timeout message: "DNS: resolve",
   // "TCP: connect", "TLS: handshake", "WebSocket: upgrade". Meaningless once connected.
   virtual std::string_view connect_stage() const { return "connect"; }
+  // Which way the tunnel's bytes go when it is not the usual (through the server): "direct".
+  // Shown in the tunnel's summary line.
+  virtual std::string_view route() const { return {}; }
   // The HTTP answer the stack got while connecting (the WebSocket upgrade response), or empty:
   // its status line and Date header, for the doctor and the clock offset estimate. Kept after a
   // failed upgrade too.
