@@ -12,7 +12,10 @@ namespace vmlocal::config {
 void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out) {
   check_keys(problems, probe, kProbe);
   if (const toml::node* node = probe.get("url")) {
-    if (const auto* text = node->as_string()) {
+    if (const auto* text = node->as_string(); text != nullptr && text->get().empty()) {
+      out.url.clear();  // probes off
+      out.url_set = true;
+    } else if (const auto* text = node->as_string()) {
       auto parsed = http::parse_url(text->get());
       if (const auto* error = std::get_if<std::string>(&parsed)) {
         problems.add(node->source(), "probe.url " + *error + ", got " + describe(*node) +

@@ -368,8 +368,9 @@ void Doctor::check_clock(const std::shared_ptr<const outbound::ServerContext>& c
 
 VmessObservation Doctor::check_vmess() {
   VmessObservation seen;
-  seen.url = profile_.probe.url;
-  auto url = http::parse_url(profile_.probe.url);
+  // url = "" turns the run-time probes off; the doctor still needs one.
+  seen.url = profile_.probe.url.empty() ? config::Profile::Probe{}.url : profile_.probe.url;
+  auto url = http::parse_url(seen.url);
   auto made = outbound::ServerContext::make(server());
   if (!made || !std::holds_alternative<http::Url>(url)) {
     seen.error = made ? "bad probe URL" : made.error().message;
@@ -416,7 +417,8 @@ VmessObservation Doctor::check_vmess() {
 int Doctor::run() {
   std::fprintf(out_, "doctor: server %s:%u over %s; probe %s\n", server().address.c_str(),
                static_cast<unsigned>(server().port), config::transport_name(server()).c_str(),
-               profile_.probe.url.c_str());
+               profile_.probe.url.empty() ? config::Profile::Probe{}.url.c_str()
+                                          : profile_.probe.url.c_str());
   const DnsObservation dns = resolve();
   if (!report(judge_dns(dns))) return kExitLayerFailed;
   const std::vector<TcpAttempt> tcp = connect_each(dns.addresses);

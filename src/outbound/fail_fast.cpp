@@ -3,10 +3,18 @@
 #include "vmlocal/log/log.hpp"
 
 namespace vmlocal::outbound {
+namespace {
+
+// A close without a response sooner than this after the connection was up is not taken as a
+// refused login: v2ray and Xray drain a request they refuse and hold the connection for seconds
+// (v2ray 4.34: until its 4 s handshake timeout), while one whose target fails closes at once.
+constexpr std::chrono::milliseconds kQuickClose{1000};
+
+}  // namespace
 
 FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                          ProbeOptions options, bool probe_at_start) {
-  auto* self = new FailFast(context, std::move(server), std::move(options));
+                          ProbeOptions options, bool probes, bool probe_at_start) {
+  auto* self = new FailFast(context, std::move(server), std::move(options), probes);
   if (self->clock_checks()) {
     // So the first tunnels already use the server's time when this clock is off.
     self->run_clock_check([self, probe_at_start](bool) {
@@ -19,12 +27,13 @@ FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const Server
 }
 
 FailFast::FailFast(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                   ProbeOptions options)
+                   ProbeOptions options, bool probes)
     : context_(context), server_(std::move(server)), options_(std::move(options)) {
   uv_timer_init(context_.loop, &timer_);
   timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   ServerState& state = *server_->state;
+  if (!probes) return;  // [probe] url = "": silent tunnels stay silent
   state.on_probe_wanted = [this] {
     log::info("server ", server_name(), ": ", ServerState::kSilentTunnelsBeforeProbe,
               " tunnels in a row got no response; probing ", options_.url.host_header(),
@@ -87,6 +96,14 @@ void FailFast::on_probe_done(const ProbeResult& result) {
   std::string reason;
   if (result.responded) {
     outcome = ServerState::ProbeOutcome::kAnswered;
+  } else if (result.refused && result.error.kind == ErrorKind::kNoResponse &&
+             result.elapsed - result.connect_time < kQuickClose) {
+    // Closed at once without a response: what v2ray does when it cannot reach the probe URL
+    // (a refused login is drained and held open for seconds). Not a verdict on the login.
+    log::info("server ", server_name(), " closed a probe to ", options_.url.host_header(),
+              options_.url.target,
+              " at once without a response: it cannot reach the probe URL (set [probe] url to "
+              "one it can reach), or it refuses us");
   } else if (result.refused) {
     outcome = ServerState::ProbeOutcome::kRefused;
     reason = "a probe to " + options_.url.host_header() + options_.url.target + " got " +

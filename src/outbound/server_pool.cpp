@@ -21,14 +21,16 @@ Result<bool> ServerPool::configure(const config::Profile& profile) {
 
 void ServerPool::start_checks(const config::Profile& profile) {
   stop();
-  auto url = http::parse_url(profile.probe.url);
-  if (!std::holds_alternative<http::Url>(url)) return;  // the loader checked it
   ProbeOptions options;
-  options.url = std::get<http::Url>(url);
+  auto url = http::parse_url(profile.probe.url);
+  // url = "" (the only URL the loader lets through unparsed): clock checks only, no probes.
+  const bool probes = std::holds_alternative<http::Url>(url);
+  if (probes) options.url = std::get<http::Url>(url);
   options.connect_timeout = profile.timeouts.connect;
   options.timeout = profile.probe.timeout;
   for (const auto& server : servers_) {
-    checks_.push_back(FailFast::start(context_, server, options, profile.probe.url_set));
+    checks_.push_back(
+        FailFast::start(context_, server, options, probes, probes && profile.probe.url_set));
   }
 }
 

@@ -289,7 +289,7 @@ TEST_SUITE("doctor") {
     V2rayServer v2ray = V2rayServer::vmess(dir);
     auto p = VmessLocalProfile::for_server(v2ray);
     p.uuid = random_uuid();
-    p.extra_toml = "[probe]\nurl = \"" + web.url("/") + "\"\ntimeout = 2\n";
+    p.probe_url = web.url("/");
     const auto started = std::chrono::steady_clock::now();
     VmessLocal local(dir, p);
     REQUIRE(local.wait_for_log("refuses us", Deadline::after(5s)));
@@ -321,7 +321,7 @@ TEST_SUITE("doctor") {
     EchoServer echo;
     V2rayServer v2ray = V2rayServer::vmess(dir);
     auto p = VmessLocalProfile::for_server(v2ray);
-    p.extra_toml = "[probe]\nurl = \"" + web.url("/") + "\"\ntimeout = 2\n";
+    p.probe_url = web.url("/");
     VmessLocal local(dir, p);
     const auto deadline = Deadline::after(10s);
     while (web.accepted() == 0 && !deadline.expired())

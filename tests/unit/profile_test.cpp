@@ -999,6 +999,9 @@ TEST_CASE("profile: [probe] and server.clock_offset") {
   CHECK(set.probe.interval == std::chrono::seconds(60));
   CHECK(set.probe.timeout == std::chrono::milliseconds(2500));
   CHECK_FALSE(parse_ok(server_and({R"(clock_offset = "auto")"})).server.clock_offset.has_value());
+  const Profile off = parse_ok(server_and({"[probe]", R"(url = "")"}));
+  CHECK(off.probe.url.empty());  // no probes at run time
+  CHECK(off.probe.url_set);
 
   CHECK(parse_error(server_and({R"(clock_offset = "5m")"})) ==
         "p.toml:5:16: server.clock_offset must be \"auto\" or a whole number of seconds "

@@ -80,8 +80,8 @@ struct Profile {
 
   // [probe]: the request the doctor, the fail-fast check and health checks send through a server.
   struct Probe {
-    // An HTTP(S) URL answering quickly (a 204 endpoint). Always set; url_set says whether the
-    // profile named it (then a probe also runs at start).
+    // An HTTP(S) URL answering quickly (a 204 endpoint). url_set says whether the profile named
+    // it (then a probe also runs at start). Empty (url = ""): no probes at run time.
     std::string url = "https://www.gstatic.com/generate_204";
     bool url_set = false;
     std::chrono::milliseconds interval{180'000};  // between health checks

@@ -28,7 +28,7 @@ namespace vmlocal::outbound {
 class FailFast {
  public:
   static FailFast* start(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                         ProbeOptions options, bool probe_at_start);
+                         ProbeOptions options, bool probes, bool probe_at_start);
   // Cancels a running probe and the timer; frees itself once they closed. Idempotent.
   void stop();
 
@@ -37,7 +37,7 @@ class FailFast {
 
  private:
   FailFast(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-           ProbeOptions options);
+           ProbeOptions options, bool probes);
   ~FailFast() = default;
 
   void run_probe();

@@ -46,6 +46,10 @@ struct VmessLocalProfile {
   std::string route_private = "proxy";
 
   std::string log_level = "info";
+  // [probe] url; empty: url = "" (no probes: a test never sends the default probe URL, and
+  // probes would add connections a test may count).
+  std::string probe_url;
+  std::string probe_timeout = "2";
   std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
 
   // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
