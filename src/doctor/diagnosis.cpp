@@ -205,12 +205,15 @@ Verdict judge_ws(const WsObservation& seen) {
       v.fix = "set transport = \"tcp\"";
       break;
     case PlainAnswer::kTlsAlert:
+      v.cause = "the server answered with a TLS alert: the port expects TLS (" + seen.error + ")";
+      v.fix = "add [server.tls]";
+      break;
     case PlainAnswer::kClosedAtOnce:
       v.cause =
-          "the server closed the WebSocket upgrade without an answer; the port looks like "
-          "a TLS port (" +
+          "the server closed the WebSocket upgrade without an answer: the port expects TLS, "
+          "or it is a tcp VMess server (" +
           seen.error + ")";
-      v.fix = "add [server.tls]";
+      v.fix = "add [server.tls] if the server uses TLS; otherwise set transport = \"tcp\"";
       break;
     default:
       v.cause = "the WebSocket upgrade got no HTTP answer: " + seen.error;
@@ -234,9 +237,16 @@ Verdict judge_tcp_transport(const PlainObservation& seen) {
                 "\"), so it expects WebSocket (or another HTTP transport), not raw tcp";
       v.fix = "set transport = \"ws\" and [server.ws] path to the server's wsSettings path";
       return v;
-    case PlainAnswer::kTlsAlert:
     case PlainAnswer::kClosedAtOnce:
-      v.cause = "the server closed a plain request at once (or sent a TLS alert): it expects TLS";
+      // A TLS server does this, and so does a VMess server whose drain (a per-server random
+      // 54..3384 bytes in v2ray 4.34) is shorter than the request: the probe decides.
+      v.ok = true;
+      v.details.push_back(
+          "(a TLS port, or a VMess server that drained the request: the probe "
+          "tells)");
+      return v;
+    case PlainAnswer::kTlsAlert:
+      v.cause = "the server answered a plain request with a TLS alert: it expects TLS";
       v.fix = "add [server.tls]";
       return v;
     case PlainAnswer::kOtherBytes:
@@ -313,6 +323,10 @@ Verdict judge_vmess(const VmessObservation& seen) {
   v.fix =
       "copy server.uuid and alter_id again from the server's settings, and check that this "
       "computer's clock is right (timedatectl)";
+  if (seen.plain_closed_at_once) {
+    v.cause += "; or the port expects TLS: it also closed a plain request at once";
+    v.fix += "; if the server uses TLS, add [server.tls]";
+  }
   return v;
 }
 

@@ -136,6 +136,7 @@ class Doctor {
   std::unique_ptr<outbound::OutboundContext> context_;
   std::optional<int64_t> clock_offset_;  // the server's clock minus ours, from an HTTP Date
   std::string clock_source_;
+  bool plain_closed_at_once_ = false;
 };
 
 bool Doctor::report(const Verdict& verdict) {
@@ -411,6 +412,7 @@ VmessObservation Doctor::check_vmess() {
   seen.clock.applied = context->state->clock_offset();
   seen.clock.server_minus_local = clock_offset_;
   seen.clock.source = clock_source_;
+  seen.plain_closed_at_once = plain_closed_at_once_;
   return seen;
 }
 
@@ -438,6 +440,7 @@ int Doctor::run() {
   } else if (!server().tls) {
     const PlainObservation plain = plain_request(address);
     note_date(plain.date, "the answer to a plain HTTP request");
+    plain_closed_at_once_ = plain.answer == PlainAnswer::kClosedAtOnce;
     if (!report(judge_tcp_transport(plain))) return kExitLayerFailed;
   }
   if (!report(judge_vmess(check_vmess()))) return kExitLayerFailed;

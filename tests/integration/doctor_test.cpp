@@ -174,10 +174,10 @@ TEST_SUITE("doctor") {
     p.tables = "[server.tls]\ninsecure = true\n";
     const DoctorRun run = doctor(dir, p);
     CHECK(run.code == 1);
-    CHECK(
-        run.last_line().starts_with("doctor: the TLS layer failed: the server does not speak "
-                                    "TLS on this port"));
-    CHECK(run.output.find("fix: remove [server.tls]") != std::string::npos);
+    // v2ray holds a request it refuses (usually: its drain is a per-server random size, and a
+    // short one closes at once), so the cause is named when it was silent, listed otherwise.
+    CHECK(run.last_line().starts_with("doctor: the TLS layer failed: "));
+    CHECK(run.output.find("remove [server.tls]") != std::string::npos);
   }
 
   TEST_CASE("doctor: a tcp profile against a ws server fails at the transport: set ws") {

@@ -96,7 +96,10 @@ TEST_CASE("diagnosis: WebSocket") {
   CHECK(judge_ws(silent).fix == "set transport = \"tcp\"");
   WsObservation closed;
   closed.plain.answer = PlainAnswer::kClosedAtOnce;
-  CHECK(judge_ws(closed).fix == "add [server.tls]");
+  CHECK(has(judge_ws(closed).fix, "add [server.tls] if the server uses TLS"));
+  WsObservation alert;
+  alert.plain.answer = PlainAnswer::kTlsAlert;
+  CHECK(judge_ws(alert).fix == "add [server.tls]");
   WsObservation good;
   good.ok = true;
   good.status_line = "HTTP/1.1 101 Switching Protocols";
@@ -110,7 +113,8 @@ TEST_CASE("diagnosis: the port of a tcp profile") {
   CHECK(http.layer == Layer::kTransport);
   CHECK(has(http.fix, "set transport = \"ws\""));
   CHECK(judge_tcp_transport({PlainAnswer::kTlsAlert, {}, {}}).fix == "add [server.tls]");
-  CHECK(judge_tcp_transport({PlainAnswer::kClosedAtOnce, {}, {}}).fix == "add [server.tls]");
+  // A VMess server with a short drain closes at once too: not enough to name TLS.
+  CHECK(judge_tcp_transport({PlainAnswer::kClosedAtOnce, {}, {}}).ok);
 }
 
 TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
@@ -123,6 +127,8 @@ TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
     CHECK_FALSE(v.ok);
     CHECK(has(v.cause, "wrong uuid/alter_id, or the clock is off"));
     CHECK(has(v.details[1], "cannot be estimated"));
+    seen.plain_closed_at_once = true;
+    CHECK(has(judge_vmess(seen).cause, "or the port expects TLS"));
   }
   SUBCASE("this clock 300 s behind: the clock") {
     seen.clock.server_minus_local = 300;

@@ -113,6 +113,7 @@ struct VmessObservation {
   std::string error;
   ErrorKind kind = ErrorKind::kOther;
   ClockObservation clock;
+  bool plain_closed_at_once = false;  // tcp profile: the port closed a plain request at once
 };
 Verdict judge_vmess(const VmessObservation& seen);
 // One line about the clock: the offset and whether it explains a refusal (or is compensated).
