@@ -132,6 +132,9 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* log_table = table_at(problems, root, "log")) {
     read_log(problems, *log_table, profile.log);
   }
+  if (const toml::table* probe = table_at(problems, root, "probe")) {
+    read_probe(problems, *probe, profile.probe);
+  }
   // Settings that constrain each other (constraints.hpp); only a profile whose every key is
   // valid on its own gets that far.
   if (!problems.any()) {

@@ -16,9 +16,10 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "route"sv, "timeouts"sv, "log"sv};
-constexpr std::array kSchema = {kLocal,     kServer,   kRoute,    kTimeouts,   kLog,
-                                kServerTls, kServerWs, kServerH2, kServerGrpc, kServerMux};
+constexpr std::array kTopLevelTables = {"local"sv,    "server"sv, "route"sv,
+                                        "timeouts"sv, "log"sv,    "probe"sv};
+constexpr std::array kSchema = {kLocal,    kServer,   kRoute,      kTimeouts,  kLog,  kServerTls,
+                                kServerWs, kServerH2, kServerGrpc, kServerMux, kProbe};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".

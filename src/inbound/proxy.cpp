@@ -41,6 +41,7 @@ std::optional<std::string> Proxy::start() {
   for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
     if (auto error = listen_on(endpoint)) return error;
   }
+  servers_.start_checks(*profile_);
   log_started();
   return std::nullopt;
 }
@@ -196,7 +197,7 @@ void Proxy::stop(std::string_view why) {
              [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
   }
   listeners_.clear();
-  servers_.stop();  // shared connections close as their last tunnel does
+  servers_.stop();  // fail-fast checks end; shared connections close as their last tunnel does
   const auto grace = profile_->timeouts.shutdown_grace;
   if (grace.count() > 0 && tunnels_.tunnel_count > 0) {
     log::info("stopping (", why, "): no new connections; waiting up to ",
@@ -222,6 +223,7 @@ void Proxy::close_all(std::string_view why) {
 }
 
 void Proxy::release_handles() {
+  servers_.stop();
   if (grace_timer_started_) {
     grace_timer_started_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);

@@ -291,11 +291,26 @@ def grpc_seeds():
     write("grpc_hunks", "cut", b"\x03" + hunk(b"abcdef")[:-2])
 
 
+def http_seeds():
+    # Input: [split seed][an HTTP answer head, a Date, or a probe URL].
+    write("http_answer", "no_content",
+          b"\x05HTTP/1.1 204 No Content\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+          b"Content-Length: 0\r\n\r\n")
+    write("http_answer", "bad_request_lf",
+          b"\x09HTTP/1.0 400 Bad Request\nDate: Sunday, 06-Nov-94 08:49:37 GMT\n\nbody")
+    write("http_answer", "upgrade", b"\x11HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
+          b"\r\nConnection: Upgrade\r\nDate: Sun Nov  6 08:49:37 1994\r\n\r\n")
+    write("http_answer", "tls_alert", b"\x01\x15\x03\x01\x00\x02\x02\x46")
+    write("http_answer", "bad_header", b"\x02HTTP/1.1 200 OK\r\nno colon\r\n\r\n")
+    write("http_answer", "url", b"\x00https://www.gstatic.com/generate_204")
+    write("http_answer", "url_v6", b"\x00http://[::1]:8080/a?b#c")
+
+
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
                    "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
                    "grpc_hunks", "socks4_handshake", "http_proxy_request", "sniff",
-                   "http_heads"]:
+                   "http_heads", "http_answer"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
     inbound_seeds()
@@ -306,6 +321,7 @@ def main():
     http_head_seeds()
     mux_seeds()
     grpc_seeds()
+    http_seeds()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@
 #include "vmlocal/transport/http_header.hpp"
 #include "vmlocal/transport/httpupgrade.hpp"
 #include "vmlocal/transport/ws_frame.hpp"
+#include "vmlocal/util/http_date.hpp"
+#include "vmlocal/util/http_head.hpp"
+#include "vmlocal/util/http_url.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/vmess/account.hpp"
 #include "vmlocal/vmess/body_reader.hpp"
@@ -929,7 +932,70 @@ HeadRun drive_head(Reader reader, ByteView stream, std::optional<uint8_t> split_
   return run;
 }
 
+struct AnswerRun {
+  http::ResponseHeadReader::Status status = http::ResponseHeadReader::Status::kNeedMore;
+  size_t consumed = 0;
+  http::ResponseHead head;
+  std::string error;
+};
+
+AnswerRun drive_answer(ByteView stream, std::optional<uint8_t> split_seed) {
+  AnswerRun run;
+  http::ResponseHeadReader reader;
+  size_t at = 0;
+  uint8_t seed = split_seed.value_or(0);
+  while (at < stream.size()) {
+    size_t n = stream.size() - at;
+    if (split_seed) {
+      seed = static_cast<uint8_t>(seed * 37 + 11);
+      n = std::min<size_t>(n, 1 + seed % 23);
+    }
+    const auto step = reader.feed(stream.subspan(at, n));
+    require(step.consumed <= n, "http: consumed more than it was given");
+    run.consumed += step.consumed;
+    at += n;
+    run.status = step.status;
+    if (step.status != http::ResponseHeadReader::Status::kNeedMore) break;
+  }
+  if (run.status == http::ResponseHeadReader::Status::kDone) run.head = reader.head();
+  run.error = reader.error();
+  return run;
+}
+
 }  // namespace
+
+Result http_answer(ByteView input) {
+  Cursor in(input);
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  const AnswerRun whole = drive_answer(stream, std::nullopt);
+  const AnswerRun split = drive_answer(stream, split_seed);
+  require(whole.status == split.status && whole.error == split.error &&
+              whole.head.status_line == split.head.status_line &&
+              whole.head.headers == split.head.headers,
+          "http: whole and split feeds disagree");
+  if (whole.status == http::ResponseHeadReader::Status::kDone) {
+    require(whole.consumed == split.consumed && whole.consumed <= stream.size(),
+            "http: the head ends at different places");
+    require(whole.head.status >= 100 && whole.head.status <= 999, "http: status out of range");
+    for (const auto& [name, value] : whole.head.headers) {
+      if (auto t = http::parse_http_date(value)) {
+        require(*t >= -62'167'219'200 && *t <= 253'402'300'799, "http: date out of range");
+      }
+    }
+  }
+  const std::string_view text(reinterpret_cast<const char*>(stream.data()), stream.size());
+  (void)http::parse_http_date(text);
+  auto url = http::parse_url(text);
+  if (const auto* parsed = std::get_if<http::Url>(&url)) {
+    require(!parsed->host.empty() && parsed->port != 0 && parsed->target.starts_with("/"),
+            "http: a parsed URL lacks a host, port or target");
+  }
+  if (whole.status == http::ResponseHeadReader::Status::kError) return {Outcome::kRejected, false};
+  return {whole.status == http::ResponseHeadReader::Status::kDone ? Outcome::kAccepted
+                                                                  : Outcome::kIncomplete,
+          false};
+}
 
 // Input: [split seed][gRPC message stream]. Whole and split feeds must agree; what decodes
 // must re-encode (one Hunk per piece) into a stream that decodes to the same bytes.
@@ -989,7 +1055,7 @@ Result http_heads(ByteView input) {
 }
 
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 13> kTargets = {{
+  static constexpr std::array<TargetInfo, 14> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -997,6 +1063,7 @@ std::span<const TargetInfo> all_targets() {
       {"body_reader_sealed", body_reader_sealed},
       {"response_reader_sealed", response_reader_sealed},
       {"ws_frames", ws_frames},
+      {"http_answer", http_answer},
       {"mux_frames", mux_frames},
       {"grpc_hunks", grpc_hunks},
       {"socks4_handshake", socks4_handshake},

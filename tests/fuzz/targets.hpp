@@ -58,6 +58,9 @@ Result grpc_hunks(ByteView input);
 Result socks4_handshake(ByteView input);
 Result http_proxy_request(ByteView input);
 Result sniff(ByteView input);
+// HTTP answers from a server or a probe URL: ResponseHeadReader whole and split, the Date parser
+// on every header value, and the probe URL parser on the text.
+Result http_answer(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>

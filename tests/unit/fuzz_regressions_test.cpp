@@ -80,7 +80,7 @@ constexpr SeedGoal kSeedGoals[] = {
     {"ws_frames", true, false},          {"mux_frames", true, true},
     {"grpc_hunks", true, false},         {"socks4_handshake", true, false},
     {"http_proxy_request", true, false}, {"sniff", true, false},
-    {"http_heads", true, false},
+    {"http_heads", true, false},         {"http_answer", true, false},
 };
 
 }  // namespace

@@ -259,9 +259,9 @@ TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
 TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"[sever]"})) ==
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
-  CHECK(parse_error(server_and({"[proxy]"})) ==
-        "p.toml:5:2: unknown table [proxy] (allowed tables: [local], [server], [route], "
-        "[timeouts], [log])");
+  CHECK(parse_error(server_and({"[outbounds]"})) ==
+        "p.toml:5:2: unknown table [outbounds] (allowed tables: [local], [server], [route], "
+        "[timeouts], [log], [probe])");
   CHECK(parse_error("listen = \"127.0.0.1:1080\"\n" + server_and({})) ==
         R"(p.toml:1:1: unknown key "listen" outside any [table] ("listen" belongs in [local]))");
   CHECK(parse_error(server_and({"[local]", R"(  lisen = ["127.0.0.1:1080"])"})) ==
@@ -276,7 +276,8 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"fingerprint = true"})) ==
         "p.toml:5:1: unknown key \"fingerprint\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux)");
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
+        "clock_offset)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -457,7 +458,8 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux)");
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
+        "clock_offset)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -467,10 +469,10 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
         "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
   CHECK(parse_error(server_and({"[b831381d-6324-4d53-ad4f-8cda48b30811]"})) ==
         "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server], "
-        "[route], [timeouts], [log])");
+        "[route], [timeouts], [log], [probe])");
   CHECK(parse_error(server_and({R"(["a\nb"])"})) ==
         "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server], "
-        "[route], [timeouts], [log])");
+        "[route], [timeouts], [log], [probe])");
   // As an address it would also be sent to the DNS resolver.
   CHECK(parse_error(lines({"[server]", R"(address = "b831381d-6324-4d53-ad4f-8cda48b30811")",
                            "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
@@ -1050,4 +1052,39 @@ TEST_CASE("profile: transport = \"httpupgrade\" and [server.httpupgrade]") {
   CHECK(
       h2.warnings[0].starts_with("p.toml:7:8: server.tls.alpn: HTTPUpgrade needs HTTP/1.1; "
                                  "dropped \"h2\""));
+}
+
+TEST_CASE("profile: [probe] and server.clock_offset") {
+  const Profile defaults = parse_ok(server_and({}));
+  CHECK(defaults.probe.url == "https://www.gstatic.com/generate_204");
+  CHECK_FALSE(defaults.probe.url_set);
+  CHECK(defaults.probe.interval == std::chrono::seconds(180));
+  CHECK(defaults.probe.timeout == std::chrono::seconds(5));
+  CHECK_FALSE(defaults.server.clock_offset.has_value());  // auto
+
+  const Profile set =
+      parse_ok(server_and({"clock_offset = -300", "[probe]", R"(url = "http://127.0.0.1:8080/204")",
+                           "interval = 60", "timeout = 2.5"}));
+  CHECK(set.server.clock_offset == -300);
+  CHECK(set.probe.url == "http://127.0.0.1:8080/204");
+  CHECK(set.probe.url_set);
+  CHECK(set.probe.interval == std::chrono::seconds(60));
+  CHECK(set.probe.timeout == std::chrono::milliseconds(2500));
+  CHECK_FALSE(parse_ok(server_and({R"(clock_offset = "auto")"})).server.clock_offset.has_value());
+  const Profile off = parse_ok(server_and({"[probe]", R"(url = "")"}));
+  CHECK(off.probe.url.empty());  // no probes at run time
+  CHECK(off.probe.url_set);
+
+  CHECK(parse_error(server_and({R"(clock_offset = "5m")"})) ==
+        "p.toml:5:16: server.clock_offset must be \"auto\" or a whole number of seconds "
+        "(-86400..86400) added to this clock for VMess timestamps, got \"5m\"");
+  CHECK(parse_error(server_and({"clock_offset = 90000"}))
+            .starts_with("p.toml:5:16: server.clock_offset must be"));
+  CHECK(parse_error(server_and({"[probe]", R"(url = "www.gstatic.com/generate_204")"})) ==
+        "p.toml:6:7: probe.url must start with http:// or https://, got "
+        "\"www.gstatic.com/generate_204\" (e.g. url = \"https://www.gstatic.com/generate_204\")");
+  CHECK(parse_error(server_and({"[probe]", "interval = 0"}))
+            .starts_with("p.toml:6:12: probe.interval"));
+  CHECK(parse_error(server_and({"[probe]", "urll = 1"})) ==
+        R"(p.toml:6:1: unknown key "urll" in [probe] (did you mean "url"?))");
 }

@@ -133,7 +133,23 @@ struct Profile {
     TcpSettings tcp;
     HttpUpgradeSettings httpupgrade;
     MuxSettings mux;
+    // Seconds added to this clock for VMess timestamps; nullopt ("auto", the default): the offset
+    // estimated from the server's HTTP Date (the WebSocket upgrade response), applied only when
+    // it exceeds 60 s (outbound/server_state.hpp).
+    std::optional<int32_t> clock_offset;
   } server;
+
+  // [probe]: the request the doctor, the fail-fast check and health checks send through a server.
+  struct Probe {
+    // An HTTP(S) URL answering quickly (a 204 endpoint). url_set says whether the profile named
+    // it (then a probe also runs at start). Empty (url = ""): no probes at run time.
+    std::string url = "https://www.gstatic.com/generate_204";
+    bool url_set = false;
+    std::chrono::milliseconds interval{180'000};  // between health checks
+    // How long the answer may take once the tunnel is up: no answer by then, while the server
+    // keeps the connection open, is a refused request.
+    std::chrono::milliseconds timeout{5'000};
+  } probe;
 
   struct Timeouts {
     std::chrono::milliseconds handshake{10'000};  // SOCKS greeting + request from the app

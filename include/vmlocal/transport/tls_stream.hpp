@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include <optional>
 #include <string>
 
 #include "vmlocal/transport/layer_stream.hpp"
@@ -42,6 +43,15 @@ class TlsStream final : public LayerStream {
   bool session_reused() const;
   std::string protocol_version() const;  // "TLSv1.3"
   std::string alpn_selected() const;     // "" when none
+
+  // The server's certificate as received (also after a failed verification), for the doctor.
+  struct PeerCertificate {
+    std::string subject;    // "CN=vmess.example.org" (RFC 2253)
+    std::string issuer;     // "CN=R3,O=Let's Encrypt,C=US"
+    std::string not_after;  // "Mar  1 12:00:00 2027 GMT"
+    bool expired = false;   // not_after is in the past by this computer's clock
+  };
+  std::optional<PeerCertificate> peer_certificate() const;
 
   // Used by the OpenSSL callbacks (tls_bio.cpp, tls_verify.cpp).
   struct Callbacks;

@@ -97,6 +97,7 @@ std::string VmessLocalProfile::to_toml() const {
   t += "idle = " + seconds(idle_timeout) + "\n";
   t += "shutdown_grace = " + seconds(shutdown_grace) + "\n";
   t += "\n[log]\nlevel = " + toml_string(log_level) + "\n";
+  t += "\n[probe]\nurl = " + toml_string(probe_url) + "\ntimeout = " + probe_timeout + "\n";
   if (!extra_toml.empty()) t += "\n" + extra_toml + "\n";
   return t;
 }
@@ -117,7 +118,9 @@ Process launch_vmess_local(TempDir& dir, std::string_view profile_text,
   // 0600: the loader warns about profiles other users can read (they hold the UUID).
   auto path = dir.write_file(std::string(stem) + ".toml", profile_text);
   auto binary = options.binary.empty() ? vmess_local_binary() : options.binary;
-  std::vector<std::string> args{binary.string(), "-c", path.string()};
+  std::vector<std::string> args{binary.string()};
+  args.insert(args.end(), options.leading_args.begin(), options.leading_args.end());
+  args.insert(args.end(), {"-c", path.string()});
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   if (options.hosts) {
     // The bind mounts exist only in the new namespace; sh execs the binary, so the PID the

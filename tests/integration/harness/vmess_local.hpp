@@ -47,6 +47,10 @@ struct VmessLocalProfile {
   std::string route_private = "proxy";
 
   std::string log_level = "info";
+  // [probe] url; empty: url = "" (no probes: a test never sends the default probe URL, and
+  // probes would add connections a test may count).
+  std::string probe_url;
+  std::string probe_timeout = "2";
   std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
 
   // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
@@ -55,9 +59,10 @@ struct VmessLocalProfile {
 };
 
 struct VmessLocalOptions {
-  std::vector<std::string> extra_args;  // after "-c FILE"
-  EnvVars env;                          // added to the test's environment
-  std::filesystem::path binary;         // empty: vmess_local_binary()
+  std::vector<std::string> leading_args;  // before "-c FILE": a subcommand, e.g. {"doctor"}
+  std::vector<std::string> extra_args;    // after "-c FILE"
+  EnvVars env;                            // added to the test's environment
+  std::filesystem::path binary;           // empty: vmess_local_binary()
   std::chrono::milliseconds start_timeout{10'000};
   // Set: vmess-local runs in a private mount namespace (`unshare -m`, so root, which CI is)
   // where this text is /etc/hosts and /etc/resolv.conf names a closed port on 127.0.0.1, so
