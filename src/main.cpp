@@ -65,11 +65,11 @@ void print_summary(const std::string& config_path, const vmlocal::config::Profil
     listen += (listen.empty() ? "" : ", ") + endpoint.to_string();
   }
   std::printf("%s: OK (listen %s; server %s:%u over %s, security %s, alter_id %u)\n",
-              config_path.c_str(), listen.c_str(), profile.server.address.c_str(),
-              static_cast<unsigned>(profile.server.port),
-              vmlocal::config::transport_name(profile.server).c_str(),
-              std::string(vmlocal::vmess::security_name(profile.server.security)).c_str(),
-              static_cast<unsigned>(profile.server.alter_id));
+              config_path.c_str(), listen.c_str(), profile.servers.front().address.c_str(),
+              static_cast<unsigned>(profile.servers.front().port),
+              vmlocal::config::transport_name(profile.servers.front()).c_str(),
+              std::string(vmlocal::vmess::security_name(profile.servers.front().security)).c_str(),
+              static_cast<unsigned>(profile.servers.front().alter_id));
 }
 
 }  // namespace

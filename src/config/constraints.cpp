@@ -15,7 +15,7 @@ namespace vmlocal::config {
 namespace {
 
 bool is_ws(const Profile& p) {
-  return p.server.transport == Transport::kWs;
+  return p.servers.front().transport == Transport::kWs;
 }
 
 // --- [server.ws] is only read by transport = "ws" ---
@@ -30,12 +30,12 @@ std::string ws_table_without_ws_reason(const Profile&) {
 // A server that is offered "h2" takes it (v2ray's TLS inbound prefers h2), and the upgrade
 // request then cannot be sent; an empty list would leave the choice to the server.
 bool ws_alpn_not_http11(const Profile& p, const WrittenKeys&) {
-  return is_ws(p) && p.server.tls && p.server.tls->alpn &&
-         *p.server.tls->alpn != std::vector<std::string>{"http/1.1"};
+  return is_ws(p) && p.servers.front().tls && p.servers.front().tls->alpn &&
+         *p.servers.front().tls->alpn != std::vector<std::string>{"http/1.1"};
 }
 std::string ws_alpn_reason(const Profile& p) {
   std::vector<std::string_view> dropped;
-  for (const std::string& protocol : *p.server.tls->alpn) {
+  for (const std::string& protocol : *p.servers.front().tls->alpn) {
     if (protocol != "http/1.1" &&
         std::find(dropped.begin(), dropped.end(), protocol) == dropped.end()) {
       dropped.emplace_back(protocol);
@@ -52,13 +52,13 @@ std::string ws_alpn_reason(const Profile& p) {
   return reason;
 }
 void ws_alpn_repair(Profile& p) {
-  p.server.tls->alpn = std::vector<std::string>{"http/1.1"};
+  p.servers.front().tls->alpn = std::vector<std::string>{"http/1.1"};
 }
 
 // --- insecure turns off what ca_file and pin_sha256 configure ---
 bool insecure_with_trust(const Profile& p, const WrittenKeys&) {
-  return p.server.tls && p.server.tls->insecure &&
-         (!p.server.tls->ca_file.empty() || !p.server.tls->pin_sha256.empty());
+  return p.servers.front().tls && p.servers.front().tls->insecure &&
+         (!p.servers.front().tls->ca_file.empty() || !p.servers.front().tls->pin_sha256.empty());
 }
 std::string insecure_with_trust_reason(const Profile&) {
   return "server.tls.insecure = true turns off the checks that ca_file and pin_sha256 ask for";
@@ -66,7 +66,8 @@ std::string insecure_with_trust_reason(const Profile&) {
 
 // --- a pin is trusted on its own: ca_file would never be consulted ---
 bool ca_file_with_pin(const Profile& p, const WrittenKeys&) {
-  return p.server.tls && !p.server.tls->ca_file.empty() && !p.server.tls->pin_sha256.empty();
+  return p.servers.front().tls && !p.servers.front().tls->ca_file.empty() &&
+         !p.servers.front().tls->pin_sha256.empty();
 }
 std::string ca_file_with_pin_reason(const Profile&) {
   return "server.tls.ca_file is not used when pin_sha256 is set (a pinned key is trusted on its "
@@ -75,8 +76,8 @@ std::string ca_file_with_pin_reason(const Profile&) {
 
 // --- insecure alone: accepted, but never quietly (the other rule refuses it with a trust key) ---
 bool insecure_alone(const Profile& p, const WrittenKeys&) {
-  return p.server.tls && p.server.tls->insecure && p.server.tls->ca_file.empty() &&
-         p.server.tls->pin_sha256.empty();
+  return p.servers.front().tls && p.servers.front().tls->insecure &&
+         p.servers.front().tls->ca_file.empty() && p.servers.front().tls->pin_sha256.empty();
 }
 std::string insecure_alone_reason(const Profile&) {
   return "server.tls.insecure = true: the server's certificate is NOT verified. Anyone between "
@@ -85,7 +86,7 @@ std::string insecure_alone_reason(const Profile&) {
 
 // --- alter_id > 0 selects the legacy header, which servers updated since 2022 refuse ---
 bool legacy_header(const Profile& p, const WrittenKeys&) {
-  return p.server.alter_id > 0;
+  return p.servers.front().alter_id > 0;
 }
 std::string legacy_header_reason(const Profile&) {
   return "server.alter_id > 0 selects the legacy VMess header; servers updated since 2022 "
@@ -94,11 +95,11 @@ std::string legacy_header_reason(const Profile&) {
 
 // --- security "none"/"zero" leave the data readable unless TLS is below ---
 bool plaintext_on_the_wire(const Profile& p, const WrittenKeys&) {
-  return !p.server.tls && (p.server.security == vmess::Security::kNone ||
-                           p.server.security == vmess::Security::kZero);
+  return !p.servers.front().tls && (p.servers.front().security == vmess::Security::kNone ||
+                                    p.servers.front().security == vmess::Security::kZero);
 }
 std::string plaintext_reason(const Profile& p) {
-  return "server.security = " + quote(vmess::security_name(p.server.security)) +
+  return "server.security = " + quote(vmess::security_name(p.servers.front().security)) +
          " does not encrypt your data, and without [server.tls] nothing else does: the network "
          "can read and recognise it";
 }

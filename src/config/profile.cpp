@@ -119,7 +119,7 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
     read_local(problems, *local, profile.local);
   }
   if (const toml::table* server = table_at(problems, root, "server")) {
-    read_server(problems, *server, source_path, profile.server);
+    read_server(problems, *server, source_path, profile.servers.front());
   } else if (!root.contains("server")) {
     problems.add_missing(nullptr, "missing [server] table (it needs address, port and uuid)");
   }

@@ -5,7 +5,7 @@
 namespace vmlocal::outbound {
 
 Result<bool> ServerPool::configure(const config::Profile& profile) {
-  auto made = ServerContext::make(profile.server);
+  auto made = ServerContext::make(profile.servers.front());
   if (!made) return made.error();
   servers_ = {std::move(*made)};
   return true;

@@ -312,24 +312,24 @@ void check_loaded_profile(const config::Profile& p) {
   }
   require(local.workers >= 1, "profile: accepted zero workers");
   // The address goes to the resolver and into log lines: nothing invisible may hide in it.
-  require(!p.server.address.empty() && is_printable_ascii(p.server.address),
+  require(!p.servers.front().address.empty() && is_printable_ascii(p.servers.front().address),
           "profile: accepted a server address with control, space or non-ASCII bytes");
-  require(p.server.port != 0, "profile: accepted port 0");
+  require(p.servers.front().port != 0, "profile: accepted port 0");
   // TLS and WebSocket settings end up in a ClientHello and in HTTP request lines and headers:
   // a CR, LF or NUL there would split or cut a header.
-  if (p.server.tls) {
-    require(is_printable_ascii(p.server.tls->sni), "profile: accepted a bad tls.sni");
-    if (p.server.tls->alpn) {
-      for (const std::string& protocol : *p.server.tls->alpn) {
+  if (p.servers.front().tls) {
+    require(is_printable_ascii(p.servers.front().tls->sni), "profile: accepted a bad tls.sni");
+    if (p.servers.front().tls->alpn) {
+      for (const std::string& protocol : *p.servers.front().tls->alpn) {
         require(!protocol.empty() && protocol.size() <= 255, "profile: accepted a bad ALPN id");
       }
     }
   }
-  require(!p.server.ws.path.empty() && p.server.ws.path[0] == '/' &&
-              is_printable_ascii(p.server.ws.path),
+  require(!p.servers.front().ws.path.empty() && p.servers.front().ws.path[0] == '/' &&
+              is_printable_ascii(p.servers.front().ws.path),
           "profile: accepted a bad ws.path");
-  require(is_printable_ascii(p.server.ws.host), "profile: accepted a bad ws.host");
-  for (const auto& [name, value] : p.server.ws.headers) {
+  require(is_printable_ascii(p.servers.front().ws.host), "profile: accepted a bad ws.host");
+  for (const auto& [name, value] : p.servers.front().ws.headers) {
     require(!name.empty() && is_printable_ascii(name) && name.find(':') == std::string::npos,
             "profile: accepted a bad ws header name");
     require(std::none_of(value.begin(), value.end(),

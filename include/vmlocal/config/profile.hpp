@@ -71,7 +71,9 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
-  } server;
+  };
+  // The servers in the order the profile lists them ([server], or [[servers]]); never empty.
+  std::vector<Server> servers{Server{}};
 
   struct Timeouts {
     std::chrono::milliseconds handshake{10'000};  // SOCKS greeting + request from the app
