@@ -64,12 +64,19 @@ void print_summary(const std::string& config_path, const vmlocal::config::Profil
   for (const auto& endpoint : profile.local.listen) {
     listen += (listen.empty() ? "" : ", ") + endpoint.to_string();
   }
-  std::printf("%s: OK (listen %s; server %s:%u over %s, security %s, alter_id %u)\n",
-              config_path.c_str(), listen.c_str(), profile.servers.front().address.c_str(),
-              static_cast<unsigned>(profile.servers.front().port),
-              vmlocal::config::transport_name(profile.servers.front()).c_str(),
-              std::string(vmlocal::vmess::security_name(profile.servers.front().security)).c_str(),
-              static_cast<unsigned>(profile.servers.front().alter_id));
+  std::string servers;
+  for (const auto& server : profile.servers) {
+    const std::string where = vmlocal::config::default_server_name(server);
+    const std::string named = server.name == where ? where : server.name + " at " + where;
+    char line[512];
+    std::snprintf(line, sizeof line, "%sserver %s over %s, security %s, alter_id %u",
+                  servers.empty() ? "" : "; ", named.c_str(),
+                  vmlocal::config::transport_name(server).c_str(),
+                  std::string(vmlocal::vmess::security_name(server.security)).c_str(),
+                  static_cast<unsigned>(server.alter_id));
+    servers += line;
+  }
+  std::printf("%s: OK (listen %s; %s)\n", config_path.c_str(), listen.c_str(), servers.c_str());
 }
 
 }  // namespace

@@ -216,6 +216,11 @@ void collect_keys(const toml::table& table, const std::string& prefix, WrittenKe
   }
 }
 
+// A rule about one server's keys: applied to each server on its own.
+bool is_server_rule(const Constraint& rule) {
+  return rule.at[0].starts_with("server");
+}
+
 }  // namespace
 
 bool WrittenKeys::has(std::string_view dotted) const {
@@ -239,11 +244,32 @@ std::span<const Constraint> constraints() {
 }
 
 std::vector<Finding> apply_constraints(Profile& profile, const WrittenKeys& written) {
+  const std::vector<WrittenKeys> per_server(profile.servers.size(), written);
+  return apply_constraints(profile, per_server);
+}
+
+std::vector<Finding> apply_constraints(Profile& profile, std::span<const WrittenKeys> written) {
   std::vector<Finding> findings;
   for (const Constraint& rule : kConstraints) {
-    if (!rule.breaks(profile, written)) continue;
-    findings.push_back({&rule, rule.reason(profile) + "; " + std::string(rule.fix)});
-    if (rule.repair != nullptr) rule.repair(profile);
+    if (!is_server_rule(rule)) {
+      if (!rule.breaks(profile, written.front())) continue;
+      findings.push_back(
+          {&rule, rule.reason(profile) + "; " + std::string(rule.fix), std::nullopt});
+      if (rule.repair != nullptr) rule.repair(profile);
+      continue;
+    }
+    // A server rule sees a profile holding only the server it is about, so the rules stay
+    // written for one server.
+    for (size_t i = 0; i < profile.servers.size(); ++i) {
+      Profile one = profile;
+      one.servers = {profile.servers[i]};
+      if (!rule.breaks(one, written[i])) continue;
+      findings.push_back({&rule, rule.reason(one) + "; " + std::string(rule.fix), i});
+      if (rule.repair != nullptr) {
+        rule.repair(one);
+        profile.servers[i] = std::move(one.servers.front());
+      }
+    }
   }
   return findings;
 }
@@ -257,25 +283,48 @@ std::optional<std::string> open_proxy_problem(const Profile& profile) {
 
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,
                        const toml::table& root, std::string_view source_path, Profile& profile) {
-  WrittenKeys written;
-  collect_keys(root, "", written);
+  // The keys written for each server, spelt "server.*" whichever table they came from.
+  const toml::array* list = root.get("servers") ? root.get("servers")->as_array() : nullptr;
+  std::vector<WrittenKeys> written(profile.servers.size());
+  for (size_t i = 0; i < written.size(); ++i) {
+    for (auto&& [key, value] : root) {
+      if (key.str() == "servers") continue;
+      written[i].keys.emplace_back(key.str());
+      if (const toml::table* inner = value.as_table()) {
+        collect_keys(*inner, std::string(key.str()), written[i]);
+      }
+    }
+    if (list != nullptr) {
+      written[i].keys.emplace_back("server");
+      collect_keys(*list->get(i)->as_table(), "server", written[i]);
+    }
+  }
   for (const Finding& finding : apply_constraints(profile, written)) {
     // The first key of the rule that the file wrote; every rule has one, since defaults
     // never break a rule, but 1:1 is the fallback.
     Position at;
     const toml::node* node = nullptr;
     for (std::string_view key : finding.rule->at) {
-      if (!key.empty() && (node = root.at_path(key).node()) != nullptr) break;
+      if (key.empty()) continue;
+      std::string path(key);
+      if (list != nullptr && finding.server && key.starts_with("server")) {
+        path = "servers[" + std::to_string(*finding.server) + "]" + path.substr(6);
+      }
+      if ((node = root.at_path(path).node()) != nullptr) break;
     }
     if (node != nullptr) at = position_of(node->source());
+    std::string message = finding.message;
+    if (list != nullptr && finding.server) {
+      message = "[[servers]] " + quote(profile.servers[*finding.server].name) + ": " + message;
+    }
     if (finding.rule->verdict == Verdict::kRefuse) {
       if (node != nullptr) {
-        problems.add(node->source(), finding.message);
+        problems.add(node->source(), std::move(message));
       } else {
-        problems.add_missing(nullptr, finding.message);
+        problems.add_missing(nullptr, std::move(message));
       }
     } else {
-      warnings.push_back(format_problem(source_path, at, finding.message));
+      warnings.push_back(format_problem(source_path, at, message));
     }
   }
 }

@@ -15,8 +15,10 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv};
-constexpr std::array kSchema = {kLocal, kServer, kTimeouts, kLog, kServerTls, kServerWs};
+constexpr std::array kTopLevelTables = {"local"sv, "server"sv,   "servers"sv, "timeouts"sv,
+                                        "log"sv,   "balancer"sv, "probe"sv};
+constexpr std::array kSchema = {kLocal,     kServer,   kTimeouts, kLog,
+                                kServerTls, kServerWs, kBalancer, kProbe};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".
@@ -86,7 +88,9 @@ void check_top_level_keys(Problems& problems, const toml::table& root) {
     } else if (!other.empty()) {
       message += " (" + quote(name) + " belongs in [" + std::string(other) + "])";
     } else {
-      message += " (allowed tables: [local], [server], [timeouts], [log])";
+      message +=
+          " (allowed tables: [local], [server] or [[servers]], [balancer], [probe], [timeouts], "
+          "[log])";
     }
     problems.add(key.source(), std::move(message));
   }

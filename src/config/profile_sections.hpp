@@ -19,17 +19,21 @@ using namespace std::string_view_literals;
 
 inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
                                           "allow_open_proxy"sv, "max_connections"sv, "workers"sv};
-inline constexpr std::array kServerKeys = {"address"sv,  "port"sv,     "uuid"sv,
-                                           "alter_id"sv, "security"sv, "transport"sv,
-                                           "tls"sv,      "ws"sv,       "tcp_fast_open"sv};
+inline constexpr std::array kServerKeys = {"address"sv,       "port"sv,      "uuid"sv, "alter_id"sv,
+                                           "security"sv,      "transport"sv, "tls"sv,  "ws"sv,
+                                           "tcp_fast_open"sv, "name"sv};
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};
+inline constexpr std::array kBalancerKeys = {"strategy"sv, "tolerance_ms"sv};
+inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
 inline constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
 inline constexpr TableSchema kLog = {"log", kLogKeys};
+inline constexpr TableSchema kBalancer = {"balancer", kBalancerKeys};
+inline constexpr TableSchema kProbe = {"probe", kProbeKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
 void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
@@ -43,6 +47,13 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
 // profile_server.cpp. `source_path` locates a relative ca_file (next to the profile).
 void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
                  Profile::Server& out);
+// profile_servers.cpp: [server] or [[servers]] (exactly one of them) into `out`, each with its
+// name.
+void read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
+                  std::vector<Profile::Server>& out);
+// profile_balancer.cpp: [balancer] and [probe].
+void read_balancer(Problems& problems, const toml::table& balancer, Profile::Balancer& out);
+void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out);
 // constraints.cpp: the rules about settings together, applied once everything was read without
 // a problem. Refusals go to `problems`; repairs and warnings to `warnings`, with their position.
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,

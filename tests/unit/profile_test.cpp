@@ -262,9 +262,9 @@ TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
 TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"[sever]"})) ==
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
-  CHECK(parse_error(server_and({"[proxy]"})) ==
-        "p.toml:5:2: unknown table [proxy] (allowed tables: [local], [server], [timeouts], "
-        "[log])");
+  CHECK(parse_error(server_and({"[dns]"})) ==
+        "p.toml:5:2: unknown table [dns] (allowed tables: [local], [server] or [[servers]], "
+        "[balancer], [probe], [timeouts], [log])");
   CHECK(parse_error("listen = \"127.0.0.1:1080\"\n" + server_and({})) ==
         R"(p.toml:1:1: unknown key "listen" outside any [table] ("listen" belongs in [local]))");
   CHECK(parse_error(server_and({"[local]", R"(  lisen = ["127.0.0.1:1080"])"})) ==
@@ -279,7 +279,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"mux = true"})) ==
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws, tcp_fast_open)");
+        "security, transport, tls, ws, tcp_fast_open, name)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -366,9 +366,12 @@ TEST_CASE("profile: the first problem in the file is the one reported") {
 }
 
 TEST_CASE("profile: missing [server] and missing required keys point at the table") {
-  CHECK(parse_error("") == "p.toml:1:1: missing [server] table (it needs address, port and uuid)");
+  CHECK(parse_error("") ==
+        "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
+        "written [[servers]])");
   CHECK(parse_error(lines({"[local]", R"(listen = "127.0.0.1:1080")"})) ==
-        "p.toml:1:1: missing [server] table (it needs address, port and uuid)");
+        "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
+        "written [[servers]])");
   CHECK(parse_error(lines({"# comment", "", "[server]", "port = 443",
                            R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:3:1: missing server.address (the VMess server's host name or IP address)");
@@ -460,7 +463,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open)");
+        "alter_id, security, transport, tls, ws, tcp_fast_open, name)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -469,11 +472,11 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
         "p.toml:6:10: local.listen: \"x-<UUID hidden>\" has no port (expected \"IPv4:port\" or "
         "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
   CHECK(parse_error(server_and({"[b831381d-6324-4d53-ad4f-8cda48b30811]"})) ==
-        "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server], "
-        "[timeouts], [log])");
+        "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server] or "
+        "[[servers]], [balancer], [probe], [timeouts], [log])");
   CHECK(parse_error(server_and({R"(["a\nb"])"})) ==
-        "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server], "
-        "[timeouts], [log])");
+        "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server] or "
+        "[[servers]], [balancer], [probe], [timeouts], [log])");
   // As an address it would also be sent to the DNS resolver.
   CHECK(parse_error(lines({"[server]", R"(address = "b831381d-6324-4d53-ad4f-8cda48b30811")",
                            "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==

@@ -62,6 +62,8 @@ struct Profile {
   } local;
 
   struct Server {
+    // For logs and counters: [[servers]] name, or "address:port" ("[2001:db8::1]:443").
+    std::string name;
     std::string address;  // host name or IP literal
     uint16_t port = 0;
     vmess::Uuid uuid{};
@@ -74,6 +76,24 @@ struct Profile {
   };
   // The servers in the order the profile lists them ([server], or [[servers]]); never empty.
   std::vector<Server> servers{Server{}};
+
+  // [balancer]: which server a new tunnel tries first (outbound/balancer.hpp).
+  struct Balancer {
+    enum class Strategy : uint8_t {
+      kFirst,    // the first healthy server in profile order
+      kFastest,  // the healthy server with the shortest last probe time
+    };
+    Strategy strategy = Strategy::kFirst;
+    // "fastest" moves to another server only when it is faster by more than this.
+    std::chrono::milliseconds tolerance{50};
+  } balancer;
+
+  // [probe]: the health check, a VMess request through each server to `url`, timed to the
+  // answer. On by default with two or more servers; interval 0 turns it off.
+  struct Probe {
+    std::string url = "https://www.gstatic.com/generate_204";
+    std::chrono::milliseconds interval{180'000};
+  } probe;
 
   struct Timeouts {
     std::chrono::milliseconds handshake{10'000};  // SOCKS greeting + request from the app
@@ -107,6 +127,12 @@ struct ProfileResult {
 ProfileResult parse_profile(std::string_view text, std::string_view source_path);
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
+
+// "address:port", with an IPv6 literal in brackets: a server's default name.
+std::string default_server_name(const Profile::Server& server);
+
+// "first" / "fastest".
+std::string_view strategy_name(Profile::Balancer::Strategy strategy);
 
 // "tcp", "ws", "tcp+tls" or "ws+tls", for logs and --check.
 std::string transport_name(const Profile::Server& server);
