@@ -1,6 +1,7 @@
 // vmess-local: command line -> profile -> event loop -> signals. Everything else lives in the
 // core library.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@ struct Options {
   bool check_only = false;
   std::vector<std::string> listen_override;
   std::string log_level;
+  unsigned stats_interval = 0;
 };
 
 // The command-line settings that replace the profile's. False (after saying why) on a bad one.
@@ -97,6 +99,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", options.log_level,
                  "error, warn, info or debug; replaces [log] level")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--stats-interval", options.stats_interval,
+                 "Log each server's counters every SECONDS (as SIGUSR1 does); 0: off")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0u, 86'400u));
   app.set_version_flag("-V,--version", "vmess-local " VMLOCAL_VERSION);
 
   try {
@@ -127,5 +133,5 @@ int main(int argc, char** argv) {
   // The pooled I/O blocks are the only allocations this large.
   vmlocal::platform::give_large_blocks_back_to_the_os(64 * 1024);
   vmlocal::crypto::ensure_initialized();
-  return vmlocal::runtime::run_proxy(profile);
+  return vmlocal::runtime::run_proxy(profile, std::chrono::seconds(options.stats_interval));
 }

@@ -86,9 +86,11 @@ void Proxy::log_started() const {
                                       ? " [worker " + std::to_string(worker_.index + 1) + " of " +
                                             std::to_string(worker_.count) + "]"
                                       : std::string();
-  const outbound::ServerContext& server = *servers_.pick();
-  log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); server ",
-            server.describe());
+  std::string servers;
+  for (const auto& server : servers_.servers())
+    servers += (servers.empty() ? "" : "; ") + server->describe();
+  log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); ",
+            servers_.servers().size() > 1 ? "servers " : "server ", servers);
 }
 
 std::vector<std::string> Proxy::bound_addresses() const {

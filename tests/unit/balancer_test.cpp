@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vmlocal/outbound/balancer.hpp"
+#include "vmlocal/outbound/server_health.hpp"
 
 using vmlocal::outbound::Balancer;
 using vmlocal::outbound::BalancerSettings;
@@ -118,4 +119,34 @@ TEST_CASE("balancer: fastest goes by probe time, unprobed last, within the toler
   b.record_failure(1, Millis(4), "x");
   CHECK(b.order(Millis(4)) == Order{2, 0, 1});
   CHECK(b.take_choice_change(Millis(4)) == 2u);
+}
+
+TEST_CASE("server health: the counters line per server says health, tunnels, bytes, failures") {
+  vmlocal::config::Profile profile;
+  profile.servers.resize(2);
+  profile.servers[0].name = "tokyo";
+  profile.servers[1].address = "2001:db8::1";
+  profile.servers[1].port = 443;  // unnamed: "address:port"
+  vmlocal::outbound::ServerHealth health(profile);
+  CHECK(health.probes_enabled());  // two servers, the default interval
+  auto& c = health.counters(0);
+  c.tunnels_open = 2;
+  c.tunnels_total = 7;
+  c.bytes_up = 1234;
+  c.bytes_down = 56789;
+  health.record_failure(0, {vmlocal::ErrorKind::kRefused, "connect: refused"}, true);
+  health.record_failure(0, {vmlocal::ErrorKind::kTimeout, "no answer"}, true);  // down now
+  health.record_failure(0, {vmlocal::ErrorKind::kReset, "read: reset"}, false);
+  health.record_probe(1, Millis(85));
+  const auto lines = health.stats_lines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].starts_with(R"(server "tokyo": down (retry in )"));
+  CHECK(lines[0].find("; tunnels 2 open, 7 total; bytes up 1234, down 56789; failures 3 "
+                      "(refused 1, timeout 1, reset 1); probe none") != std::string::npos);
+  CHECK(lines[1].starts_with(R"(server "[2001:db8::1]:443": up; tunnels 0 open, 0 total;)"));
+  CHECK(lines[1].find("; failures 0; probe 85 ms (") != std::string::npos);
+  CHECK(health.order() == Order{1, 0});
+
+  profile.servers.resize(1);
+  CHECK_FALSE(vmlocal::outbound::ServerHealth(profile).probes_enabled());  // one server: no probes
 }
