@@ -63,6 +63,16 @@ VmessLocalProfile VmessLocalProfile::for_server(const V2rayServer& server) {
   return p;
 }
 
+VmessLocalProfile::Server VmessLocalProfile::Server::for_server(const V2rayServer& server,
+                                                                std::string name) {
+  Server s;
+  s.name = std::move(name);
+  s.address = server.endpoint().host;
+  s.port = server.port();
+  s.uuid = server.uuid();
+  return s;
+}
+
 std::string VmessLocalProfile::to_toml() const {
   std::string t = "[local]\nlisten = [";
   for (std::size_t i = 0; i < listen.size(); ++i) {
@@ -76,7 +86,8 @@ std::string VmessLocalProfile::to_toml() const {
   if (allow_open_proxy) t += "allow_open_proxy = true\n";
   if (max_connections > 0) t += "max_connections = " + std::to_string(max_connections) + "\n";
   t += "workers = " + std::to_string(workers) + "\n";
-  t += "\n[server]\n";
+  t += more_servers.empty() ? "\n[server]\n" : "\n[[servers]]\n";
+  if (!server_name.empty()) t += "name = " + toml_string(server_name) + "\n";
   t += "address = " + toml_string(server_address) + "\n";
   t += "port = " + std::to_string(server_port) + "\n";
   t += "uuid = " + toml_string(uuid) + "\n";
@@ -84,6 +95,14 @@ std::string VmessLocalProfile::to_toml() const {
   t += "security = " + toml_string(security) + "\n";
   t += "transport = " + toml_string(transport) + "\n";
   if (tcp_fast_open) t += "tcp_fast_open = true\n";
+  for (const Server& more : more_servers) {
+    t += "\n[[servers]]\n";
+    if (!more.name.empty()) t += "name = " + toml_string(more.name) + "\n";
+    t += "address = " + toml_string(more.address) + "\n";
+    t += "port = " + std::to_string(more.port) + "\n";
+    t += "uuid = " + toml_string(more.uuid) + "\n";
+    t += "security = " + toml_string(more.security) + "\n";
+  }
   t += "\n[timeouts]\n";
   t += "handshake = " + seconds(handshake_timeout) + "\n";
   t += "connect = " + seconds(connect_timeout) + "\n";
