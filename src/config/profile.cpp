@@ -122,14 +122,14 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* balancer = table_at(problems, root, "balancer")) {
     read_balancer(problems, *balancer, profile.balancer);
   }
-  if (const toml::table* probe = table_at(problems, root, "probe")) {
-    read_probe(problems, *probe, profile.probe);
-  }
   if (const toml::table* timeouts = table_at(problems, root, "timeouts")) {
     read_timeouts(problems, *timeouts, profile.timeouts);
   }
   if (const toml::table* log_table = table_at(problems, root, "log")) {
     read_log(problems, *log_table, profile.log);
+  }
+  if (const toml::table* probe = table_at(problems, root, "probe")) {
+    read_probe(problems, *probe, profile.probe);
   }
   // Settings that constrain each other (constraints.hpp); only a profile whose every key is
   // valid on its own gets that far.

@@ -1,5 +1,5 @@
-// [balancer] (which server a new tunnel tries first) and [probe] (the health check that feeds
-// it). Both only matter with several servers; a single server ignores them.
+// [balancer]: which server a new tunnel tries first. Only matters with several servers; the
+// health checks that feed it are [probe]'s (profile_probe.cpp).
 #include <array>
 #include <string>
 
@@ -13,24 +13,6 @@ namespace vmlocal::config {
 namespace {
 
 constexpr std::array kStrategyNames = {"first"sv, "fastest"sv};
-
-// An http:// or https:// URL with a host; the probe sends it as written.
-std::string url_problem(std::string_view url) {
-  std::string_view rest;
-  if (url.starts_with("http://")) {
-    rest = url.substr(7);
-  } else if (url.starts_with("https://")) {
-    rest = url.substr(8);
-  } else {
-    return "must start with http:// or https://";
-  }
-  if (rest.empty() || rest.front() == '/' || rest.front() == ':') return "has no host";
-  for (char c : url) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte <= 0x20 || byte >= 0x7f) return "must not contain spaces or control characters";
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -49,31 +31,6 @@ void read_balancer(Problems& problems, const toml::table& balancer, Profile::Bal
   if (const toml::node* node = balancer.get("tolerance_ms")) {
     if (auto ms = read_integer(problems, *node, "balancer.tolerance_ms", 0, 60'000)) {
       out.tolerance = std::chrono::milliseconds(*ms);
-    }
-  }
-}
-
-void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out) {
-  check_keys(problems, probe, kProbe);
-  if (const toml::node* node = probe.get("url")) {
-    const auto* text = node->as_string();
-    if (text == nullptr) {
-      problems.add(
-          node->source(),
-          R"(probe.url must be a URL in quotes, e.g. "https://www.gstatic.com/generate_204", got )" +
-              describe(*node));
-    } else if (const std::string problem = url_problem(text->get()); !problem.empty()) {
-      problems.add(node->source(), "probe.url " + quote(text->get()) + " " + problem);
-    } else {
-      out.url = text->get();
-    }
-  }
-  if (const toml::node* node = probe.get("interval")) {
-    // 0 turns the health check off; anything else is a number of seconds.
-    if ((node->is_integer() || node->is_floating_point()) && node->value<double>() == 0.0) {
-      out.interval = std::chrono::milliseconds(0);
-    } else if (auto value = read_seconds(problems, *node, "probe.interval")) {
-      out.interval = *value;
     }
   }
 }

@@ -19,14 +19,14 @@ using namespace std::string_view_literals;
 
 inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
                                           "allow_open_proxy"sv, "max_connections"sv, "workers"sv};
-inline constexpr std::array kServerKeys = {"address"sv,       "port"sv,      "uuid"sv, "alter_id"sv,
-                                           "security"sv,      "transport"sv, "tls"sv,  "ws"sv,
-                                           "tcp_fast_open"sv, "name"sv};
+inline constexpr std::array kServerKeys = {
+    "address"sv, "port"sv, "uuid"sv,          "alter_id"sv,     "security"sv, "transport"sv,
+    "tls"sv,     "ws"sv,   "tcp_fast_open"sv, "clock_offset"sv, "name"sv};
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};
 inline constexpr std::array kBalancerKeys = {"strategy"sv, "tolerance_ms"sv};
-inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv};
+inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv, "timeout"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
@@ -51,9 +51,12 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
 // name.
 void read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
                   std::vector<Profile::Server>& out);
-// profile_balancer.cpp: [balancer] and [probe].
+// profile_balancer.cpp: [balancer].
 void read_balancer(Problems& problems, const toml::table& balancer, Profile::Balancer& out);
+// profile_probe.cpp: [probe].
 void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out);
+// profile_server.cpp: server.clock_offset.
+void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out);
 // constraints.cpp: the rules about settings together, applied once everything was read without
 // a problem. Refusals go to `problems`; repairs and warnings to `warnings`, with their position.
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,

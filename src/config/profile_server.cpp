@@ -128,6 +128,24 @@ void read_security(Problems& problems, const toml::node& node, vmess::Security& 
 
 }  // namespace
 
+void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out) {
+  if (const auto* text = node.as_string(); text != nullptr && text->get() == "auto") {
+    out.clock_offset.reset();
+    return;
+  }
+  // A day either way: beyond that the clock wants fixing, not compensating.
+  if (node.is_integer()) {
+    if (auto seconds = read_integer(problems, node, "server.clock_offset", -86400, 86400)) {
+      out.clock_offset = static_cast<int32_t>(*seconds);
+    }
+    return;
+  }
+  problems.add(node.source(),
+               "server.clock_offset must be \"auto\" or a whole number of seconds (-86400..86400) "
+               "added to this clock for VMess timestamps, got " +
+                   describe(node));
+}
+
 void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
                  Profile::Server& out) {
   check_keys(problems, server, kServer);
@@ -148,6 +166,7 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
     }
   }
 
+  if (const toml::node* node = server.get("clock_offset")) read_clock_offset(problems, *node, out);
   if (const toml::node* node = server.get("transport"))
     read_transport(problems, *node, out.transport);
   const toml::node* tls = server.get("tls");

@@ -39,6 +39,8 @@ std::optional<std::string> Proxy::start() {
   for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
     if (auto error = listen_on(endpoint)) return error;
   }
+  // Health checks on worker 1 only: the health is shared by every worker.
+  servers_.start_checks(*profile_, worker_.index == 0);
   log_started();
   return std::nullopt;
 }
@@ -176,6 +178,7 @@ void Proxy::note_refusal(const char* why) {
 void Proxy::stop(std::string_view why) {
   if (stopped_) return;
   stopped_ = true;
+  servers_.stop();
   for (Listener* listener : listeners_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener->handle),
              [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
@@ -206,6 +209,7 @@ void Proxy::close_all(std::string_view why) {
 }
 
 void Proxy::release_handles() {
+  servers_.stop();
   if (grace_timer_started_) {
     grace_timer_started_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);

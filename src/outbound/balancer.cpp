@@ -48,7 +48,7 @@ std::vector<size_t> Balancer::order(Millis now) {
 }
 
 void Balancer::record_success(size_t i) {
-  ServerState& s = servers_[i];
+  HealthState& s = servers_[i];
   s.down = false;
   s.failures_in_a_row = 0;
   s.backoff = Millis(0);
@@ -70,7 +70,7 @@ void Balancer::record_probe(size_t i, Millis now, std::optional<Millis> time, st
 }
 
 void Balancer::failed(size_t i, Millis now, std::string why) {
-  ServerState& s = servers_[i];
+  HealthState& s = servers_[i];
   s.last_failure = std::move(why);
   ++s.failures_in_a_row;
   if (s.down) {

@@ -34,6 +34,7 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::make(
       server.alter_id > 0 ? vmess::HeaderMode::kLegacy : vmess::HeaderMode::kAead,
       vmess::resolve_body_format(server.security),
       nullptr,
+      std::make_unique<ServerState>(server.clock_offset),
   });
   if (server.tls) {
     auto made = transport::TlsContext::create(transport::tls_options_for(server));

@@ -74,7 +74,7 @@ void ServerHealth::record_probe(size_t i, std::optional<Millis> time, const std:
 }
 
 void ServerHealth::report_locked(size_t i, bool was_down) {
-  const ServerState& state = balancer_.state(i);
+  const HealthState& state = balancer_.state(i);
   if (state.down && !was_down) {
     log::warn("server ", quoted(names_[i]), " marked down after ", state.failures_in_a_row,
               " failures in a row (last: ", state.last_failure, "); retried in ",
@@ -83,22 +83,24 @@ void ServerHealth::report_locked(size_t i, bool was_down) {
     log::info("server ", quoted(names_[i]), " is up again");
   }
   if (const std::optional<size_t> choice = balancer_.take_choice_change(now())) {
-    const ServerState& chosen = balancer_.state(*choice);
+    const HealthState& chosen = balancer_.state(*choice);
     log::info("servers: new tunnels now go to ", quoted(names_[*choice]),
               chosen.down ? " (every server is down; trying it first)" : "");
   }
 }
 
 std::vector<std::string> ServerHealth::stats_lines() {
-  static constexpr std::array<ErrorKind, 8> kKinds = {
-      ErrorKind::kResolve, ErrorKind::kRefused,  ErrorKind::kUnreachable, ErrorKind::kTimeout,
-      ErrorKind::kReset,   ErrorKind::kProtocol, ErrorKind::kNoResponse,  ErrorKind::kOther};
+  static constexpr std::array kKinds = {
+      ErrorKind::kResolve,    ErrorKind::kRefused,      ErrorKind::kUnreachable,
+      ErrorKind::kTimeout,    ErrorKind::kReset,        ErrorKind::kProtocol,
+      ErrorKind::kNoResponse, ErrorKind::kRefusedLogin, ErrorKind::kOther};
+  static_assert(kKinds.size() == std::tuple_size_v<decltype(ServerCounters::failures)>);
   std::lock_guard lock(mu_);
   const Millis at = now();
   std::vector<std::string> lines;
   for (size_t i = 0; i < size(); ++i) {
     const ServerCounters& c = counters_[i];
-    const ServerState& state = balancer_.state(i);
+    const HealthState& state = balancer_.state(i);
     std::string line = "server " + quoted(names_[i]) + ": ";
     if (state.down) {
       line += "down (retry in " + seconds_text(std::max(state.retry_at - at, Millis(0))) + ")";

@@ -1,10 +1,18 @@
 #include "vmlocal/outbound/server_pool.hpp"
 
 #include <algorithm>
+#include <variant>
+
+#include "vmlocal/util/http_url.hpp"
 
 namespace vmlocal::outbound {
 
+ServerPool::~ServerPool() {
+  // stop() ran on the loop (Proxy::stop or release_handles); the checks free themselves.
+}
+
 Result<bool> ServerPool::configure(const config::Profile& profile) {
+  stop();
   auto set = std::make_shared<ServerSet>();
   for (const config::Profile::Server& server : profile.servers) {
     auto made = ServerContext::make(server);
@@ -24,9 +32,44 @@ Result<bool> ServerPool::configure(const config::Profile& profile) {
   return true;
 }
 
+void ServerPool::start_checks(const config::Profile& profile, bool health_checks) {
+  stop();
+  auto url = http::parse_url(profile.probe.url);
+  if (!std::holds_alternative<http::Url>(url)) return;  // the loader checked it
+  ProbeOptions options;
+  options.url = std::get<http::Url>(url);
+  options.connect_timeout = profile.timeouts.connect;
+  options.timeout = profile.probe.timeout;
+  for (const auto& server : set_->servers) {
+    checks_.push_back(FailFast::start(context_, server, options, profile.probe.url_set));
+  }
+  if (health_checks && health_->probes_enabled()) {
+    health_checker_ = HealthChecker::start(context_, set_, options, health_->probe_interval());
+  }
+}
+
+void ServerPool::stop() {
+  for (FailFast* check : checks_)
+    check->stop();
+  checks_.clear();
+  if (health_checker_ != nullptr) health_checker_->stop();
+  health_checker_ = nullptr;
+}
+
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress& target,
                                                             transport::StreamHandler& handler) {
-  auto made = FailoverStream::open(context_, set_, health_->order(), target, handler);
+  // A server that refuses us (fail-fast) is not tried; with none left, fail at once.
+  std::vector<size_t> order = health_->order();
+  std::erase_if(order, [&](size_t i) { return set_->servers[i]->state->refusing(); });
+  if (order.empty()) {
+    const ServerContext& server = *set_->servers.front();
+    return Error{ErrorKind::kRefusedLogin,
+                 "server " + server.settings.address + ":" + std::to_string(server.settings.port) +
+                     (set_->servers.size() > 1 ? " and every other server" : "") +
+                     " refuses us (a probe got no response; see the warning above): failing at "
+                     "once"};
+  }
+  auto made = FailoverStream::open(context_, set_, std::move(order), target, handler);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));
 }

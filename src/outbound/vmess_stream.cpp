@@ -6,7 +6,10 @@
 #include <exception>
 #include <optional>
 
+#include "vmlocal/log/log.hpp"
+#include "vmlocal/outbound/server_state.hpp"
 #include "vmlocal/transport/upstream.hpp"
+#include "vmlocal/util/http_date.hpp"
 
 namespace vmlocal::outbound {
 namespace {
@@ -21,34 +24,54 @@ constexpr std::string_view kNoResponse =
 
 }  // namespace
 
-Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
-                                                       std::shared_ptr<const ServerContext> server,
-                                                       const TargetAddress& target,
-                                                       transport::StreamHandler& handler) {
+Result<VmessStream::Prepared> VmessStream::prepare(OutboundContext& context,
+                                                   const ServerContext& server,
+                                                   const TargetAddress& target) {
   // Built before connecting, so a target VMess cannot carry fails without traffic.
-  const vmess::RequestParams params = server->request_params(target);
+  const vmess::RequestParams params = server.request_params(target);
+  const int64_t offset = server.state->clock_offset();
   std::optional<vmess::BuildResult> built;
   try {
     // The vmess layer throws only on a caller's contract breach (bad key sizes, an unknown
     // security): this runs inside a libuv callback, where no exception may escape.
     const vmess::RequestSecrets secrets =
-        vmess::RequestSecrets::draw(context.random, server->account, server->header_mode);
-    built = vmess::build_request(server->account, params, secrets,
-                                 static_cast<int64_t>(std::time(nullptr)), context.random);
+        vmess::RequestSecrets::draw(context.random, server.account, server.header_mode);
+    built = vmess::build_request(server.account, params, secrets,
+                                 static_cast<int64_t>(std::time(nullptr)) + offset, context.random);
   } catch (const std::exception& e) {
     return Error{ErrorKind::kOther, std::string("internal: building the request: ") + e.what()};
   }
   if (!built->request) return Error{ErrorKind::kUnreachable, "target rejected: " + built->error};
+  return Prepared{target, std::move(*built->request), offset};
+}
+
+std::unique_ptr<VmessStream> VmessStream::create(OutboundContext& context,
+                                                 std::shared_ptr<const ServerContext> server,
+                                                 Prepared prepared,
+                                                 transport::StreamHandler& handler,
+                                                 bool report_outcome) {
   return std::unique_ptr<VmessStream>(
-      new VmessStream(context, std::move(server), std::move(*built->request), handler));
+      new VmessStream(context, std::move(server), std::move(prepared), handler, report_outcome));
+}
+
+Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
+                                                       std::shared_ptr<const ServerContext> server,
+                                                       const TargetAddress& target,
+                                                       transport::StreamHandler& handler) {
+  auto prepared = prepare(context, *server, target);
+  if (!prepared) return prepared.error();
+  return create(context, std::move(server), std::move(*prepared), handler);
 }
 
 VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                         vmess::ClientRequest request, transport::StreamHandler& handler)
+                         Prepared prepared, transport::StreamHandler& handler, bool report_outcome)
     : context_(context),
       server_(std::move(server)),
-      request_(std::move(request)),
-      handler_(handler) {
+      target_(std::move(prepared.target)),
+      request_(std::move(prepared.request)),
+      clock_offset_(prepared.clock_offset),
+      handler_(handler),
+      report_outcome_(report_outcome) {
   uv_timer_init(context_.loop, &flush_timer_);
   flush_timer_.data = this;
   inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
@@ -67,8 +90,42 @@ void VmessStream::connect() {
   inner_->connect();
 }
 
+void VmessStream::apply_server_clock() {
+  ServerState& state = *server_->state;
+  const std::string_view date = inner_->http_date();
+  if (!state.clock_auto() || date.empty()) return;
+  const std::optional<int64_t> server_time = http::parse_http_date(date);
+  if (!server_time) return;
+  if (state.note_server_date(*server_time, static_cast<int64_t>(std::time(nullptr)))) {
+    const int64_t offset = state.clock_offset();
+    if (offset == 0) {
+      log::info("server ", server_->settings.address, ":", server_->settings.port,
+                ": its clock now agrees with ours (HTTP Date); VMess timestamps use our clock");
+    } else {
+      log::warn(
+          "server ", server_->settings.address, ":", server_->settings.port, ": its clock is ",
+          offset > 0 ? offset : -offset, " s ", offset > 0 ? "ahead of" : "behind",
+          " ours (HTTP Date of the WebSocket upgrade); VMess timestamps follow the server "
+          "(clock_offset = \"auto\"). Fix this computer's clock if it is the one that is off");
+    }
+  }
+  if (state.clock_offset() == clock_offset_ || header_sent_) return;
+  // The request was built with the old offset and has not gone: build it again.
+  auto rebuilt = prepare(context_, *server_, target_);
+  if (!rebuilt) return;  // it was buildable a moment ago; keep the old one
+  request_ = std::move(rebuilt->request);
+  clock_offset_ = rebuilt->clock_offset;
+}
+
+void VmessStream::report_outcome(bool responded) {
+  if (!report_outcome_ || outcome_reported_) return;
+  outcome_reported_ = true;
+  server_->state->note_tunnel(responded);
+}
+
 void VmessStream::on_stream_connected() {
   if (closing_) return;
+  apply_server_clock();
   connected_ = true;
   // The header waits this long for the app's first bytes (see the header comment).
   constexpr uint64_t kHeaderFlushMs = 100;
@@ -113,6 +170,7 @@ void VmessStream::on_stream_eof() {
 void VmessStream::fail(ErrorKind kind, std::string message) {
   if (closing_ || failed_) return;
   failed_ = true;
+  if (kind == ErrorKind::kNoResponse) report_outcome(false);
   failure_ = transport::Failure{kind, std::move(message)};
   handler_.on_stream_failed(failure_);
 }

@@ -187,7 +187,17 @@ UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
 
 void UpgradeResponseReader::check_head() {
   std::string_view rest = head_;
-  error_ = status_line_problem(take_line(rest), status_code_);
+  const std::string_view status_line = take_line(rest);
+  status_line_ = printable(status_line);
+  // The server's clock, kept whatever the answer (the doctor and clock_offset = "auto" use it).
+  std::string_view fields = rest;
+  for (std::string_view line = take_line(fields); !line.empty(); line = take_line(fields)) {
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(line.substr(0, colon), "Date")) {
+      date_ = printable(trim(line.substr(colon + 1)));
+    }
+  }
+  error_ = status_line_problem(status_line, status_code_);
   if (error_.empty()) error_ = header_problem(rest, expected_accept_);
 }
 

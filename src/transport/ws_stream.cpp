@@ -60,6 +60,10 @@ void WsStream::on_stream_connected() {
 void WsStream::on_upgrade_bytes(size_t n) {
   Handshake& h = *handshake_;
   const ws::UpgradeResponseReader::Step step = h.reader->feed(ByteView(h.scratch.data(), n));
+  if (step.status != ws::UpgradeResponseReader::Status::kNeedMore) {
+    status_line_ = h.reader->status_line();
+    date_ = h.reader->date();
+  }
   switch (step.status) {
     case ws::UpgradeResponseReader::Status::kNeedMore:
       return;

@@ -94,14 +94,14 @@ void Tunnel::replies_flushed() {
   }
 }
 
-void Tunnel::refuse_with(ByteView reply, std::string reason) {
+void Tunnel::refuse_with(ByteView reply, std::string reason, log::Level level) {
   if (outbound_) outbound_->close(false);
   if (reply.empty()) {
     close(End::kError, std::move(reason));
     return;
   }
-  log::warn(protocol_, " ", peer_, target_ ? " -> " + target_->to_string() : std::string(), ": ",
-            reason);
+  log::emit(level, protocol_, " ", peer_, target_ ? " -> " + target_->to_string() : std::string(),
+            ": ", reason);
   phase_ = Phase::kLingering;
   arm_timer(TimerPurpose::kLinger, kLingerMs);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&app_), on_app_alloc, on_app_read);
@@ -111,7 +111,9 @@ void Tunnel::refuse_with(ByteView reply, std::string reason) {
 // The outbound could not be opened: the handshake's answer for the kind of failure.
 void Tunnel::fail_request(ErrorKind kind, std::string reason) {
   const handshake::Reply reply = handshake_->failure_reply(kind);
-  refuse_with(reply.bytes, reason + " (reply: " + std::string(reply.name) + ")");
+  refuse_with(reply.bytes, reason + " (reply: " + std::string(reply.name) + ")",
+              // The pool said why once; one line per refused tunnel would flood the log.
+              kind == ErrorKind::kRefusedLogin ? log::Level::kDebug : log::Level::kWarn);
 }
 
 void Tunnel::start_connect() {

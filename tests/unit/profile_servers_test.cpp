@@ -139,7 +139,7 @@ TEST_CASE("profile servers: a constraint is applied to each server and points in
   CHECK(*repaired.profile().servers[1].tls->alpn == std::vector<std::string>{"h2", "http/1.1"});
 }
 
-TEST_CASE("profile servers: [balancer] and [probe] defaults and values") {
+TEST_CASE("profile servers: [balancer] (and [probe]) defaults and values") {
   const std::string server =
       lines({"[server]", R"(address = "a.example.org")", "port = 443", kUuid});
   const Profile defaults = parse_ok(server);
@@ -155,7 +155,6 @@ TEST_CASE("profile servers: [balancer] and [probe] defaults and values") {
   CHECK(set.balancer.tolerance == std::chrono::milliseconds(120));
   CHECK(set.probe.url == "http://127.0.0.1:9/204");
   CHECK(set.probe.interval == std::chrono::milliseconds(2500));
-  CHECK(parse_ok(server + lines({"[probe]", "interval = 0"})).probe.interval.count() == 0);
 
   CHECK(parse_error(server + lines({"[balancer]", R"(strategy = "random")"}))
             .starts_with("p.toml:6:12: balancer.strategy must be one of"));
@@ -163,10 +162,4 @@ TEST_CASE("profile servers: [balancer] and [probe] defaults and values") {
             .starts_with("p.toml:6:16: balancer.tolerance_ms must be"));
   CHECK(parse_error(server + lines({"[balancer]", "strategi = 1"})) ==
         R"(p.toml:6:1: unknown key "strategi" in [balancer] (did you mean "strategy"?))");
-  CHECK(parse_error(server + lines({"[probe]", R"(url = "ftp://example.org/")"})) ==
-        R"(p.toml:6:7: probe.url "ftp://example.org/" must start with http:// or https://)");
-  CHECK(parse_error(server + lines({"[probe]", R"(url = "https:///x")"})) ==
-        R"(p.toml:6:7: probe.url "https:///x" has no host)");
-  CHECK(parse_error(server + lines({"[probe]", "interval = -3"}))
-            .starts_with("p.toml:6:12: probe.interval"));
 }

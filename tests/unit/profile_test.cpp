@@ -279,7 +279,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"mux = true"})) ==
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws, tcp_fast_open, name)");
+        "security, transport, tls, ws, tcp_fast_open, clock_offset, name)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -463,7 +463,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open, name)");
+        "alter_id, security, transport, tls, ws, tcp_fast_open, clock_offset, name)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -989,4 +989,37 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
     }
   }
   CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
+}
+
+TEST_CASE("profile: [probe] and server.clock_offset") {
+  const Profile defaults = parse_ok(server_and({}));
+  CHECK(defaults.probe.url == "https://www.gstatic.com/generate_204");
+  CHECK_FALSE(defaults.probe.url_set);
+  CHECK(defaults.probe.interval == std::chrono::seconds(180));
+  CHECK(defaults.probe.timeout == std::chrono::seconds(5));
+  CHECK_FALSE(defaults.servers.front().clock_offset.has_value());  // auto
+
+  const Profile set =
+      parse_ok(server_and({"clock_offset = -300", "[probe]", R"(url = "http://127.0.0.1:8080/204")",
+                           "interval = 60", "timeout = 2.5"}));
+  CHECK(set.servers.front().clock_offset == -300);
+  CHECK(set.probe.url == "http://127.0.0.1:8080/204");
+  CHECK(set.probe.url_set);
+  CHECK(set.probe.interval == std::chrono::seconds(60));
+  CHECK(set.probe.timeout == std::chrono::milliseconds(2500));
+  CHECK_FALSE(
+      parse_ok(server_and({R"(clock_offset = "auto")"})).servers.front().clock_offset.has_value());
+
+  CHECK(parse_error(server_and({R"(clock_offset = "5m")"})) ==
+        "p.toml:5:16: server.clock_offset must be \"auto\" or a whole number of seconds "
+        "(-86400..86400) added to this clock for VMess timestamps, got \"5m\"");
+  CHECK(parse_error(server_and({"clock_offset = 90000"}))
+            .starts_with("p.toml:5:16: server.clock_offset must be"));
+  CHECK(parse_error(server_and({"[probe]", R"(url = "www.gstatic.com/generate_204")"})) ==
+        "p.toml:6:7: probe.url must start with http:// or https://, got "
+        "\"www.gstatic.com/generate_204\" (e.g. url = \"https://www.gstatic.com/generate_204\")");
+  CHECK(parse_error(server_and({"[probe]", "interval = 0"}))
+            .starts_with("p.toml:6:12: probe.interval"));
+  CHECK(parse_error(server_and({"[probe]", "urll = 1"})) ==
+        R"(p.toml:6:1: unknown key "urll" in [probe] (did you mean "url"?))");
 }

@@ -73,6 +73,10 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
+    // Seconds added to this clock for VMess timestamps; nullopt ("auto", the default): the offset
+    // estimated from the server's HTTP Date (the WebSocket upgrade response), applied only when
+    // it exceeds 60 s (outbound/server_state.hpp).
+    std::optional<int32_t> clock_offset;
   };
   // The servers in the order the profile lists them ([server], or [[servers]]); never empty.
   std::vector<Server> servers{Server{}};
@@ -88,11 +92,16 @@ struct Profile {
     std::chrono::milliseconds tolerance{50};
   } balancer;
 
-  // [probe]: the health check, a VMess request through each server to `url`, timed to the
-  // answer. On by default with two or more servers; interval 0 turns it off.
+  // [probe]: the request the doctor, the fail-fast check and health checks send through a server.
   struct Probe {
+    // An HTTP(S) URL answering quickly (a 204 endpoint). Always set; url_set says whether the
+    // profile named it (then a probe also runs at start).
     std::string url = "https://www.gstatic.com/generate_204";
-    std::chrono::milliseconds interval{180'000};
+    bool url_set = false;
+    std::chrono::milliseconds interval{180'000};  // between health checks
+    // How long the answer may take once the tunnel is up: no answer by then, while the server
+    // keeps the connection open, is a refused request.
+    std::chrono::milliseconds timeout{5'000};
   } probe;
 
   struct Timeouts {

@@ -35,7 +35,7 @@ struct BalancerSettings {
   Millis max_backoff{60'000};
 };
 
-struct ServerState {
+struct HealthState {
   bool down = false;
   unsigned failures_in_a_row = 0;
   Millis backoff{0};                 // the current back-off while down
@@ -65,7 +65,7 @@ class Balancer {
   // first call returns the initial choice): the caller logs each change once.
   std::optional<size_t> take_choice_change(Millis now);
 
-  const ServerState& state(size_t i) const { return servers_[i]; }
+  const HealthState& state(size_t i) const { return servers_[i]; }
   size_t size() const { return servers_.size(); }
 
  private:
@@ -73,7 +73,7 @@ class Balancer {
   void failed(size_t i, Millis now, std::string why);
 
   BalancerSettings settings_;
-  std::vector<ServerState> servers_;
+  std::vector<HealthState> servers_;
   std::optional<size_t> reported_;  // the choice last returned by take_choice_change
   std::optional<size_t> fastest_;   // "fastest": the current pick, kept within the tolerance
 };

@@ -28,7 +28,7 @@ struct ServerCounters {
   std::atomic<uint64_t> bytes_down{0};     // server -> app, plaintext
   // Failures by ErrorKind: attempts that failed before connecting (DNS, TCP, TLS, WebSocket,
   // a per-attempt timeout) and tunnels that failed afterwards.
-  std::array<std::atomic<uint64_t>, 8> failures{};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(ErrorKind::kOther) + 1> failures{};
   std::atomic<uint64_t> probes_failed{0};
 };
 

@@ -1,6 +1,7 @@
 // The servers new tunnels may use, per event loop, and the choice among them: dial() returns a
 // FailoverStream that tries the servers in the order the shared ServerHealth gives (health,
-// [balancer] strategy) until one connects.
+// [balancer] strategy) until one connects. A server the fail-fast check marked as refusing us is
+// skipped; when every server is, the tunnel fails at once (kRefusedLogin).
 #pragma once
 
 #include <memory>
@@ -8,7 +9,9 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/outbound/dialer.hpp"
+#include "vmlocal/outbound/fail_fast.hpp"
 #include "vmlocal/outbound/failover_stream.hpp"
+#include "vmlocal/outbound/health_checker.hpp"
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/server_context.hpp"
 #include "vmlocal/outbound/server_health.hpp"
@@ -18,14 +21,24 @@ namespace vmlocal::outbound {
 class ServerPool final : public Dialer {
  public:
   ServerPool(uv_loop_t* loop, crypto::Random& random) : context_(loop, random) {}
+  ~ServerPool();
+  ServerPool(const ServerPool&) = delete;
+  ServerPool& operator=(const ServerPool&) = delete;
 
   // Workers share one ServerHealth: call before configure() to use `health` rather than a new
   // one (it must have been built for the same servers).
   void share_health(std::shared_ptr<ServerHealth> health) { shared_health_ = std::move(health); }
 
   // Builds the servers of `profile` for this loop; they replace the current ones for new tunnels
-  // only. Errors: as ServerContext::make.
+  // only (and their fail-fast checks stop). Errors: as ServerContext::make.
   Result<bool> configure(const config::Profile& profile);
+  // Starts the fail-fast checks of the configured servers (fail_fast.hpp): a probe now when the
+  // profile names [probe] url, and after silent tunnels. `health_checks`: also the health
+  // checks (health_checker.hpp) when the servers' health wants them — on one worker only, since
+  // the health is shared.
+  void start_checks(const config::Profile& profile, bool health_checks = false);
+  // Stops the checks (a probe in flight is cancelled). Call on the loop before it ends.
+  void stop();
 
   // The first server of the profile.
   const std::shared_ptr<const ServerContext>& pick() const { return set_->servers.front(); }
@@ -45,6 +58,8 @@ class ServerPool final : public Dialer {
   std::shared_ptr<ServerHealth> shared_health_;
   std::shared_ptr<ServerHealth> health_;
   std::shared_ptr<const ServerSet> set_;
+  std::vector<FailFast*> checks_;            // each frees itself after stop()
+  HealthChecker* health_checker_ = nullptr;  // frees itself after stop()
 };
 
 }  // namespace vmlocal::outbound

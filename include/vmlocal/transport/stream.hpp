@@ -90,6 +90,11 @@ class Stream {
   // What the stream is waiting for while connecting, for a timeout message: "DNS: resolve",
   // "TCP: connect", "TLS: handshake", "WebSocket: upgrade". Meaningless once connected.
   virtual std::string_view connect_stage() const { return "connect"; }
+  // The HTTP answer the stack got while connecting (the WebSocket upgrade response), or empty:
+  // its status line and Date header, for the doctor and the clock offset estimate. Kept after a
+  // failed upgrade too.
+  virtual std::string_view http_status_line() const { return {}; }
+  virtual std::string_view http_date() const { return {}; }
   // The most bytes one write() takes in all (a VMess stream seals a write into a bounded number
   // of chunks); callers size their reads by it.
   virtual size_t max_write_size() const { return SIZE_MAX; }

@@ -48,6 +48,10 @@ class UpgradeResponseReader {
   const std::string& error() const { return error_; }
   // The status code once the status line was read (0 before).
   int status_code() const { return status_code_; }
+  // Once the head was read, whatever the answer: the status line and the Date header ("" when
+  // absent), for the doctor and the clock offset estimate.
+  const std::string& status_line() const { return status_line_; }
+  const std::string& date() const { return date_; }
 
  private:
   Step fail(std::string why);
@@ -56,6 +60,8 @@ class UpgradeResponseReader {
   std::string expected_accept_;
   std::string head_;
   std::string error_;
+  std::string status_line_;
+  std::string date_;
   int status_code_ = 0;
   bool done_ = false;
 };

@@ -44,6 +44,9 @@ class WsStream final : public LayerStream {
   WriteResult shutdown() override;
   std::string_view connect_stage() const override;
 
+  std::string_view http_status_line() const override { return status_line_; }
+  std::string_view http_date() const override { return date_; }
+
   // The close code and reason the server sent, once it did (kCloseNoStatus: none given).
   uint16_t peer_close_code() const { return peer_close_code_; }
 
@@ -82,6 +85,8 @@ class WsStream final : public LayerStream {
   crypto::Random& random_;
   std::unique_ptr<Handshake> handshake_;  // only during the upgrade
   Bytes leftover_;                        // frame bytes that came with the 101 response
+  std::string status_line_;               // of the upgrade response, once read
+  std::string date_;                      // its Date header
   size_t leftover_offset_ = 0;
 
   ws::FrameDecoder decoder_{ws::Role::kClient};

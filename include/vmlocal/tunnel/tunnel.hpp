@@ -24,6 +24,7 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/handshake/inbound_handshake.hpp"
+#include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/dialer.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/tunnel/loop_context.hpp"
@@ -66,7 +67,7 @@ class Tunnel final : private transport::StreamHandler {
   void queue_reply(ByteView bytes);
   void flush_replies();
   void replies_flushed();
-  void refuse_with(ByteView reply, std::string reason);
+  void refuse_with(ByteView reply, std::string reason, log::Level level = log::Level::kWarn);
   void fail_request(ErrorKind kind, std::string reason);
   void start_connect();
   static void on_reply_write(uv_write_t* req, int status);
