@@ -81,15 +81,31 @@ TEST_SUITE("servers") {
     const auto deadline = Deadline::after(90s);
     TempDir dir;
     EchoServer echo;
+    HttpServer probed;  // the health checks' URL: never the default one
+    probed.add_page("/generate_204", "", "text/plain");
     V2rayServer first = V2rayServer::vmess(dir);
     V2rayServer second = V2rayServer::vmess(dir);
     auto profile = VmessLocalProfile::for_server(first);
     profile.server_name = "first";
     profile.more_servers = {VmessLocalProfile::Server::for_server(second, "second")};
-    // Never the default probe URL; an origin of the test's own.
-    profile.extra_toml = "[balancer]\nstrategy = \"first\"\n[probe]\nurl = \"http://" +
-                         echo.endpoint().to_string() + "/generate_204\"\ninterval = 1\n";
+    profile.extra_toml = "[balancer]\nstrategy = \"first\"\n[probe]\nurl = \"" +
+                         probed.url("/generate_204") + "\"\ninterval = 1\n";
     VmessLocal local(dir, profile);
+
+    // The health checks run (on by default with two servers): each server gets its probe time.
+    for (const std::string name : {"first", "second"}) {
+      const std::regex probed_line("server \"" + name + "\": up; [^\n]*; probe [0-9]+ ms \\(");
+      bool seen = false;
+      while (!seen && !deadline.expired()) {
+        local.process().signal(SIGUSR1);
+        std::this_thread::sleep_for(200ms);
+        const std::string log = local.log_text();
+        seen = std::regex_search(log, probed_line);
+      }
+      INFO(local.log_text());
+      CHECK(seen);
+    }
+    CHECK(probed.requested_paths().size() >= 2);
 
     // While both are up every tunnel goes to the first.
     for (int i = 0; i < 3; ++i)
