@@ -122,6 +122,9 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* balancer = table_at(problems, root, "balancer")) {
     read_balancer(problems, *balancer, profile.balancer);
   }
+  if (const toml::table* route = table_at(problems, root, "route")) {
+    read_route(problems, *route, profile.route);
+  }
   if (const toml::table* timeouts = table_at(problems, root, "timeouts")) {
     read_timeouts(problems, *timeouts, profile.timeouts);
   }

@@ -15,10 +15,10 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv, "server"sv,   "servers"sv, "timeouts"sv,
-                                        "log"sv,   "balancer"sv, "probe"sv};
-constexpr std::array kSchema = {kLocal,     kServer,   kTimeouts, kLog,
-                                kServerTls, kServerWs, kBalancer, kProbe};
+constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "servers"sv,  "balancer"sv,
+                                        "probe"sv, "route"sv,  "timeouts"sv, "log"sv};
+constexpr std::array kSchema = {kLocal,    kServer,   kTimeouts, kLog,  kServerTls,
+                                kServerWs, kBalancer, kProbe,    kRoute};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".
@@ -88,9 +88,14 @@ void check_top_level_keys(Problems& problems, const toml::table& root) {
     } else if (!other.empty()) {
       message += " (" + quote(name) + " belongs in [" + std::string(other) + "])";
     } else {
-      message +=
-          " (allowed tables: [local], [server] or [[servers]], [balancer], [probe], [timeouts], "
-          "[log])";
+      // Generated from the table list, so a new table cannot be missing from the hint.
+      std::string allowed;
+      for (std::string_view table : kTopLevelTables) {
+        // [[servers]] is an array of tables: shown as it is written.
+        const std::string shown = table == "servers" ? "[servers]" : std::string(table);
+        allowed += (allowed.empty() ? "[" : ", [") + shown + "]";
+      }
+      message += " (allowed tables: " + allowed + ")";
     }
     problems.add(key.source(), std::move(message));
   }

@@ -27,6 +27,7 @@ inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       
 inline constexpr std::array kLogKeys = {"level"sv};
 inline constexpr std::array kBalancerKeys = {"strategy"sv, "tolerance_ms"sv};
 inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv, "timeout"sv};
+inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
@@ -34,6 +35,7 @@ inline constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
 inline constexpr TableSchema kLog = {"log", kLogKeys};
 inline constexpr TableSchema kBalancer = {"balancer", kBalancerKeys};
 inline constexpr TableSchema kProbe = {"probe", kProbeKeys};
+inline constexpr TableSchema kRoute = {"route", kRouteKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
 void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
@@ -57,6 +59,8 @@ void read_balancer(Problems& problems, const toml::table& balancer, Profile::Bal
 void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out);
 // profile_server.cpp: server.clock_offset.
 void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out);
+// profile_route.cpp
+void read_route(Problems& problems, const toml::table& route, route::Rules& out);
 // constraints.cpp: the rules about settings together, applied once everything was read without
 // a problem. Refusals go to `problems`; repairs and warnings to `warnings`, with their position.
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,

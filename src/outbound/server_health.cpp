@@ -91,9 +91,9 @@ void ServerHealth::report_locked(size_t i, bool was_down) {
 
 std::vector<std::string> ServerHealth::stats_lines() {
   static constexpr std::array kKinds = {
-      ErrorKind::kResolve,    ErrorKind::kRefused,      ErrorKind::kUnreachable,
-      ErrorKind::kTimeout,    ErrorKind::kReset,        ErrorKind::kProtocol,
-      ErrorKind::kNoResponse, ErrorKind::kRefusedLogin, ErrorKind::kOther};
+      ErrorKind::kResolve, ErrorKind::kRefused,  ErrorKind::kUnreachable, ErrorKind::kTimeout,
+      ErrorKind::kReset,   ErrorKind::kProtocol, ErrorKind::kNoResponse,  ErrorKind::kRefusedLogin,
+      ErrorKind::kBlocked, ErrorKind::kOther};
   static_assert(kKinds.size() == std::tuple_size_v<decltype(ServerCounters::failures)>);
   std::lock_guard lock(mu_);
   const Millis at = now();

@@ -134,7 +134,8 @@ TEST_CASE("failover: a refused first server is skipped before the app's answer, 
   test::FakeVmessServer live(account, test::FakeScript::kEcho);
   config::Profile profile;
   profile.servers = {server("dead", closed_port(), account), server("live", live.port(), account)};
-  profile.probe.interval = 0ms;
+  profile.probe.interval = 0ms;  // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
   test::InProcessProxy proxy(profile);
 
   for (int i = 0; i < 4; ++i) {
@@ -156,7 +157,8 @@ TEST_CASE("failover: with every server dead the app gets the failure, naming eac
   const vmess::Account account = fresh_account();
   config::Profile profile;
   profile.servers = {server("a", closed_port(), account), server("b", closed_port(), account)};
-  profile.probe.interval = 0ms;
+  profile.probe.interval = 0ms;  // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
   test::InProcessProxy proxy(profile);
   test::BlockingClient app(proxy.port());
   CHECK(app.socks_connect(9) == 0x05);  // connection refused: the last failure's kind
@@ -178,7 +180,8 @@ TEST_CASE(
   profile.servers[0].tls.emplace();  // TCP connects; the TLS handshake never gets an answer
   profile.servers[0].tls->insecure = true;
   profile.timeouts.connect = 2s;  // 1 s for the first of two servers
-  profile.probe.interval = 0ms;
+  profile.probe.interval = 0ms;   // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
   test::InProcessProxy proxy(profile);
 
   const auto start = std::chrono::steady_clock::now();

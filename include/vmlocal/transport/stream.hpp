@@ -95,6 +95,9 @@ class Stream {
   // failed upgrade too.
   virtual std::string_view http_status_line() const { return {}; }
   virtual std::string_view http_date() const { return {}; }
+  // Which way the tunnel's bytes go when it is not the usual (through the server): "direct".
+  // Shown in the tunnel's summary line.
+  virtual std::string_view route() const { return {}; }
   // The most bytes one write() takes in all (a VMess stream seals a write into a bounded number
   // of chunks); callers size their reads by it.
   virtual size_t max_write_size() const { return SIZE_MAX; }

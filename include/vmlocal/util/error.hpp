@@ -21,6 +21,7 @@ enum class ErrorKind : uint8_t {
   kNoResponse,    // the VMess server closed without answering: refused login, clock, or target
   kRefusedLogin,  // a probe showed the server refuses us (outbound/server_state.hpp): the
                   // tunnel fails at once, and the reason is logged once, not per tunnel
+  kBlocked,       // refused by this client's own rules ([route] block)
   kOther,
 };
 

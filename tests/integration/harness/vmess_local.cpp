@@ -103,6 +103,7 @@ std::string VmessLocalProfile::to_toml() const {
     t += "uuid = " + toml_string(more.uuid) + "\n";
     t += "security = " + toml_string(more.security) + "\n";
   }
+  if (!route_private.empty()) t += "\n[route]\nprivate = " + toml_string(route_private) + "\n";
   t += "\n[timeouts]\n";
   t += "handshake = " + seconds(handshake_timeout) + "\n";
   t += "connect = " + seconds(connect_timeout) + "\n";
