@@ -6,7 +6,7 @@ namespace vmlocal::outbound {
 
 HealthChecker* HealthChecker::start(OutboundContext& context, std::shared_ptr<const ServerSet> set,
                                     ProbeOptions options, Millis interval) {
-  auto* self = new HealthChecker(context, std::move(set), std::move(options), interval);
+  auto* self = new HealthChecker(context, std::move(set), std::move(options));
   // The first round at once, so "fastest" has times and a dead server is known early.
   uv_timer_start(
       &self->timer_, [](uv_timer_t* t) { static_cast<HealthChecker*>(t->data)->run_round(); }, 0,
@@ -15,11 +15,10 @@ HealthChecker* HealthChecker::start(OutboundContext& context, std::shared_ptr<co
 }
 
 HealthChecker::HealthChecker(OutboundContext& context, std::shared_ptr<const ServerSet> set,
-                             ProbeOptions options, Millis interval)
+                             ProbeOptions options)
     : context_(context),
       set_(std::move(set)),
       options_(std::move(options)),
-      interval_(interval),
       probes_(set_->servers.size(), nullptr) {
   uv_timer_init(context_.loop, &timer_);
   timer_.data = this;

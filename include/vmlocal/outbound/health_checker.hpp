@@ -31,7 +31,7 @@ class HealthChecker {
 
  private:
   HealthChecker(OutboundContext& context, std::shared_ptr<const ServerSet> set,
-                ProbeOptions options, Millis interval);
+                ProbeOptions options);
   ~HealthChecker() = default;
 
   void run_round();
@@ -40,7 +40,6 @@ class HealthChecker {
   OutboundContext& context_;
   std::shared_ptr<const ServerSet> set_;
   ProbeOptions options_;
-  Millis interval_;
   uv_timer_t timer_{};
   std::vector<Probe*> probes_;  // per server: the probe in flight, or null
   bool stopped_ = false;
