@@ -1,6 +1,7 @@
 // vmess-local: command line -> profile -> event loop -> signals. Everything else lives in the
 // core library.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@ struct Options {
   bool check_only = false;
   std::vector<std::string> listen_override;
   std::string log_level;
+  unsigned stats_interval = 0;
 };
 
 // The command-line settings that replace the profile's. False (after saying why) on a bad one.
@@ -65,12 +67,19 @@ void print_summary(const std::string& config_path, const vmlocal::config::Profil
   for (const auto& endpoint : profile.local.listen) {
     listen += (listen.empty() ? "" : ", ") + endpoint.to_string();
   }
-  std::printf("%s: OK (listen %s; server %s:%u over %s, security %s, alter_id %u)\n",
-              config_path.c_str(), listen.c_str(), profile.server.address.c_str(),
-              static_cast<unsigned>(profile.server.port),
-              vmlocal::config::transport_name(profile.server).c_str(),
-              std::string(vmlocal::vmess::security_name(profile.server.security)).c_str(),
-              static_cast<unsigned>(profile.server.alter_id));
+  std::string servers;
+  for (const auto& server : profile.servers) {
+    const std::string where = vmlocal::config::default_server_name(server);
+    const std::string named = server.name == where ? where : server.name + " at " + where;
+    char line[512];
+    std::snprintf(line, sizeof line, "%sserver %s over %s, security %s, alter_id %u",
+                  servers.empty() ? "" : "; ", named.c_str(),
+                  vmlocal::config::transport_name(server).c_str(),
+                  std::string(vmlocal::vmess::security_name(server.security)).c_str(),
+                  static_cast<unsigned>(server.alter_id));
+    servers += line;
+  }
+  std::printf("%s: OK (listen %s; %s)\n", config_path.c_str(), listen.c_str(), servers.c_str());
 }
 
 // `vmess-local doctor -c FILE`: the layer-by-layer diagnosis (doctor/doctor.hpp). Exit 0 when
@@ -125,6 +134,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", options.log_level,
                  "error, warn, info or debug; replaces [log] level")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--stats-interval", options.stats_interval,
+                 "Log each server's counters every SECONDS (as SIGUSR1 does); 0: off")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0u, 86'400u));
   app.set_version_flag("-V,--version", "vmess-local " VMLOCAL_VERSION);
   app.footer(
       "vmess-local doctor -c FILE: check every layer to the server and name the first "
@@ -158,5 +171,5 @@ int main(int argc, char** argv) {
   // The pooled I/O blocks are the only allocations this large.
   vmlocal::platform::give_large_blocks_back_to_the_os(64 * 1024);
   vmlocal::crypto::ensure_initialized();
-  return vmlocal::runtime::run_proxy(profile);
+  return vmlocal::runtime::run_proxy(profile, std::chrono::seconds(options.stats_interval));
 }

@@ -118,10 +118,9 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* local = table_at(problems, root, "local")) {
     read_local(problems, *local, profile.local);
   }
-  if (const toml::table* server = table_at(problems, root, "server")) {
-    read_server(problems, *server, source_path, profile.server);
-  } else if (!root.contains("server")) {
-    problems.add_missing(nullptr, "missing [server] table (it needs address, port and uuid)");
+  read_servers(problems, root, source_path, profile.servers);
+  if (const toml::table* balancer = table_at(problems, root, "balancer")) {
+    read_balancer(problems, *balancer, profile.balancer);
   }
   if (const toml::table* route = table_at(problems, root, "route")) {
     read_route(problems, *route, profile.route);

@@ -16,10 +16,11 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv,    "server"sv, "route"sv,
-                                        "timeouts"sv, "log"sv,    "probe"sv};
-constexpr std::array kSchema = {kLocal,    kServer,   kRoute,      kTimeouts,  kLog,  kServerTls,
-                                kServerWs, kServerH2, kServerGrpc, kServerMux, kProbe};
+constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "servers"sv,  "balancer"sv,
+                                        "probe"sv, "route"sv,  "timeouts"sv, "log"sv};
+constexpr std::array kSchema = {kLocal,     kServer,   kTimeouts, kLog,
+                                kServerTls, kServerWs, kServerH2, kServerGrpc,
+                                kServerMux, kBalancer, kProbe,    kRoute};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".
@@ -92,7 +93,9 @@ void check_top_level_keys(Problems& problems, const toml::table& root) {
       // Generated from the table list, so a new table cannot be missing from the hint.
       std::string allowed;
       for (std::string_view table : kTopLevelTables) {
-        allowed += (allowed.empty() ? "[" : ", [") + std::string(table) + "]";
+        // [[servers]] is an array of tables: shown as it is written.
+        const std::string shown = table == "servers" ? "[servers]" : std::string(table);
+        allowed += (allowed.empty() ? "[" : ", [") + shown + "]";
       }
       message += " (allowed tables: " + allowed + ")";
     }

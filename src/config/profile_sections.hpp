@@ -21,23 +21,25 @@ inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,   
                                           "allow_open_proxy"sv, "max_connections"sv, "workers"sv,
                                           "protocols"sv};
 inline constexpr std::array kServerKeys = {
-    "address"sv,       "port"sv, "uuid"sv,        "alter_id"sv, "security"sv, "transport"sv,
-    "tls"sv,           "ws"sv,   "h2"sv,          "grpc"sv,     "tcp"sv,      "httpupgrade"sv,
-    "tcp_fast_open"sv, "mux"sv,  "clock_offset"sv};
+    "address"sv,       "port"sv, "uuid"sv,         "alter_id"sv, "security"sv, "transport"sv,
+    "tls"sv,           "ws"sv,   "h2"sv,           "grpc"sv,     "tcp"sv,      "httpupgrade"sv,
+    "tcp_fast_open"sv, "mux"sv,  "clock_offset"sv, "name"sv};
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};
 inline constexpr std::array kServerMuxKeys = {"enabled"sv, "concurrency"sv};
-inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
+inline constexpr std::array kBalancerKeys = {"strategy"sv, "tolerance_ms"sv};
 inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv, "timeout"sv};
+inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
 inline constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
 inline constexpr TableSchema kLog = {"log", kLogKeys};
 inline constexpr TableSchema kServerMux = {"server.mux", kServerMuxKeys};
-inline constexpr TableSchema kRoute = {"route", kRouteKeys};
+inline constexpr TableSchema kBalancer = {"balancer", kBalancerKeys};
 inline constexpr TableSchema kProbe = {"probe", kProbeKeys};
+inline constexpr TableSchema kRoute = {"route", kRouteKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
 void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
@@ -53,12 +55,18 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
                  Profile::Server& out);
 // mux_settings.cpp
 void read_mux(Problems& problems, const toml::node& node, MuxSettings& out);
-// profile_route.cpp
-void read_route(Problems& problems, const toml::table& route, route::Rules& out);
+// profile_servers.cpp: [server] or [[servers]] (exactly one of them) into `out`, each with its
+// name.
+void read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
+                  std::vector<Profile::Server>& out);
+// profile_balancer.cpp: [balancer].
+void read_balancer(Problems& problems, const toml::table& balancer, Profile::Balancer& out);
 // profile_probe.cpp: [probe].
 void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out);
 // profile_server.cpp: server.clock_offset.
 void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out);
+// profile_route.cpp
+void read_route(Problems& problems, const toml::table& route, route::Rules& out);
 // constraints.cpp: the rules about settings together, applied once everything was read without
 // a problem. Refusals go to `problems`; repairs and warnings to `warnings`, with their position.
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,

@@ -97,7 +97,7 @@ class Doctor {
   int run();
 
  private:
-  const config::Profile::Server& server() const { return profile_.server; }
+  const config::Profile::Server& server() const { return profile_.servers.front(); }
   milliseconds step_timeout() const { return profile_.timeouts.connect; }
 
   // Runs the loop until `done` or the deadline; true when done.

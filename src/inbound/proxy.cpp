@@ -41,7 +41,8 @@ std::optional<std::string> Proxy::start() {
   for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
     if (auto error = listen_on(endpoint)) return error;
   }
-  servers_.start_checks(*profile_);
+  // Health checks on worker 1 only: the health is shared by every worker.
+  servers_.start_checks(*profile_, worker_.index == 0);
   log_started();
   return std::nullopt;
 }
@@ -89,7 +90,9 @@ void Proxy::log_started() const {
                                       ? " [worker " + std::to_string(worker_.index + 1) + " of " +
                                             std::to_string(worker_.count) + "]"
                                       : std::string();
-  const outbound::ServerContext& server = *servers_.pick();
+  std::string servers;
+  for (const auto& server : servers_.servers())
+    servers += (servers.empty() ? "" : "; ") + server->describe();
   const config::Profile::Local::Protocols& p = profile_->local.protocols;
   std::string protocols;
   for (auto [on, name] : {std::pair{p.socks5, "SOCKS5"}, std::pair{p.socks4, "SOCKS4/4a"},
@@ -97,8 +100,8 @@ void Proxy::log_started() const {
     if (on) protocols += (protocols.empty() ? "" : ", ") + std::string(name);
   }
   const route::Decision private_targets = profile_->route.private_targets;
-  log::info("vmess-local listening on ", where, worker_note, " (", protocols, "); server ",
-            server.describe(), "; private targets: ",
+  log::info("vmess-local listening on ", where, worker_note, " (", protocols, "); ",
+            servers_.servers().size() > 1 ? "servers " : "server ", servers, "; private targets: ",
             private_targets == route::Decision::kProxy    ? "through the server"
             : private_targets == route::Decision::kDirect ? "direct"
                                                           : "blocked");

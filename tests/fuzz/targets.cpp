@@ -318,37 +318,51 @@ void check_loaded_profile(const config::Profile& p) {
             "profile: accepted an open proxy beyond loopback without allow_open_proxy");
   }
   require(local.workers >= 1, "profile: accepted zero workers");
-  // The address goes to the resolver and into log lines: nothing invisible may hide in it.
-  require(!p.server.address.empty() && is_printable_ascii(p.server.address),
-          "profile: accepted a server address with control, space or non-ASCII bytes");
-  require(p.server.port != 0, "profile: accepted port 0");
-  // TLS and WebSocket settings end up in a ClientHello and in HTTP request lines and headers:
-  // a CR, LF or NUL there would split or cut a header.
-  if (p.server.tls) {
-    require(is_printable_ascii(p.server.tls->sni), "profile: accepted a bad tls.sni");
-    if (p.server.tls->alpn) {
-      for (const std::string& protocol : *p.server.tls->alpn) {
-        require(!protocol.empty() && protocol.size() <= 255, "profile: accepted a bad ALPN id");
+  require(!p.servers.empty(), "profile: accepted no server");
+  for (const config::Profile::Server& server : p.servers) {
+    // The address goes to the resolver and into log lines: nothing invisible may hide in it.
+    require(!server.address.empty() && is_printable_ascii(server.address),
+            "profile: accepted a server address with control, space or non-ASCII bytes");
+    require(server.port != 0, "profile: accepted port 0");
+    // TLS and WebSocket settings end up in a ClientHello and in HTTP request lines and headers:
+    // a CR, LF or NUL there would split or cut a header.
+    if (server.tls) {
+      require(is_printable_ascii(server.tls->sni), "profile: accepted a bad tls.sni");
+      if (server.tls->alpn) {
+        for (const std::string& protocol : *server.tls->alpn) {
+          require(!protocol.empty() && protocol.size() <= 255, "profile: accepted a bad ALPN id");
+        }
       }
     }
-  }
-  require(!p.server.ws.path.empty() && p.server.ws.path[0] == '/' &&
-              is_printable_ascii(p.server.ws.path),
-          "profile: accepted a bad ws.path");
-  require(is_printable_ascii(p.server.ws.host), "profile: accepted a bad ws.host");
-  for (const auto& [name, value] : p.server.ws.headers) {
-    require(!name.empty() && is_printable_ascii(name) && name.find(':') == std::string::npos,
-            "profile: accepted a bad ws header name");
-    require(std::none_of(value.begin(), value.end(),
-                         [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
-            "profile: accepted a ws header value with CR, LF or NUL");
+    require(
+        !server.ws.path.empty() && server.ws.path[0] == '/' && is_printable_ascii(server.ws.path),
+        "profile: accepted a bad ws.path");
+    require(is_printable_ascii(server.ws.host), "profile: accepted a bad ws.host");
+    for (const auto& [name, value] : server.ws.headers) {
+      require(!name.empty() && is_printable_ascii(name) && name.find(':') == std::string::npos,
+              "profile: accepted a bad ws header name");
+      require(std::none_of(value.begin(), value.end(),
+                           [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
+              "profile: accepted a ws header value with CR, LF or NUL");
+    }
+    // The name goes into log lines and counters.
+    require(!server.name.empty() && std::none_of(server.name.begin(), server.name.end(),
+                                                 [](char c) {
+                                                   const auto b = static_cast<unsigned char>(c);
+                                                   return b < 0x20 || b == 0x7f;
+                                                 }),
+            "profile: accepted a server name with control characters");
   }
   // The constraint table: a loaded profile breaks no rule that refuses or repairs (rules about
   // which tables were written cannot be seen from here, and report nothing without them).
-  for (const config::Constraint& rule : config::constraints()) {
-    if (rule.verdict == config::Verdict::kWarn) continue;
-    require(!rule.breaks(p, config::WrittenKeys{}),
-            "profile: accepted a profile that breaks a refusing or repairing constraint");
+  for (const config::Profile::Server& server : p.servers) {
+    config::Profile one = p;  // rules are written for one server (constraints.hpp)
+    one.servers = {server};
+    for (const config::Constraint& rule : config::constraints()) {
+      if (rule.verdict == config::Verdict::kWarn) continue;
+      require(!rule.breaks(one, config::WrittenKeys{}),
+              "profile: accepted a profile that breaks a refusing or repairing constraint");
+    }
   }
   for (auto t : {p.timeouts.handshake, p.timeouts.connect, p.timeouts.idle}) {
     require(t.count() >= 1 && t.count() <= 86'400'000, "profile: timeout out of range");

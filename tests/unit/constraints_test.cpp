@@ -224,16 +224,16 @@ TEST_CASE("constraints: every rule fires on a profile that breaks it, not on one
 
 TEST_CASE("constraints: apply_constraints repairs a profile built in code, and says why") {
   Profile p;
-  p.server.address = "vmess.example.org";
-  p.server.port = 443;
-  p.server.transport = vmlocal::config::Transport::kWs;
-  p.server.tls.emplace();
-  p.server.tls->alpn = std::vector<std::string>{"h2", "http/1.1", "h2"};
+  p.servers.front().address = "vmess.example.org";
+  p.servers.front().port = 443;
+  p.servers.front().transport = vmlocal::config::Transport::kWs;
+  p.servers.front().tls.emplace();
+  p.servers.front().tls->alpn = std::vector<std::string>{"h2", "http/1.1", "h2"};
   const auto findings = vmlocal::config::apply_constraints(p, WrittenKeys{});
   REQUIRE(findings.size() == 1);
   CHECK(findings[0].rule->id == "ws-alpn-http11");
   CHECK(findings[0].message.find(R"(dropped "h2" ()") != std::string::npos);  // once
-  CHECK(*p.server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(*p.servers.front().tls->alpn == std::vector<std::string>{"http/1.1"});
   CHECK(vmlocal::config::apply_constraints(p, WrittenKeys{}).empty());
 }
 
@@ -260,7 +260,7 @@ TEST_CASE("constraints: h2 and grpc messages say what is wrong and what was drop
         "p.toml:7:8: server.tls.alpn: grpc needs HTTP/2; dropped \"http/1.1\" (a server "
         "offered it may take it, and HTTP/2 then fails), offering only \"h2\"; write alpn = "
         "[\"h2\"] or leave alpn out");
-  CHECK(*r.profile().server.tls->alpn == std::vector<std::string>{"h2"});
+  CHECK(*r.profile().servers.front().tls->alpn == std::vector<std::string>{"h2"});
 }
 
 // The offer itself, for a profile that did not come through the loader: under ws it is

@@ -57,17 +57,17 @@ class FixedRandom final : public crypto::Random {
 TEST_CASE("h2 profile: path and host list, defaults, and the request they make") {
   const Profile p = ok(profile_with(
       "h2", "[server.h2]\npath = \"/v2\"\nhost = [\"a.example\", \"b.example:8443\"]\n"));
-  CHECK(p.server.transport == Transport::kH2);
-  CHECK(p.server.h2.path == "/v2");
-  CHECK(p.server.h2.host == std::vector<std::string>{"a.example", "b.example:8443"});
-  CHECK(config::transport_name(p.server) == "h2+tls");
+  CHECK(p.servers.front().transport == Transport::kH2);
+  CHECK(p.servers.front().h2.path == "/v2");
+  CHECK(p.servers.front().h2.host == std::vector<std::string>{"a.example", "b.example:8443"});
+  CHECK(config::transport_name(p.servers.front()) == "h2+tls");
 
   // One host drawn per tunnel from the list.
   FixedRandom zero(0);
-  CHECK(transport::h2_options_for(p.server, zero).authority == "a.example");
+  CHECK(transport::h2_options_for(p.servers.front(), zero).authority == "a.example");
   FixedRandom high(0x01);  // 0x01010101 % 2 == 1
-  CHECK(transport::h2_options_for(p.server, high).authority == "b.example:8443");
-  const auto options = transport::h2_options_for(p.server, zero);
+  CHECK(transport::h2_options_for(p.servers.front(), high).authority == "b.example:8443");
+  const auto options = transport::h2_options_for(p.servers.front(), zero);
   CHECK_FALSE(options.grpc);
   CHECK(options.path == "/v2");
   // v2ray 4.34's request (dialer.go, through Go's http2.Transport): PUT, accept-encoding.
@@ -80,15 +80,15 @@ TEST_CASE("h2 profile: path and host list, defaults, and the request they make")
                                   {"accept-encoding", "identity"},
                                   {"user-agent", "Go-http-client/2.0"}});
   // ALPN is exactly h2, whatever the profile lists.
-  CHECK(transport::tls_options_for(p.server).alpn == std::vector<std::string>{"h2"});
-  CHECK(transport::tls_options_for(p.server).require_h2);
+  CHECK(transport::tls_options_for(p.servers.front()).alpn == std::vector<std::string>{"h2"});
+  CHECK(transport::tls_options_for(p.servers.front()).require_h2);
 
   // Defaults: path "/", and v2ray's "www.example.com" when no host is given; a single string
   // is a one-entry list.
   const Profile d = ok(profile_with("h2", ""));
-  CHECK(d.server.h2.path == "/");
-  CHECK(transport::h2_options_for(d.server, zero).authority == "www.example.com");
-  CHECK(ok(profile_with("h2", "[server.h2]\nhost = \"one.example\"\n")).server.h2.host ==
+  CHECK(d.servers.front().h2.path == "/");
+  CHECK(transport::h2_options_for(d.servers.front(), zero).authority == "www.example.com");
+  CHECK(ok(profile_with("h2", "[server.h2]\nhost = \"one.example\"\n")).servers.front().h2.host ==
         std::vector<std::string>{"one.example"});
 }
 
@@ -109,10 +109,10 @@ TEST_CASE("h2 profile: bad values point at the key") {
 
 TEST_CASE("grpc profile: service_name, the path and authority it makes") {
   const Profile p = ok(profile_with("grpc", "[server.grpc]\nservice_name = \"GunService\"\n"));
-  CHECK(p.server.transport == Transport::kGrpc);
-  CHECK(config::transport_name(p.server) == "grpc+tls");
+  CHECK(p.servers.front().transport == Transport::kGrpc);
+  CHECK(config::transport_name(p.servers.front()) == "grpc+tls");
   FixedRandom zero(0);
-  const auto options = transport::h2_options_for(p.server, zero);
+  const auto options = transport::h2_options_for(p.servers.front(), zero);
   CHECK(options.grpc);
   // /${serviceName}/Tun (v2fly config/transport/grpc.html; Xray config/transports/grpc.html).
   CHECK(options.path == "/GunService/Tun");
@@ -126,11 +126,11 @@ TEST_CASE("grpc profile: service_name, the path and authority it makes") {
                        {":authority", "vmess.example.org:443"},
                        {"content-type", "application/grpc"},
                        {"te", "trailers"}});
-  CHECK(transport::tls_options_for(p.server).alpn == std::vector<std::string>{"h2"});
+  CHECK(transport::tls_options_for(p.servers.front()).alpn == std::vector<std::string>{"h2"});
   // Xray's custom path: a name starting with "/" is the whole path.
   const Profile custom =
       ok(profile_with("grpc", "[server.grpc]\nservice_name = \"/my/path/Tun\"\n"));
-  CHECK(config::grpc_path(custom.server.grpc) == "/my/path/Tun");
+  CHECK(config::grpc_path(custom.servers.front().grpc) == "/my/path/Tun");
 
   CHECK(error(profile_with("grpc", "[server.grpc]\nservice_name = \"\"\n")) ==
         "p.toml:8:16: server.grpc.service_name must not be empty (copy serviceName from the "

@@ -143,7 +143,7 @@ TEST_CASE("fail fast: a probe at start marks a silent server, and the pool fails
   test::FakeVmessServer server(test_account(), test::FakeScript::kSilent);
   Loop loop;
   config::Profile profile;
-  profile.server = server_on(server.port());
+  profile.servers = {server_on(server.port())};
   profile.probe.url = "http://127.0.0.1:9/";
   profile.probe.url_set = true;
   profile.probe.timeout = 300ms;
@@ -174,7 +174,7 @@ TEST_CASE("fail fast: without [probe] url nothing is probed at start") {
   test::FakeVmessServer server(test_account(), test::FakeScript::kSilent);
   Loop loop;
   config::Profile profile;
-  profile.server = server_on(server.port());
+  profile.servers = {server_on(server.port())};
   profile.probe.timeout = 300ms;
   outbound::ServerPool pool(&loop.loop, loop.random);
   REQUIRE(pool.configure(profile).ok());

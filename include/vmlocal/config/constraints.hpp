@@ -38,6 +38,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,10 +84,19 @@ std::span<const Constraint> constraints();
 struct Finding {
   const Constraint* rule;
   std::string message;  // "reason; fix", without a position
+  // For a rule about a server: the index of the server in profile.servers.
+  std::optional<size_t> server;
 };
 
 // The rules `profile` breaks, repairing it on the way (so a later rule sees the repaired
 // profile). The loader adds the position of each finding's key.
+//
+// Several servers: a rule whose `at` keys are under "server." is about one server; it is
+// applied to each server on its own, seeing a profile whose `servers` holds only that one, so
+// every rule is written for one server (p.servers.front()). `written` then holds one entry per
+// server: the keys written for it, spelt "server.*" whether they came from [server] or from a
+// [[servers]] entry, plus every key outside it.
 std::vector<Finding> apply_constraints(Profile& profile, const WrittenKeys& written);
+std::vector<Finding> apply_constraints(Profile& profile, std::span<const WrittenKeys> written);
 
 }  // namespace vmlocal::config

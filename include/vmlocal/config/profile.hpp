@@ -119,6 +119,8 @@ struct Profile {
   } local;
 
   struct Server {
+    // For logs and counters: [[servers]] name, or "address:port" ("[2001:db8::1]:443").
+    std::string name;
     std::string address;  // host name or IP literal
     uint16_t port = 0;
     vmess::Uuid uuid{};
@@ -137,7 +139,20 @@ struct Profile {
     // estimated from the server's HTTP Date (the WebSocket upgrade response), applied only when
     // it exceeds 60 s (outbound/server_state.hpp).
     std::optional<int32_t> clock_offset;
-  } server;
+  };
+  // The servers in the order the profile lists them ([server], or [[servers]]); never empty.
+  std::vector<Server> servers{Server{}};
+
+  // [balancer]: which server a new tunnel tries first (outbound/balancer.hpp).
+  struct Balancer {
+    enum class Strategy : uint8_t {
+      kFirst,    // the first healthy server in profile order
+      kFastest,  // the healthy server with the shortest last probe time
+    };
+    Strategy strategy = Strategy::kFirst;
+    // "fastest" moves to another server only when it is faster by more than this.
+    std::chrono::milliseconds tolerance{50};
+  } balancer;
 
   // [probe]: the request the doctor, the fail-fast check and health checks send through a server.
   struct Probe {
@@ -187,6 +202,12 @@ struct ProfileResult {
 ProfileResult parse_profile(std::string_view text, std::string_view source_path);
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
+
+// "address:port", with an IPv6 literal in brackets: a server's default name.
+std::string default_server_name(const Profile::Server& server);
+
+// "first" / "fastest".
+std::string_view strategy_name(Profile::Balancer::Strategy strategy);
 
 // "tcp", "tcp+http", "ws", "httpupgrade", "h2", "grpc", each with "+tls" when TLS is on, for
 // logs and --check.

@@ -63,6 +63,16 @@ VmessLocalProfile VmessLocalProfile::for_server(const V2rayServer& server) {
   return p;
 }
 
+VmessLocalProfile::Server VmessLocalProfile::Server::for_server(const V2rayServer& server,
+                                                                std::string name) {
+  Server s;
+  s.name = std::move(name);
+  s.address = server.endpoint().host;
+  s.port = server.port();
+  s.uuid = server.uuid();
+  return s;
+}
+
 std::string VmessLocalProfile::to_toml() const {
   std::string t = "[local]\nlisten = [";
   for (std::size_t i = 0; i < listen.size(); ++i) {
@@ -82,7 +92,8 @@ std::string VmessLocalProfile::to_toml() const {
       t += (i ? ", " : "") + toml_string(protocols[i]);
     t += "]\n";
   }
-  t += "\n[server]\n";
+  t += more_servers.empty() ? "\n[server]\n" : "\n[[servers]]\n";
+  if (!server_name.empty()) t += "name = " + toml_string(server_name) + "\n";
   t += "address = " + toml_string(server_address) + "\n";
   t += "port = " + std::to_string(server_port) + "\n";
   t += "uuid = " + toml_string(uuid) + "\n";
@@ -90,6 +101,14 @@ std::string VmessLocalProfile::to_toml() const {
   t += "security = " + toml_string(security) + "\n";
   t += "transport = " + toml_string(transport) + "\n";
   if (tcp_fast_open) t += "tcp_fast_open = true\n";
+  for (const Server& more : more_servers) {
+    t += "\n[[servers]]\n";
+    if (!more.name.empty()) t += "name = " + toml_string(more.name) + "\n";
+    t += "address = " + toml_string(more.address) + "\n";
+    t += "port = " + std::to_string(more.port) + "\n";
+    t += "uuid = " + toml_string(more.uuid) + "\n";
+    t += "security = " + toml_string(more.security) + "\n";
+  }
   if (!route_private.empty()) t += "\n[route]\nprivate = " + toml_string(route_private) + "\n";
   t += "\n[timeouts]\n";
   t += "handshake = " + seconds(handshake_timeout) + "\n";

@@ -37,6 +37,19 @@ struct VmessLocalProfile {
   std::string transport = "tcp";
   bool tcp_fast_open = false;  // [server] tcp_fast_open
 
+  // More servers: with any, the profile is written with [[servers]] — the server above first
+  // (named `server_name` when set), then these, in order.
+  struct Server {
+    std::string name;  // empty: the default ("address:port")
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::string uuid;
+    std::string security = "aes-128-gcm";
+    static Server for_server(const V2rayServer& server, std::string name = {});
+  };
+  std::string server_name;  // [server] name; empty: not written
+  std::vector<Server> more_servers;
+
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds idle_timeout{300'000};
