@@ -130,8 +130,8 @@ int run_import(const ImportOptions& options) {
   }
   if (!write_output(options.output, profile, options.force)) return kExitFailure;
   const auto default_path = default_profile_candidates();
-  const bool is_default = std::find(default_path.begin(), default_path.end(), options.output) !=
-                          default_path.end();
+  const bool is_default =
+      std::find(default_path.begin(), default_path.end(), options.output) != default_path.end();
   say("wrote " + std::to_string(result.servers.size()) +
       (result.servers.size() == 1 ? " server" : " servers") + " to " + options.output +
       "; start with: vmess-local" + (is_default ? "" : " -c " + options.output));

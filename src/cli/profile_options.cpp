@@ -13,7 +13,8 @@ namespace {
 // What people paste where a profile belongs. A TOML error about it would be a riddle.
 std::optional<std::string> misplaced_input(const std::string& path) {
   const std::string import_hint = ": run `vmess-local import` to turn it into a profile";
-  if (path.rfind("vmess://", 0) == 0) return "this looks like a vmess:// link, not a file" + import_hint;
+  if (path.rfind("vmess://", 0) == 0)
+    return "this looks like a vmess:// link, not a file" + import_hint;
   std::ifstream file(path, std::ios::binary);
   if (!file) return std::nullopt;  // the loader says why it cannot be read
   std::string head(4096, '\0');

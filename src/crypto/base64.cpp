@@ -88,8 +88,8 @@ std::optional<Bytes> base64_decode_lenient(std::string_view text) {
   if (compact.empty()) return std::nullopt;
   Bytes out(compact.size() * 3 / 4 + 3);
   size_t length = 0;
-  const int variant =
-      url_safe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+  const int variant = url_safe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING
+                               : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
   const int rc = sodium_base642bin(out.data(), out.size(), compact.data(), compact.size(), nullptr,
                                    &length, nullptr, variant);
   sodium_memzero(compact.data(), compact.size());

@@ -57,8 +57,7 @@ void read_links(std::string_view text, std::vector<Reading>& out) {
     reading.where = "link " + std::to_string(number);
     if (lower(line.substr(0, 8)) == "vmess://") {
       read_link(line, reading);
-    } else if (const size_t scheme = line.find("://"); scheme != std::string::npos &&
-                                                       scheme < 16) {
+    } else if (const size_t scheme = line.find("://"); scheme != std::string::npos && scheme < 16) {
       reading.fail("a " + valid_utf8(line.substr(0, scheme)) +
                    ":// link, not VMess: vmess-local speaks VMess only");
     } else {

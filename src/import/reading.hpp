@@ -34,7 +34,7 @@ struct StreamFields {
   std::vector<std::string> hosts;
   std::vector<std::string> paths;  // tcp http header: several; otherwise the first is used
   std::vector<std::pair<std::string, std::string>> ws_headers;  // besides Host
-  uint32_t max_early_data = 0;                                   // from a JSON config
+  uint32_t max_early_data = 0;                                  // from a JSON config
   std::string early_data_header;
   std::string service_name;  // grpc
   std::string grpc_mode;     // grpc: gun | multi

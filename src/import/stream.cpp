@@ -62,10 +62,30 @@ std::string take_early_data(std::string path, Reading& reading) {
   return path.substr(0, query) + (kept.empty() ? "" : "?" + kept);
 }
 
+// A request path as it goes on the wire: sources write it decoded ("/a b") or not, and
+// v2ray/Xray add a missing leading "/". Bytes a request line cannot carry are %-encoded.
+std::string request_path(std::string_view path) {
+  if (path.empty()) return {};
+  std::string out = path.front() == '/' ? "" : "/";
+  for (char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7F || c == '#') {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 void apply_ws(const StreamFields& stream, Reading& reading) {
   ImportedServer& server = reading.server;
   server.transport = "ws";
-  server.path = stream.paths.empty() ? "" : take_early_data(stream.paths.front(), reading);
+  server.path =
+      stream.paths.empty() ? "" : request_path(take_early_data(stream.paths.front(), reading));
   if (!stream.hosts.empty()) server.host = stream.hosts.front();
   server.ws_headers = stream.ws_headers;
   if (stream.max_early_data > 0) {
@@ -91,8 +111,8 @@ void apply_tcp(const StreamFields& stream, Reading& reading) {
       reading.warn("host " + in_quotes(stream.hosts.front()) +
                    " is not used by a tcp server without an HTTP header or TLS");
     }
-    const bool path_given = !stream.paths.empty() && !stream.paths.front().empty() &&
-                            stream.paths.front() != "/";
+    const bool path_given =
+        !stream.paths.empty() && !stream.paths.front().empty() && stream.paths.front() != "/";
     if (path_given) {
       reading.warn("path " + in_quotes(stream.paths.front()) +
                    " is not used by a tcp server without an HTTP header");
@@ -107,14 +127,16 @@ void apply_tcp(const StreamFields& stream, Reading& reading) {
   if (!require(Feature::kTcpHttpHeader, reading)) return;
   server.tcp_header = "http";
   server.tcp_host = stream.hosts;
-  server.tcp_path = stream.paths;
+  for (const std::string& path : stream.paths)
+    server.tcp_path.push_back(request_path(path));
 }
 
 void apply_tls(const StreamFields& stream, Reading& reading) {
   ImportedServer& server = reading.server;
   const std::string security = lower(stream.security);
   if (security.empty() || security == "none") {
-    if (!stream.sni.empty()) reading.warn("sni " + in_quotes(stream.sni) + " is not used without TLS");
+    if (!stream.sni.empty())
+      reading.warn("sni " + in_quotes(stream.sni) + " is not used without TLS");
     if (!stream.alpn.empty()) reading.warn("alpn is not used without TLS");
     return;
   }
@@ -175,7 +197,7 @@ void apply_stream(const StreamFields& stream, Reading& reading) {
     if (!require(Feature::kH2, reading)) return;
     server.transport = "h2";
     server.h2_host = stream.hosts;
-    if (!stream.paths.empty()) server.path = stream.paths.front();
+    if (!stream.paths.empty()) server.path = request_path(stream.paths.front());
   } else if (network == "grpc" || network == "gun") {
     if (!require(Feature::kGrpc, reading)) return;
     const std::string mode = lower(stream.grpc_mode);
@@ -185,16 +207,16 @@ void apply_stream(const StreamFields& stream, Reading& reading) {
       return;
     }
     server.transport = "grpc";
-    server.grpc_service_name =
-        !stream.service_name.empty() ? stream.service_name
-                                     : (stream.paths.empty() ? "" : stream.paths.front());
+    server.grpc_service_name = !stream.service_name.empty()
+                                   ? stream.service_name
+                                   : (stream.paths.empty() ? "" : stream.paths.front());
   } else if (network == "httpupgrade") {
     if (!require(Feature::kHttpUpgrade, reading)) return;
     server.transport = "httpupgrade";
-    if (!stream.paths.empty()) server.path = stream.paths.front();
+    if (!stream.paths.empty()) server.path = request_path(stream.paths.front());
     if (!stream.hosts.empty()) server.host = stream.hosts.front();
-  } else if (network == "kcp" || network == "mkcp" || network == "quic" ||
-             network == "splithttp" || network == "xhttp" || network == "domainsocket") {
+  } else if (network == "kcp" || network == "mkcp" || network == "quic" || network == "splithttp" ||
+             network == "xhttp" || network == "domainsocket") {
     reading.fail("transport " + in_quotes(stream.network) +
                  " is not supported by vmess-local (it has tcp and ws, with or without TLS)");
     return;
@@ -278,8 +300,8 @@ bool parse_json(std::string_view text, nlohmann::json& out, std::string& error) 
         ++column;
       }
     }
-    error = "not valid JSON (line " + std::to_string(line) + ", column " +
-            std::to_string(column) + ")";
+    error =
+        "not valid JSON (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
     return false;
   }
 }
@@ -290,9 +312,11 @@ std::string valid_utf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3
-                                  : (byte >> 3) == 0x1E ? 4
-                                                        : 0;
+    size_t length = byte < 0x80           ? 1
+                    : (byte >> 5) == 0x6  ? 2
+                    : (byte >> 4) == 0xE  ? 3
+                    : (byte >> 3) == 0x1E ? 4
+                                          : 0;
     bool ok = length > 0 && i + length <= text.size();
     for (size_t k = 1; ok && k < length; ++k)
       ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;

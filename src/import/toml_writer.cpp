@@ -28,6 +28,15 @@ std::string toml_string(std::string_view text) {
   return out + "\"";
 }
 
+// A name in a comment: one line, whatever it holds.
+std::string comment_text(std::string_view text) {
+  std::string out = valid_utf8(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+  }
+  return out;
+}
+
 std::string toml_list(const std::vector<std::string>& items) {
   std::string out = "[";
   for (size_t i = 0; i < items.size(); ++i)
@@ -44,7 +53,7 @@ void write_server(const ImportedServer& server, std::string_view table, bool man
     out += "name = " + toml_string(server.name) + "\n";
   } else {
     out += "[" + name + "]\n";
-    if (!server.name.empty()) out += "# " + valid_utf8(server.name) + "\n";
+    if (!server.name.empty()) out += "# " + comment_text(server.name) + "\n";
   }
   out += "address = " + toml_string(server.address) + "\n";
   out += "port = " + std::to_string(server.port) + "\n";
@@ -113,7 +122,7 @@ std::string to_toml(const std::vector<ImportedServer>& servers, const TomlOption
   std::string out;
   if (!options.source.empty()) {
     out += "# vmess-local profile, written by `vmess-local import` from " +
-           valid_utf8(options.source) +
+           comment_text(options.source) +
            ".\n# Keep it private (mode 0600): the uuid is your password for the server.\n"
            "# Every key is explained in example.toml (/usr/share/doc/vmess-local/).\n\n";
   }
@@ -142,12 +151,18 @@ std::string to_v2rayn_link(const ImportedServer& server) {
       {"scy", server.security},
       {"net", server.transport},
       {"type", server.tcp_header == "http" ? "http" : "none"},
-      {"host", server.transport == "h2" ? "" : server.host},
+      {"host", server.host},
       {"path", server.transport == "grpc" ? server.grpc_service_name : server.path},
       {"tls", server.tls ? "tls" : ""},
       {"sni", server.sni},
       {"alpn", ""},
   };
+  if (server.transport == "h2") {
+    std::string hosts;
+    for (const std::string& host : server.h2_host)
+      hosts += (hosts.empty() ? "" : ",") + host;
+    link["host"] = hosts;
+  }
   std::string alpn;
   for (const std::string& protocol : server.alpn)
     alpn += (alpn.empty() ? "" : ",") + protocol;

@@ -41,10 +41,9 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 }
 
 // The parameters the proposal defines for VMess, and the common extension allowInsecure.
-constexpr std::array kKnownParameters = {"type"sv,        "encryption"sv, "security"sv,
-                                         "path"sv,        "host"sv,       "sni"sv,
-                                         "alpn"sv,        "fp"sv,         "headerType"sv,
-                                         "serviceName"sv, "mode"sv,       "allowInsecure"sv};
+constexpr std::array kKnownParameters = {
+    "type"sv, "encryption"sv, "security"sv,   "path"sv,        "host"sv, "sni"sv,
+    "alpn"sv, "fp"sv,         "headerType"sv, "serviceName"sv, "mode"sv, "allowInsecure"sv};
 
 }  // namespace
 
@@ -86,7 +85,8 @@ void read_uri_link(std::string_view body, Reading& reading) {
     port_text = host_port.substr(colon + 1);
   }
   unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
       port > 65535) {
     return reading.fail("the port \"" + valid_utf8(port_text) + "\" must be a number 1..65535");
@@ -142,7 +142,8 @@ void read_uri_link(std::string_view body, Reading& reading) {
     const bool known =
         std::find(kKnownParameters.begin(), kKnownParameters.end(), key) != kKnownParameters.end();
     if (!known && !value.empty()) {
-      reading.warn("parameter \"" + valid_utf8(key) + "\" is not one VMess links define and was "
+      reading.warn("parameter \"" + valid_utf8(key) +
+                   "\" is not one VMess links define and was "
                    "ignored");
     }
   }

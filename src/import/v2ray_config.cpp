@@ -91,8 +91,8 @@ void read_tcp_settings(const nlohmann::json& tcp, const std::string& where, Stre
     if (const nlohmann::json* headers = member(*request, "headers")) {
       for (const auto& [name, value] : headers->items()) {
         if (lower(name) == "host") {
-          stream.hosts = strings_at(*headers, name.c_str(), where + ".header.request.headers",
-                                    reading);
+          stream.hosts =
+              strings_at(*headers, name.c_str(), where + ".header.request.headers", reading);
         } else {
           reading.warn(where + ".header.request.headers." + valid_utf8(name) +
                        " is not supported and was ignored (only Host is sent)");
@@ -262,11 +262,11 @@ void read_v2ray_config(const nlohmann::json& config, std::vector<Reading>& out,
                                       lower(protocol->get<std::string>()) == "vmess");
       }
     }
-    error = server_side ? "this is a server's config (a vmess inbound): import needs the client "
-                          "side, a config with a vmess outbound, or a vmess:// link"
-                        : "no vmess outbound in this config" +
-                              (protocols.empty() ? std::string()
-                                                 : " (its outbounds: " + protocols + ")");
+    error = server_side
+                ? "this is a server's config (a vmess inbound): import needs the client "
+                  "side, a config with a vmess outbound, or a vmess:// link"
+                : "no vmess outbound in this config" +
+                      (protocols.empty() ? std::string() : " (its outbounds: " + protocols + ")");
     return;
   }
   for (const auto& [where, outbound] : outbounds) {

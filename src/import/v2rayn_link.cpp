@@ -14,9 +14,9 @@ namespace {
 using namespace std::string_view_literals;
 
 // Every field v2rayN writes; anything else is named in a warning.
-constexpr std::array kKnownFields = {"v"sv,   "ps"sv,   "add"sv,  "port"sv, "id"sv,
-                                     "aid"sv, "scy"sv,  "net"sv,  "type"sv, "host"sv,
-                                     "path"sv, "tls"sv, "sni"sv,  "alpn"sv, "fp"sv};
+constexpr std::array kKnownFields = {"v"sv,    "ps"sv,  "add"sv, "port"sv, "id"sv,
+                                     "aid"sv,  "scy"sv, "net"sv, "type"sv, "host"sv,
+                                     "path"sv, "tls"sv, "sni"sv, "alpn"sv, "fp"sv};
 
 // A string field, or "" when absent; fails for another type. Values are not echoed (the id).
 std::string text_field(const nlohmann::json& link, const char* key, Reading& reading) {
@@ -44,10 +44,10 @@ std::optional<uint64_t> number_field(const nlohmann::json& link, const char* key
     ok = ec == std::errc() && end == text.data() + text.size();
   }
   if (!ok || value > max) {
-    reading.fail(std::string("field \"") + key + "\" must be a whole number 0.." +
-                 std::to_string(max) + ", got " +
-                 (it->is_string() ? "\"" + valid_utf8(it->get<std::string>()) + "\""
-                                  : json_kind(*it)));
+    reading.fail(
+        std::string("field \"") + key + "\" must be a whole number 0.." + std::to_string(max) +
+        ", got " +
+        (it->is_string() ? "\"" + valid_utf8(it->get<std::string>()) + "\"" : json_kind(*it)));
     return std::nullopt;
   }
   return value;
@@ -60,8 +60,9 @@ void read_v2rayn_link(std::string_view body, Reading& reading) {
   const size_t end = body.find_first_of("#?");
   auto decoded = crypto::base64_decode_lenient(body.substr(0, end));
   if (!decoded) {
-    reading.fail("the text after vmess:// is neither base64 (v2rayN's form) nor UUID@HOST:PORT "
-                 "(the URI form)");
+    reading.fail(
+        "the text after vmess:// is neither base64 (v2rayN's form) nor UUID@HOST:PORT "
+        "(the URI form)");
     return;
   }
   const std::string json_text(decoded->begin(), decoded->end());
@@ -129,7 +130,8 @@ void read_v2rayn_link(std::string_view body, Reading& reading) {
   apply_stream(stream, reading);
 
   for (const auto& [key, value] : link.items()) {
-    const bool known = std::find(kKnownFields.begin(), kKnownFields.end(), key) != kKnownFields.end();
+    const bool known =
+        std::find(kKnownFields.begin(), kKnownFields.end(), key) != kKnownFields.end();
     const bool empty = value.is_null() || (value.is_string() && value.get<std::string>().empty());
     if (!known && !empty) {
       reading.warn("field \"" + valid_utf8(key) + "\" is not one v2rayN writes and was ignored");

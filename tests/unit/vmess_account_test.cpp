@@ -130,8 +130,9 @@ TEST_CASE("vmess user id: the forms Xray's uuid.ParseString accepts") {
   CHECK(id("alice") == "ec61d669-fc85-586b-a097-822a49b51e7e");
   CHECK(id("1") == "11116e73-1c03-5de6-9130-5f9925ae8ab4");
   CHECK(id("123456789012345678901234567890") == "3d2e4120-1e1e-52f0-b92d-f67cfbfb1982");
-  CHECK(id("\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c") ==  // "пароль": bytes, not characters
-        "656bdd3f-a339-5420-8c71-4b561ae81ec7");
+  CHECK(
+      id("\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c") ==  // "пароль": bytes, not characters
+      "656bdd3f-a339-5420-8c71-4b561ae81ec7");
   // Not a name: empty, 31 bytes, a UUID one digit short (35), 32 characters that are not hex.
   CHECK(id("") == "(none)");
   CHECK(id("1234567890123456789012345678901") == "(none)");

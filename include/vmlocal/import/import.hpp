@@ -47,7 +47,7 @@ struct ImportedServer {
   std::string host;
   std::vector<std::string> h2_host;
   std::vector<std::pair<std::string, std::string>> ws_headers;  // besides Host
-  uint32_t max_early_data = 0;  // ws early data ("?ed=N"), 0 = off
+  uint32_t max_early_data = 0;                                  // ws early data ("?ed=N"), 0 = off
   std::string early_data_header;
   std::string grpc_service_name;
   bool tls = false;
