@@ -46,6 +46,8 @@ Result body_reader_sealed(ByteView input);
 Result response_reader_sealed(ByteView input);
 // The WebSocket FrameDecoder (client and server role) on raw bytes, whole and split.
 Result ws_frames(ByteView input);
+// import_text (share links, subscriptions, v2ray/Xray JSON configs) on arbitrary text.
+Result share_import(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>
