@@ -15,7 +15,7 @@ using namespace std::string_view_literals;
 
 std::string label(const Reading& reading) {
   std::string out = reading.where;
-  if (!reading.server.name.empty()) out += " (\"" + valid_utf8(reading.server.name) + "\")";
+  if (!reading.server.name.empty()) out += " (\"" + printable(reading.server.name) + "\")";
   return out;
 }
 
@@ -58,13 +58,22 @@ void read_links(std::string_view text, std::vector<Reading>& out) {
     if (lower(line.substr(0, 8)) == "vmess://") {
       read_link(line, reading);
     } else if (const size_t scheme = line.find("://"); scheme != std::string::npos && scheme < 16) {
-      reading.fail("a " + valid_utf8(line.substr(0, scheme)) +
+      reading.fail("a " + printable(line.substr(0, scheme)) +
                    ":// link, not VMess: vmess-local speaks VMess only");
     } else {
       reading.fail("not a vmess:// link");
     }
     out.push_back(std::move(reading));
   }
+}
+
+// Every message is one line of text whatever the input held (the loader's messages quote
+// values their own way): a last guard against line breaks and terminal escapes.
+std::string one_line(std::string message) {
+  for (char& c : message) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  }
+  return message;
 }
 
 bool has_scheme_line(std::string_view text) {
@@ -113,9 +122,9 @@ ImportResult import_text(std::string_view input) {
     if (!reading.failed()) check_with_loader(reading);
     const std::string where = label(reading);
     for (const std::string& warning : reading.warnings)
-      result.warnings.push_back(where + ": " + warning);
+      result.warnings.push_back(one_line(where + ": " + warning));
     if (reading.failed()) {
-      result.errors.push_back(where + ": " + reading.error);
+      result.errors.push_back(one_line(where + ": " + reading.error));
     } else {
       result.servers.push_back(std::move(reading.server));
     }

@@ -13,7 +13,7 @@ namespace vmlocal::import {
 namespace {
 
 std::string in_quotes(std::string_view text) {
-  return "\"" + valid_utf8(text) + "\"";
+  return "\"" + printable(text) + "\"";
 }
 
 // A name rather than an IP literal or a host:port: IPv4 has no letters, IPv6 has colons.
@@ -47,7 +47,7 @@ std::string take_early_data(std::string path, Reading& reading) {
       const std::string_view digits = item.substr(3);
       const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), early);
       if (ec != std::errc() || end != digits.data() + digits.size()) {
-        reading.fail("the path's ed=" + valid_utf8(digits) +
+        reading.fail("the path's ed=" + printable(digits) +
                      " (WebSocket early data) must be a number of bytes");
         return path;
       }
@@ -304,6 +304,25 @@ bool parse_json(std::string_view text, nlohmann::json& out, std::string& error) 
         "not valid JSON (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
     return false;
   }
+}
+
+std::string printable(std::string_view text) {
+  // Long values are cut: a message names the setting, it need not repeat a whole blob.
+  constexpr size_t kMaxShown = 80;
+  std::string out;
+  for (char c : valid_utf8(text.substr(0, kMaxShown))) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    } else {
+      out += c;
+    }
+  }
+  if (text.size() > kMaxShown) out += "...";
+  return out;
 }
 
 std::string valid_utf8(std::string_view text) {

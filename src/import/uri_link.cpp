@@ -89,7 +89,7 @@ void read_uri_link(std::string_view body, Reading& reading) {
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
       port > 65535) {
-    return reading.fail("the port \"" + valid_utf8(port_text) + "\" must be a number 1..65535");
+    return reading.fail("the port \"" + printable(port_text) + "\" must be a number 1..65535");
   }
   if (server.address.empty()) return reading.fail("missing the server's address before the port");
   server.port = static_cast<uint16_t>(port);
@@ -106,7 +106,7 @@ void read_uri_link(std::string_view body, Reading& reading) {
     const auto value =
         percent_decode(eq == std::string_view::npos ? "" : item.substr(eq + 1), true);
     if (!key || !value) {
-      return reading.fail("the parameter \"" + valid_utf8(item) +
+      return reading.fail("the parameter \"" + printable(item) +
                           "\" has a broken %-escape (\"%\" must be followed by two hex digits)");
     }
     parameters[*key] = *value;
@@ -142,7 +142,7 @@ void read_uri_link(std::string_view body, Reading& reading) {
     const bool known =
         std::find(kKnownParameters.begin(), kKnownParameters.end(), key) != kKnownParameters.end();
     if (!known && !value.empty()) {
-      reading.warn("parameter \"" + valid_utf8(key) +
+      reading.warn("parameter \"" + printable(key) +
                    "\" is not one VMess links define and was "
                    "ignored");
     }

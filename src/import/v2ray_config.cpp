@@ -60,7 +60,7 @@ void read_ws_settings(const nlohmann::json& ws, StreamFields& stream, Reading& r
     }
     for (const auto& [name, value] : headers->items()) {
       if (!value.is_string()) {
-        reading.fail(where + ".headers." + valid_utf8(name) + " must be a string, got " +
+        reading.fail(where + ".headers." + printable(name) + " must be a string, got " +
                      json_kind(value));
         return;
       }
@@ -94,7 +94,7 @@ void read_tcp_settings(const nlohmann::json& tcp, const std::string& where, Stre
           stream.hosts =
               strings_at(*headers, name.c_str(), where + ".header.request.headers", reading);
         } else {
-          reading.warn(where + ".header.request.headers." + valid_utf8(name) +
+          reading.warn(where + ".header.request.headers." + printable(name) +
                        " is not supported and was ignored (only Host is sent)");
         }
       }
@@ -241,11 +241,11 @@ void read_v2ray_config(const nlohmann::json& config, std::vector<Reading>& out,
     const std::string name = protocol && protocol->is_string() ? protocol->get<std::string>() : "";
     if (lower(name) == "vmess") {
       if (const nlohmann::json* tag = member(outbound, "tag"); tag && tag->is_string()) {
-        where += " (tag \"" + valid_utf8(tag->get<std::string>()) + "\")";
+        where += " (tag \"" + printable(tag->get<std::string>()) + "\")";
       }
       outbounds.emplace_back(std::move(where), &outbound);
     } else if (!name.empty()) {
-      protocols += (protocols.empty() ? "" : ", ") + valid_utf8(name);
+      protocols += (protocols.empty() ? "" : ", ") + printable(name);
     }
   };
   if (const nlohmann::json* list = member(config, "outbounds"); list && list->is_array()) {

@@ -47,7 +47,7 @@ std::optional<uint64_t> number_field(const nlohmann::json& link, const char* key
     reading.fail(
         std::string("field \"") + key + "\" must be a whole number 0.." + std::to_string(max) +
         ", got " +
-        (it->is_string() ? "\"" + valid_utf8(it->get<std::string>()) + "\"" : json_kind(*it)));
+        (it->is_string() ? "\"" + printable(it->get<std::string>()) + "\"" : json_kind(*it)));
     return std::nullopt;
   }
   return value;
@@ -123,8 +123,8 @@ void read_v2rayn_link(std::string_view body, Reading& reading) {
   } else if (network != "tcp" && !network.empty()) {
     const std::string type = lower(stream.header_type);
     if (!type.empty() && type != "none" && network != "kcp" && network != "quic") {
-      reading.warn("type \"" + valid_utf8(stream.header_type) + "\" means nothing with net \"" +
-                   valid_utf8(stream.network) + "\" and was ignored");
+      reading.warn("type \"" + printable(stream.header_type) + "\" means nothing with net \"" +
+                   printable(stream.network) + "\" and was ignored");
     }
   }
   apply_stream(stream, reading);
@@ -134,7 +134,7 @@ void read_v2rayn_link(std::string_view body, Reading& reading) {
         std::find(kKnownFields.begin(), kKnownFields.end(), key) != kKnownFields.end();
     const bool empty = value.is_null() || (value.is_string() && value.get<std::string>().empty());
     if (!known && !empty) {
-      reading.warn("field \"" + valid_utf8(key) + "\" is not one v2rayN writes and was ignored");
+      reading.warn("field \"" + printable(key) + "\" is not one v2rayN writes and was ignored");
     }
   }
 }
