@@ -229,3 +229,22 @@ TEST_SUITE("import") {
     CHECK(checked.out.starts_with(home_profile.string() + ": OK"));
   }
 }
+
+TEST_SUITE("import") {
+  TEST_CASE("the demo: its v2ray server relays only to loopback; the link it prints imports") {
+    const std::filesystem::path root = std::filesystem::path(VMLOCAL_VECTORS_DIR) / ".." / "..";
+    const json server = json::parse(read_text(root / "conf" / "demo" / "server.json"));
+    CHECK(check_loopback_only(server) == "");
+
+    auto link = run_command({"python3", (root / "scripts" / "lib" / "demo_link.py").string(),
+                             (root / "conf" / "demo.toml").string()},
+                            Deadline::after(10s));
+    REQUIRE_MESSAGE(link.success(), link.describe());
+    auto imported = import_command({link.out.substr(0, link.out.find('\n'))});
+    REQUIRE_MESSAGE(imported.success(), imported.describe());
+    const std::string uuid = server["inbounds"][0]["settings"]["clients"][0]["id"];
+    const std::string port = std::to_string(server["inbounds"][0]["port"].get<int>());
+    CHECK(imported.out.find("address = \"127.0.0.1\"\nport = " + port + "\nuuid = \"" + uuid +
+                            "\"\n") != std::string::npos);
+  }
+}
