@@ -69,7 +69,8 @@ void read_links(std::string_view text, std::vector<Reading>& out) {
 
 // Every message is one line of text whatever the input held (the loader's messages quote
 // values their own way): a last guard against line breaks and terminal escapes.
-std::string one_line(std::string message) {
+std::string one_line(std::string text) {
+  std::string message = hide_user_ids(text);
   for (char& c : message) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
   }

@@ -70,8 +70,10 @@ std::string json_kind(const nlohmann::json& value);
 bool parse_json(std::string_view text, nlohmann::json& out, std::string& error);
 // Valid UTF-8 as it is; otherwise each bad byte becomes U+FFFD, so the profile stays valid TOML.
 std::string valid_utf8(std::string_view text);
-// A value for a message: valid UTF-8, control characters as \xNN (no line break or terminal
-// escape from the input reaches the terminal), at most 80 bytes of it.
+// A value for a message: user IDs hidden, valid UTF-8, control characters as \xNN (no line
+// break or terminal escape from the input reaches the terminal), at most 80 bytes of it.
 std::string printable(std::string_view text);
+// Each UUID in `text` (with or without dashes) as "<UUID hidden>".
+std::string hide_user_ids(std::string_view text);
 
 }  // namespace vmlocal::import

@@ -306,11 +306,38 @@ bool parse_json(std::string_view text, nlohmann::json& out, std::string& error) 
   }
 }
 
-std::string printable(std::string_view text) {
+std::string hide_user_ids(std::string_view text) {
+  // A run of hex digits and dashes holding 32 digits or more: a UUID, with or without dashes,
+  // wherever a malformed link put it.
+  auto is_hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t end = i;
+    size_t digits = 0;
+    while (end < text.size() && (is_hex(text[end]) || text[end] == '-')) {
+      digits += is_hex(text[end]) ? 1 : 0;
+      ++end;
+    }
+    if (digits >= 32) {
+      out += "<UUID hidden>";
+      i = end;
+    } else if (end > i) {
+      out.append(text.substr(i, end - i));
+      i = end;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+std::string printable(std::string_view input) {
   // Long values are cut: a message names the setting, it need not repeat a whole blob.
   constexpr size_t kMaxShown = 80;
+  const std::string text = hide_user_ids(input);
   std::string out;
-  for (char c : valid_utf8(text.substr(0, kMaxShown))) {
+  for (char c : valid_utf8(std::string_view(text).substr(0, kMaxShown))) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte == 0x7F) {
       static constexpr char kHex[] = "0123456789abcdef";
