@@ -13,7 +13,12 @@ namespace vmlocal::import {
 namespace {
 
 std::string in_quotes(std::string_view text) {
-  return "\"" + printable(text) + "\"";
+  // Appended rather than "\"" + ...: GCC 12 at -O3 warns falsely (-Wrestrict, bug 105329)
+  // about const char* + std::string&&.
+  std::string out = "\"";
+  out += printable(text);
+  out += '"';
+  return out;
 }
 
 // A name rather than an IP literal or a host:port: IPv4 has no letters, IPv6 has colons.
