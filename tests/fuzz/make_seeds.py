@@ -242,11 +242,21 @@ def share_import_seeds():
     write("share_import", "config.json", json.dumps(config, indent=2).encode())
     write("share_import", "server_config.json",
           json.dumps({"inbounds": [{"protocol": "vmess"}]}).encode())
+def mux_seeds():
+    # Input: [split seed][frames]. The frames are v2ray 4.34's own (tests/vectors/mux_frames.json).
+    vectors = json.loads((ROOT / "tests" / "vectors" / "mux_frames.json").read_text())
+    for i, v in enumerate(vectors):
+        write("mux_frames", "v2ray_%d" % i, bytes([i * 37 % 256]) + bytes.fromhex(v["bytes"]))
+    write("mux_frames", "meta_too_long", b"\x05\x02\x01")
+    write("mux_frames", "bad_network", b"\x01\x00\x0c\x00\x01\x01\x00\x03\x1f\x90\x01\x7f\x00\x00\x01")
+    write("mux_frames", "bad_address", b"\x02\x00\x0a\x00\x01\x01\x00\x01\x1f\x90\x01\x7f\x00")
+    write("mux_frames", "keep_extra_meta", b"\x03\x00\x06\x00\x07\x02\x01\xaa\xbb\x00\x02hi")
 
 
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
-                   "body_reader_sealed", "response_reader_sealed", "ws_frames", "share_import"]:
+                   "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
+                   "share_import"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
     profile_seeds()
@@ -254,6 +264,7 @@ def main():
     sealed_seeds()
     ws_seeds()
     share_import_seeds()
+    mux_seeds()
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ Result response_reader_sealed(ByteView input);
 Result ws_frames(ByteView input);
 // import_text (share links, subscriptions, v2ray/Xray JSON configs) on arbitrary text.
 Result share_import(ByteView input);
+// The Mux.Cool FrameReader on raw bytes, whole and split; every frame it reads re-encoded by
+// encode_frame_header and read back the same.
+Result mux_frames(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>
