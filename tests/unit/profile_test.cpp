@@ -681,8 +681,24 @@ TEST_CASE("profile: load_profile reads files and warns about their permissions")
                                 ":5:8: Error while parsing key-value pair: cannot redefine "
                                 "existing integer 'port'");
   }
+  SUBCASE("0640 for our own group (a service's profile, root:vmess-local) loads without one") {
+    const std::string path = dir.write("service.toml", text, 0640);
+    REQUIRE(::chown(path.c_str(), ::geteuid(), ::getegid()) == 0);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    CHECK(result.warnings.empty());
+  }
+  SUBCASE("0640 for another group warns") {
+    const std::string path = dir.write("other-group.toml", text, 0640);
+    // Tests run as root (CI does), which may give the file any group.
+    REQUIRE(::chown(path.c_str(), ::geteuid(), ::getegid() + 1) == 0);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    REQUIRE(result.warnings.size() == 1);
+    CHECK(result.warnings[0] == path + ": readable by other users; run chmod 600 " + path);
+  }
   SUBCASE("a path with a space is quoted in the chmod hint") {
-    const std::string path = dir.write("my profile.toml", text, 0640);
+    const std::string path = dir.write("my profile.toml", text, 0644);
     const ProfileResult result = load_profile(path);
     REQUIRE(result.ok());
     REQUIRE(result.warnings.size() == 1);
