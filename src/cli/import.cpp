@@ -18,6 +18,7 @@
 #include "exit_codes.hpp"
 #include "fetch.hpp"
 #include "profile_options.hpp"
+#include "vmlocal/config/profile.hpp"
 #include "vmlocal/import/import.hpp"
 
 namespace vmlocal::cli {
@@ -106,6 +107,14 @@ bool write_output(const std::string& path, const std::string& text, bool force) 
 }
 
 int run_import(const ImportOptions& options) {
+  for (const std::string& listen : options.listen) {
+    auto parsed = config::parse_listen_endpoint(listen);
+    if (const auto* error = std::get_if<std::string>(&parsed)) {
+      std::fprintf(stderr, "vmess-local: import: --listen %s: %s\n", listen.c_str(),
+                   error->c_str());
+      return kExitUsage;
+    }
+  }
   std::string text;
   std::string source;
   if (!read_input(options.input, text, source)) return kExitFailure;

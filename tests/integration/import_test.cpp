@@ -150,6 +150,10 @@ TEST_SUITE("import") {
     CHECK(refused.status->code == 1);
     CHECK(refused.err.find("(use --force to replace it)") != std::string::npos);
     CHECK(read_text(path) == "# mine\n");
+    auto bad_listen = import_command({link, "-o", path.string(), "--force", "-l", "localhost:1"});
+    CHECK(bad_listen.status->code == 2);
+    CHECK(bad_listen.err.starts_with("vmess-local: import: --listen localhost:1: "));
+    CHECK(read_text(path) == "# mine\n");
     auto forced = import_command({link, "-o", path.string(), "--force"});
     REQUIRE_MESSAGE(forced.success(), forced.describe());
     CHECK(read_text(path).find("uuid = \"feb54431-301b-52bb-a6dd-e1e93e81bb9e\"") !=
