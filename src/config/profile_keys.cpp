@@ -16,7 +16,8 @@ namespace vmlocal::config {
 namespace {
 
 constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "route"sv, "timeouts"sv, "log"sv};
-constexpr std::array kSchema = {kLocal, kServer, kRoute, kTimeouts, kLog, kServerTls, kServerWs};
+constexpr std::array kSchema = {kLocal, kServer,    kRoute,    kTimeouts,
+                                kLog,   kServerTls, kServerWs, kServerMux};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".

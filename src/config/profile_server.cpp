@@ -157,6 +157,7 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   const toml::node* ws = server.get("ws");
   if (tls != nullptr) read_tls(problems, *tls, source_path, out);
   if (ws != nullptr) read_ws(problems, *ws, out);
+  if (const toml::node* mux = server.get("mux")) read_mux(problems, *mux, out.mux);
 }
 
 }  // namespace vmlocal::config

@@ -13,6 +13,7 @@ Result<bool> ServerPool::configure(const config::Profile& profile) {
 
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress& target,
                                                             transport::StreamHandler& handler) {
+  if (pick()->settings.mux.enabled) return mux_.open(pick(), target, handler);
   auto made = VmessStream::open(context_, pick(), target, handler);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));

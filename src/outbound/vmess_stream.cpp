@@ -24,9 +24,10 @@ constexpr std::string_view kNoResponse =
 Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
                                                        std::shared_ptr<const ServerContext> server,
                                                        const TargetAddress& target,
-                                                       transport::StreamHandler& handler) {
+                                                       transport::StreamHandler& handler,
+                                                       vmess::Command command) {
   // Built before connecting, so a target VMess cannot carry fails without traffic.
-  const vmess::RequestParams params = server->request_params(target);
+  const vmess::RequestParams params = server->request_params(target, command);
   std::optional<vmess::BuildResult> built;
   try {
     // The vmess layer throws only on a caller's contract breach (bad key sizes, an unknown

@@ -274,9 +274,9 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "aid" in [server] (did you mean "alter_id"?))");
   CHECK(parse_error(server_and({"idle = 5"})) ==
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
-  CHECK(parse_error(server_and({"mux = true"})) ==
-        "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws, tcp_fast_open)");
+  CHECK(parse_error(server_and({"fingerprint = true"})) ==
+        "p.toml:5:1: unknown key \"fingerprint\" in [server] (allowed: address, port, uuid, "
+        "alter_id, security, transport, tls, ws, tcp_fast_open, mux)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -476,7 +476,7 @@ TEST_CASE("profile: server.uuid in the forms v2ray and Xray accept") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open)");
+        "alter_id, security, transport, tls, ws, tcp_fast_open, mux)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");

@@ -48,6 +48,12 @@ struct WsSettings {
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
 };
 
+// [server.mux]: Mux.Cool (docs/vmess-protocol.md §14), many tunnels in one VMess connection.
+struct MuxSettings {
+  bool enabled = false;
+  uint32_t concurrency = 8;  // tunnels per connection at most; a new connection beyond
+};
+
 struct Profile {
   struct Local {
     std::vector<ListenEndpoint> listen;  // default: 127.0.0.1:1080
@@ -72,6 +78,7 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
+    MuxSettings mux;
   } server;
 
   struct Timeouts {

@@ -37,7 +37,8 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
   static Result<std::unique_ptr<VmessStream>> open(OutboundContext& context,
                                                    std::shared_ptr<const ServerContext> server,
                                                    const TargetAddress& target,
-                                                   transport::StreamHandler& handler);
+                                                   transport::StreamHandler& handler,
+                                                   vmess::Command command = vmess::Command::kTcp);
   ~VmessStream() override;
   VmessStream(const VmessStream&) = delete;
   VmessStream& operator=(const VmessStream&) = delete;
