@@ -67,6 +67,12 @@ void write_server(const ImportedServer& server, std::string_view table, bool man
     if (!server.alpn.empty()) out += "alpn = " + toml_list(server.alpn) + "\n";
     if (server.insecure) out += "insecure = true\n";
   }
+  if (server.mux) {
+    out += "\n[" + name + ".mux]\nenabled = true\n";
+    if (server.mux_concurrency > 0) {
+      out += "concurrency = " + std::to_string(server.mux_concurrency) + "\n";
+    }
+  }
   if (server.transport == "tcp" && server.tcp_header == "http") {
     out += "\n[" + name + ".tcp]\nheader = \"http\"\n";
     if (!server.tcp_host.empty()) out += "host = " + toml_list(server.tcp_host) + "\n";

@@ -161,7 +161,16 @@ void read_outbound(const nlohmann::json& outbound, const std::string& where,
     tag = value->get<std::string>();
   }
   if (const nlohmann::json* mux = member(outbound, "mux"); mux && flag_at(*mux, "enabled")) {
-    base.warn("mux (Mux.Cool) is not supported: each connection gets its own tunnel");
+    base.server.mux = true;
+    // v2ray's default is 8; Xray's -1 or 0 mean its own default too.
+    if (const nlohmann::json* concurrency = member(*mux, "concurrency");
+        concurrency && concurrency->is_number_integer() && concurrency->get<int64_t>() > 0) {
+      if (concurrency->get<int64_t>() > 1024) {
+        base.fail("mux.concurrency must be 1..1024, got " + concurrency->dump());
+      } else {
+        base.server.mux_concurrency = static_cast<uint32_t>(concurrency->get<int64_t>());
+      }
+    }
   }
   StreamFields stream;
   if (const nlohmann::json* settings = member(outbound, "streamSettings")) {

@@ -269,11 +269,11 @@ TEST_CASE("import: v2ray/Xray JSON config, every stream setting, field by field"
   CHECK(warned(result, "the server's certificate will not be verified"));
 }
 
-TEST_CASE("import: JSON config with comments, tcp, mux warned, several users") {
+TEST_CASE("import: JSON config with comments, tcp, mux, several users") {
   const std::string config = R"({
     // Xray accepts comments
     "outbounds": [{
-      "protocol": "vmess", "mux": {"enabled": true},
+      "protocol": "vmess", "mux": {"enabled": true, "concurrency": 4},
       "settings": {"vnext": [{"address": "10.0.0.1", "port": 10086,
                               "users": [{"id": "alice"}, {"id": "bob", "alterId": 64}]}]}
     }]
@@ -283,7 +283,14 @@ TEST_CASE("import: JSON config with comments, tcp, mux warned, several users") {
   CHECK(result.servers[0].uuid == "ec61d669-fc85-586b-a097-822a49b51e7e");
   CHECK(result.servers[1].alter_id == 64);
   CHECK(result.servers[0].name == "1");
-  CHECK(warned(result, "mux (Mux.Cool) is not supported"));
+  CHECK(result.warnings.empty());
+  CHECK(servers_toml(result).find("[servers.mux]\nenabled = true\nconcurrency = 4\n") !=
+        std::string::npos);
+  const config::ProfileResult loaded =
+      config::parse_profile(import::to_toml({result.servers[0]}, {}), "mux.toml");
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error()));
+  CHECK(loaded.profile().server.mux.enabled);
+  CHECK(loaded.profile().server.mux.concurrency == 4);
 }
 
 TEST_CASE("import: JSON config: transports this build does not have fail that server") {

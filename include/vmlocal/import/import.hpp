@@ -15,7 +15,7 @@
 //
 // Nothing is dropped silently. A setting that changes how the server is reached and that this
 // build cannot honour (kcp, quic, REALITY, a transport not built yet: see features.hpp) makes
-// that server's import fail with a message; a setting that does not (a TLS fingerprint, mux)
+// that server's import fail with a message; a setting that does not (a TLS fingerprint)
 // is named in a warning. Every server is checked by the profile loader before it is written,
 // so what import prints loads.
 #pragma once
@@ -54,6 +54,9 @@ struct ImportedServer {
   std::string sni;
   std::vector<std::string> alpn;
   bool insecure = false;
+  // [server.mux]: the JSON config's outbound "mux" (v2ray's Mux.Cool); 0: the default.
+  bool mux = false;
+  uint32_t mux_concurrency = 0;
 };
 
 struct ImportResult {
