@@ -51,17 +51,20 @@ void read_uuid(Problems& problems, const toml::node& node, vmess::Uuid& out) {
                      (number ? std::string("a number") : describe(node)));
     return;
   }
-  if (auto uuid = vmess::parse_uuid(text->get())) {
+  // The forms v2ray/Xray accept: dashed, 32 digits, or a 1..30 byte user ID (account.hpp).
+  if (auto uuid = vmess::parse_user_id(text->get())) {
     out = *uuid;
     return;
   }
-  std::string message = "server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)";
+  std::string message =
+      "server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 digits "
+      "without dashes, or a user ID of 1..30 characters)";
   // Spaces picked up when copying are easy to miss; say so rather than accept them silently.
   const std::string_view value = text->get();
   const size_t first = value.find_first_not_of(" \t");
   const size_t last = value.find_last_not_of(" \t");
   if (first != std::string_view::npos && (first > 0 || last + 1 < value.size()) &&
-      vmess::parse_uuid(value.substr(first, last - first + 1))) {
+      vmess::parse_user_id(value.substr(first, last - first + 1))) {
     message += "; remove the spaces around it";
   }
   problems.add(node.source(), std::move(message));

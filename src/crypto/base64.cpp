@@ -96,4 +96,34 @@ std::optional<Bytes> base64url_decode(std::string_view text) {
   return out;
 }
 
+std::optional<Bytes> base64_decode_lenient(std::string_view text) {
+  std::string compact;
+  compact.reserve(text.size());
+  bool url_safe = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    url_safe = url_safe || c == '-' || c == '_';
+    compact += c;
+  }
+  // Padding is optional here, so it is dropped and the unpadded variants decode the rest.
+  size_t pad = 0;
+  while (pad < 2 && pad < compact.size() && compact[compact.size() - 1 - pad] == '=')
+    ++pad;
+  compact.resize(compact.size() - pad);
+  if (compact.empty()) return std::nullopt;
+  Bytes out(compact.size() * 3 / 4 + 3);
+  size_t length = 0;
+  const int variant = url_safe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING
+                               : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+  const int rc = sodium_base642bin(out.data(), out.size(), compact.data(), compact.size(), nullptr,
+                                   &length, nullptr, variant);
+  sodium_memzero(compact.data(), compact.size());
+  if (rc != 0) {
+    sodium_memzero(out.data(), out.size());
+    return std::nullopt;
+  }
+  out.resize(length);
+  return out;
+}
+
 }  // namespace vmlocal::crypto

@@ -258,6 +258,49 @@ def http_head_seeds():
     write("http_heads", "up_404", b"\x01\x07HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
     write("http_heads", "up_no_upgrade", b"\x01\x02HTTP/1.1 101 Switching Protocols\r\n"
           b"Connection: Upgrade\r\n\r\n")
+
+
+def share_import_seeds():
+    import base64
+    uuid = "b831381d-6324-4d53-ad4f-8cda48b30811"
+
+    def v2rayn(**fields):
+        base = {"v": "2", "ps": "seed", "add": "vmess.example.org", "port": "443", "id": uuid,
+                "aid": "0", "scy": "auto", "net": "tcp", "type": "none", "host": "", "path": "",
+                "tls": ""}
+        base.update(fields)
+        return "vmess://" + base64.b64encode(json.dumps(base).encode()).decode()
+
+    links = {
+        "v2rayn_tcp": v2rayn(),
+        "v2rayn_ws_tls": v2rayn(net="ws", path="/ws?ed=2048", host="cdn.example.org", tls="tls",
+                                sni="sni.example.org", alpn="h2,http/1.1", fp="chrome"),
+        "v2rayn_grpc": v2rayn(net="grpc", path="svc", type="multi"),
+        "v2rayn_tcp_http": v2rayn(type="http", host="a.example.org,b.example.org", path="/a,/b"),
+        "v2rayn_string_id": v2rayn(id="example", port=8443, aid=4),
+        "uri_ws_tls": (f"vmess://{uuid}@[2001:db8::7]:8443?type=ws&security=tls&path=%2Fa%20b"
+                       "&host=cdn.example.org&sni=sni.example.org&encryption=aes-128-gcm#My%20Server"),
+        "uri_kcp": f"vmess://{uuid}@1.2.3.4:80?type=kcp&headerType=wechat-video",
+        "uri_reality": f"vmess://{uuid}@1.2.3.4:443?security=reality&pbk=x",
+    }
+    for name, text in links.items():
+        write("share_import", name, text.encode())
+    subscription = "\n".join([links["v2rayn_tcp"], links["uri_ws_tls"], "vless://x@y:1"])
+    write("share_import", "subscription_plain", subscription.encode())
+    write("share_import", "subscription_base64", base64.b64encode(subscription.encode()))
+    config = {"outbounds": [{"protocol": "freedom"}, {
+        "protocol": "vmess", "tag": "proxy", "mux": {"enabled": True},
+        "settings": {"vnext": [{"address": "vmess.example.org", "port": 443,
+                                "users": [{"id": uuid, "alterId": 0, "security": "auto"},
+                                          {"id": "alice"}]}]},
+        "streamSettings": {"network": "ws", "security": "tls",
+                           "tlsSettings": {"serverName": "sni.example.org", "alpn": ["http/1.1"]},
+                           "wsSettings": {"path": "/ws", "headers": {"Host": "cdn.example.org"}},
+                           "tcpSettings": {"header": {"type": "http", "request": {
+                               "path": ["/"], "headers": {"Host": ["a.example.org"]}}}}}}]}
+    write("share_import", "config.json", json.dumps(config, indent=2).encode())
+    write("share_import", "server_config.json",
+          json.dumps({"inbounds": [{"protocol": "vmess"}]}).encode())
 def mux_seeds():
     # Input: [split seed][frames]. The frames are v2ray 4.34's own (tests/vectors/mux_frames.json).
     vectors = json.loads((ROOT / "tests" / "vectors" / "mux_frames.json").read_text())
@@ -310,7 +353,7 @@ def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
                    "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
                    "grpc_hunks", "socks4_handshake", "http_proxy_request", "sniff",
-                   "http_heads", "http_answer"]:
+                   "http_heads", "http_answer", "share_import"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
     inbound_seeds()
@@ -319,6 +362,7 @@ def main():
     sealed_seeds()
     ws_seeds()
     http_head_seeds()
+    share_import_seeds()
     mux_seeds()
     grpc_seeds()
     http_seeds()

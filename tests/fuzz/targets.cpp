@@ -19,6 +19,7 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
+#include "vmlocal/import/import.hpp"
 #include "vmlocal/mux/frame.hpp"
 #include "vmlocal/transport/grpc_frame.hpp"
 #include "vmlocal/transport/http_header.hpp"
@@ -767,6 +768,39 @@ Result ws_frames(ByteView input) {
   return {whole.kinds.empty() ? Outcome::kIncomplete : Outcome::kAccepted, false};
 }
 
+// ==== Import ==================================================================================
+
+// import_text on arbitrary text: links, subscriptions (plain or base64) and JSON configs. Every
+// message is one line without a UUID the text holds (a base64 link hides its id from this
+// check, but not the plain forms); every server it returns writes a profile that loads and
+// survives its own v2rayN link.
+Result share_import(ByteView input) {
+  const std::string_view text(reinterpret_cast<const char*>(input.data()), input.size());
+  const import::ImportResult result = import::import_text(text);
+  const std::vector<std::string_view> uuids = uuids_in(text);
+  for (const auto* messages : {&result.warnings, &result.errors}) {
+    for (const std::string& message : *messages) {
+      require(!message.empty() && message.find_first_of("\r\n") == std::string::npos,
+              "import: a message is empty or spans several lines");
+      require(!shows_any(message, uuids), "import: a message shows a UUID from the input");
+    }
+  }
+  require(!result.servers.empty() || !result.errors.empty(),
+          "import: neither a server nor an error");
+  if (result.servers.empty()) return {Outcome::kRejected, false};
+  const std::string profile = import::to_toml(result.servers, {"fuzz", {}});
+  if (result.servers.size() == 1) {
+    const config::ProfileResult loaded = config::parse_profile(profile, "imported.toml");
+    require(loaded.ok(), "import: the profile it wrote does not load");
+    const import::ImportResult again =
+        import::import_text(import::to_v2rayn_link(result.servers.front()));
+    require(again.servers.size() == 1 &&
+                import::to_toml(again.servers, {}) == import::to_toml(result.servers, {}),
+            "import: a server does not survive its own v2rayN link");
+  }
+  return {Outcome::kAccepted, false};
+}
+
 namespace {
 
 struct MuxFrame {
@@ -1069,7 +1103,7 @@ Result http_heads(ByteView input) {
 }
 
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 14> kTargets = {{
+  static constexpr std::array<TargetInfo, 15> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -1078,6 +1112,7 @@ std::span<const TargetInfo> all_targets() {
       {"response_reader_sealed", response_reader_sealed},
       {"ws_frames", ws_frames},
       {"http_answer", http_answer},
+      {"share_import", share_import},
       {"mux_frames", mux_frames},
       {"grpc_hunks", grpc_hunks},
       {"socks4_handshake", socks4_handshake},

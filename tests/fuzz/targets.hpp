@@ -48,6 +48,8 @@ Result response_reader_sealed(ByteView input);
 Result ws_frames(ByteView input);
 // The HTTP response-head readers of the HTTP/1 transports on raw bytes, whole and split.
 Result http_heads(ByteView input);
+// import_text (share links, subscriptions, v2ray/Xray JSON configs) on arbitrary text.
+Result share_import(ByteView input);
 // The Mux.Cool FrameReader on raw bytes, whole and split; every frame it reads re-encoded by
 // encode_frame_header and read back the same.
 Result mux_frames(ByteView input);

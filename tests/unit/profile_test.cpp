@@ -441,24 +441,43 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
   const std::string short_one =
       parse_error(with_uuid(R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b3081")"));
   CHECK(short_one ==
-        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)");
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 "
+        "digits without dashes, or a user ID of 1..30 characters)");
   CHECK(short_one.find("b831381d") == std::string::npos);
   CHECK(short_one.find("8cda48b3081") == std::string::npos);
 
   const std::string not_hex =
       parse_error(with_uuid(R"(uuid = "g831381d-6324-4d53-ad4f-8cda48b30811")"));
-  CHECK(not_hex == "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)");
+  CHECK(not_hex ==
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 "
+        "digits without dashes, or a user ID of 1..30 characters)");
 
   const std::string padded =
       parse_error(with_uuid(R"(uuid = " b831381d-6324-4d53-ad4f-8cda48b30811")"));
   CHECK(padded ==
-        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits); remove "
-        "the spaces around it");
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 "
+        "digits without dashes, or a user ID of 1..30 characters); remove the "
+        "spaces around it");
   CHECK(padded.find("b831381d") == std::string::npos);
 
   CHECK(parse_error(with_uuid("uuid = 1234")) ==
         "p.toml:4:8: server.uuid must be a string in quotes (8-4-4-4-12 hex digits), got a "
         "number");
+}
+
+TEST_CASE("profile: server.uuid in the forms v2ray and Xray accept") {
+  auto uuid_of = [](std::string_view uuid) {
+    const ProfileResult r = parse_profile(
+        lines({"[server]", R"(address = "vmess.example.org")", "port = 443", uuid}), "p.toml");
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error()));
+    return vmess::format_uuid(r.profile().servers.front().uuid);
+  };
+  CHECK(uuid_of(R"(uuid = "b831381d63244d53ad4f8cda48b30811")") ==
+        "b831381d-6324-4d53-ad4f-8cda48b30811");
+  // Xray's own example of a string id (docs: "id" of VLESS/VMess users).
+  CHECK(uuid_of(R"(uuid = "example")") == "feb54431-301b-52bb-a6dd-e1e93e81bb9e");
+  CHECK(uuid_of(R"(uuid = "123456789012345678901234567890")") ==
+        vmess::format_uuid(*vmess::parse_user_id("123456789012345678901234567890")));
 }
 
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
@@ -674,8 +693,24 @@ TEST_CASE("profile: load_profile reads files and warns about their permissions")
                                 ":5:8: Error while parsing key-value pair: cannot redefine "
                                 "existing integer 'port'");
   }
+  SUBCASE("0640 for our own group (a service's profile, root:vmess-local) loads without one") {
+    const std::string path = dir.write("service.toml", text, 0640);
+    REQUIRE(::chown(path.c_str(), ::geteuid(), ::getegid()) == 0);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    CHECK(result.warnings.empty());
+  }
+  SUBCASE("0640 for another group warns") {
+    const std::string path = dir.write("other-group.toml", text, 0640);
+    // Tests run as root (CI does), which may give the file any group.
+    REQUIRE(::chown(path.c_str(), ::geteuid(), ::getegid() + 1) == 0);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    REQUIRE(result.warnings.size() == 1);
+    CHECK(result.warnings[0] == path + ": readable by other users; run chmod 600 " + path);
+  }
   SUBCASE("a path with a space is quoted in the chmod hint") {
-    const std::string path = dir.write("my profile.toml", text, 0640);
+    const std::string path = dir.write("my profile.toml", text, 0644);
     const ProfileResult result = load_profile(path);
     REQUIRE(result.ok());
     REQUIRE(result.warnings.size() == 1);
