@@ -9,11 +9,11 @@ namespace {
 constexpr std::array kFeatures = {
     FeatureSupport{Feature::kTcp, "transport tcp", true},
     FeatureSupport{Feature::kWs, "transport ws (WebSocket)", true},
-    FeatureSupport{Feature::kH2, "transport h2 (HTTP/2)", false},
-    FeatureSupport{Feature::kGrpc, "transport grpc", false},
-    FeatureSupport{Feature::kHttpUpgrade, "transport httpupgrade", false},
-    FeatureSupport{Feature::kTcpHttpHeader, "tcp with an HTTP header (type http)", false},
-    FeatureSupport{Feature::kWsEarlyData, "WebSocket early data (ed)", false},
+    FeatureSupport{Feature::kH2, "transport h2 (HTTP/2)", true},
+    FeatureSupport{Feature::kGrpc, "transport grpc", true},
+    FeatureSupport{Feature::kHttpUpgrade, "transport httpupgrade", true},
+    FeatureSupport{Feature::kTcpHttpHeader, "tcp with an HTTP header (type http)", true},
+    FeatureSupport{Feature::kWsEarlyData, "WebSocket early data (ed)", true},
 };
 
 const FeatureSupport& entry(Feature feature) {

@@ -206,7 +206,7 @@ void apply_stream(const StreamFields& stream, Reading& reading) {
   } else if (network == "grpc" || network == "gun") {
     if (!require(Feature::kGrpc, reading)) return;
     const std::string mode = lower(stream.grpc_mode);
-    if (!mode.empty() && mode != "gun") {
+    if (!mode.empty() && mode != "gun" && mode != "none") {  // v2rayN writes "none"
       reading.fail("gRPC mode " + in_quotes(stream.grpc_mode) +
                    " is not supported (only the default \"gun\" mode)");
       return;
@@ -223,7 +223,8 @@ void apply_stream(const StreamFields& stream, Reading& reading) {
   } else if (network == "kcp" || network == "mkcp" || network == "quic" || network == "splithttp" ||
              network == "xhttp" || network == "domainsocket") {
     reading.fail("transport " + in_quotes(stream.network) +
-                 " is not supported by vmess-local (it has tcp and ws, with or without TLS)");
+                 " is not supported by vmess-local (it has tcp, ws, httpupgrade, h2 and grpc, with "
+                 "or without TLS)");
     return;
   } else {
     reading.fail("transport " + in_quotes(stream.network) + " is not known");

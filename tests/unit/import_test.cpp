@@ -224,8 +224,8 @@ TEST_CASE("import: a subscription keeps the good servers and names each bad one"
   REQUIRE(result.errors.size() == 2);
   CHECK(result.errors[0] == "link 2: a vless:// link, not VMess: vmess-local speaks VMess only");
   CHECK(result.errors[1] ==
-        "link 3: transport \"quic\" is not supported by vmess-local (it has tcp and ws, with or "
-        "without TLS)");
+        "link 3: transport \"quic\" is not supported by vmess-local (it has tcp, ws, "
+        "httpupgrade, h2 and grpc, with or without TLS)");
 }
 
 TEST_CASE("import: v2ray/Xray JSON config, every stream setting, field by field") {
@@ -305,8 +305,8 @@ TEST_CASE("import: JSON config: transports this build does not have fail that se
         .dump();
   };
   CHECK(one_error(with_stream({{"network", "kcp"}})) ==
-        "outbounds[0]: transport \"kcp\" is not supported by vmess-local (it has tcp and ws, with "
-        "or without TLS)");
+        "outbounds[0]: transport \"kcp\" is not supported by vmess-local (it has tcp, ws, "
+        "httpupgrade, h2 and grpc, with or without TLS)");
   CHECK(one_error(with_stream({{"network", "tcp"}, {"security", "reality"}})) ==
         "outbounds[0]: security \"reality\" (Xray's REALITY) is not supported by vmess-local");
   if (!import::supported(import::Feature::kGrpc)) {
@@ -402,4 +402,30 @@ TEST_CASE("import: what it writes loads, and the v2rayN link it makes reads back
 
   const auto again = imported(import::to_v2rayn_link(first.servers.front()));
   CHECK(import::to_toml(again.servers, {}) == import::to_toml(first.servers, {}));
+}
+
+TEST_CASE("import: the transports built since tcp and ws import and load") {
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string toml_tail;
+  };
+  const Case cases[] = {
+      {{{"net", "h2"}, {"host", "a.example,b.example"}, {"path", "/v2"}, {"tls", "tls"}},
+       "[server.h2]\npath = \"/v2\"\nhost = [\"a.example\", \"b.example\"]\n"},
+      {{{"net", "grpc"}, {"path", "svc"}, {"tls", "tls"}},
+       "[server.grpc]\nservice_name = \"svc\"\n"},
+      {{{"net", "httpupgrade"}, {"path", "/up"}, {"host", "cdn.example.org"}},
+       "[server.httpupgrade]\npath = \"/up\"\nhost = \"cdn.example.org\"\n"},
+      {{{"net", "tcp"}, {"type", "http"}, {"host", "a.example"}, {"path", "/a"}},
+       "[server.tcp]\nheader = \"http\"\n"},
+  };
+  for (const Case& c : cases) {
+    nlohmann::json fields = base_fields();
+    for (const auto& [key, value] : c.fields)
+      fields[key] = value;
+    CAPTURE(fields.dump());
+    const auto result = imported(v2rayn_link(fields));
+    REQUIRE(result.errors.empty());
+    CHECK(servers_toml(result).find(c.toml_tail) != std::string::npos);
+  }
 }
