@@ -163,11 +163,22 @@ std::string to_v2rayn_link(const ImportedServer& server) {
       {"sni", server.sni},
       {"alpn", ""},
   };
-  if (server.transport == "h2") {
-    std::string hosts;
-    for (const std::string& host : server.h2_host)
-      hosts += (hosts.empty() ? "" : ",") + host;
-    link["host"] = hosts;
+  auto joined = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const std::string& item : list)
+      out += (out.empty() ? "" : ",") + item;
+    return out;
+  };
+  if (server.transport == "h2") link["host"] = joined(server.h2_host);
+  if (server.tcp_header == "http") {
+    link["host"] = joined(server.tcp_host);
+    link["path"] = joined(server.tcp_path);
+  }
+  // Xray's share links put ws early data in the path as "?ed=N" (Sec-WebSocket-Protocol form).
+  if (server.transport == "ws" && server.max_early_data > 0 &&
+      server.early_data_header == "Sec-WebSocket-Protocol") {
+    link["path"] =
+        (server.path.empty() ? "/" : server.path) + "?ed=" + std::to_string(server.max_early_data);
   }
   std::string alpn;
   for (const std::string& protocol : server.alpn)

@@ -22,6 +22,7 @@ class FailoverStream::Attempt final : public transport::StreamHandler {
   bool closed() const { return closed_; }
 
   void on_stream_connected() override { owner_.attempt_connected(*this); }
+  void on_stream_writable() override { owner_.attempt_writable(*this); }
   void on_stream_failed(const transport::Failure& failure) override {
     owner_.attempt_failed(*this, failure);
   }
@@ -126,9 +127,18 @@ void FailoverStream::attempt_connected(Attempt& attempt) {
   handler_.on_stream_connected();
 }
 
+// WebSocket early data: the app is answered now and its first bytes ride in the opening, so
+// this attempt is the one; a later failure is not retried on another server.
+void FailoverStream::attempt_writable(Attempt& attempt) {
+  if (&attempt != current_.get() || closing_ || connected_) return;
+  committed_ = true;
+  if (timer_open_) uv_timer_stop(&attempt_timer_);
+  handler_.on_stream_writable();
+}
+
 void FailoverStream::attempt_failed(Attempt& attempt, const transport::Failure& failure) {
   if (&attempt != current_.get() || closing_ || failed_) return;
-  if (connected_) {
+  if (connected_ || committed_) {
     // The app has its answer: nothing is retried, the tunnel ends with this failure.
     set_->health->record_failure(attempt.server(), failure, false);
     fail(failure);

@@ -88,8 +88,9 @@ TEST_SUITE("servers") {
     auto profile = VmessLocalProfile::for_server(first);
     profile.server_name = "first";
     profile.more_servers = {VmessLocalProfile::Server::for_server(second, "second")};
-    profile.extra_toml = "[balancer]\nstrategy = \"first\"\n[probe]\nurl = \"" +
-                         probed.url("/generate_204") + "\"\ninterval = 1\n";
+    profile.extra_toml = "[balancer]\nstrategy = \"first\"\n";
+    profile.probe_url = probed.url("/generate_204");
+    profile.probe_interval = "1";
     VmessLocal local(dir, profile);
 
     // The health checks run (on by default with two servers): each server gets its probe time.

@@ -75,6 +75,7 @@ class FailoverStream final : public transport::Stream {
 
   // From the attempts.
   void attempt_connected(Attempt& attempt);
+  void attempt_writable(Attempt& attempt);
   void attempt_failed(Attempt& attempt, const transport::Failure& failure);
   void attempt_closed(Attempt* attempt);
   bool attempt_views(uv_buf_t* views, size_t count);
@@ -102,6 +103,7 @@ class FailoverStream final : public transport::Stream {
   bool timer_open_ = false;     // initialized by connect(), uv_close not yet called
   bool timer_started_ = false;  // initialized, close callback not yet run
   bool connected_ = false;
+  bool committed_ = false;  // the attempt reported on_stream_writable (early data): no failover
   bool closing_ = false;
   bool failed_ = false;
   bool close_reported_ = false;

@@ -117,6 +117,7 @@ std::string VmessLocalProfile::to_toml() const {
   t += "shutdown_grace = " + seconds(shutdown_grace) + "\n";
   t += "\n[log]\nlevel = " + toml_string(log_level) + "\n";
   t += "\n[probe]\nurl = " + toml_string(probe_url) + "\ntimeout = " + probe_timeout + "\n";
+  if (!probe_interval.empty()) t += "interval = " + probe_interval + "\n";
   if (!extra_toml.empty()) t += "\n" + extra_toml + "\n";
   return t;
 }

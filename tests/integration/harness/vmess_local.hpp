@@ -64,7 +64,8 @@ struct VmessLocalProfile {
   // probes would add connections a test may count).
   std::string probe_url;
   std::string probe_timeout = "2";
-  std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
+  std::string probe_interval;  // [probe] interval in seconds; empty: not written
+  std::string extra_toml;      // appended verbatim (new tables only: it lands after [log])
 
   // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
   static VmessLocalProfile for_server(const V2rayServer& server);
