@@ -12,7 +12,7 @@ ServerPool::~ServerPool() {
 }
 
 Result<bool> ServerPool::configure(const config::Profile& profile) {
-  stop();
+  stop_checks();
   auto set = std::make_shared<ServerSet>();
   for (const config::Profile::Server& server : profile.servers) {
     auto made = ServerContext::make(server);
@@ -33,7 +33,7 @@ Result<bool> ServerPool::configure(const config::Profile& profile) {
 }
 
 void ServerPool::start_checks(const config::Profile& profile, bool health_checks) {
-  stop();
+  stop_checks();
   ProbeOptions options;
   auto url = http::parse_url(profile.probe.url);
   // url = "" (the only URL the loader lets through unparsed): clock checks only, no probes.
@@ -50,12 +50,16 @@ void ServerPool::start_checks(const config::Profile& profile, bool health_checks
   }
 }
 
-void ServerPool::stop() {
+void ServerPool::stop_checks() {
   for (FailFast* check : checks_)
     check->stop();
   checks_.clear();
   if (health_checker_ != nullptr) health_checker_->stop();
   health_checker_ = nullptr;
+}
+
+void ServerPool::stop() {
+  stop_checks();
   mux_.stop();
 }
 

@@ -343,6 +343,7 @@ TEST_SUITE("doctor") {
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     auto p = VmessLocalProfile::for_server(v2ray);
     p.transport = "ws";
+    p.clock_offset = "";  // the default, "auto"
     p.extra_toml = "[server.ws]\npath = \"/ws\"\n";
     VmessLocalOptions options;
     options.env = clock_five_minutes_behind();

@@ -58,6 +58,8 @@ class ServerPool final : public Dialer {
   size_t mux_connection_count() const { return mux_.connection_count(); }
 
  private:
+  void stop_checks();
+
   OutboundContext context_;
   MuxPool mux_;  // [server.mux] on: tunnels are sessions of shared connections
   std::shared_ptr<ServerHealth> shared_health_;

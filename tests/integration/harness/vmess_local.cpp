@@ -101,6 +101,7 @@ std::string VmessLocalProfile::to_toml() const {
   t += "security = " + toml_string(security) + "\n";
   t += "transport = " + toml_string(transport) + "\n";
   if (tcp_fast_open) t += "tcp_fast_open = true\n";
+  if (!clock_offset.empty()) t += "clock_offset = " + clock_offset + "\n";
   for (const Server& more : more_servers) {
     t += "\n[[servers]]\n";
     if (!more.name.empty()) t += "name = " + toml_string(more.name) + "\n";

@@ -65,7 +65,11 @@ struct VmessLocalProfile {
   std::string probe_url;
   std::string probe_timeout = "2";
   std::string probe_interval;  // [probe] interval in seconds; empty: not written
-  std::string extra_toml;      // appended verbatim (new tables only: it lands after [log])
+  // [server] clock_offset as written ("0", "\"auto\""); empty: not written (the product's
+  // "auto", which sends a plain request to a ws server's port at start: a connection tests
+  // that count them would see). Default "0": this machine's clock is right.
+  std::string clock_offset = "0";
+  std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
 
   // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
   static VmessLocalProfile for_server(const V2rayServer& server);
