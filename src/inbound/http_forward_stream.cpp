@@ -151,6 +151,10 @@ void HttpForwardStream::close(bool reset) {
   }
 }
 
+std::string_view HttpForwardStream::route() const {
+  return leg_ != nullptr ? leg_->stream->route() : std::string_view();
+}
+
 std::string_view HttpForwardStream::connect_stage() const {
   return leg_ != nullptr ? leg_->stream->connect_stage() : std::string_view("connect");
 }

@@ -56,6 +56,7 @@ class HttpForwardStream final : public transport::Stream {
   void close(bool reset) override;
   const transport::Failure& failure() const override { return failure_; }
   std::string_view connect_stage() const override;
+  std::string_view route() const override;  // the current leg's ("direct" or the server)
   size_t max_write_size() const override;
   void release_views() override;
 
