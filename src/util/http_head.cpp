@@ -96,11 +96,20 @@ ResponseHeadReader::Step ResponseHeadReader::feed(ByteView bytes) {
         hex_start(ByteView(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size())) +
         ")");
   }
-  size_t end = buffer_.find("\r\n\r\n", search_from);
-  size_t terminator = 4;
-  if (end == std::string::npos) {
-    end = buffer_.find("\n\n", search_from);  // bare LF line ends (RFC 9112 §2.2)
+  // The head ends at the first empty line, whichever line ends are used (CRLF, or the bare LF
+  // RFC 9112 §2.2 lets a recipient accept): the first "\n\n" or "\n\r\n". Taking CRLFCRLF
+  // first when both appear made the end depend on how the bytes were split (found by the
+  // http_answer fuzz target).
+  const size_t lf_lf = buffer_.find("\n\n", search_from);
+  const size_t lf_crlf = buffer_.find("\n\r\n", search_from);
+  size_t end = std::string::npos;
+  size_t terminator = 0;
+  if (lf_lf != std::string::npos && (lf_crlf == std::string::npos || lf_lf < lf_crlf)) {
+    end = lf_lf;
     terminator = 2;
+  } else if (lf_crlf != std::string::npos) {
+    end = lf_crlf;
+    terminator = 3;
   }
   if (end == std::string::npos) {
     if (buffer_.size() > kMaxHead) {
