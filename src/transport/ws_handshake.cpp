@@ -175,12 +175,19 @@ UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
   const size_t before = head_.size();
   const size_t take = std::min(bytes.size(), kMaxHead + 4 - before);
   head_.append(reinterpret_cast<const char*>(bytes.data()), take);
-  size_t end = head_.find("\r\n\r\n", search_from);
-  size_t terminator = 4;
-  if (end == std::string::npos) {
-    // Bare LF line ends are tolerated (RFC 9112 §2.2).
-    end = head_.find("\n\n", search_from);
+  // The head ends at the first empty line, whichever line ends are used (CRLF, or the bare LF
+  // RFC 9112 §2.2 tolerates): the first "\n\n" or "\n\r\n", so the end cannot depend on how
+  // the bytes were split (the http_heads fuzz target found a later CRLFCRLF preferred).
+  const size_t lf_lf = head_.find("\n\n", search_from);
+  const size_t lf_crlf = head_.find("\n\r\n", search_from);
+  size_t end = std::string::npos;
+  size_t terminator = 0;
+  if (lf_lf != std::string::npos && (lf_crlf == std::string::npos || lf_lf < lf_crlf)) {
+    end = lf_lf;
     terminator = 2;
+  } else if (lf_crlf != std::string::npos) {
+    end = lf_crlf;
+    terminator = 3;
   }
   if (end == std::string::npos) {
     if (head_.size() > kMaxHead) {

@@ -794,8 +794,12 @@ Result share_import(ByteView input) {
     require(loaded.ok(), "import: the profile it wrote does not load");
     const import::ImportResult again =
         import::import_text(import::to_v2rayn_link(result.servers.front()));
+    // A v2rayN link has no field for Mux.Cool (a JSON config's "mux"): compare without it.
+    std::vector<import::ImportedServer> original = result.servers;
+    original.front().mux = false;
+    original.front().mux_concurrency = 0;
     require(again.servers.size() == 1 &&
-                import::to_toml(again.servers, {}) == import::to_toml(result.servers, {}),
+                import::to_toml(again.servers, {}) == import::to_toml(original, {}),
             "import: a server does not survive its own v2rayN link");
   }
   return {Outcome::kAccepted, false};
