@@ -5,6 +5,7 @@
 
 #include "vmlocal/crypto/base64.hpp"
 #include "vmlocal/crypto/hash.hpp"
+#include "vmlocal/util/http_head.hpp"
 
 namespace vmlocal::transport::ws {
 namespace {
@@ -175,28 +176,14 @@ UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
   const size_t before = head_.size();
   const size_t take = std::min(bytes.size(), kMaxHead + 4 - before);
   head_.append(reinterpret_cast<const char*>(bytes.data()), take);
-  // The head ends at the first empty line, whichever line ends are used (CRLF, or the bare LF
-  // RFC 9112 §2.2 tolerates): the first "\n\n" or "\n\r\n", so the end cannot depend on how
-  // the bytes were split (the http_heads fuzz target found a later CRLFCRLF preferred).
-  const size_t lf_lf = head_.find("\n\n", search_from);
-  const size_t lf_crlf = head_.find("\n\r\n", search_from);
-  size_t end = std::string::npos;
-  size_t terminator = 0;
-  if (lf_lf != std::string::npos && (lf_crlf == std::string::npos || lf_lf < lf_crlf)) {
-    end = lf_lf;
-    terminator = 2;
-  } else if (lf_crlf != std::string::npos) {
-    end = lf_crlf;
-    terminator = 3;
-  }
-  if (end == std::string::npos) {
+  const size_t head_end = http::http_head_end(head_, search_from);
+  if (head_end == std::string::npos) {
     if (head_.size() > kMaxHead) {
       return fail("upgrade response head longer than " + std::to_string(kMaxHead) +
                   " bytes; is this an HTTP server?");
     }
     return Step{Status::kNeedMore, take};
   }
-  const size_t head_end = end + terminator;
   head_.resize(head_end);
   done_ = true;
   check_head();

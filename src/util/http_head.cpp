@@ -79,6 +79,15 @@ ResponseHeadReader::Step ResponseHeadReader::fail(std::string why) {
   return Step{Status::kError, 0};
 }
 
+size_t http_head_end(std::string_view buffer, size_t search_from) {
+  const size_t lf_lf = buffer.find("\n\n", search_from);
+  const size_t lf_crlf = buffer.find("\n\r\n", search_from);
+  if (lf_lf != std::string_view::npos && (lf_crlf == std::string_view::npos || lf_lf < lf_crlf)) {
+    return lf_lf + 2;
+  }
+  return lf_crlf == std::string_view::npos ? std::string_view::npos : lf_crlf + 3;
+}
+
 ResponseHeadReader::Step ResponseHeadReader::feed(ByteView bytes) {
   if (!error_.empty()) return fail({});
   if (done_) return Step{Status::kDone, 0};
@@ -96,28 +105,13 @@ ResponseHeadReader::Step ResponseHeadReader::feed(ByteView bytes) {
         hex_start(ByteView(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size())) +
         ")");
   }
-  // The head ends at the first empty line, whichever line ends are used (CRLF, or the bare LF
-  // RFC 9112 §2.2 lets a recipient accept): the first "\n\n" or "\n\r\n". Taking CRLFCRLF
-  // first when both appear made the end depend on how the bytes were split (found by the
-  // http_answer fuzz target).
-  const size_t lf_lf = buffer_.find("\n\n", search_from);
-  const size_t lf_crlf = buffer_.find("\n\r\n", search_from);
-  size_t end = std::string::npos;
-  size_t terminator = 0;
-  if (lf_lf != std::string::npos && (lf_crlf == std::string::npos || lf_lf < lf_crlf)) {
-    end = lf_lf;
-    terminator = 2;
-  } else if (lf_crlf != std::string::npos) {
-    end = lf_crlf;
-    terminator = 3;
-  }
-  if (end == std::string::npos) {
+  const size_t head_end = http_head_end(buffer_, search_from);
+  if (head_end == std::string::npos) {
     if (buffer_.size() > kMaxHead) {
       return fail("HTTP response head longer than " + std::to_string(kMaxHead) + " bytes");
     }
     return Step{Status::kNeedMore, take};
   }
-  const size_t head_end = end + terminator;
   buffer_.resize(head_end);
   done_ = true;
 

@@ -59,4 +59,10 @@ class ResponseHeadReader {
 // True when `bytes` start like an HTTP/1.x response ("HTTP/1."), or could still (fewer bytes).
 bool looks_like_http_response(ByteView bytes);
 
+// Where an HTTP head in `buffer` ends: the offset just past its first empty line, whichever
+// line ends are used (CRLF, or the bare LF RFC 9112 §2.2 lets a recipient accept), looking
+// from `search_from` on; npos while there is none. The first "\n\n" or "\n\r\n" wins, so
+// the answer never depends on how the bytes arrived.
+size_t http_head_end(std::string_view buffer, size_t search_from);
+
 }  // namespace vmlocal::http
