@@ -282,17 +282,28 @@ TEST_SUITE("doctor") {
     CHECK(status->code == 2);
   }
 
+  // v2ray refuses a login by draining a number of bytes fixed by its users' UUIDs (55..3330:
+  // proxy/vmess/encoding/server.go, DecodeRequestHeader) and closing once it has them: a refused
+  // probe whose first flight is longer is closed at once, exactly as when the server cannot reach
+  // the probe URL. The server UUIDs below are chosen for each case with
+  // tests/vectors/v2ray_drain_size_gen.go.txt (it runs v2ray 4.34's own seed code), so each
+  // case is the same on every run; with a random UUID about one run in twelve was the other one.
+  constexpr const char* kHoldsRefusedLogins = "00000010-0000-4000-8000-000000000000";  // 3263+ B
+  constexpr const char* kDrainsFewBytes = "00000df4-0000-4000-8000-000000000000";      // <= 69 B
+
   TEST_CASE("fail fast: a wrong UUID is reported within 5 s, once, and tunnels fail at once") {
     TempDir dir;
     HttpServer web;
     EchoServer echo;
-    V2rayServer v2ray = V2rayServer::vmess(dir);
+    VmessInboundOptions inbound;
+    inbound.uuid = kHoldsRefusedLogins;
+    V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     auto p = VmessLocalProfile::for_server(v2ray);
     p.uuid = random_uuid();
     p.probe_url = web.url("/");
     const auto started = std::chrono::steady_clock::now();
     VmessLocal local(dir, p);
-    REQUIRE(local.wait_for_log("refuses us", Deadline::after(5s)));
+    REQUIRE(local.wait_for_log("New tunnels through it fail at once", Deadline::after(5s)));
     const auto reported = std::chrono::steady_clock::now() - started;
     MESSAGE(
         "reported after " << std::chrono::duration_cast<std::chrono::milliseconds>(reported).count()
@@ -313,6 +324,28 @@ TEST_SUITE("doctor") {
       ++count;
     CHECK(count == 1);
     CHECK(echo.accepted() == 0);
+  }
+
+  TEST_CASE(
+      "fail fast: a server that closes a refused probe at once is not marked, and the log "
+      "says it is one of two causes") {
+    TempDir dir;
+    HttpServer web;
+    VmessInboundOptions inbound;
+    inbound.uuid = kDrainsFewBytes;
+    V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+    auto p = VmessLocalProfile::for_server(v2ray);
+    p.uuid = random_uuid();
+    p.probe_url = web.url("/");
+    VmessLocal local(dir, p);
+    // A closed probe cannot tell a refused login from a URL the server cannot reach: no mark
+    // (it would fail every tunnel of a working server), and the line names both.
+    REQUIRE(local.wait_for_log("at once without a response", Deadline::after(5s)));
+    const std::string log = local.log_text();
+    CHECK(log.find("it cannot reach the probe URL (set [probe] url to one it can reach), or it "
+                   "refuses us") != std::string::npos);
+    CHECK(log.find("New tunnels through it fail at once") == std::string::npos);
+    CHECK(web.accepted() == 0);
   }
 
   TEST_CASE("fail fast: with the right UUID the start probe passes and tunnels work") {
