@@ -82,14 +82,18 @@ struct DoctorRun {
   }
 };
 
-DoctorRun doctor(TempDir& dir, const Profile& profile, VmessLocalOptions options = {}) {
-  options.leading_args = {"doctor"};
-  Process process = launch_vmess_local(dir, profile.text(), options, "doctor");
+DoctorRun doctor_text(TempDir& dir, const std::string& text, VmessLocalOptions options = {}) {
+  options.leading_args.insert(options.leading_args.begin(), "doctor");
+  Process process = launch_vmess_local(dir, text, options, "doctor");
   auto status = process.wait_exit(Deadline::after(90s));
   REQUIRE_MESSAGE(status.has_value(), process.describe_with_log());
   DoctorRun run{status->code, process.log_text()};
   MESSAGE(run.output);
   return run;
+}
+
+DoctorRun doctor(TempDir& dir, const Profile& profile, VmessLocalOptions options = {}) {
+  return doctor_text(dir, profile.text(), std::move(options));
 }
 
 Profile profile_for(const V2rayServer& v2ray, const HttpServer& web) {
@@ -269,6 +273,51 @@ TEST_SUITE("doctor") {
       CHECK(run.code == 0);
       CHECK(run.output.find("(about 5 min) behind the server's") != std::string::npos);
       CHECK(run.output.find("(clock_offset = \"auto\")") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("doctor: with several servers each is diagnosed in turn, and the failed are named") {
+    TempDir dir;
+    HttpServer web;
+    V2rayServer v2ray = V2rayServer::vmess(dir);
+    const std::string text = "[local]\nlisten = [\"127.0.0.1:" + std::to_string(free_port()) +
+                             "\"]\n[[servers]]\nname = \"good\"\naddress = \"127.0.0.1\"\nport = " +
+                             std::to_string(v2ray.port()) + "\nuuid = \"" + v2ray.uuid() +
+                             "\"\n[[servers]]\nname = \"dead\"\naddress = \"127.0.0.1\"\nport = " +
+                             std::to_string(free_port()) + "\nuuid = \"" + random_uuid() +
+                             "\"\n[timeouts]\nconnect = 3\n[probe]\nurl = \"" + web.url("/") +
+                             "\"\ntimeout = 2\n";
+    SUBCASE("every server: exit 1, each under its heading, the dead one named last") {
+      const DoctorRun run = doctor_text(dir, text);
+      CHECK(run.code == 1);
+      const size_t good = run.output.find("doctor: [1/2] good\n");
+      const size_t passed = run.output.find("doctor: every layer passed\n");
+      const size_t dead = run.output.find("doctor: [2/2] dead\n");
+      const size_t tcp = run.output.find("the TCP layer failed");
+      REQUIRE(good != std::string::npos);
+      REQUIRE(dead != std::string::npos);
+      CHECK((good < passed && passed < dead && dead < tcp && tcp != std::string::npos));
+      CHECK(run.last_line() ==
+            "doctor: 1 of 2 servers failed: dead (each one's failed layer is "
+            "above)");
+      CHECK(web.accepted() == 1);  // the good server's probe
+    }
+    SUBCASE("--server good: only that one, exit 0") {
+      VmessLocalOptions options;
+      options.leading_args = {"--server", "good"};
+      const DoctorRun run = doctor_text(dir, text, options);
+      CHECK(run.code == 0);
+      CHECK(run.last_line() == "doctor: every layer passed");
+      CHECK(run.output.find("[1/2]") == std::string::npos);
+      CHECK(run.output.find("dead") == std::string::npos);
+    }
+    SUBCASE("--server with a name the profile does not have: exit 2, with the names it has") {
+      VmessLocalOptions options;
+      options.leading_args = {"--server", "nope"};
+      const DoctorRun run = doctor_text(dir, text, options);
+      CHECK(run.code == 2);
+      CHECK(run.output.find("no server named \"nope\" in the profile (it has: good, dead)") !=
+            std::string::npos);
     }
   }
 
