@@ -120,7 +120,14 @@ TEST_SUITE("inbound_protocols") {
     CHECK(requests[0]["host"] == "127.0.0.1:" + std::to_string(origin.port));
     CHECK_FALSE(has_header(requests[0], "proxy-connection"));
     CHECK_FALSE(has_header(requests[0], "x-secret-hop"));
-    CHECK(s.local.wait_for_log("tunnel ", Deadline::after(10s)));
+    // The summary counts the request head the proxy consumed and the outbound carried.
+    REQUIRE(s.local.wait_for_log(": up ", Deadline::after(10s)));
+    const std::string log = s.local.log_text();
+    const size_t at = log.find(": up ") + 5;
+    const uint64_t up = std::stoull(log.substr(at, log.find(' ', at) - at));
+    const std::string request_line =
+        "GET " + origin.url("127.0.0.1", "/index.html") + " HTTP/1.1\r\n";
+    CHECK(up > request_line.size());
   }
 
   TEST_CASE("curl -x http:// POST of 16 MiB and a chunked POST: the origin's SHA-256 matches") {
