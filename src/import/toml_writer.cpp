@@ -6,6 +6,7 @@
 
 #include "reading.hpp"
 #include "vmlocal/crypto/base64.hpp"
+#include "vmlocal_paths.h"  // VMLOCAL_DOCDIR, from meson.build
 
 namespace vmlocal::import {
 namespace {
@@ -130,7 +131,9 @@ std::string to_toml(const std::vector<ImportedServer>& servers, const TomlOption
     out += "# vmess-local profile, written by `vmess-local import` from " +
            comment_text(options.source) +
            ".\n# Keep it private (mode 0600): the uuid is your password for the server.\n"
-           "# Every key is explained in example.toml (/usr/share/doc/vmess-local/).\n\n";
+           "# Every key is explained in example.toml (" VMLOCAL_DOCDIR
+           "/ when installed, conf/ in "
+           "the source).\n\n";
   }
   out += "[local]\n";
   if (options.listen.empty()) {
