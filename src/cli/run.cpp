@@ -30,6 +30,8 @@ void add_run(CLI::App& parent, Action& chosen) {
   CLI::App* run = parent.add_subcommand(
       "run", "Run the proxy with a profile (the default: `vmess-local -c FILE` is the same)");
   add_profile_options(*run, *options);
+  add_listen_option(*run, *options);
+  add_stats_option(*run, *options);
   run->callback([options, &chosen] { chosen = [options] { return run_proxy(*options); }; });
 }
 
