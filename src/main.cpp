@@ -7,11 +7,13 @@
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/invocation.hpp"
 #include "cli/run_profile.hpp"
 #include "vmlocal_version.h"
 
 int main(int argc, char** argv) {
   using namespace vmlocal::cli;
+  remember_invocation(argc > 0 ? argv[0] : nullptr);
   CLI::App app{"vmess-local " VMLOCAL_VERSION
                ": a local proxy that forwards every connection through a VMess server "
                "(v2ray, Xray, sing-box). The one port does SOCKS5, SOCKS4/4a and HTTP "

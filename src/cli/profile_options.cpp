@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "invocation.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal_paths.h"
 
@@ -126,8 +127,9 @@ std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
         tried += (tried.empty() ? "" : " or ") + candidate;
       std::fprintf(stderr,
                    "vmess-local: no profile: give one with -c FILE, or create %s (e.g. "
-                   "`vmess-local import LINK -o %s`)\n",
-                   tried.c_str(), default_profile_candidates().front().c_str());
+                   "`%s import LINK -o %s`)\n",
+                   tried.c_str(), invoked_as().c_str(),
+                   default_profile_candidates().front().c_str());
       return std::nullopt;
     }
     path = *found;

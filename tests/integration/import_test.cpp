@@ -226,7 +226,18 @@ TEST_SUITE("import") {
     auto written = import_command({"vmess://example@127.0.0.1:10086", "-o", home_profile.string()},
                                   {{"HOME", dir.path().string()}, {"XDG_CONFIG_HOME", ""}});
     REQUIRE_MESSAGE(written.success(), written.describe());
-    CHECK(written.err.find("start with: vmess-local\n") != std::string::npos);
+    // Named as it was run (by path: it is not on PATH before `meson install`); the default
+    // profile needs no -c.
+    CHECK(written.err.find("; start with: " + vmess_local_binary().string() + "\n") !=
+          std::string::npos);
+    const auto elsewhere = dir.path() / "profile with space.toml";
+    auto other = import_command({"vmess://example@127.0.0.1:10086", "-o", elsewhere.string()},
+                                {{"HOME", dir.path().string()}, {"XDG_CONFIG_HOME", ""}});
+    REQUIRE_MESSAGE(other.success(), other.describe());
+    const std::string start = vmess_local_binary().string() + " -c '" + elsewhere.string() + "'";
+    CHECK(other.err.find("; start with: " + start + "\n") != std::string::npos);
+    auto started = run_command({"sh", "-c", "exec " + start + " --check"}, Deadline::after(10s));
+    CHECK_MESSAGE(started.success(), started.describe());  // the command as printed works
     auto checked = run_command({vmess_local_binary().string(), "check"}, Deadline::after(10s),
                                {{"HOME", dir.path().string()}, {"XDG_CONFIG_HOME", ""}});
     REQUIRE_MESSAGE(checked.success(), checked.describe());
