@@ -259,6 +259,22 @@ TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
         "saw '2'");
 }
 
+TEST_CASE("profile: a table header and a key on one line get the fix") {
+  // The known mistake, as a hint pasted literally: `[probe] url = "..."`.
+  CHECK(parse_error(server_and({R"([probe] url = "http://127.0.0.1:18080/probe")"})) ==
+        "p.toml:5:9: Error while parsing table header: expected a comment or whitespace, saw "
+        "'u' (a table header stands alone on its line: put `url = ...` on the next line)");
+  CHECK(parse_error(lines({"  [[servers]]\tname=\"a\""}))
+            .ends_with("(a table header stands alone on its line: put `name = ...` on the next "
+                       "line)"));
+  CHECK(parse_error("[route]\r\n[probe] url=\"x\"\r\n")
+            .ends_with("put `url = ...` on the next line)"));
+  // Not that mistake: no hint.
+  CHECK(parse_error(lines({"[probe] url"})).find("stands alone") == std::string::npos);
+  CHECK(parse_error(lines({"[probe] # fine", "[probe] x"})).find("stands alone") ==
+        std::string::npos);
+}
+
 TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"[sever]"})) ==
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
