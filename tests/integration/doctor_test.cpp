@@ -118,6 +118,8 @@ TEST_SUITE("doctor") {
       CHECK(run.output.find("connected in") != std::string::npos);
       CHECK(run.output.find("probe " + web.url("/") + ": \"HTTP/1.1 200 OK\" in") !=
             std::string::npos);
+      // A tcp VMess port gives no HTTP Date, and a pass makes the clock no suspect: no line.
+      CHECK(run.output.find("clock:") == std::string::npos);
     }
     {
       TempDir dir;
