@@ -374,6 +374,8 @@ TEST_SUITE("doctor") {
          at = log.find("refuses us", at + 1))
       ++count;
     CHECK(count == 1);
+    // The URL as the profile (and doctor) spell it, scheme included.
+    CHECK(log.find("refuses us: a probe to " + web.url("/") + " got ") != std::string::npos);
     CHECK(echo.accepted() == 0);
   }
 
@@ -395,6 +397,7 @@ TEST_SUITE("doctor") {
     const std::string log = local.log_text();
     CHECK(log.find("it cannot reach the probe URL (set [probe] url to one it can reach), or it "
                    "refuses us") != std::string::npos);
+    CHECK(log.find("closed a probe to " + web.url("/") + " at once") != std::string::npos);
     CHECK(log.find("New tunnels through it fail at once") == std::string::npos);
     CHECK(web.accepted() == 0);
   }
