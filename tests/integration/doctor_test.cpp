@@ -170,6 +170,17 @@ TEST_SUITE("doctor") {
     CHECK(run.code == 1);
     CHECK(run.last_line() == "doctor: the TCP layer failed: nothing listens on port " +
                                  std::to_string(p.port) + " (connection refused)");
+    // The log under the report stays at error level, unless --log-level asks for more.
+    CHECK(run.output.find(" DEBUG ") == std::string::npos);
+    VmessLocalOptions debug;
+    debug.extra_args = {"--log-level", "debug"};
+    const DoctorRun verbose = doctor(dir, p, debug);
+    CHECK(verbose.code == 1);
+    CHECK(verbose.output.find(" DEBUG ") != std::string::npos);
+    // Options doctor would ignore are refused, not silently accepted.
+    VmessLocalOptions listen;
+    listen.extra_args = {"--listen", "127.0.0.1:1"};
+    CHECK(doctor(dir, p, listen).code == 2);
   }
 
   TEST_CASE("doctor: a TLS profile against a plain server fails at TLS: remove [server.tls]") {
