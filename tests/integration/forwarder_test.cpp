@@ -68,17 +68,12 @@ TEST_SUITE("forwarder") {
       CAPTURE(target.name);
       auto deadline = Deadline::after(60s);
 
-      Socket d = t.local.open(target.source, deadline);
-      auto down = download(d, kBulk, ++seed, deadline);
-      MESSAGE(down.summary("download via " + target.name));
-      CHECK(down.received == kBulk);
-      CHECK(hex(down.received_sha256) == hex(stream_sha256(seed, kBulk)));
-
-      Socket u = t.local.open(target.sink, deadline);
-      auto up = upload(u, kBulk, ++seed, deadline);
-      MESSAGE(up.summary("upload via " + target.name));
-      CHECK(up.received == kBulk);
-      CHECK(hex(up.received_sha256) == hex(stream_sha256(seed, kBulk)));
+      const BothWays both =
+          transfer_both_ways(t.local, target.source, target.sink, kBulk, seed, deadline);
+      seed += 2;
+      MESSAGE(both.down.summary("download via " + target.name));
+      MESSAGE(both.up.summary("upload via " + target.name));
+      CHECK(both.problems == "");
     }
     CHECK(source4.accepted() == 2);  // IPv4 and domain
     CHECK(source6.accepted() == 1);

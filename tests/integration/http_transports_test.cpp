@@ -76,22 +76,18 @@ TEST_SUITE("http_transports") {
       HttpHeaderTunnel t(tls, kClientTcp);
       auto deadline = Deadline::after(120s);
 
-      Socket d = t.local.open(Socks5Target::to(source.endpoint()), deadline);
-      auto down = download(d, kBulk, ++seed, deadline);
-      MESSAGE(down.summary("download over " + label));
-      CHECK(down.received == kBulk);
-      CHECK(to_hex(down.received_sha256) == to_hex(stream_sha256(seed, kBulk)));
-
-      Socket u = t.local.open(Socks5Target::to(sink.endpoint()), deadline);
-      auto up = upload(u, kBulk, ++seed, deadline);
-      MESSAGE(up.summary("upload over " + label));
-      CHECK(up.received == kBulk);
-      CHECK(to_hex(up.received_sha256) == to_hex(stream_sha256(seed, kBulk)));
+      const BothWays both =
+          transfer_both_ways(t.local, Socks5Target::to(source.endpoint()),
+                             Socks5Target::to(sink.endpoint()), kBulk, seed, deadline);
+      seed += 2;
+      MESSAGE(both.down.summary("download over " + label));
+      MESSAGE(both.up.summary("upload over " + label));
+      CHECK(both.problems == "");
       CHECK(t.local.process().alive());
       CHECK(t.local.log_text().find("HTTP header: response 200 OK") != std::string::npos);
       char line[128];
-      std::snprintf(line, sizeof line, "\n  %-13s %7.1f / %7.1f", label.c_str(), down.mib_per_s(),
-                    up.mib_per_s());
+      std::snprintf(line, sizeof line, "\n  %-13s %7.1f / %7.1f", label.c_str(),
+                    both.down.mib_per_s(), both.up.mib_per_s());
       table += line;
     }
     MESSAGE(table);
@@ -171,19 +167,15 @@ std::string bulk_both_ways(FrontTunnel& t, const std::string& label, std::uint64
   SourceServer source;
   SinkServer sink;
   auto deadline = Deadline::after(120s);
-  Socket d = t.local.open(Socks5Target::to(source.endpoint()), deadline);
-  auto down = download(d, kBulk, seed, deadline);
-  MESSAGE(down.summary("download over " + label));
-  CHECK(down.received == kBulk);
-  CHECK(to_hex(down.received_sha256) == to_hex(stream_sha256(seed, kBulk)));
-  Socket u = t.local.open(Socks5Target::to(sink.endpoint()), deadline);
-  auto up = upload(u, kBulk, seed + 1, deadline);
-  MESSAGE(up.summary("upload over " + label));
-  CHECK(up.received == kBulk);
-  CHECK(to_hex(up.received_sha256) == to_hex(stream_sha256(seed + 1, kBulk)));
+  const BothWays both =
+      transfer_both_ways(t.local, Socks5Target::to(source.endpoint()),
+                         Socks5Target::to(sink.endpoint()), kBulk, seed, deadline);
+  MESSAGE(both.down.summary("download over " + label));
+  MESSAGE(both.up.summary("upload over " + label));
+  CHECK(both.problems == "");
   CHECK(t.local.process().alive());
   char line[96];
-  std::snprintf(line, sizeof line, "%7.1f / %7.1f", down.mib_per_s(), up.mib_per_s());
+  std::snprintf(line, sizeof line, "%7.1f / %7.1f", both.down.mib_per_s(), both.up.mib_per_s());
   return line;
 }
 

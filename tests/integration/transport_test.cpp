@@ -91,18 +91,14 @@ TEST_SUITE("transport") {
       Tunnel t(kind);
       auto deadline = Deadline::after(90s);
 
-      Socket d = t.local.open(Socks5Target::to(source.endpoint()), deadline);
-      auto down = download(d, kBulk, ++seed, deadline);
-      MESSAGE(down.summary(std::string("download over ") + transport_name(kind)));
-      CHECK(down.received == kBulk);
-      CHECK(hex(down.received_sha256) == hex(stream_sha256(seed, kBulk)));
-
-      Socket u = t.local.open(Socks5Target::to(sink.endpoint()), deadline);
-      auto up = upload(u, kBulk, ++seed, deadline);
-      MESSAGE(up.summary(std::string("upload over ") + transport_name(kind)));
-      CHECK(up.received == kBulk);
-      CHECK(hex(up.received_sha256) == hex(stream_sha256(seed, kBulk)));
-      rates[transport_name(kind)] = {down.mib_per_s(), up.mib_per_s()};
+      const BothWays both =
+          transfer_both_ways(t.local, Socks5Target::to(source.endpoint()),
+                             Socks5Target::to(sink.endpoint()), kBulk, seed, deadline);
+      seed += 2;
+      MESSAGE(both.down.summary(std::string("download over ") + transport_name(kind)));
+      MESSAGE(both.up.summary(std::string("upload over ") + transport_name(kind)));
+      CHECK(both.problems == "");
+      rates[transport_name(kind)] = {both.down.mib_per_s(), both.up.mib_per_s()};
       CHECK(t.local.process().alive());
     }
     std::string table = "rates (MiB/s, download / upload):";

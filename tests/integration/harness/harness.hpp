@@ -1,6 +1,7 @@
 // Everything an integration test needs, in one include.
 #pragma once
 
+#include "harness/both_ways.hpp"
 #include "harness/certificate.hpp"
 #include "harness/chaos_relay.hpp"
 #include "harness/chromium.hpp"
