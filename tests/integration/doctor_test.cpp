@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -343,6 +344,14 @@ TEST_SUITE("doctor") {
       ++count;
     CHECK(count == 1);
     CHECK(echo.accepted() == 0);
+    // The refused tunnels are found at info all the same: the next retry (2 s after the mark,
+    // then doubling) counts them, and SIGUSR1's counters show them by kind.
+    CHECK(
+        local.wait_for_log("is still marked (the retry probe got no response): 5 tunnel(s) "
+                           "failed at once so far; next probe in ",
+                           Deadline::after(15s)));
+    local.process().signal(SIGUSR1);
+    CHECK(local.wait_for_log("failures 5 (server refuses us 5)", Deadline::after(5s)));
   }
 
   TEST_CASE(
@@ -386,6 +395,10 @@ TEST_SUITE("doctor") {
     r.socket.send_all("ping", deadline);
     CHECK(r.socket.recv_exact(4, deadline) == Bytes{'p', 'i', 'n', 'g'});
     CHECK(local.log_text().find("refuses us") == std::string::npos);
+    // The start probe's time is the counters' probe figure (it said "probe none").
+    local.process().signal(SIGUSR1);
+    CHECK(local.wait_for_log(" ms (", Deadline::after(5s)));
+    CHECK(local.log_text().find("probe none") == std::string::npos);
   }
 
   TEST_CASE("clock_offset auto: a ws tunnel works with this clock 5 minutes behind") {

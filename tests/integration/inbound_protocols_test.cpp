@@ -295,6 +295,23 @@ TEST_SUITE("inbound_protocols") {
     CHECK(s.local.process().alive());
   }
 
+  TEST_CASE(
+      "a plain GET the server drops (its routing blackholes the target): 502, both causes "
+      "named") {
+    Setup s;
+    // The harness's v2ray blackholes every target but loopback; .invalid never resolves anyway.
+    auto r = curl({"-i", "-x", "http://" + s.proxy(), "http://dropped.invalid/x"});
+    CHECK(r.out.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) == 0);
+    CHECK(r.out.find("closed before any response (the server dropped the request, or the origin "
+                     "closed it)") != std::string::npos);
+    CHECK(
+        s.local.wait_for_log("http forwarding: 502 Bad Gateway: the connection to "
+                             "dropped.invalid:80 closed before any response",
+                             Deadline::after(5s)));
+    CHECK(s.local.log_text().find("origin's connection closed") == std::string::npos);
+    CHECK(s.local.process().alive());
+  }
+
   TEST_CASE("the server unreachable: CONNECT and GET get 502 Bad Gateway") {
     TempDir dir;
     Socket closed = Socket::listen(Endpoint::loopback(Family::kV4), 1);
