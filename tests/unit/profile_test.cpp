@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "support/profile_text.hpp"
+#include "support/test_ca.hpp"
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/util/bytes.hpp"
 
@@ -28,30 +30,11 @@ using vmlocal::config::Profile;
 using vmlocal::config::ProfileResult;
 using vmlocal::config::Transport;
 namespace vmess = vmlocal::vmess;
+using vmlocal::test::lines;
+using vmlocal::test::parse_error;
+using vmlocal::test::server_and;
 
 namespace {
-
-// One string per line, so the line numbers asserted below can be read off the list.
-std::string lines(std::initializer_list<std::string_view> list) {
-  std::string out;
-  for (std::string_view line : list) {
-    out += line;
-    out += '\n';
-  }
-  return out;
-}
-
-// Lines 1-4 are a valid [server]; `extra` starts on line 5.
-std::string server_and(std::initializer_list<std::string_view> extra) {
-  std::string out = lines({
-      "[server]",
-      R"(address = "vmess.example.org")",
-      "port = 443",
-      R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")",
-  });
-  out += lines(extra);
-  return out;
-}
 
 Profile parse_ok(const std::string& text) {
   ProfileResult result = parse_profile(text, "p.toml");
@@ -69,12 +52,6 @@ Profile parse_ok_legacy(const std::string& text) {
   REQUIRE(result.warnings.size() == 1);
   CHECK(result.warnings[0].find("selects the legacy VMess header") != std::string::npos);
   return result.profile();
-}
-
-std::string parse_error(const std::string& text) {
-  ProfileResult result = parse_profile(text, "p.toml");
-  REQUIRE_FALSE(result.ok());
-  return result.error();
 }
 
 std::string endpoint_error(std::string_view text) {
@@ -741,19 +718,8 @@ TEST_CASE("profile: conf/example.toml loads cleanly") {
 
 namespace {
 
-constexpr std::string_view kCaPem =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBezCCASGgAwIBAgIUavAJqVsFeneV4e14L5tAvbrkkRUwCgYIKoZIzj0EAwIw\n"
-    "EjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMjgwNzUwNThaGA8yMTI2MTEwNDA3\n"
-    "NTA1OFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
-    "A0IABITZdNkjDScfTYGy6mFn+Oxcw/ZasCGsNmf6fEoVXd0uQXqFzbAwLvckCZxV\n"
-    "d2VlnQq+P/4co77lezzaw6AfGUKjUzBRMB0GA1UdDgQWBBSiA7JCQdqHBPNf8796\n"
-    "gKtqtZKEUDAfBgNVHSMEGDAWgBSiA7JCQdqHBPNf8796gKtqtZKEUDAPBgNVHRMB\n"
-    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIEq6Q0OUNJPKD9dwtOv8FJ5G7Kc+\n"
-    "SomkYJ53PKA4gYjPAiEA7CGmsd7fyVtikUEcKq7Z2o2Od++/Q+O3OfyyjWbmwSk=\n"
-    "-----END CERTIFICATE-----\n";
-// Its SubjectPublicKeyInfo's SHA-256, base64 and hex.
-constexpr std::string_view kCaPin = "Mrx50VHiDf9FK8v1tIQHsIoMfRTwZYJfXT6wE2CnFkk=";
+constexpr std::string_view kCaPem = vmlocal::test::kTestCaPem;
+constexpr std::string_view kCaPin = vmlocal::test::kTestCaPin;
 
 }  // namespace
 

@@ -207,4 +207,10 @@ Socks5Client VmessLocal::socks_client() const {
   return Socks5Client(socks_endpoint(), options);
 }
 
+Socket VmessLocal::open(const Socks5Target& target, Deadline deadline) const {
+  auto r = socks_client().connect(target, deadline);
+  if (!r.ok()) throw std::runtime_error(r.describe() + "\n" + log_text());
+  return std::move(r.socket);
+}
+
 }  // namespace vmlocal::itest

@@ -101,6 +101,9 @@ class VmessLocal {
   const Endpoint& socks_endpoint() const { return profile_.listen.front(); }
   // A client for the first listen endpoint, with the profile's credentials.
   Socks5Client socks_client() const;
+  // A tunnel to `target` through socks_client(); throws with the SOCKS5 result and the log
+  // unless it opened (a test that expects a refusal uses socks_client() itself).
+  Socket open(const Socks5Target& target, Deadline deadline) const;
 
   Process& process() { return *process_; }
   std::string log_text() const { return process_->log_text(); }
