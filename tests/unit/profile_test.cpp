@@ -276,7 +276,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
   CHECK(parse_error(server_and({"mux = true"})) ==
         "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws, tcp_fast_open)");
+        "security, transport, tls, ws, tcp_fast_open, warm, warm_max_age, warm_idle)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -323,6 +323,26 @@ TEST_CASE("profile: SOCKS5 credentials, open-proxy guard, connection limit, shut
 
   CHECK(parse_ok(server_and({"tcp_fast_open = true"})).server.tcp_fast_open);
   CHECK_FALSE(parse_ok(server_and({})).server.tcp_fast_open);
+}
+
+TEST_CASE("profile: warm connections") {
+  const Profile defaults = parse_ok(server_and({}));
+  CHECK(defaults.server.warm == 1);
+  CHECK(defaults.server.warm_max_age == std::chrono::milliseconds(3000));
+  CHECK(defaults.server.warm_idle == std::chrono::milliseconds(60000));
+  const Profile set =
+      parse_ok(server_and({"warm = 3", "warm_max_age = 2.5", "warm_idle = 10"}));
+  CHECK(set.server.warm == 3);
+  CHECK(set.server.warm_max_age == std::chrono::milliseconds(2500));
+  CHECK(set.server.warm_idle == std::chrono::milliseconds(10000));
+  CHECK(parse_ok(server_and({"warm = 0"})).server.warm == 0);
+  CHECK(parse_error(server_and({"warm = 17"})) ==
+        "p.toml:5:8: server.warm must be an integer 0..16, got 17");
+  CHECK(parse_error(server_and({"warm = true"})) ==
+        "p.toml:5:8: server.warm must be an integer 0..16, got true");
+  CHECK(parse_error(server_and({"warm_max_age = 0"})) ==
+        "p.toml:5:16: server.warm_max_age must be a number of seconds from 0.001 to 86400 (one "
+        "day), got 0");
   CHECK(parse_error(server_and({"tcp_fast_open = 1"})) ==
         "p.toml:5:17: server.tcp_fast_open must be true or false, got 1");
   CHECK(parse_error(server_and({"[local]", "workers = 0"})) ==
@@ -457,7 +477,7 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open)");
+        "alter_id, security, transport, tls, ws, tcp_fast_open, warm, warm_max_age, warm_idle)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
