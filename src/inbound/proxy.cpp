@@ -179,6 +179,7 @@ void Proxy::stop(std::string_view why) {
              [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
   }
   listeners_.clear();
+  servers_.stop();  // warm connections: new tunnels are no more, so neither are they
   const auto grace = profile_->timeouts.shutdown_grace;
   if (grace.count() > 0 && tunnels_.tunnel_count > 0) {
     log::info("stopping (", why, "): no new connections; waiting up to ",

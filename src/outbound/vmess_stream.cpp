@@ -21,38 +21,60 @@ constexpr std::string_view kNoResponse =
 
 }  // namespace
 
-Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
-                                                       std::shared_ptr<const ServerContext> server,
-                                                       const TargetAddress& target,
-                                                       transport::StreamHandler& handler) {
-  // Built before connecting, so a target VMess cannot carry fails without traffic.
-  const vmess::RequestParams params = server->request_params(target);
+Result<vmess::ClientRequest> VmessStream::build_request(OutboundContext& context,
+                                                       const ServerContext& server,
+                                                       const TargetAddress& target) {
+  const vmess::RequestParams params = server.request_params(target);
   std::optional<vmess::BuildResult> built;
   try {
     // The vmess layer throws only on a caller's contract breach (bad key sizes, an unknown
     // security): this runs inside a libuv callback, where no exception may escape.
     const vmess::RequestSecrets secrets =
-        vmess::RequestSecrets::draw(context.random, server->account, server->header_mode);
-    built = vmess::build_request(server->account, params, secrets,
+        vmess::RequestSecrets::draw(context.random, server.account, server.header_mode);
+    built = vmess::build_request(server.account, params, secrets,
                                  static_cast<int64_t>(std::time(nullptr)), context.random);
   } catch (const std::exception& e) {
     return Error{ErrorKind::kOther, std::string("internal: building the request: ") + e.what()};
   }
   if (!built->request) return Error{ErrorKind::kUnreachable, "target rejected: " + built->error};
+  return std::move(*built->request);
+}
+
+Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
+                                                       std::shared_ptr<const ServerContext> server,
+                                                       const TargetAddress& target,
+                                                       transport::StreamHandler& handler,
+                                                       WarmPool* warm) {
+  // Built before connecting, so a target VMess cannot carry fails without traffic.
+  auto request = build_request(context, *server, target);
+  if (!request) return request.error();
   return std::unique_ptr<VmessStream>(
-      new VmessStream(context, std::move(server), std::move(*built->request), handler));
+      new VmessStream(context, std::move(server), std::move(*request), target, handler, warm));
 }
 
 VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                         vmess::ClientRequest request, transport::StreamHandler& handler)
+                         vmess::ClientRequest request, const TargetAddress& target,
+                         transport::StreamHandler& handler, WarmPool* warm)
     : context_(context),
       server_(std::move(server)),
       request_(std::move(request)),
       handler_(handler) {
   uv_timer_init(context_.loop, &flush_timer_);
   flush_timer_.data = this;
-  inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
-                                    server_->settings, server_->tls.get(), context_.random);
+  if (warm != nullptr) {
+    std::unique_ptr<WarmConnection> taken = warm->take(*this);
+    if (taken) {
+      warm_ = true;
+      target_ = target;
+      replay_possible_ = true;
+      announce_connected_ = taken->connected();
+      inner_ = std::move(taken);
+    }
+  }
+  if (!inner_) {
+    inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
+                                      server_->settings, server_->tls.get(), context_.random);
+  }
   latch_.opened(2);  // the flush timer and the stack below
 }
 
@@ -64,11 +86,20 @@ VmessStream::~VmessStream() {
 }
 
 void VmessStream::connect() {
-  inner_->connect();
+  if (announce_connected_) {
+    // Connected already: said on the next loop iteration, never from inside this call.
+    uv_timer_start(&flush_timer_, on_flush_timer, 0, 0);
+    return;
+  }
+  inner_->connect();  // a warm stack still connecting ignores this and reports when ready
 }
 
 void VmessStream::on_stream_connected() {
   if (closing_) return;
+  if (redialing_) {
+    replay();
+    return;
+  }
   connected_ = true;
   // The header waits this long for the app's first bytes (see the header comment).
   constexpr uint64_t kHeaderFlushMs = 100;
@@ -77,6 +108,7 @@ void VmessStream::on_stream_connected() {
 }
 
 void VmessStream::on_stream_failed(const transport::Failure& failure) {
+  if (redial_instead_of_failing()) return;
   if (connected_ && !request_.downlink.header_done()) {
     fail(ErrorKind::kNoResponse, std::string(kNoResponse) + " (upstream " + failure.message + ")");
   } else {
@@ -104,6 +136,7 @@ void VmessStream::on_stream_eof() {
     return;
   }
   if (!reader.header_done()) {
+    if (redial_instead_of_failing()) return;
     fail(ErrorKind::kNoResponse, std::string(kNoResponse));
   } else {
     fail(ErrorKind::kReset, "server closed the connection in the middle of a chunk");
