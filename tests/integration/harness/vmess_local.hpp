@@ -35,6 +35,9 @@ struct VmessLocalProfile {
   std::string security = "aes-128-gcm";
   std::string transport = "tcp";
   bool tcp_fast_open = false;  // [server] tcp_fast_open
+  // [server] warm and warm_max_age; not written when unset (the defaults: 1 and 3 s).
+  std::optional<std::uint32_t> warm;
+  std::optional<std::chrono::milliseconds> warm_max_age;
 
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds connect_timeout{10'000};
