@@ -150,8 +150,7 @@ struct Evaluated {
   std::string target_text;
 };
 
-std::vector<const PlainRelayRound*> select_plain(const RunInfo& info,
-                                                const std::string& security) {
+std::vector<const PlainRelayRound*> select_plain(const RunInfo& info, const std::string& security) {
   std::vector<const PlainRelayRound*> out;
   for (const auto& r : info.plain) {
     if (r.security == security) out.push_back(&r);
@@ -449,8 +448,9 @@ std::string v2ray_table(const RunInfo& info, const std::vector<ClientRound>& rou
     if (m.plain && !plain.empty()) {
       const double p = plain_median(plain, m);
       md += "| … the plain relay (read/write, 64 KiB, no crypto; same run) (" + m.unit + ") | " +
-            format(m.precision, p) + " | | vmess-local / plain relay: " +
-            format("%.2f", p != 0 ? e.ours / p : 0) + "× | | |\n";
+            format(m.precision, p) +
+            " | | vmess-local / plain relay: " + format("%.2f", p != 0 ? e.ours / p : 0) +
+            "× | | |\n";
     }
   }
   const ManyOutcome mo = many_outcome(ours);

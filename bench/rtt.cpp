@@ -38,12 +38,12 @@ struct Certificate {
 // A self-signed certificate for "localhost", as the transport integration suite makes.
 Certificate make_certificate(itest::TempDir& dir) {
   Certificate c{dir.file("rtt-cert.pem"), dir.file("rtt-key.pem")};
-  auto r = itest::run_command(
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext",
-       "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", c.key.string(), "-out",
-       c.cert.string()},
-      itest::Deadline::after(20s));
+  auto r =
+      itest::run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                          "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                          "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                          "-keyout", c.key.string(), "-out", c.cert.string()},
+                         itest::Deadline::after(20s));
   if (!r.success()) throw std::runtime_error("openssl req: " + r.describe());
   return c;
 }
@@ -63,8 +63,8 @@ json server_stream_settings(const std::string& transport, const Certificate& cer
 class RttClient {
  public:
   RttClient(const std::string& client, const std::string& transport, const RttSettings& s,
-            const itest::V2rayServer& server, const itest::Endpoint& relay,
-            const Certificate& cert, itest::TempDir& dir, const ClientPaths& paths) {
+            const itest::V2rayServer& server, const itest::Endpoint& relay, const Certificate& cert,
+            itest::TempDir& dir, const ClientPaths& paths) {
     if (client.rfind("vmess-local", 0) == 0) {
       itest::VmessLocalProfile p = itest::VmessLocalProfile::for_server(server);
       p.server_port = relay.port;
@@ -163,7 +163,8 @@ std::vector<RttCell> run_rtt_section(const RttSettings& s, const Origin& origin,
         for (const auto& [kind, n] : one.failures)
           cell.result.failures[kind] += n;
       }
-      std::fprintf(stderr, "[rtt %lld ms] %-7s %-18s first echoed byte p50 %.1f ms (%.2f RTT), "
+      std::fprintf(stderr,
+                   "[rtt %lld ms] %-7s %-18s first echoed byte p50 %.1f ms (%.2f RTT), "
                    "p99 %.1f ms (%.2f RTT), %zu failed\n",
                    static_cast<long long>(s.rtt.count()), transport, client,
                    cell.result.percentile_us(50) / 1000, rtts(cell.result.percentile_us(50), s),
@@ -182,8 +183,9 @@ std::string rtt_markdown(const RttSettings& s, const std::vector<RttCell>& cells
         std::to_string((s.gap.count() > 0 ? s.gap : 5 * s.rtt).count()) +
         " ms after the last, after one unmeasured tunnel; security " + s.security +
         "; p99 of so few samples is close to the maximum\n";
-  md += "- vmess-local: plain = `warm = 0`, warm = `warm = 1` (the default); it has no "
-        "Mux.Cool yet, so no mux column. v2ray: plain, and mux = `mux.enabled`, concurrency 8\n\n";
+  md +=
+      "- vmess-local: plain = `warm = 0`, warm = `warm = 1` (the default); it has no "
+      "Mux.Cool yet, so no mux column. v2ray: plain, and mux = `mux.enabled`, concurrency 8\n\n";
   md += "| transport | client | p50 ms | p50 RTT | p99 ms | p99 RTT | failed |\n";
   md += "|---|---|--:|--:|--:|--:|--:|\n";
   for (const auto& c : cells) {

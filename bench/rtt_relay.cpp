@@ -143,7 +143,8 @@ void RttRelay::run() {
     Clock::time_point next = Clock::time_point::max();
     for (auto& p : pairs) {
       for (auto& q : p.queue) {
-        if (!q.empty()) next = std::min(next, std::max(q.front().due, now + std::chrono::microseconds(200)));
+        if (!q.empty())
+          next = std::min(next, std::max(q.front().due, now + std::chrono::microseconds(200)));
       }
     }
     itimerspec spec{};
@@ -175,7 +176,8 @@ void RttRelay::run() {
       }
       if (w == &listen_watch) {
         for (;;) {
-          const int client = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          const int client =
+              ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (client < 0) break;
           const int one = 1;
           ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

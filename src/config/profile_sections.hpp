@@ -20,8 +20,8 @@ using namespace std::string_view_literals;
 inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
                                           "allow_open_proxy"sv, "max_connections"sv, "workers"sv};
 inline constexpr std::array kServerKeys = {
-    "address"sv, "port"sv,          "uuid"sv, "alter_id"sv,     "security"sv,  "transport"sv,
-    "tls"sv,     "ws"sv,            "tcp_fast_open"sv, "warm"sv, "warm_max_age"sv, "warm_idle"sv};
+    "address"sv, "port"sv, "uuid"sv,          "alter_id"sv, "security"sv,     "transport"sv,
+    "tls"sv,     "ws"sv,   "tcp_fast_open"sv, "warm"sv,     "warm_max_age"sv, "warm_idle"sv};
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};

@@ -22,8 +22,8 @@ constexpr std::string_view kNoResponse =
 }  // namespace
 
 Result<vmess::ClientRequest> VmessStream::build_request(OutboundContext& context,
-                                                       const ServerContext& server,
-                                                       const TargetAddress& target) {
+                                                        const ServerContext& server,
+                                                        const TargetAddress& target) {
   const vmess::RequestParams params = server.request_params(target);
   std::optional<vmess::BuildResult> built;
   try {

@@ -59,8 +59,8 @@ WarmPool::~WarmPool() {
 }
 
 size_t WarmPool::ready() const {
-  return static_cast<size_t>(std::count_if(pool_.begin(), pool_.end(),
-                                           [](const auto& c) { return c->connected(); }));
+  return static_cast<size_t>(
+      std::count_if(pool_.begin(), pool_.end(), [](const auto& c) { return c->connected(); }));
 }
 
 size_t WarmPool::connecting() const {
@@ -74,7 +74,8 @@ std::unique_ptr<WarmConnection> WarmPool::take(transport::StreamHandler& owner) 
   last_use_ms_ = clock_.now_ms();
   age_out(last_use_ms_);
   // The oldest connected one (the first to age out), else the oldest still connecting.
-  auto pick = std::find_if(pool_.begin(), pool_.end(), [](const auto& c) { return c->connected(); });
+  auto pick =
+      std::find_if(pool_.begin(), pool_.end(), [](const auto& c) { return c->connected(); });
   if (pick == pool_.end()) pick = pool_.begin();
   std::unique_ptr<WarmConnection> taken;
   if (pick != pool_.end()) {

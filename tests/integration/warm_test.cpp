@@ -194,7 +194,8 @@ V2rayOptions four_second_handshake() {
 
 VmessInboundOptions inbound(const std::string& transport) {
   VmessInboundOptions in;
-  if (transport == "ws") in.stream_settings = {{"network", "ws"}, {"wsSettings", {{"path", "/ws"}}}};
+  if (transport == "ws")
+    in.stream_settings = {{"network", "ws"}, {"wsSettings", {{"path", "/ws"}}}};
   return in;
 }
 

@@ -330,8 +330,7 @@ TEST_CASE("profile: warm connections") {
   CHECK(defaults.server.warm == 1);
   CHECK(defaults.server.warm_max_age == std::chrono::milliseconds(3000));
   CHECK(defaults.server.warm_idle == std::chrono::milliseconds(60000));
-  const Profile set =
-      parse_ok(server_and({"warm = 3", "warm_max_age = 2.5", "warm_idle = 10"}));
+  const Profile set = parse_ok(server_and({"warm = 3", "warm_max_age = 2.5", "warm_idle = 10"}));
   CHECK(set.server.warm == 3);
   CHECK(set.server.warm_max_age == std::chrono::milliseconds(2500));
   CHECK(set.server.warm_idle == std::chrono::milliseconds(10000));

@@ -223,7 +223,9 @@ TEST_CASE("warm pool: a connection the server closes while it waits is dropped a
   Owner owner;
   f.pool->take(owner);
   f.connect_last();
-  SUBCASE("EOF") { f.stacks[0]->handler->on_stream_eof(); }
+  SUBCASE("EOF") {
+    f.stacks[0]->handler->on_stream_eof();
+  }
   SUBCASE("a byte: a VMess server never speaks first") {
     f.stacks[0]->handler->on_stream_buffer();
     f.stacks[0]->handler->on_stream_read(1);

@@ -68,8 +68,8 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
               vmess::ClientRequest request, const TargetAddress& target,
               transport::StreamHandler& handler, WarmPool* warm);
   static Result<vmess::ClientRequest> build_request(OutboundContext& context,
-                                                   const ServerContext& server,
-                                                   const TargetAddress& target);
+                                                    const ServerContext& server,
+                                                    const TargetAddress& target);
 
   // Redial of a dead warm stack (vmess_redial.cpp).
   void keep_for_replay(const uv_buf_t* bufs, size_t count);
@@ -126,12 +126,12 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
   std::optional<TargetAddress> target_;  // kept only for a warm stack, to build a new request
   std::vector<uint8_t> replay_;          // plaintext sent so far, while a redial is possible
   bool replay_possible_ = false;
-  bool replay_end_ = false;             // END was sent too
-  bool redial_due_ = false;             // the flush timer redials on the next turn
-  bool redialing_ = false;              // the fresh stack is connecting
-  bool replay_write_pending_ = false;   // our write of header + replay
+  bool replay_end_ = false;            // END was sent too
+  bool redial_due_ = false;            // the flush timer redials on the next turn
+  bool redialing_ = false;             // the fresh stack is connecting
+  bool replay_write_pending_ = false;  // our write of header + replay
   bool end_after_replay_pending_ = false;
-  std::vector<uv_buf_t> deferred_bufs_;  // a handler write made while redialing
+  std::vector<uv_buf_t> deferred_bufs_;         // a handler write made while redialing
   std::unique_ptr<transport::Stream> retired_;  // the dead stack, closing
   bool failed_ = false;
 

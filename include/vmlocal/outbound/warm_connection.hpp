@@ -19,9 +19,9 @@ class WarmPool;
 class WarmConnection final : public transport::Stream, private transport::StreamHandler {
  public:
   // Builds the stack through `make` (reporting to this); start() connects it.
-  WarmConnection(WarmPool& pool, uint64_t born_ms,
-                 const std::function<std::unique_ptr<transport::Stream>(transport::StreamHandler&)>&
-                     make);
+  WarmConnection(
+      WarmPool& pool, uint64_t born_ms,
+      const std::function<std::unique_ptr<transport::Stream>(transport::StreamHandler&)>& make);
   void start() { inner_->connect(); }  // may report a failure at once
   ~WarmConnection() override = default;
   WarmConnection(const WarmConnection&) = delete;
@@ -57,8 +57,8 @@ class WarmConnection final : public transport::Stream, private transport::Stream
   void on_stream_closed() override;
   bool on_stream_views(uv_buf_t* views, size_t count) override;
 
-  WarmPool* pool_;                               // while in the pool
-  transport::StreamHandler* owner_ = nullptr;    // once taken
+  WarmPool* pool_;                             // while in the pool
+  transport::StreamHandler* owner_ = nullptr;  // once taken
   std::unique_ptr<transport::Stream> inner_;
   uint64_t born_ms_;
   uint64_t connected_ms_ = 0;

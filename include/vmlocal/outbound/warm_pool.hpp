@@ -34,7 +34,7 @@ namespace vmlocal::outbound {
 class WarmPool {
  public:
   struct Settings {
-    size_t size = 1;            // [server] warm (> 0: a pool is made only then)
+    size_t size = 1;             // [server] warm (> 0: a pool is made only then)
     uint64_t max_age_ms = 3000;  // [server] warm_max_age
     uint64_t idle_ms = 60000;    // [server] warm_idle
   };
@@ -74,8 +74,8 @@ class WarmPool {
   // Frees connections whose close callbacks have run (never from inside their own callbacks).
   void collect() { closed_.clear(); }
 
-  size_t ready() const;       // connected, waiting in the pool
-  size_t connecting() const;  // dialling, in the pool
+  size_t ready() const;                      // connected, waiting in the pool
+  size_t connecting() const;                 // dialling, in the pool
   uint64_t dials() const { return dials_; }  // warm dials started, for tests
 
  private:
