@@ -63,7 +63,7 @@ struct Metric {
   double limit = 0;
   bool higher_is_better = false;  // tells a better new build from a worse one
   // The same quantity for the plain relay, where it has one (kPlainRelayAtMost).
-  std::function<double(const PlainRelayRound&)> plain;
+  std::function<double(const PlainRelayRound&)> plain{};
 };
 
 const std::vector<Metric>& metrics() {
