@@ -19,6 +19,12 @@
 // - sni x address as an IP literal, sni x ws.host, ws.host x port: independent; ws.host
 //   only defaults from sni and the port.
 // - timeouts x anything: each timeout bounds its own stage.
+// - warm x tcp_fast_open: a warm plain-tcp connection sends its SYN only with the request
+//   (TCP_FASTOPEN_CONNECT), so it saves nothing there but costs nothing; over TLS or ws the
+//   ClientHello or upgrade carries the SYN while the connection waits. Works either way.
+// - warm_max_age x the server's handshake timeout: the server's is not in the profile (4 s as
+//   documented, 60 s in v2ray 4.34's default); the 3 s default suits both, and a larger value
+//   only means a warm connection may be closed by the server and replaced unseen.
 // Settings this build does not have, and the rules they would bring (comments only):
 // - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
 // - transport "h2" / "grpc": need ALPN "h2" and TLS.
