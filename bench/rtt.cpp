@@ -1,10 +1,12 @@
 #include "rtt.hpp"
 
+#include <array>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 
+#include "blocking_socks.hpp"
 #include "harness/ports.hpp"
 #include "harness/process.hpp"
 #include "harness/v2ray_server.hpp"
@@ -145,6 +147,34 @@ std::vector<RttCell> run_rtt_section(const RttSettings& s, const Origin& origin,
   const auto timeout = std::max<std::chrono::milliseconds>(3000ms, 20 * s.rtt);
   const Certificate cert = make_certificate(dir);
   std::vector<RttCell> cells;
+  {
+    // The floor and the machine's noise: the driver straight to the echo origin through the
+    // relay, no proxy at all: 1.5 RTT of TCP handshake + 0.5 RTT back = 2 RTT by
+    // construction, so what it measures above 2 RTT is the relay and the load, not a client.
+    RttRelay relay(origin.echo(), std::chrono::duration_cast<std::chrono::microseconds>(s.rtt));
+    RttCell cell{"tcp", "no proxy (2 RTT by construction)", {}};
+    static constexpr std::array<std::uint8_t, 1> kByte{'p'};
+    for (std::size_t i = 0; i < s.samples; ++i) {
+      std::this_thread::sleep_for(gap);
+      try {
+        UniqueFd fd = new_blocking_socket(timeout);
+        const auto start = std::chrono::steady_clock::now();
+        connect_to(fd.get(), relay.endpoint());
+        send_all(fd.get(), kByte);
+        std::array<std::uint8_t, 1> back{};
+        recv_exact(fd.get(), back);
+        cell.result.micros.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                .count());
+      } catch (const itest::SocketError& e) {
+        ++cell.result.failures[kind_name(e.kind())];
+      }
+    }
+    std::fprintf(stderr, "[rtt %lld ms] no proxy: p50 %.1f ms (%.2f RTT)\n",
+                 static_cast<long long>(s.rtt.count()), cell.result.percentile_us(50) / 1000,
+                 rtts(cell.result.percentile_us(50), s));
+    cells.push_back(std::move(cell));
+  }
   for (const char* transport : kTransports) {
     itest::VmessInboundOptions in;
     in.stream_settings = server_stream_settings(transport, cert);
@@ -183,6 +213,10 @@ std::string rtt_markdown(const RttSettings& s, const std::vector<RttCell>& cells
         std::to_string((s.gap.count() > 0 ? s.gap : 5 * s.rtt).count()) +
         " ms after the last, after one unmeasured tunnel; security " + s.security +
         "; p99 of so few samples is close to the maximum\n";
+  md +=
+      "- the first row has no proxy at all (the driver through the relay to the echo "
+      "origin): 2 RTT by construction, so what it shows above that is the relay and the "
+      "machine's load, and every other row carries about as much\n";
   md +=
       "- vmess-local: plain = `warm = 0`, warm = `warm = 1` (the default); it has no "
       "Mux.Cool yet, so no mux column. v2ray: plain, and mux = `mux.enabled`, concurrency 8\n\n";
