@@ -16,7 +16,8 @@ Proxy::Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker)
     : profile_(std::make_shared<const config::Profile>(std::move(profile))),
       worker_(worker),
       tunnels_(loop),
-      servers_(loop, random_) {
+      servers_(loop, random_),
+      router_(loop, servers_, profile_->route) {
   // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
   // logs, so accept() never runs into EMFILE halfway through a tunnel.
   if (const std::optional<size_t> limit = platform::descriptor_limit()) {
@@ -87,8 +88,12 @@ void Proxy::log_started() const {
                                             std::to_string(worker_.count) + "]"
                                       : std::string();
   const outbound::ServerContext& server = *servers_.pick();
+  const route::Decision private_targets = profile_->route.private_targets;
   log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); server ",
-            server.describe());
+            server.describe(), "; private targets: ",
+            private_targets == route::Decision::kProxy    ? "through the server"
+            : private_targets == route::Decision::kDirect ? "direct"
+                                                          : "blocked");
 }
 
 std::vector<std::string> Proxy::bound_addresses() const {
@@ -144,7 +149,7 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   // Views into the snapshot, which the tunnel keeps alive as long as the handshake.
   if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
   tunnel::Tunnel::accept(tunnels_, profile_, std::make_unique<socks5::HandshakeParser>(credentials),
-                         servers_, server);
+                         router_, server);
 }
 
 void Proxy::refuse(uv_stream_t* server) {

@@ -14,6 +14,7 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
+#include "vmlocal/outbound/router.hpp"
 #include "vmlocal/outbound/server_pool.hpp"
 #include "vmlocal/tunnel/loop_context.hpp"
 
@@ -72,6 +73,7 @@ class Proxy {
   crypto::SystemRandom random_;
   tunnel::LoopContext tunnels_;
   outbound::ServerPool servers_;
+  outbound::Router router_;           // [route]: servers_, direct, or refused
   std::vector<Listener*> listeners_;  // freed in their close callbacks
   bool stopped_ = false;
   size_t max_tunnels_ = SIZE_MAX;          // the smaller of the two limits below

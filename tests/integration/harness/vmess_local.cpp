@@ -86,6 +86,7 @@ std::string VmessLocalProfile::to_toml() const {
   if (tcp_fast_open) t += "tcp_fast_open = true\n";
   if (warm) t += "warm = " + std::to_string(*warm) + "\n";
   if (warm_max_age) t += "warm_max_age = " + seconds(*warm_max_age) + "\n";
+  if (!route_private.empty()) t += "\n[route]\nprivate = " + toml_string(route_private) + "\n";
   t += "\n[timeouts]\n";
   t += "handshake = " + seconds(handshake_timeout) + "\n";
   t += "connect = " + seconds(connect_timeout) + "\n";

@@ -1,0 +1,33 @@
+// The product's Dialer: each target goes through the VMess server, straight from this machine,
+// or is refused, as the profile's [route] says (route/rules.hpp: private targets go direct by
+// default). The tunnel only sees a Dialer; which way a tunnel went shows in its summary line
+// through Stream::route().
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+
+#include "vmlocal/outbound/dialer.hpp"
+#include "vmlocal/route/rules.hpp"
+
+namespace vmlocal::outbound {
+
+class Router final : public Dialer {
+ public:
+  // `proxy` (the server pool) and `rules` must outlive the router.
+  Router(uv_loop_t* loop, Dialer& proxy, const route::Rules& rules)
+      : loop_(loop), proxy_(proxy), rules_(rules) {}
+
+  // Errors: ErrorKind::kBlocked for a refused target (the message names the rule); otherwise
+  // whatever the chosen way reports. A direct stream resolves a name on this machine.
+  Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
+                                                  transport::StreamHandler& handler) override;
+
+ private:
+  uv_loop_t* loop_;
+  Dialer& proxy_;
+  const route::Rules& rules_;
+};
+
+}  // namespace vmlocal::outbound
