@@ -1,6 +1,8 @@
 #include "rtt_relay.hpp"
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -87,6 +89,11 @@ RttRelay::~RttRelay() {
 }
 
 void RttRelay::run() {
+  // The relay plays the network: real-time priority where allowed (root), so its timing does
+  // not move with the load of the machine (the clients' own scheduling delays still count).
+  sched_param priority{};
+  priority.sched_priority = 10;
+  pthread_setschedparam(pthread_self(), SCHED_FIFO, &priority);
   const auto half = rtt_ / 2;
   const auto handshake = rtt_ * 3 / 2;
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));

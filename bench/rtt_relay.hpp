@@ -5,7 +5,7 @@
 // skipped (SYN, SYN-ACK: the client may send after one RTT, and its bytes arrive half an RTT
 // later). A client that sends nothing first (a warm connection) pays that during its idle time.
 // EOF travels the same way (FIN after the data before it); a reset or error closes both sides.
-// One thread, one epoll loop and a timerfd for the due chunks.
+// One thread (SCHED_FIFO where allowed), one epoll loop and a timerfd for the due chunks.
 #pragma once
 
 #include <atomic>
