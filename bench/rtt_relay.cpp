@@ -1,11 +1,11 @@
 #include "rtt_relay.hpp"
 
 #include <arpa/inet.h>
-#include <pthread.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>

@@ -3,8 +3,9 @@
 
 # Debian packages by purpose. The scripts install whatever is missing.
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libssl-dev libsodium-dev
-  libtomlplusplus-dev libcli11-dev)
-TEST_PACKAGES=(doctest-dev nlohmann-json3-dev v2ray curl python3 iproute2 openssl chromium)
+  libtomlplusplus-dev libcli11-dev libnghttp2-dev nlohmann-json3-dev libcurl4-openssl-dev scdoc)
+TEST_PACKAGES=(doctest-dev nlohmann-json3-dev v2ray curl python3 iproute2 openssl chromium git
+  faketime systemd man-db)
 SANITIZE_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
 
 as_root() {

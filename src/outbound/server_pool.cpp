@@ -1,25 +1,88 @@
 #include "vmlocal/outbound/server_pool.hpp"
 
+#include <algorithm>
+#include <variant>
+
 #include "vmlocal/outbound/vmess_stream.hpp"
 #include "vmlocal/transport/upstream.hpp"
+#include "vmlocal/util/http_url.hpp"
 
 namespace vmlocal::outbound {
 
 Result<bool> ServerPool::configure(const config::Profile& profile) {
-  auto made = ServerContext::make(profile.server);
-  if (!made) return made.error();
-  servers_ = {std::move(*made)};
+  stop_checks();
+  auto set = std::make_shared<ServerSet>();
+  for (const config::Profile::Server& server : profile.servers) {
+    auto made = ServerContext::make(server);
+    if (!made) return made.error();
+    set->servers.push_back(std::move(*made));
+  }
+  if (shared_health_ && shared_health_->size() == set->servers.size()) {
+    health_ = shared_health_;
+  } else {
+    health_ = std::make_shared<ServerHealth>(profile);
+  }
+  set->health = health_;
+  // Shared out so that every server but the last can be tried within the connect timeout.
+  const auto share = profile.timeouts.connect / static_cast<int64_t>(set->servers.size());
+  set->attempt_timeout = std::max<Millis>(Millis(1'000), std::chrono::duration_cast<Millis>(share));
+  for (const auto& server : set->servers)
+    set->warm.push_back(warm_pool(server));
+  set_ = std::move(set);
+  stop_unused_warm_pools();
   return true;
+}
+
+void ServerPool::start_checks(const config::Profile& profile, bool health_checks) {
+  stop_checks();
+  ProbeOptions options;
+  auto url = http::parse_url(profile.probe.url);
+  // url = "" (the only URL the loader lets through unparsed): clock checks only, no probes.
+  const bool probes = std::holds_alternative<http::Url>(url);
+  if (probes) options.url = std::get<http::Url>(url);
+  options.connect_timeout = profile.timeouts.connect;
+  options.timeout = profile.probe.timeout;
+  for (const auto& server : set_->servers) {
+    checks_.push_back(
+        FailFast::start(context_, server, options, probes, probes && profile.probe.url_set));
+  }
+  if (health_checks && health_->probes_enabled()) {
+    health_checker_ = HealthChecker::start(context_, set_, options, health_->probe_interval());
+  }
+}
+
+void ServerPool::stop_checks() {
+  for (FailFast* check : checks_)
+    check->stop();
+  checks_.clear();
+  if (health_checker_ != nullptr) health_checker_->stop();
+  health_checker_ = nullptr;
 }
 
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress& target,
                                                             transport::StreamHandler& handler) {
-  auto made = VmessStream::open(context_, pick(), target, handler, warm_pool(pick()));
+  // A server that refuses us (fail-fast) is not tried; with none left, fail at once.
+  std::vector<size_t> order = health_->order();
+  std::erase_if(order, [&](size_t i) { return set_->servers[i]->state->refusing(); });
+  if (order.empty()) {
+    const ServerContext& server = *set_->servers.front();
+    return Error{ErrorKind::kRefusedLogin,
+                 "server " + server.settings.address + ":" + std::to_string(server.settings.port) +
+                     (set_->servers.size() > 1 ? " and every other server" : "") +
+                     " refuses us (a probe got no response; see the warning above): failing at "
+                     "once"};
+  }
+  // Mux.Cool: the session joins a shared connection to the first server in the order (no
+  // per-tunnel failover: the connection is dialled once for many tunnels).
+  const std::shared_ptr<const ServerContext>& first = set_->servers[order.front()];
+  if (first->settings.mux.enabled) return mux_.open(first, target, handler);
+  auto made = FailoverStream::open(context_, set_, std::move(order), target, handler);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));
 }
 
 ServerPool::~ServerPool() {
+  // stop() ran on the loop (Proxy::stop or release_handles); the checks free themselves.
   // Pools whose connections are still closing are let go rather than freed under libuv: that
   // happens only when the loop did not run to the end after stop(), i.e. the process exits.
   for (auto& [server, warm] : warm_) {
@@ -28,13 +91,15 @@ ServerPool::~ServerPool() {
 }
 
 WarmPool* ServerPool::warm_pool(const std::shared_ptr<const ServerContext>& server) {
-  if (server->settings.warm == 0 || stopped_) return nullptr;
-  auto found = warm_.find(server.get());
+  const config::Profile::Server& settings = server->settings;
+  const bool early_data =
+      settings.transport == config::Transport::kWs && settings.ws.max_early_data > 0;
+  if (settings.warm == 0 || settings.mux.enabled || early_data || stopped_) return nullptr;
+  auto found = warm_.find(server);
   if (found != warm_.end()) return found->second->pool.get();
   auto warm = std::make_unique<Warm>();
   Warm* entry = warm.get();
   entry->clock = WarmPool::uv_clock(context_.loop, [entry] { entry->pool->on_wake(); });
-  const config::Profile::Server& settings = server->settings;
   const WarmPool::Settings limits{settings.warm,
                                   static_cast<uint64_t>(settings.warm_max_age.count()),
                                   static_cast<uint64_t>(settings.warm_idle.count())};
@@ -43,14 +108,28 @@ WarmPool* ServerPool::warm_pool(const std::shared_ptr<const ServerContext>& serv
                                     context_.random);
   };
   entry->pool = std::make_unique<WarmPool>(limits, std::move(make_stack), *entry->clock);
-  warm_.emplace(server.get(), std::move(warm));
+  warm_.emplace(server, std::move(warm));
   return entry->pool.get();
 }
 
+void ServerPool::stop_unused_warm_pools() {
+  for (auto& [server, warm] : warm_) {
+    if (!warm->clock) continue;  // stopped already
+    if (std::find(set_->servers.begin(), set_->servers.end(), server) != set_->servers.end()) {
+      continue;
+    }
+    warm->pool->stop();  // it calls its clock no more
+    warm->clock.reset();
+  }
+}
+
 void ServerPool::stop() {
+  stop_checks();
+  mux_.stop();
   stopped_ = true;
   for (auto& [server, warm] : warm_) {
-    warm->pool->stop();  // it calls its clock no more
+    if (!warm->clock) continue;
+    warm->pool->stop();
     warm->clock.reset();
   }
 }

@@ -45,13 +45,14 @@ bool VmessStream::redial_instead_of_failing() {
 
 void VmessStream::redial() {
   if (closing_) return;
-  auto request = build_request(context_, *server_, *target_);
-  if (!request) {
-    fail(request.error().kind, request.error().message);
+  auto prepared = prepare(context_, *server_, target_, command_);
+  if (!prepared) {
+    fail(prepared.error().kind, prepared.error().message);
     return;
   }
   log::debug("a warm connection to ", server_->settings.address, " was dead; dialling again");
-  request_ = std::move(*request);
+  request_ = std::move(prepared->request);
+  clock_offset_ = prepared->clock_offset;
   header_sent_ = false;
   header_alone_pending_ = false;
   deferred_count_ = 0;

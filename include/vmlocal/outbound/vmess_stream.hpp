@@ -39,14 +39,32 @@ namespace vmlocal::outbound {
 
 class VmessStream final : public transport::Stream, private transport::StreamHandler {
  public:
-  // Builds the request for `target` before any traffic. Errors: kUnreachable when VMess cannot
-  // carry the target (e.g. a domain over 255 bytes). With `warm`, the stack is a warm
-  // connection from that pool when it has one (warm_pool.hpp): connected already, or with a
-  // head start; else one is built and dialled as usual.
+  // A request built for one target, before any traffic (open() = prepare() + create()).
+  struct Prepared {
+    TargetAddress target;
+    vmess::ClientRequest request;
+    int64_t clock_offset = 0;  // the ServerState offset its timestamp used
+    vmess::Command command = vmess::Command::kTcp;
+  };
+  // Errors: kUnreachable when VMess cannot carry the target (e.g. a domain over 255 bytes).
+  // `command`: kTcp for a tunnel, kMux for a Mux.Cool connection (no target on the wire).
+  static Result<Prepared> prepare(OutboundContext& context, const ServerContext& server,
+                                  const TargetAddress& target,
+                                  vmess::Command command = vmess::Command::kTcp);
+  // Cannot fail: for callers that must build the stream inside another layer's constructor
+  // (the probe's TLS inside the tunnel). `report_outcome`: tell the server's ServerState whether
+  // the server responded (tunnels do; the probe reports its own verdict). With `warm`, the
+  // stack is a warm connection from that pool when it has one (warm_pool.hpp): connected
+  // already, or with a head start; else one is built and dialled as usual.
+  static std::unique_ptr<VmessStream> create(OutboundContext& context,
+                                             std::shared_ptr<const ServerContext> server,
+                                             Prepared prepared, transport::StreamHandler& handler,
+                                             bool report_outcome = true, WarmPool* warm = nullptr);
   static Result<std::unique_ptr<VmessStream>> open(OutboundContext& context,
                                                    std::shared_ptr<const ServerContext> server,
                                                    const TargetAddress& target,
                                                    transport::StreamHandler& handler,
+                                                   vmess::Command command = vmess::Command::kTcp,
                                                    WarmPool* warm = nullptr);
   ~VmessStream() override;
   VmessStream(const VmessStream&) = delete;
@@ -60,16 +78,25 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
   void close(bool reset) override;
   const transport::Failure& failure() const override { return failure_; }
   std::string_view connect_stage() const override { return inner_->connect_stage(); }
+  std::string_view http_status_line() const override { return inner_->http_status_line(); }
+  std::string_view http_date() const override { return inner_->http_date(); }
   size_t max_write_size() const override;
   void release_views() override;
 
+  // For the probe: the stack below is up (TCP, TLS, WebSocket); the server sent its response.
+  bool transport_connected() const { return connected_; }
+  bool responded() const { return request_.downlink.header_done(); }
+
  private:
   VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-              vmess::ClientRequest request, const TargetAddress& target,
-              transport::StreamHandler& handler, WarmPool* warm);
-  static Result<vmess::ClientRequest> build_request(OutboundContext& context,
-                                                    const ServerContext& server,
-                                                    const TargetAddress& target);
+              Prepared prepared, transport::StreamHandler& handler, bool report_outcome,
+              WarmPool* warm);
+
+  // With clock_offset = "auto": reads the server's Date from the upgrade response, and rebuilds
+  // the (unsent) request when the offset to apply changed.
+  void apply_server_clock();
+  // Tells the ServerState, once, whether the server responded.
+  void report_outcome(bool responded);
 
   // Redial of a dead warm stack (vmess_redial.cpp).
   void keep_for_replay(const uv_buf_t* bufs, size_t count);
@@ -81,6 +108,8 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
 
   // Handler of the stack below.
   void on_stream_connected() override;
+  void on_stream_writable() override;
+  void start_flush_timer();
   void on_stream_failed(const transport::Failure& failure) override;
   MutableByteView on_stream_buffer() override;
   void on_stream_read(size_t n) override;
@@ -110,21 +139,26 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
 
   OutboundContext& context_;
   std::shared_ptr<const ServerContext> server_;  // pinned: account and TLS context outlive us
+  TargetAddress target_;
+  vmess::Command command_ = vmess::Command::kTcp;
   vmess::ClientRequest request_;
+  int64_t clock_offset_ = 0;
   transport::StreamHandler& handler_;
+  bool report_outcome_ = true;
+  bool outcome_reported_ = false;
   std::unique_ptr<transport::Stream> inner_;
   uv_timer_t flush_timer_{};
   uv::CloseLatch latch_;
   transport::Failure failure_;
 
   bool connected_ = false;
+  bool flush_timer_started_ = false;
   bool closing_ = false;
   bool warm_ = false;                // the stack came from a warm pool
   bool announce_connected_ = false;  // a connected warm stack: tell the handler on the next turn
 
   // Redial of a dead warm stack.
-  std::optional<TargetAddress> target_;  // kept only for a warm stack, to build a new request
-  std::vector<uint8_t> replay_;          // plaintext sent so far, while a redial is possible
+  std::vector<uint8_t> replay_;  // plaintext sent so far, while a redial is possible
   bool replay_possible_ = false;
   bool replay_end_ = false;            // END was sent too
   bool redial_due_ = false;            // the flush timer redials on the next turn

@@ -43,6 +43,8 @@ class WarmConnection final : public transport::Stream, private transport::Stream
   void close(bool reset) override;
   const transport::Failure& failure() const override { return inner_->failure(); }
   std::string_view connect_stage() const override { return inner_->connect_stage(); }
+  std::string_view http_status_line() const override { return inner_->http_status_line(); }
+  std::string_view http_date() const override { return inner_->http_date(); }
   size_t max_write_size() const override { return inner_->max_write_size(); }
   void release_views() override { inner_->release_views(); }
 
