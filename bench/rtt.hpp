@@ -1,8 +1,8 @@
 // The RTT section: time to the first echoed byte through a relay that adds a round trip
-// (rtt_relay.hpp) between the clients and the server, for tcp, tls and ws+tls, with
-// vmess-local (warm connections off: "plain", and on: "warm") and v2ray as a client (plain,
-// and with its mux on) side by side. Reported in milliseconds and in RTTs. vmess-local has no
-// Mux.Cool yet, so it has no mux column.
+// (rtt_relay.hpp) between the clients and the server, for tcp, tls, ws+tls, ws and ws with
+// early data, with vmess-local (warm connections off: "plain", on: "warm", and Mux.Cool:
+// "mux") and v2ray as a client (plain, and with its mux on) side by side. Reported in
+// milliseconds and in RTTs.
 //
 // Samples are spaced by a gap (default 5 RTT): a tunnel opened while the client is in use but
 // not in a burst, which is when warm connections (and a mux connection) are there to use. One
@@ -31,8 +31,8 @@ struct RttSettings {
 };
 
 struct RttCell {
-  std::string transport;  // "tcp", "tls", "ws+tls"
-  std::string client;     // "vmess-local plain", "vmess-local warm", "v2ray plain", "v2ray mux"
+  std::string transport;  // "tcp", "tls", "ws+tls", "ws", "ws ed"
+  std::string client;     // "vmess-local plain" / "warm" / "mux", "v2ray plain", "v2ray mux"
   FirstByteResult result;
 };
 
