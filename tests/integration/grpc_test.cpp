@@ -61,6 +61,7 @@ struct Tunnel {
     auto p = VmessLocalProfile::for_server(v2ray);
     p.log_level = "debug";
     p.transport = "grpc";
+    p.warm = 0;                      // the gun server's calls are counted one per tunnel
     p.server_address = "localhost";  // the certificate's name, and SNI
     p.server_port = gun.port();
     p.extra_toml = "[server.tls]\nca_file = \"" + cert.cert.string() +
