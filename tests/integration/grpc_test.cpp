@@ -45,6 +45,7 @@ struct Tunnel {
     auto p = VmessLocalProfile::for_server(v2ray);
     p.log_level = "debug";
     p.transport = "grpc";
+    p.warm = 0;  // the gun server's calls are counted one per tunnel
     p.server_port = gun.port();
     trust_certificate(p, cert);
     p.extra_toml += "[server.grpc]\nservice_name = \"" + service_name + "\"\n";

@@ -147,6 +147,7 @@ struct FrontTunnel {
     p.server_port = front.port();
     p.log_level = "debug";
     p.transport = transport;
+    p.warm = 0;  // the front's upgrades are counted one per tunnel
     p.extra_toml = tables;
     return p;
   }

@@ -257,7 +257,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"fingerprint = true"})) ==
         "p.toml:5:1: unknown key \"fingerprint\" in [server] (allowed: address, port, uuid, "
         "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
-        "clock_offset, name)");
+        "clock_offset, name, warm, warm_max_age, warm_idle)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -461,7 +461,7 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
         "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
-        "clock_offset, name)");
+        "clock_offset, name, warm, warm_max_age, warm_idle)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -1098,4 +1098,23 @@ TEST_CASE("profile: [probe] and server.clock_offset") {
             .starts_with("p.toml:6:12: probe.interval"));
   CHECK(parse_error(server_and({"[probe]", "urll = 1"})) ==
         R"(p.toml:6:1: unknown key "urll" in [probe] (did you mean "url"?))");
+}
+
+TEST_CASE("profile: warm connections") {
+  const Profile defaults = parse_ok(server_and({}));
+  CHECK(defaults.servers.front().warm == 1);
+  CHECK(defaults.servers.front().warm_max_age == std::chrono::milliseconds(3000));
+  CHECK(defaults.servers.front().warm_idle == std::chrono::milliseconds(60000));
+  const Profile set = parse_ok(server_and({"warm = 3", "warm_max_age = 2.5", "warm_idle = 10"}));
+  CHECK(set.servers.front().warm == 3);
+  CHECK(set.servers.front().warm_max_age == std::chrono::milliseconds(2500));
+  CHECK(set.servers.front().warm_idle == std::chrono::milliseconds(10000));
+  CHECK(parse_ok(server_and({"warm = 0"})).servers.front().warm == 0);
+  CHECK(parse_error(server_and({"warm = 17"})) ==
+        "p.toml:5:8: server.warm must be an integer 0..16, got 17");
+  CHECK(parse_error(server_and({"warm = true"})) ==
+        "p.toml:5:8: server.warm must be an integer 0..16, got true");
+  CHECK(parse_error(server_and({"warm_max_age = 0"})) ==
+        "p.toml:5:16: server.warm_max_age must be a number of seconds from 0.001 to 86400 (one "
+        "day), got 0");
 }

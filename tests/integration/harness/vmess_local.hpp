@@ -36,6 +36,9 @@ struct VmessLocalProfile {
   std::string security = "aes-128-gcm";
   std::string transport = "tcp";
   bool tcp_fast_open = false;  // [server] tcp_fast_open
+  // [server] warm and warm_max_age; not written when unset (the defaults: 1 and 3 s).
+  std::optional<std::uint32_t> warm;
+  std::optional<std::chrono::milliseconds> warm_max_age;
 
   // More servers: with any, the profile is written with [[servers]] — the server above first
   // (named `server_name` when set), then these, in order.
