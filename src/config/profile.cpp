@@ -143,4 +143,8 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   return result;
 }
 
+bool udp_enabled(const Profile& profile) {
+  return profile.local.udp && profile.server.security != vmess::Security::kZero;
+}
+
 }  // namespace vmlocal::config

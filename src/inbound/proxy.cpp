@@ -39,6 +39,7 @@ std::optional<std::string> Proxy::start() {
   for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
     if (auto error = listen_on(endpoint)) return error;
   }
+  if (auto error = start_udp_relay()) return error;
   log_started();
   return std::nullopt;
 }
@@ -78,6 +79,27 @@ std::optional<std::string> Proxy::listen_on(const config::ListenEndpoint& endpoi
   return std::nullopt;
 }
 
+// The first worker binds a UDP socket beside each TCP listener, on the address and port the
+// listener got; the others were handed its relay (share_udp_relay).
+std::optional<std::string> Proxy::start_udp_relay() {
+  if (!config::udp_enabled(*profile_)) return std::nullopt;
+  if (worker_.index == 0) {
+    udp_relay_ = std::make_shared<UdpRelay>(tunnels_.loop, profile_, servers_);
+    for (const Listener* listener : listeners_) {
+      sockaddr_storage addr{};
+      int len = sizeof addr;
+      if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        continue;
+      }
+      if (auto error = udp_relay_->bind(*reinterpret_cast<const sockaddr*>(&addr), listener->name)) {
+        return error;
+      }
+    }
+  }
+  tunnels_.udp = udp_relay_.get();
+  return std::nullopt;
+}
+
 void Proxy::log_started() const {
   std::string where;
   for (const std::string& name : bound_addresses())
@@ -87,8 +109,8 @@ void Proxy::log_started() const {
                                             std::to_string(worker_.count) + "]"
                                       : std::string();
   const outbound::ServerContext& server = *servers_.pick();
-  log::info("vmess-local listening on ", where, worker_note, " (SOCKS5); server ",
-            server.describe());
+  log::info("vmess-local listening on ", where, worker_note,
+            udp_relay_ ? " (SOCKS5, with UDP)" : " (SOCKS5)", "; server ", server.describe());
 }
 
 std::vector<std::string> Proxy::bound_addresses() const {
@@ -143,8 +165,10 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   std::optional<socks5::Credentials> credentials;
   // Views into the snapshot, which the tunnel keeps alive as long as the handshake.
   if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
-  tunnel::Tunnel::accept(tunnels_, profile_, std::make_unique<socks5::HandshakeParser>(credentials),
-                         servers_, server);
+  tunnel::Tunnel::accept(
+      tunnels_, profile_,
+      std::make_unique<socks5::HandshakeParser>(credentials, tunnels_.udp != nullptr), servers_,
+      server);
 }
 
 void Proxy::refuse(uv_stream_t* server) {
@@ -179,6 +203,9 @@ void Proxy::stop(std::string_view why) {
              [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
   }
   listeners_.clear();
+  // Only the first worker runs the relay; the UDP socket stops with the listeners.
+  if (udp_relay_ && worker_.index == 0) udp_relay_->stop();
+  tunnels_.udp = nullptr;
   const auto grace = profile_->timeouts.shutdown_grace;
   if (grace.count() > 0 && tunnels_.tunnel_count > 0) {
     log::info("stopping (", why, "): no new connections; waiting up to ",

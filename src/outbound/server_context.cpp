@@ -45,12 +45,13 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::make(
   return std::shared_ptr<const ServerContext>(std::move(context));
 }
 
-vmess::RequestParams ServerContext::request_params(const TargetAddress& target) const {
+vmess::RequestParams ServerContext::request_params(const TargetAddress& target,
+                                                   vmess::Command command) const {
   vmess::RequestParams params;
   params.header_mode = header_mode;
   params.security = body_format.security;
   params.options = body_format.options;
-  params.command = vmess::Command::kTcp;
+  params.command = command;
   params.target = target;
   return params;
 }

@@ -18,4 +18,11 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
   return std::unique_ptr<transport::Stream>(std::move(*made));
 }
 
+Result<std::unique_ptr<transport::Stream>> ServerPool::dial_udp(const TargetAddress& target,
+                                                                transport::StreamHandler& handler) {
+  auto made = VmessStream::open(context_, pick(), target, handler, vmess::Command::kUdp);
+  if (!made) return made.error();
+  return std::unique_ptr<transport::Stream>(std::move(*made));
+}
+
 }  // namespace vmlocal::outbound

@@ -2,6 +2,7 @@
 #include "vmlocal/outbound/vmess_stream.hpp"
 
 #include <cassert>
+#include <cstdint>
 #include <ctime>
 #include <exception>
 #include <optional>
@@ -24,9 +25,10 @@ constexpr std::string_view kNoResponse =
 Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
                                                        std::shared_ptr<const ServerContext> server,
                                                        const TargetAddress& target,
-                                                       transport::StreamHandler& handler) {
+                                                       transport::StreamHandler& handler,
+                                                       vmess::Command command) {
   // Built before connecting, so a target VMess cannot carry fails without traffic.
-  const vmess::RequestParams params = server->request_params(target);
+  const vmess::RequestParams params = server->request_params(target, command);
   std::optional<vmess::BuildResult> built;
   try {
     // The vmess layer throws only on a caller's contract breach (bad key sizes, an unknown
@@ -39,16 +41,23 @@ Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
     return Error{ErrorKind::kOther, std::string("internal: building the request: ") + e.what()};
   }
   if (!built->request) return Error{ErrorKind::kUnreachable, "target rejected: " + built->error};
+  const bool packet = command == vmess::Command::kUdp;
+  if (packet && built->request->uplink.max_payload() == SIZE_MAX) {
+    return Error{ErrorKind::kUnreachable,
+                 "UDP needs a chunked VMess body, and security \"zero\" has none"};
+  }
   return std::unique_ptr<VmessStream>(
-      new VmessStream(context, std::move(server), std::move(*built->request), handler));
+      new VmessStream(context, std::move(server), std::move(*built->request), handler, packet));
 }
 
 VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                         vmess::ClientRequest request, transport::StreamHandler& handler)
+                         vmess::ClientRequest request, transport::StreamHandler& handler,
+                         bool packet)
     : context_(context),
       server_(std::move(server)),
       request_(std::move(request)),
-      handler_(handler) {
+      handler_(handler),
+      packet_(packet) {
   uv_timer_init(context_.loop, &flush_timer_);
   flush_timer_.data = this;
   inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),

@@ -127,6 +127,7 @@ int start_workers(const config::Profile& profile, std::vector<std::unique_ptr<Wo
   }
   for (unsigned i = 1; i < count && exit_code == kExitOk; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, inbound::WorkerSlot{i, count}));
+    workers.back()->proxy().share_udp_relay(workers[0]->proxy());
     if (auto error = workers.back()->proxy().start()) {
       log::error(*error);
       exit_code = kExitRuntime;

@@ -226,7 +226,7 @@ std::vector<FailureCase> failure_cases() {
       {"BIND", std::nullopt, cat({kGreetingNoAuth, hex("050200017f0000010050")}),
        cat({kMethodNoAuth, failure_reply(0x07)}), "unsupported command BIND"},
       {"UDP ASSOCIATE", std::nullopt, cat({kGreetingNoAuth, hex("05030001000000000000")}),
-       cat({kMethodNoAuth, failure_reply(0x07)}), "unsupported command UDP ASSOCIATE"},
+       cat({kMethodNoAuth, failure_reply(0x07)}), "unsupported command UDP ASSOCIATE (UDP is off: [local] udp)"},
       {"unknown command", std::nullopt, cat({kGreetingNoAuth, hex("050900017f0000010050")}),
        cat({kMethodNoAuth, failure_reply(0x07)}), "unknown command 9"},
       {"command 0", kCredentials, cat({up, auth, hex("050000017f0000010050")}),

@@ -19,6 +19,8 @@
 // - sni x address as an IP literal, sni x ws.host, ws.host x port: independent; ws.host
 //   only defaults from sni and the port.
 // - timeouts x anything: each timeout bounds its own stage.
+// - local.udp x transport / TLS / alter_id: UDP rides a VMess tunnel like TCP does (Cmd 2,
+//   packet chunks, vmess-protocol.md §13); only the unchunked "zero" body cannot carry it.
 // Settings this build does not have, and the rules they would bring (comments only):
 // - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
 // - transport "h2" / "grpc": need ALPN "h2" and TLS.

@@ -12,7 +12,7 @@
 
 namespace vmlocal::outbound {
 
-class ServerPool final : public Dialer {
+class ServerPool final : public Dialer, public UdpDialer {
  public:
   ServerPool(uv_loop_t* loop, crypto::Random& random) : context_(loop, random) {}
 
@@ -26,6 +26,11 @@ class ServerPool final : public Dialer {
 
   Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
                                                   transport::StreamHandler& handler) override;
+
+  // A VMess UDP tunnel (Cmd 2, packet mode, vmess-protocol.md §13) to `target` on the picked
+  // server, for one destination of a SOCKS5 UDP association. Errors: as VmessStream::open.
+  Result<std::unique_ptr<transport::Stream>> dial_udp(const TargetAddress& target,
+                                                      transport::StreamHandler& handler) override;
 
  private:
   OutboundContext context_;

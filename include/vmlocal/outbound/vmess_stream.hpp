@@ -33,11 +33,16 @@ namespace vmlocal::outbound {
 class VmessStream final : public transport::Stream, private transport::StreamHandler {
  public:
   // Builds the request for `target` before any traffic. Errors: kUnreachable when VMess cannot
-  // carry the target (e.g. a domain over 255 bytes).
+  // carry the target (e.g. a domain over 255 bytes), or, for Command::kUdp, when the server's
+  // body has no chunks ("zero") and so cannot keep datagrams apart (§13).
+  // Command::kUdp: packet mode (§13): each buffer given to write() is one datagram, sealed as
+  // one chunk (at most max_write_size() bytes each, up to kMaxUplinkChunks buffers per write),
+  // and each view handed to on_stream_views() is one datagram from the target.
   static Result<std::unique_ptr<VmessStream>> open(OutboundContext& context,
                                                    std::shared_ptr<const ServerContext> server,
                                                    const TargetAddress& target,
-                                                   transport::StreamHandler& handler);
+                                                   transport::StreamHandler& handler,
+                                                   vmess::Command command = vmess::Command::kTcp);
   ~VmessStream() override;
   VmessStream(const VmessStream&) = delete;
   VmessStream& operator=(const VmessStream&) = delete;
@@ -55,7 +60,7 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
 
  private:
   VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-              vmess::ClientRequest request, transport::StreamHandler& handler);
+              vmess::ClientRequest request, transport::StreamHandler& handler, bool packet);
 
   // Handler of the stack below.
   void on_stream_connected() override;
@@ -95,6 +100,7 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
   uv::CloseLatch latch_;
   transport::Failure failure_;
 
+  bool packet_ = false;  // Command::kUdp: one datagram per chunk
   bool connected_ = false;
   bool closing_ = false;
   bool failed_ = false;
