@@ -142,7 +142,7 @@ Result<tunnel::UdpAssociated> UdpRelay::associate(const TargetAddress& client,
   }
   Entry entry{next_id_++, {}, false, false};
   entry.client = stated_ip(client, peer.sa_family).value_or(copy_of(peer));
-  const bool port_stated = client.type != TargetAddress::Type::kDomain && client.port != 0;
+  const bool port_stated = client.port != 0;
   set_port(entry.client, port_stated ? client.port : 0);
   entry.port_known = port_stated;
   const uint64_t id = entry.id;
