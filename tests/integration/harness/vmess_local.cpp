@@ -76,6 +76,7 @@ std::string VmessLocalProfile::to_toml() const {
   if (allow_open_proxy) t += "allow_open_proxy = true\n";
   if (max_connections > 0) t += "max_connections = " + std::to_string(max_connections) + "\n";
   t += "workers = " + std::to_string(workers) + "\n";
+  if (!extra_local_toml.empty()) t += extra_local_toml + "\n";
   t += "\n[server]\n";
   t += "address = " + toml_string(server_address) + "\n";
   t += "port = " + std::to_string(server_port) + "\n";

@@ -43,6 +43,7 @@ struct VmessLocalProfile {
 
   std::string log_level = "info";
   std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
+  std::string extra_local_toml;  // lines added to [local] (e.g. the udp keys)
 
   // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
   static VmessLocalProfile for_server(const V2rayServer& server);

@@ -3,10 +3,12 @@
 suite and scripts/bench. Each mode prints one JSON object on stdout.
 
   dns     --proxy H:P --server H:P --name NAME     an A query; the answers and rcode
-  echo    --proxy H:P --count N --size S [--target H:P] [--window W]
-          N datagrams to a loopback UDP echo server this script runs (or to --target, e.g. a
-          name the server resolves), at most W outstanding; counts lost and corrupted ones and
-          reports round-trip percentiles
+  echo    --proxy H:P --count N --size S [--target-name NAME] [--window W]
+          N datagrams to a loopback UDP echo server this script runs (addressed as NAME, e.g.
+          localhost, which the proxy's server resolves, instead of 127.0.0.1), at most W
+          outstanding; counts lost and corrupted ones and reports round-trip percentiles
+  sizes   --proxy H:P --sizes A,B,...   one datagram of each payload size: which came back
+  fragment --proxy H:P   a datagram with FRAG 1, then a whole one: only the whole one is relayed
   foreign --proxy H:P   an association, then datagrams to its relay from other source
           addresses (another port, another loopback IP): none may be relayed
   outlive --proxy H:P   an association whose TCP control connection is closed: the relay must
@@ -105,8 +107,8 @@ def mode_dns(args):
 
 def mode_echo(args):
     proxy = host_port(args.proxy)
-    echo = None if args.target else EchoServer()
-    target = host_port(args.target) if args.target else ("127.0.0.1", echo.port)
+    echo = EchoServer()
+    target = (args.target_name or "127.0.0.1", echo.port)
     s = proxied_socket(proxy, 0.05)
     sent_at = {}
     rtts = []
@@ -148,9 +150,8 @@ def mode_echo(args):
     result = {"sent": args.count, "size": args.size, "received": len(rtts),
               "lost": args.count - len(rtts), "corrupted": corrupted, "late_or_duplicate": duplicates,
               "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
-    if echo:
-        echo.stop()
-        result["server_received"] = echo.received
+    echo.stop()
+    result["server_received"] = echo.received
     return result
 
 
@@ -215,13 +216,41 @@ def mode_outlive(args):
     return {"echoed_before": before, "echoed_after": after, "server_received": echo.received}
 
 
+def mode_sizes(args):
+    proxy = host_port(args.proxy)
+    echo = EchoServer()
+    target = ("127.0.0.1", echo.port)
+    s = proxied_socket(proxy, 2.0)
+    echoed = {}
+    for size in (int(x) for x in args.sizes.split(",")):
+        echoed[str(size)] = echo_once(s, target, bytes([size % 251]) * size)
+    s.close()
+    echo.stop()
+    return {"echoed": echoed, "server_received": echo.received}
+
+
+def mode_fragment(args):
+    proxy = host_port(args.proxy)
+    echo = EchoServer()
+    s = proxied_socket(proxy, 2.0)
+    relay = relay_of(s)
+    header = socks_header("127.0.0.1", echo.port)
+    fragment = header[:2] + b"\x01" + header[3:] + b"fragment 1"
+    socket.socket.send(s, fragment)  # PySocks always sends FRAG 0: write this one raw
+    whole = echo_once(s, ("127.0.0.1", echo.port), b"a whole datagram")
+    s.close()
+    echo.stop()
+    return {"relay": "%s:%d" % relay, "whole_echoed": whole, "server_received": echo.received}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["dns", "echo", "foreign", "outlive"])
+    parser.add_argument("mode", choices=["dns", "echo", "foreign", "outlive", "sizes", "fragment"])
     parser.add_argument("--proxy", required=True)
     parser.add_argument("--server")
     parser.add_argument("--name")
-    parser.add_argument("--target")
+    parser.add_argument("--target-name")
+    parser.add_argument("--sizes", default="1967,1968")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--window", type=int, default=16)
@@ -229,7 +258,8 @@ def main():
     parser.add_argument("--wait", type=float, default=1.0)
     args = parser.parse_args()
     result = {"dns": mode_dns, "echo": mode_echo, "foreign": mode_foreign,
-              "outlive": mode_outlive}[args.mode](args)
+              "outlive": mode_outlive, "sizes": mode_sizes,
+              "fragment": mode_fragment}[args.mode](args)
     print(json.dumps(result), flush=True)
 
 
