@@ -91,7 +91,8 @@ std::optional<std::string> Proxy::start_udp_relay() {
       if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
         continue;
       }
-      if (auto error = udp_relay_->bind(*reinterpret_cast<const sockaddr*>(&addr), listener->name)) {
+      if (auto error =
+              udp_relay_->bind(*reinterpret_cast<const sockaddr*>(&addr), listener->name)) {
         return error;
       }
     }

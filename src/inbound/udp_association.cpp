@@ -48,8 +48,8 @@ void UdpAssociation::on_client_datagram(ByteView datagram) {
   const socks5::UdpDatagram parsed = socks5::parse_udp_datagram(datagram);
   if (parsed.status != socks5::UdpParseStatus::kOk) {
     ++drops_.malformed;
-    log::debug("udp ", name_, ": dropped a datagram: ",
-               socks5::udp_parse_status_name(parsed.status));
+    log::debug("udp ", name_,
+               ": dropped a datagram: ", socks5::udp_parse_status_name(parsed.status));
     return;
   }
   if (parsed.frag != 0) {
@@ -153,8 +153,8 @@ void UdpAssociation::on_sweep(uv_timer_t* timer) {
       due.emplace_back(key, "the VMess tunnel did not connect within " +
                                 format_seconds(self->connect_ms_) + " (timeouts.connect)");
     } else if (now - d.last_activity_ms >= self->idle_ms_) {
-      due.emplace_back(key, "idle for " + format_seconds(self->idle_ms_) +
-                                " (local.udp_idle_timeout)");
+      due.emplace_back(key,
+                       "idle for " + format_seconds(self->idle_ms_) + " (local.udp_idle_timeout)");
     }
   }
   for (const auto& [key, why] : due)

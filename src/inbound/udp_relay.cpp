@@ -96,7 +96,8 @@ class UdpRelay::Lease final : public tunnel::UdpAssociationLease {
 UdpRelay::UdpRelay(uv_loop_t* loop, std::shared_ptr<const config::Profile> profile,
                    outbound::UdpDialer& dialer)
     : loop_(loop), profile_(std::move(profile)), dialer_(dialer) {
-  uv_async_init(loop_, &wake_, [](uv_async_t* async) { static_cast<UdpRelay*>(async->data)->reap(); });
+  uv_async_init(loop_, &wake_,
+                [](uv_async_t* async) { static_cast<UdpRelay*>(async->data)->reap(); });
   wake_.data = this;
   // The relay's loop runs while its proxy does; the wake-up handle must not keep it alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&wake_));
@@ -126,8 +127,8 @@ std::optional<std::string> UdpRelay::bind(const sockaddr& address, const std::st
   return std::nullopt;
 }
 
-Result<tunnel::UdpAssociated> UdpRelay::associate(const TargetAddress& client,
-                                                  const sockaddr& peer, const sockaddr& local) {
+Result<tunnel::UdpAssociated> UdpRelay::associate(const TargetAddress& client, const sockaddr& peer,
+                                                  const sockaddr& local) {
   std::lock_guard lock(mutex_);
   if (!running_) return Error{ErrorKind::kOther, "the UDP relay is stopping"};
   // The relay socket on the address this connection came in on: the app sends there.
@@ -153,7 +154,8 @@ Result<tunnel::UdpAssociated> UdpRelay::associate(const TargetAddress& client,
 
 void UdpRelay::end(uint64_t id) {
   std::lock_guard lock(mutex_);
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.id == id; });
+  auto it =
+      std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.id == id; });
   if (it == entries_.end()) return;
   it->ended = true;
   // Under the lock: stop() closes the handle only after clearing running_ under it too.
@@ -191,7 +193,7 @@ void UdpRelay::on_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, con
     log::debug("UDP relay ", socket->name, ": receive: ", uv_strerror(static_cast<int>(nread)));
     return;
   }
-  if (from == nullptr) return;  // nothing more to read for now
+  if (from == nullptr) return;                // nothing more to read for now
   if ((flags & UV_UDP_PARTIAL) != 0) return;  // over 64 KiB: cut short, and far over a chunk
   socket->relay->on_datagram(
       *socket, ByteView(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)),

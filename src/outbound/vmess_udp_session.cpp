@@ -5,8 +5,7 @@
 namespace vmlocal::outbound {
 
 Result<VmessUdpSession*> VmessUdpSession::open(UdpDialer& dialer, const TargetAddress& target,
-                                               UdpSessionHandler& handler,
-                                               UdpQueueBudget& budget) {
+                                               UdpSessionHandler& handler, UdpQueueBudget& budget) {
   auto* session = new VmessUdpSession(target, handler, budget);
   auto dialed = dialer.dial_udp(target, static_cast<transport::StreamHandler&>(*session));
   if (!dialed) {

@@ -45,8 +45,8 @@ void Tunnel::on_control_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*
   if (nread == UV_EOF) {
     self->close(End::kClean, "UDP association ended: the app closed its TCP connection");
   } else {
-    self->close(End::kError, std::string("UDP association ended: app read: ") + uv_strerror(
-                                                                                     static_cast<int>(nread)));
+    self->close(End::kError, std::string("UDP association ended: app read: ") +
+                                 uv_strerror(static_cast<int>(nread)));
   }
 }
 

@@ -19,7 +19,8 @@ namespace {
 
 // Debian's interpreter, which has python3-socks (a pyenv one in PATH may not).
 constexpr const char* kPython = "/usr/bin/python3";
-const std::string kClient = std::string(VMLOCAL_SOURCE_DIR) + "/tests/integration/udp/socks5_udp_client.py";
+const std::string kClient =
+    std::string(VMLOCAL_SOURCE_DIR) + "/tests/integration/udp/socks5_udp_client.py";
 
 struct Relay {
   TempDir dir;
@@ -42,8 +43,8 @@ struct Relay {
   std::string proxy() const { return local.socks_endpoint().to_string(); }
 
   // Runs the client in `mode` and returns the JSON it printed.
-  json run(const std::string& mode, std::vector<std::string> extra = {}, Deadline deadline =
-                                                                             Deadline::after(120s)) {
+  json run(const std::string& mode, std::vector<std::string> extra = {},
+           Deadline deadline = Deadline::after(120s)) {
     std::vector<std::string> args = {kPython, kClient, mode, "--proxy", proxy()};
     args.insert(args.end(), extra.begin(), extra.end());
     CommandResult r = run_command(args, deadline);
@@ -62,12 +63,12 @@ TEST_SUITE("udp") {
     const uint16_t dns_port = free_port();
     // --no-resolv, --no-hosts and no config file: it answers only from the address= entry and
     // asks nobody; it binds only 127.0.0.1 and touches no resolver configuration.
-    Process dnsmasq({"dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-                     "--user=root", "--pid-file=", "--listen-address=127.0.0.1", "--bind-interfaces",
-                     "--port=" + std::to_string(dns_port),
-                     "--address=/udp-test.vmess-local.test/10.11.12.13", "--log-queries",
-                     "--log-facility=-"},
-                    relay.dir.file("dnsmasq.log"));
+    Process dnsmasq(
+        {"dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+         "--user=root", "--pid-file=", "--listen-address=127.0.0.1", "--bind-interfaces",
+         "--port=" + std::to_string(dns_port), "--address=/udp-test.vmess-local.test/10.11.12.13",
+         "--log-queries", "--log-facility=-"},
+        relay.dir.file("dnsmasq.log"));
     REQUIRE(dnsmasq.wait_for_log("started", Deadline::after(10s)));
 
     const json out = relay.run("dns", {"--server", "127.0.0.1:" + std::to_string(dns_port),
@@ -98,14 +99,15 @@ TEST_SUITE("udp") {
     // vmess-local runs with no resolver that could answer (VmessLocalOptions::hosts is not
     // needed: it must not resolve at all); v2ray's freedom resolves localhost itself.
     Relay relay;
-    const json out = relay.run("echo", {"--count", "100", "--size", "300", "--target-name",
-                                        "localhost"});
+    const json out =
+        relay.run("echo", {"--count", "100", "--size", "300", "--target-name", "localhost"});
     CHECK(out["corrupted"] == 0);
     CHECK(out["received"].get<int>() >= 95);
     CHECK(relay.local.log_text().find("-> localhost:") != std::string::npos);
   }
 
-  TEST_CASE("datagrams over one packet chunk are dropped with a count; the largest that fits goes") {
+  TEST_CASE(
+      "datagrams over one packet chunk are dropped with a count; the largest that fits goes") {
     Relay relay;  // aes-128-gcm with padding: 1967 bytes fit one chunk (vmess-protocol.md §13)
     const json out = relay.run("sizes", {"--sizes", "1,1967,1968,4000,1500"});
     CHECK(out["echoed"]["1"] == true);
@@ -134,8 +136,7 @@ TEST_SUITE("udp") {
     CHECK(out["still_echoed"] == true);
     CHECK(out["foreign_replies"] == 0);
     CHECK(out["server_received"] == 2);  // only the associated client's two datagrams
-    CHECK(relay.local.log_text().find("no UDP association for that address") !=
-          std::string::npos);
+    CHECK(relay.local.log_text().find("no UDP association for that address") != std::string::npos);
   }
 
   TEST_CASE("an association ends with its TCP control connection, and its state is freed") {
@@ -146,8 +147,8 @@ TEST_SUITE("udp") {
     CHECK(out["server_received"] == 1);
     const std::string log = relay.local.log_text();
     // The association's summary is logged as it is freed, before the later datagram came.
-    CHECK(log.find("ended (its TCP connection closed): 1 destination(s), 1 datagrams up, 1 down")
-          != std::string::npos);
+    CHECK(log.find("ended (its TCP connection closed): 1 destination(s), 1 datagrams up, 1 down") !=
+          std::string::npos);
     CHECK(log.find("no UDP association for that address") != std::string::npos);
   }
 

@@ -36,10 +36,10 @@ enum class UdpParseStatus : uint8_t {
 
 struct UdpDatagram {
   UdpParseStatus status = UdpParseStatus::kTruncated;
-  uint8_t frag = 0;         // kOk: 0 for a whole datagram; anything else is a fragment
-  TargetAddress target;     // kOk: DST.ADDR:DST.PORT (a domain is kept unresolved)
-  size_t header_size = 0;   // kOk: DATA starts here
-  ByteView payload = {};    // kOk: DATA, possibly empty
+  uint8_t frag = 0;        // kOk: 0 for a whole datagram; anything else is a fragment
+  TargetAddress target;    // kOk: DST.ADDR:DST.PORT (a domain is kept unresolved)
+  size_t header_size = 0;  // kOk: DATA starts here
+  ByteView payload = {};   // kOk: DATA, possibly empty
 };
 
 // Parses the header at the front of one whole datagram.

@@ -79,7 +79,7 @@ class Proxy {
   crypto::SystemRandom random_;
   tunnel::LoopContext tunnels_;
   outbound::ServerPool servers_;
-  std::vector<Listener*> listeners_;  // freed in their close callbacks
+  std::vector<Listener*> listeners_;     // freed in their close callbacks
   std::shared_ptr<UdpRelay> udp_relay_;  // shared by all workers; runs on the first one's loop
   bool stopped_ = false;
   size_t max_tunnels_ = SIZE_MAX;          // the smaller of the two limits below

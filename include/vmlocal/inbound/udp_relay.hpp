@@ -36,8 +36,7 @@
 
 namespace vmlocal::inbound {
 
-class UdpRelay final : public tunnel::UdpAssociator,
-                       public std::enable_shared_from_this<UdpRelay> {
+class UdpRelay final : public tunnel::UdpAssociator, public std::enable_shared_from_this<UdpRelay> {
  public:
   // `loop` and `dialer` are the relay's (worker 1's); `profile` gives the [local] UDP bounds.
   UdpRelay(uv_loop_t* loop, std::shared_ptr<const config::Profile> profile,

@@ -34,7 +34,7 @@ struct ServerContext {
   // What a TCP request to `target` carries for this server: header mode, the wire security byte
   // (always 3, 4 or 5: servers such as sing-box's panic on 2 "auto" or 6 "zero") and options.
   vmess::RequestParams request_params(const TargetAddress& target,
-                                       vmess::Command command = vmess::Command::kTcp) const;
+                                      vmess::Command command = vmess::Command::kTcp) const;
 
   // "127.0.0.1:443 over ws+tls (...), aes-128-gcm, AEAD header": the start-up log line.
   std::string describe() const;

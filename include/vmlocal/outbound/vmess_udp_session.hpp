@@ -80,8 +80,7 @@ class VmessUdpSession final : private transport::StreamHandler {
   void close();
 
  private:
-  VmessUdpSession(const TargetAddress& target, UdpSessionHandler& handler,
-                  UdpQueueBudget& budget);
+  VmessUdpSession(const TargetAddress& target, UdpSessionHandler& handler, UdpQueueBudget& budget);
   ~VmessUdpSession();
 
   void pump();
