@@ -42,7 +42,7 @@ struct VmessLocalProfile {
   std::chrono::milliseconds shutdown_grace{0};  // [timeouts] shutdown_grace
 
   std::string log_level = "info";
-  std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
+  std::string extra_toml;        // appended verbatim (new tables only: it lands after [log])
   std::string extra_local_toml;  // lines added to [local] (e.g. the udp keys)
 
   // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
