@@ -64,8 +64,9 @@ void print_summary(const std::string& config_path, const vmlocal::config::Profil
   for (const auto& endpoint : profile.local.listen) {
     listen += (listen.empty() ? "" : ", ") + endpoint.to_string();
   }
-  std::printf("%s: OK (listen %s; server %s:%u over %s, security %s, alter_id %u)\n",
-              config_path.c_str(), listen.c_str(), profile.server.address.c_str(),
+  std::printf("%s: OK (listen %s, UDP %s; server %s:%u over %s, security %s, alter_id %u)\n",
+              config_path.c_str(), listen.c_str(),
+              vmlocal::config::udp_enabled(profile) ? "on" : "off", profile.server.address.c_str(),
               static_cast<unsigned>(profile.server.port),
               vmlocal::config::transport_name(profile.server).c_str(),
               std::string(vmlocal::vmess::security_name(profile.server.security)).c_str(),
@@ -76,8 +77,8 @@ void print_summary(const std::string& config_path, const vmlocal::config::Profil
 
 int main(int argc, char** argv) {
   CLI::App app{"vmess-local " VMLOCAL_VERSION
-               ": a local SOCKS5 proxy that forwards every connection through a VMess server "
-               "(v2ray, Xray, sing-box)."};
+               ": a local SOCKS5 proxy that forwards every connection, and UDP through UDP "
+               "ASSOCIATE, through a VMess server (v2ray, Xray, sing-box)."};
   Options options;
   app.add_option("-c,--config", options.config_path, "Profile to use (TOML); see conf/example.toml")
       ->required()
