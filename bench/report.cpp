@@ -427,8 +427,10 @@ std::string v2ray_table(const RunInfo& info, const std::vector<ClientRound>& rou
   for (const auto& m : metrics()) {
     Evaluated e = evaluate(m, ours, theirs);
     md += "| " + m.label + " (" + m.unit + ") | " + format(m.precision, e.ours) + " | " +
-          format(m.precision, e.theirs) + " | " + format("%.2f", e.ratio) + "× | " + e.target_text +
-          " | " + status_text(e.met) + " |\n";
+          format(m.precision, e.theirs) + " | " +
+          // A ratio to a zero (no datagram lost by either) means nothing.
+          (e.theirs != 0 ? format("%.2f", e.ratio) + "×" : std::string("n/a")) + " | " +
+          e.target_text + " | " + status_text(e.met) + " |\n";
   }
   const ManyOutcome mo = many_outcome(ours);
   std::string many_status;
