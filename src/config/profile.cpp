@@ -123,6 +123,9 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   } else if (!root.contains("server")) {
     problems.add_missing(nullptr, "missing [server] table (it needs address, port and uuid)");
   }
+  if (const toml::table* route = table_at(problems, root, "route")) {
+    read_route(problems, *route, profile.route);
+  }
   if (const toml::table* timeouts = table_at(problems, root, "timeouts")) {
     read_timeouts(problems, *timeouts, profile.timeouts);
   }

@@ -15,8 +15,8 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "timeouts"sv, "log"sv};
-constexpr std::array kSchema = {kLocal, kServer, kTimeouts, kLog, kServerTls, kServerWs};
+constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "route"sv, "timeouts"sv, "log"sv};
+constexpr std::array kSchema = {kLocal, kServer, kRoute, kTimeouts, kLog, kServerTls, kServerWs};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".
@@ -86,7 +86,12 @@ void check_top_level_keys(Problems& problems, const toml::table& root) {
     } else if (!other.empty()) {
       message += " (" + quote(name) + " belongs in [" + std::string(other) + "])";
     } else {
-      message += " (allowed tables: [local], [server], [timeouts], [log])";
+      // Generated from the table list, so a new table cannot be missing from the hint.
+      std::string allowed;
+      for (std::string_view table : kTopLevelTables) {
+        allowed += (allowed.empty() ? "[" : ", [") + std::string(table) + "]";
+      }
+      message += " (allowed tables: " + allowed + ")";
     }
     problems.add(key.source(), std::move(message));
   }

@@ -26,11 +26,13 @@ inline constexpr std::array kServerKeys = {"address"sv,  "port"sv,     "uuid"sv,
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};
+inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
 inline constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
 inline constexpr TableSchema kLog = {"log", kLogKeys};
+inline constexpr TableSchema kRoute = {"route", kRouteKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
 void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
@@ -44,6 +46,8 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
 // profile_server.cpp. `source_path` locates a relative ca_file (next to the profile).
 void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
                  Profile::Server& out);
+// profile_route.cpp
+void read_route(Problems& problems, const toml::table& route, route::Rules& out);
 // constraints.cpp: the rules about settings together, applied once everything was read without
 // a problem. Refusals go to `problems`; repairs and warnings to `warnings`, with their position.
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,

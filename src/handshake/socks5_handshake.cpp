@@ -283,6 +283,8 @@ ReplyCode reply_code_for(ErrorKind kind) {
       return ReplyCode::kHostUnreachable;
     case ErrorKind::kTimeout:
       return ReplyCode::kTtlExpired;
+    case ErrorKind::kBlocked:
+      return ReplyCode::kNotAllowedByRuleset;
     default:
       return ReplyCode::kGeneralFailure;
   }

@@ -16,7 +16,8 @@ Proxy::Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker)
     : profile_(std::make_shared<const config::Profile>(std::move(profile))),
       worker_(worker),
       tunnels_(loop),
-      servers_(loop, random_) {
+      servers_(loop, random_),
+      router_(loop, servers_, profile_->route, &servers_) {
   // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
   // logs, so accept() never runs into EMFILE halfway through a tunnel.
   if (const std::optional<size_t> limit = platform::descriptor_limit()) {
@@ -84,7 +85,7 @@ std::optional<std::string> Proxy::listen_on(const config::ListenEndpoint& endpoi
 std::optional<std::string> Proxy::start_udp_relay() {
   if (!config::udp_enabled(*profile_)) return std::nullopt;
   if (worker_.index == 0) {
-    udp_relay_ = std::make_shared<UdpRelay>(tunnels_.loop, profile_, servers_);
+    udp_relay_ = std::make_shared<UdpRelay>(tunnels_.loop, profile_, router_);
     for (const Listener* listener : listeners_) {
       sockaddr_storage addr{};
       int len = sizeof addr;
@@ -110,8 +111,13 @@ void Proxy::log_started() const {
                                             std::to_string(worker_.count) + "]"
                                       : std::string();
   const outbound::ServerContext& server = *servers_.pick();
+  const route::Decision private_targets = profile_->route.private_targets;
   log::info("vmess-local listening on ", where, worker_note,
-            udp_relay_ ? " (SOCKS5, with UDP)" : " (SOCKS5)", "; server ", server.describe());
+            udp_relay_ ? " (SOCKS5, with UDP)" : " (SOCKS5)", "; server ", server.describe(),
+            "; private targets: ",
+            private_targets == route::Decision::kProxy    ? "through the server"
+            : private_targets == route::Decision::kDirect ? "direct"
+                                                          : "blocked");
 }
 
 std::vector<std::string> Proxy::bound_addresses() const {
@@ -168,7 +174,7 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
   tunnel::Tunnel::accept(
       tunnels_, profile_,
-      std::make_unique<socks5::HandshakeParser>(credentials, tunnels_.udp != nullptr), servers_,
+      std::make_unique<socks5::HandshakeParser>(credentials, tunnels_.udp != nullptr), router_,
       server);
 }
 

@@ -96,9 +96,11 @@ void Tunnel::close(End end, std::string reason) {
 void Tunnel::log_close(End end, Phase was, const std::string& reason) const {
   const uint64_t elapsed = uv_now(context_.loop) - started_ms_;
   if (target_ && (was == Phase::kEstablished || end == End::kShutdown)) {
+    const std::string_view route = outbound_ ? outbound_->route() : std::string_view();
     log::emit(end == End::kError ? log::Level::kWarn : log::Level::kInfo, "tunnel ", peer_, " -> ",
-              target_->to_string(), ": up ", bytes_up_, " B, down ", bytes_down_, " B, ",
-              format_seconds(elapsed), ", ", reason);
+              target_->to_string(), route.empty() ? "" : " (", route, route.empty() ? "" : ")",
+              ": up ", bytes_up_, " B, down ", bytes_down_, " B, ", format_seconds(elapsed), ", ",
+              reason);
   } else if (end == End::kQuiet) {
     if (!reason.empty()) log::debug(protocol_, " ", peer_, ": ", reason);
   } else {

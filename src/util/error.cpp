@@ -18,6 +18,8 @@ std::string_view error_kind_name(ErrorKind kind) {
       return "protocol";
     case ErrorKind::kNoResponse:
       return "no response";
+    case ErrorKind::kBlocked:
+      return "blocked";
     case ErrorKind::kOther:
       break;
   }

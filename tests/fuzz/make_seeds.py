@@ -216,9 +216,20 @@ def udp_header_seeds():
     write("socks5_udp_header", "control_char", b"\0\0\0\x03\x03a\nb" + u16(53))
 
 
+def mux_seeds():
+    # Input: [split seed][frames]. The frames are v2ray 4.34's own (tests/vectors/mux_frames.json).
+    vectors = json.loads((ROOT / "tests" / "vectors" / "mux_frames.json").read_text())
+    for i, v in enumerate(vectors):
+        write("mux_frames", "v2ray_%d" % i, bytes([i * 37 % 256]) + bytes.fromhex(v["bytes"]))
+    write("mux_frames", "meta_too_long", b"\x05\x02\x01")
+    write("mux_frames", "bad_network", b"\x01\x00\x0c\x00\x01\x01\x00\x03\x1f\x90\x01\x7f\x00\x00\x01")
+    write("mux_frames", "bad_address", b"\x02\x00\x0a\x00\x01\x01\x00\x01\x1f\x90\x01\x7f\x00")
+    write("mux_frames", "keep_extra_meta", b"\x03\x00\x06\x00\x07\x02\x01\xaa\xbb\x00\x02hi")
+
+
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
-                   "body_reader_sealed", "response_reader_sealed", "ws_frames",
+                   "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
                    "socks5_udp_header"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
@@ -227,6 +238,7 @@ def main():
     sealed_seeds()
     ws_seeds()
     udp_header_seeds()
+    mux_seeds()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/handshake/socks5_udp_header.hpp"
+#include "vmlocal/mux/frame.hpp"
 #include "vmlocal/transport/ws_frame.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/vmess/account.hpp"
@@ -747,6 +748,103 @@ Result ws_frames(ByteView input) {
   return {whole.kinds.empty() ? Outcome::kIncomplete : Outcome::kAccepted, false};
 }
 
+namespace {
+
+struct MuxFrame {
+  mux::FrameMeta meta;
+  size_t declared = 0;
+  std::vector<uint8_t> data;
+};
+
+struct MuxRun {
+  std::vector<MuxFrame> frames;
+  bool failed = false;
+  std::string error;
+};
+
+MuxRun drive_mux(ByteView stream, std::optional<uint8_t> split_seed) {
+  MuxRun run;
+  mux::FrameReader reader;
+  uint32_t state = split_seed.value_or(0) * 2654435761u + 1;
+  size_t at = 0;
+  while (at < stream.size() && !run.failed) {
+    size_t n = stream.size() - at;
+    if (split_seed) {
+      state = state * 1103515245u + 12345u;
+      n = std::min<size_t>(n, 1 + (state >> 16) % 37);
+    }
+    ByteView input = stream.subspan(at, n);
+    at += n;
+    while (!run.failed) {
+      const mux::FrameReader::Step step = reader.next(input);
+      require(step.consumed <= input.size(), "mux: consumed more than the input");
+      input = input.subspan(step.consumed);
+      if (step.event == mux::FrameReader::Event::kNeedMore) {
+        require(input.empty(), "mux: kNeedMore left input untaken");
+        break;
+      }
+      if (step.event == mux::FrameReader::Event::kError) {
+        require(!reader.error().empty(), "mux: kError without a reason");
+        run.failed = true;
+        run.error = std::string(reader.error());
+        break;
+      }
+      if (step.event == mux::FrameReader::Event::kFrame) {
+        run.frames.push_back({reader.meta(), reader.data_length(), {}});
+      } else {
+        require(!run.frames.empty(), "mux: data before any frame");
+        MuxFrame& f = run.frames.back();
+        require(!reader.data().empty(), "mux: an empty data piece");
+        f.data.insert(f.data.end(), reader.data().begin(), reader.data().end());
+        require(f.data.size() <= f.declared, "mux: more data than DataLen");
+        require(reader.last_piece() == (f.data.size() == f.declared),
+                "mux: last_piece() disagrees with DataLen");
+      }
+      if (input.empty()) break;
+    }
+  }
+  return run;
+}
+
+}  // namespace
+
+Result mux_frames(ByteView input) {
+  Cursor in(input);
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  const MuxRun whole = drive_mux(stream, std::nullopt);
+  const MuxRun split = drive_mux(stream, split_seed);
+  require(whole.failed == split.failed && whole.error == split.error &&
+              whole.frames.size() == split.frames.size(),
+          "mux: whole and split feeds disagree");
+  bool exact = false;
+  for (size_t i = 0; i < whole.frames.size(); ++i) {
+    const MuxFrame& a = whole.frames[i];
+    require(a.data == split.frames[i].data && a.meta.session_id == split.frames[i].meta.session_id,
+            "mux: whole and split frames differ");
+    // Round trip: the header our encoder writes for what was read reads back the same.
+    // (A frame that is not New may carry metadata v2ray ignores; the encoder writes none.)
+    std::array<uint8_t, mux::kMaxFrameHeader> header{};
+    const size_t n = mux::encode_frame_header(a.meta, static_cast<uint16_t>(a.declared), header);
+    std::vector<uint8_t> again(header.begin(), header.begin() + static_cast<ptrdiff_t>(n));
+    again.insert(again.end(), a.data.begin(), a.data.end());
+    if (a.data.size() != a.declared) continue;  // the input ended inside this frame
+    const MuxRun back = drive_mux(ByteView(again.data(), again.size()), std::nullopt);
+    require(!back.failed && back.frames.size() == 1, "mux: a re-encoded frame did not read back");
+    const MuxFrame& b = back.frames[0];
+    require(b.meta.session_id == a.meta.session_id && b.meta.status == a.meta.status &&
+                b.meta.option == a.meta.option && b.data == a.data,
+            "mux: a re-encoded frame read back different");
+    if (a.meta.status == mux::Status::kNew) {
+      require(b.meta.network == a.meta.network && b.meta.target == a.meta.target,
+              "mux: a re-encoded New frame has another target");
+    }
+    exact = true;
+  }
+  if (whole.failed) return {Outcome::kRejected, exact};
+  return {whole.frames.empty() ? Outcome::kIncomplete : Outcome::kAccepted, exact};
+}
+
 // Input: one datagram as the relay receives it. A parsed header must re-encode to the same bytes
 // (FRAG aside, which the encoder always writes as 0) and parse back to the same fields.
 Result socks5_udp_header(ByteView input) {
@@ -778,7 +876,7 @@ Result socks5_udp_header(ByteView input) {
 }
 
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 8> kTargets = {{
+  static constexpr std::array<TargetInfo, 9> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -786,6 +884,7 @@ std::span<const TargetInfo> all_targets() {
       {"body_reader_sealed", body_reader_sealed},
       {"response_reader_sealed", response_reader_sealed},
       {"ws_frames", ws_frames},
+      {"mux_frames", mux_frames},
       {"socks5_udp_header", socks5_udp_header},
   }};
   return kTargets;

@@ -48,6 +48,9 @@ Result body_reader_sealed(ByteView input);
 Result response_reader_sealed(ByteView input);
 // The WebSocket FrameDecoder (client and server role) on raw bytes, whole and split.
 Result ws_frames(ByteView input);
+// The Mux.Cool FrameReader on raw bytes, whole and split; every frame it reads re-encoded by
+// encode_frame_header and read back the same.
+Result mux_frames(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>

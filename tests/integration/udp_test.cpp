@@ -27,16 +27,20 @@ struct Relay {
   V2rayServer v2ray;
   VmessLocal local;
 
-  explicit Relay(unsigned workers = 1, std::string security = "aes-128-gcm")
-      : v2ray(V2rayServer::vmess(dir)), local(dir, profile_for(v2ray, workers, security)) {}
+  // The UDP servers here are on loopback, a private target: through the server on purpose
+  // (the harness's default route_private) unless a test asks for another ("": the default).
+  explicit Relay(unsigned workers = 1, std::string security = "aes-128-gcm",
+                 std::string route = "proxy")
+      : v2ray(V2rayServer::vmess(dir)), local(dir, profile_for(v2ray, workers, security, route)) {}
 
   static VmessLocalProfile profile_for(const V2rayServer& v2ray, unsigned workers,
-                                       const std::string& security) {
+                                       const std::string& security, const std::string& route) {
     auto p = VmessLocalProfile::for_server(v2ray);
     p.log_level = "debug";
     p.workers = workers;
     p.security = security;
     p.extra_local_toml = "udp = true\nudp_idle_timeout = 30";
+    p.route_private = route;
     return p;
   }
 
@@ -150,6 +154,22 @@ TEST_SUITE("udp") {
     CHECK(log.find("ended (its TCP connection closed): 1 destination(s), 1 datagrams up, 1 down") !=
           std::string::npos);
     CHECK(log.find("no UDP association for that address") != std::string::npos);
+  }
+
+  TEST_CASE("[route]: UDP to a private target is never sent to the server unless private = proxy") {
+    // Direct UDP is not built: with the default private = "direct" the datagrams are dropped
+    // with a log line saying so, rather than reaching the server's own network.
+    for (const std::string route : {"", "block"}) {
+      CAPTURE(route);
+      Relay relay(1, "aes-128-gcm", route);
+      const json out = relay.run("echo", {"--count", "5", "--size", "100", "--loss-after", "1"});
+      CHECK(out["received"] == 0);
+      CHECK(out["server_received"] == 0);
+      const std::string log = relay.local.log_text();
+      CHECK(log.find(route.empty() ? "direct UDP is not built yet"
+                                   : "[route] private = \"block\"") != std::string::npos);
+      CHECK(log.find("opening a VMess UDP tunnel") == std::string::npos);
+    }
   }
 
   TEST_CASE("with two workers every association is served by the one shared relay") {

@@ -77,7 +77,8 @@ constexpr SeedGoal kSeedGoals[] = {
     {"socks5_handshake", true, false},  {"profile", true, false},
     {"response_reader", false, false},  {"body_reader", false, false},
     {"body_reader_sealed", true, true}, {"response_reader_sealed", true, true},
-    {"ws_frames", true, false},         {"socks5_udp_header", true, false},
+    {"ws_frames", true, false},         {"mux_frames", true, true},
+    {"socks5_udp_header", true, false},
 };
 
 }  // namespace

@@ -260,8 +260,8 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"[sever]"})) ==
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
   CHECK(parse_error(server_and({"[proxy]"})) ==
-        "p.toml:5:2: unknown table [proxy] (allowed tables: [local], [server], [timeouts], "
-        "[log])");
+        "p.toml:5:2: unknown table [proxy] (allowed tables: [local], [server], [route], "
+        "[timeouts], [log])");
   CHECK(parse_error("listen = \"127.0.0.1:1080\"\n" + server_and({})) ==
         R"(p.toml:1:1: unknown key "listen" outside any [table] ("listen" belongs in [local]))");
   CHECK(parse_error(server_and({"[local]", R"(  lisen = ["127.0.0.1:1080"])"})) ==
@@ -467,10 +467,10 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
         "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
   CHECK(parse_error(server_and({"[b831381d-6324-4d53-ad4f-8cda48b30811]"})) ==
         "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server], "
-        "[timeouts], [log])");
+        "[route], [timeouts], [log])");
   CHECK(parse_error(server_and({R"(["a\nb"])"})) ==
         "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server], "
-        "[timeouts], [log])");
+        "[route], [timeouts], [log])");
   // As an address it would also be sent to the DNS resolver.
   CHECK(parse_error(lines({"[server]", R"(address = "b831381d-6324-4d53-ad4f-8cda48b30811")",
                            "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==

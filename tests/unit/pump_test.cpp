@@ -28,6 +28,8 @@ vmess::Account fresh_account() {
 
 config::Profile profile_for(const vmess::Account& account, uint16_t server_port) {
   config::Profile profile;
+  // The fake server is on loopback, which [route] would send direct by default.
+  profile.route.private_targets = route::Decision::kProxy;
   profile.server.address = "127.0.0.1";
   profile.server.port = server_port;
   profile.server.uuid = account.id;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/route/rules.hpp"
 #include "vmlocal/vmess/account.hpp"
 #include "vmlocal/vmess/security.hpp"
 
@@ -95,6 +96,10 @@ struct Profile {
     // On SIGINT/SIGTERM: how long live tunnels may go on before they are closed.
     std::chrono::milliseconds shutdown_grace{0};
   } timeouts;
+
+  // [route]: which targets skip the server (route/rules.hpp). The default sends private targets
+  // (loopback, LAN, link-local, `localhost`, `.local`) direct.
+  route::Rules route;
 
   struct Log {
     log::Level level = log::Level::kInfo;

@@ -15,6 +15,7 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/inbound/udp_relay.hpp"
+#include "vmlocal/outbound/router.hpp"
 #include "vmlocal/outbound/server_pool.hpp"
 #include "vmlocal/tunnel/loop_context.hpp"
 
@@ -79,6 +80,7 @@ class Proxy {
   crypto::SystemRandom random_;
   tunnel::LoopContext tunnels_;
   outbound::ServerPool servers_;
+  outbound::Router router_;              // [route]: servers_, direct, or refused
   std::vector<Listener*> listeners_;     // freed in their close callbacks
   std::shared_ptr<UdpRelay> udp_relay_;  // shared by all workers; runs on the first one's loop
   bool stopped_ = false;

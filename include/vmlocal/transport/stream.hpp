@@ -90,6 +90,9 @@ class Stream {
   // What the stream is waiting for while connecting, for a timeout message: "DNS: resolve",
   // "TCP: connect", "TLS: handshake", "WebSocket: upgrade". Meaningless once connected.
   virtual std::string_view connect_stage() const { return "connect"; }
+  // Which way the tunnel's bytes go when it is not the usual (through the server): "direct".
+  // Shown in the tunnel's summary line.
+  virtual std::string_view route() const { return {}; }
   // The most bytes one write() takes in all (a VMess stream seals a write into a bounded number
   // of chunks); callers size their reads by it.
   virtual size_t max_write_size() const { return SIZE_MAX; }

@@ -19,6 +19,7 @@ enum class ErrorKind : uint8_t {
   kReset,        // the connection was reset or broken mid-stream
   kProtocol,     // a layer above TCP failed (TLS, WebSocket, a malformed VMess response)
   kNoResponse,   // the VMess server closed without answering: refused login, clock, or target
+  kBlocked,      // refused by this client's own rules ([route] block)
   kOther,
 };
 

@@ -85,6 +85,7 @@ std::string VmessLocalProfile::to_toml() const {
   t += "security = " + toml_string(security) + "\n";
   t += "transport = " + toml_string(transport) + "\n";
   if (tcp_fast_open) t += "tcp_fast_open = true\n";
+  if (!route_private.empty()) t += "\n[route]\nprivate = " + toml_string(route_private) + "\n";
   t += "\n[timeouts]\n";
   t += "handshake = " + seconds(handshake_timeout) + "\n";
   t += "connect = " + seconds(connect_timeout) + "\n";

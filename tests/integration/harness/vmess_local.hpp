@@ -41,6 +41,10 @@ struct VmessLocalProfile {
   std::chrono::milliseconds idle_timeout{300'000};
   std::chrono::milliseconds shutdown_grace{0};  // [timeouts] shutdown_grace
 
+  // [route] private: the harness's origins are on loopback, which the default ("direct") would
+  // reach without the server. Empty: no [route] table (the product's default).
+  std::string route_private = "proxy";
+
   std::string log_level = "info";
   std::string extra_toml;        // appended verbatim (new tables only: it lands after [log])
   std::string extra_local_toml;  // lines added to [local] (e.g. the udp keys)
