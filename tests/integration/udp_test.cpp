@@ -30,16 +30,18 @@ struct Relay {
   // The UDP servers here are on loopback, a private target: through the server on purpose
   // (the harness's default route_private) unless a test asks for another ("": the default).
   explicit Relay(unsigned workers = 1, std::string security = "aes-128-gcm",
-                 std::string route = "proxy")
-      : v2ray(V2rayServer::vmess(dir)), local(dir, profile_for(v2ray, workers, security, route)) {}
+                 std::string route = "proxy", std::string idle_timeout = "30")
+      : v2ray(V2rayServer::vmess(dir)),
+        local(dir, profile_for(v2ray, workers, security, route, idle_timeout)) {}
 
   static VmessLocalProfile profile_for(const V2rayServer& v2ray, unsigned workers,
-                                       const std::string& security, const std::string& route) {
+                                       const std::string& security, const std::string& route,
+                                       const std::string& idle_timeout) {
     auto p = VmessLocalProfile::for_server(v2ray);
     p.log_level = "debug";
     p.workers = workers;
     p.security = security;
-    p.extra_local_toml = "udp = true\nudp_idle_timeout = 30";
+    p.extra_local_toml = "udp = true\nudp_idle_timeout = " + idle_timeout;
     p.route_private = route;
     return p;
   }
@@ -170,6 +172,19 @@ TEST_SUITE("udp") {
                                    : "[route] private = \"block\"") != std::string::npos);
       CHECK(log.find("opening a VMess UDP tunnel") == std::string::npos);
     }
+  }
+
+  TEST_CASE("an idle destination's tunnel is closed, and the next datagram opens a new one") {
+    Relay relay(1, "aes-128-gcm", "proxy", "1");
+    const json out = relay.run("pause", {"--wait", "3"});
+    CHECK(out["first_echoed"] == true);
+    CHECK(out["second_echoed"] == true);
+    CHECK(out["server_received"] == 2);
+    const std::string log = relay.local.log_text();
+    CHECK(log.find("idle for 1.0 s (local.udp_idle_timeout)") != std::string::npos);
+    const auto first = log.find("opening a VMess UDP tunnel");
+    REQUIRE(first != std::string::npos);
+    CHECK(log.find("opening a VMess UDP tunnel", first + 1) != std::string::npos);
   }
 
   TEST_CASE("with two workers every association is served by the one shared relay") {

@@ -9,6 +9,7 @@ suite and scripts/bench. Each mode prints one JSON object on stdout.
           outstanding; counts lost and corrupted ones and reports round-trip percentiles
   sizes   --proxy H:P --sizes A,B,...   one datagram of each payload size: which came back
   fragment --proxy H:P   a datagram with FRAG 1, then a whole one: only the whole one is relayed
+  pause   --proxy H:P --wait S   one datagram echoed, S seconds of silence, another one
   foreign --proxy H:P   an association, then datagrams to its relay from other source
           addresses (another port, another loopback IP): none may be relayed
   outlive --proxy H:P   an association whose TCP control connection is closed: the relay must
@@ -243,9 +244,23 @@ def mode_fragment(args):
     return {"relay": "%s:%d" % relay, "whole_echoed": whole, "server_received": echo.received}
 
 
+def mode_pause(args):
+    proxy = host_port(args.proxy)
+    echo = EchoServer()
+    target = ("127.0.0.1", echo.port)
+    s = proxied_socket(proxy, 5.0)
+    first = echo_once(s, target, b"before the pause")
+    time.sleep(args.wait)
+    second = echo_once(s, target, b"after the pause")
+    s.close()
+    echo.stop()
+    return {"first_echoed": first, "second_echoed": second, "server_received": echo.received}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["dns", "echo", "foreign", "outlive", "sizes", "fragment"])
+    parser.add_argument("mode", choices=["dns", "echo", "foreign", "outlive", "sizes", "fragment",
+                                         "pause"])
     parser.add_argument("--proxy", required=True)
     parser.add_argument("--server")
     parser.add_argument("--name")
@@ -259,7 +274,7 @@ def main():
     args = parser.parse_args()
     result = {"dns": mode_dns, "echo": mode_echo, "foreign": mode_foreign,
               "outlive": mode_outlive, "sizes": mode_sizes,
-              "fragment": mode_fragment}[args.mode](args)
+              "fragment": mode_fragment, "pause": mode_pause}[args.mode](args)
     print(json.dumps(result), flush=True)
 
 
