@@ -134,7 +134,7 @@ void UdpAssociation::on_udp_session_ended(outbound::VmessUdpSession& session,
   close_destination(session.target().to_string(), reason);
 }
 
-void UdpAssociation::close_destination(const std::string& key, const std::string& why) {
+void UdpAssociation::close_destination(std::string key, const std::string& why) {
   auto it = destinations_.find(key);
   if (it == destinations_.end()) return;
   outbound::VmessUdpSession* session = it->second.session;

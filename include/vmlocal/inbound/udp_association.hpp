@@ -66,7 +66,8 @@ class UdpAssociation final : private outbound::UdpSessionHandler {
   void on_udp_reply(outbound::VmessUdpSession& session, ByteView datagram) override;
   void on_udp_session_ended(outbound::VmessUdpSession& session, const std::string& reason) override;
   outbound::VmessUdpSession* destination_for(const TargetAddress& target);
-  void close_destination(const std::string& key, const std::string& why);
+  // `key` by value: callers pass the map's own key, which the erase frees.
+  void close_destination(std::string key, const std::string& why);
   static void on_sweep(uv_timer_t* timer);
 
   struct Destination {
