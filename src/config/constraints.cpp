@@ -3,6 +3,7 @@
 #include "vmlocal/config/constraints.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include <toml++/toml.h>
@@ -14,51 +15,202 @@
 namespace vmlocal::config {
 namespace {
 
+// The value of server.transport as written.
+std::string transport_key(Transport transport) {
+  switch (transport) {
+    case Transport::kTcp:
+      return "tcp";
+    case Transport::kWs:
+      return "ws";
+    case Transport::kHttpUpgrade:
+      return "httpupgrade";
+    case Transport::kH2:
+      return "h2";
+    case Transport::kGrpc:
+      return "grpc";
+  }
+  return "?";
+}
+
 bool is_ws(const Profile& p) {
-  return p.server.transport == Transport::kWs;
+  return p.servers.front().transport == Transport::kWs;
+}
+
+// h2 and grpc: both HTTP/2.
+bool is_http2(const Profile& p) {
+  return p.servers.front().transport == Transport::kH2 ||
+         p.servers.front().transport == Transport::kGrpc;
+}
+
+// The transport as written in the profile, without "+tls".
+std::string written_transport(const Profile& p) {
+  return transport_key(p.servers.front().transport);
 }
 
 // --- [server.ws] is only read by transport = "ws" ---
 bool ws_table_without_ws(const Profile& p, const WrittenKeys& written) {
   return !is_ws(p) && written.has("server.ws");
 }
-std::string ws_table_without_ws_reason(const Profile&) {
-  return R"([server.ws] is set, but server.transport is "tcp")";
+std::string ws_table_without_ws_reason(const Profile& p) {
+  return "[server.ws] is set, but server.transport is " + quote(written_transport(p));
 }
 
-// --- WebSocket is an HTTP/1.1 upgrade: offer ALPN "http/1.1" and nothing else ---
+// --- [server.h2] and [server.grpc] are only read by their transports ---
+bool h2_table_without_h2(const Profile& p, const WrittenKeys& written) {
+  return p.servers.front().transport != Transport::kH2 && written.has("server.h2");
+}
+std::string h2_table_without_h2_reason(const Profile& p) {
+  return "[server.h2] is set, but server.transport is " + quote(written_transport(p));
+}
+bool grpc_table_without_grpc(const Profile& p, const WrittenKeys& written) {
+  return p.servers.front().transport != Transport::kGrpc && written.has("server.grpc");
+}
+std::string grpc_table_without_grpc_reason(const Profile& p) {
+  return "[server.grpc] is set, but server.transport is " + quote(written_transport(p));
+}
+
+// --- h2 and grpc are HTTP/2 over TLS ---
+// HTTP/2 over TLS is chosen by ALPN "h2" (RFC 9113 §3.2); v2ray's client refuses the http
+// transport without TLS, and gRPC servers behind a TLS port expect it. (Cleartext h2c exists,
+// but no server a user of this program runs offers it for these transports.)
+bool http2_without_tls(const Profile& p, const WrittenKeys&) {
+  return is_http2(p) && !p.servers.front().tls;
+}
+std::string http2_without_tls_reason(const Profile& p) {
+  return "server.transport = " + quote(written_transport(p)) +
+         " is HTTP/2 over TLS (negotiated with ALPN \"h2\"), and the profile has no [server.tls]";
+}
+
+// --- HTTP/2 offers ALPN "h2" and nothing else ---
+// Repaired rather than refused, as under ws: the transport decides the protocol, so any list
+// comes down to the one entry that works, and a list without "h2" is almost always one copied
+// from a tcp or ws profile. Offering "http/1.1" as well would let a server pick it, and the
+// HTTP/2 connection preface would then fail; the warning says what was dropped.
+bool http2_alpn_not_h2(const Profile& p, const WrittenKeys&) {
+  return is_http2(p) && p.servers.front().tls && p.servers.front().tls->alpn &&
+         *p.servers.front().tls->alpn != std::vector<std::string>{"h2"};
+}
+std::string http2_alpn_reason(const Profile& p) {
+  std::vector<std::string_view> dropped;
+  for (const std::string& protocol : *p.servers.front().tls->alpn) {
+    if (protocol != "h2" && std::find(dropped.begin(), dropped.end(), protocol) == dropped.end()) {
+      dropped.emplace_back(protocol);
+    }
+  }
+  std::string reason = "server.tls.alpn: " + written_transport(p) + " needs HTTP/2; ";
+  if (dropped.empty()) {
+    reason += "offering exactly \"h2\"";
+  } else {
+    reason += "dropped " + join_quoted(dropped) +
+              " (a server offered it may take it, and HTTP/2 then fails), offering only \"h2\"";
+  }
+  return reason;
+}
+void http2_alpn_repair(Profile& p) {
+  p.servers.front().tls->alpn = std::vector<std::string>{"h2"};
+}
+
+// --- grpc needs the service name: it is the request path ---
+bool grpc_without_service_name(const Profile& p, const WrittenKeys&) {
+  return p.servers.front().transport == Transport::kGrpc &&
+         p.servers.front().grpc.service_name.empty();
+}
+std::string grpc_without_service_name_reason(const Profile&) {
+  return "server.transport = \"grpc\" needs the server's serviceName (the request path is "
+         "/<service_name>/Tun), and [server.grpc] service_name is not set";
+}
+
+// --- [server.httpupgrade] is only read by transport = "httpupgrade" ---
+bool httpupgrade_table_without_httpupgrade(const Profile& p, const WrittenKeys& written) {
+  return p.servers.front().transport != Transport::kHttpUpgrade &&
+         written.has("server.httpupgrade");
+}
+std::string httpupgrade_table_without_httpupgrade_reason(const Profile& p) {
+  return "[server.httpupgrade] is set, but server.transport is " +
+         quote(transport_key(p.servers.front().transport));
+}
+
+// --- [server.tcp] is only read by transport = "tcp" ---
+bool tcp_table_without_tcp(const Profile& p, const WrittenKeys& written) {
+  return p.servers.front().transport != Transport::kTcp && written.has("server.tcp");
+}
+std::string tcp_table_without_tcp_reason(const Profile& p) {
+  return "[server.tcp] is set, but server.transport is " +
+         quote(transport_key(p.servers.front().transport));
+}
+
+// --- [server.tcp] host and path belong to the http header ---
+bool tcp_http_keys_without_header(const Profile& p, const WrittenKeys& written) {
+  return p.servers.front().tcp.header != TcpHeader::kHttp &&
+         (written.has("server.tcp.host") || written.has("server.tcp.path"));
+}
+std::string tcp_http_keys_without_header_reason(const Profile& p) {
+  return std::string("server.tcp.") + (p.servers.front().tcp.host.empty() ? "path" : "host") +
+         R"( is only sent with header = "http", and server.tcp.header is "none")";
+}
+
+// --- early_data_header only says where max_early_data's bytes go ---
+bool early_header_without_early_data(const Profile& p, const WrittenKeys& written) {
+  return p.servers.front().ws.max_early_data == 0 && written.has("server.ws.early_data_header");
+}
+std::string early_header_without_early_data_reason(const Profile&) {
+  return "server.ws.early_data_header is set, but server.ws.max_early_data is 0 (early data off)";
+}
+
+// --- a header the profile also sets would be sent twice ---
+bool early_header_in_headers(const Profile& p, const WrittenKeys&) {
+  if (p.servers.front().ws.max_early_data == 0 || p.servers.front().ws.early_data_header.empty())
+    return false;
+  for (const auto& [name, _] : p.servers.front().ws.headers) {
+    if (name.size() == p.servers.front().ws.early_data_header.size() &&
+        std::equal(name.begin(), name.end(), p.servers.front().ws.early_data_header.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      return true;
+    }
+  }
+  return false;
+}
+std::string early_header_in_headers_reason(const Profile& p) {
+  return "server.ws.headers sets " + quote(p.servers.front().ws.early_data_header) +
+         ", the header server.ws.early_data_header puts the early data in";
+}
+
+// --- WebSocket and HTTPUpgrade are HTTP/1.1 upgrades: offer ALPN "http/1.1" and nothing else ---
 // A server that is offered "h2" takes it (v2ray's TLS inbound prefers h2), and the upgrade
 // request then cannot be sent; an empty list would leave the choice to the server.
 bool ws_alpn_not_http11(const Profile& p, const WrittenKeys&) {
-  return is_ws(p) && p.server.tls && p.server.tls->alpn &&
-         *p.server.tls->alpn != std::vector<std::string>{"http/1.1"};
+  return (is_ws(p) || p.servers.front().transport == Transport::kHttpUpgrade) &&
+         p.servers.front().tls && p.servers.front().tls->alpn &&
+         *p.servers.front().tls->alpn != std::vector<std::string>{"http/1.1"};
 }
 std::string ws_alpn_reason(const Profile& p) {
   std::vector<std::string_view> dropped;
-  for (const std::string& protocol : *p.server.tls->alpn) {
+  for (const std::string& protocol : *p.servers.front().tls->alpn) {
     if (protocol != "http/1.1" &&
         std::find(dropped.begin(), dropped.end(), protocol) == dropped.end()) {
       dropped.emplace_back(protocol);
     }
   }
-  std::string reason = "server.tls.alpn: WebSocket needs HTTP/1.1; ";
+  const std::string name = is_ws(p) ? "WebSocket" : "HTTPUpgrade";
+  std::string reason = "server.tls.alpn: " + name + " needs HTTP/1.1; ";
   if (dropped.empty()) {
     reason += "offering exactly \"http/1.1\"";
   } else {
-    reason += "dropped " + join_quoted(dropped) +
-              " (a server offered it takes it, and the WebSocket upgrade then fails), offering "
+    reason += "dropped " + join_quoted(dropped) + " (a server offered it takes it, and the " +
+              name +
+              " upgrade then fails), offering "
               "only \"http/1.1\"";
   }
   return reason;
 }
 void ws_alpn_repair(Profile& p) {
-  p.server.tls->alpn = std::vector<std::string>{"http/1.1"};
+  p.servers.front().tls->alpn = std::vector<std::string>{"http/1.1"};
 }
 
 // --- insecure turns off what ca_file and pin_sha256 configure ---
 bool insecure_with_trust(const Profile& p, const WrittenKeys&) {
-  return p.server.tls && p.server.tls->insecure &&
-         (!p.server.tls->ca_file.empty() || !p.server.tls->pin_sha256.empty());
+  return p.servers.front().tls && p.servers.front().tls->insecure &&
+         (!p.servers.front().tls->ca_file.empty() || !p.servers.front().tls->pin_sha256.empty());
 }
 std::string insecure_with_trust_reason(const Profile&) {
   return "server.tls.insecure = true turns off the checks that ca_file and pin_sha256 ask for";
@@ -66,7 +218,8 @@ std::string insecure_with_trust_reason(const Profile&) {
 
 // --- a pin is trusted on its own: ca_file would never be consulted ---
 bool ca_file_with_pin(const Profile& p, const WrittenKeys&) {
-  return p.server.tls && !p.server.tls->ca_file.empty() && !p.server.tls->pin_sha256.empty();
+  return p.servers.front().tls && !p.servers.front().tls->ca_file.empty() &&
+         !p.servers.front().tls->pin_sha256.empty();
 }
 std::string ca_file_with_pin_reason(const Profile&) {
   return "server.tls.ca_file is not used when pin_sha256 is set (a pinned key is trusted on its "
@@ -75,8 +228,8 @@ std::string ca_file_with_pin_reason(const Profile&) {
 
 // --- insecure alone: accepted, but never quietly (the other rule refuses it with a trust key) ---
 bool insecure_alone(const Profile& p, const WrittenKeys&) {
-  return p.server.tls && p.server.tls->insecure && p.server.tls->ca_file.empty() &&
-         p.server.tls->pin_sha256.empty();
+  return p.servers.front().tls && p.servers.front().tls->insecure &&
+         p.servers.front().tls->ca_file.empty() && p.servers.front().tls->pin_sha256.empty();
 }
 std::string insecure_alone_reason(const Profile&) {
   return "server.tls.insecure = true: the server's certificate is NOT verified. Anyone between "
@@ -85,7 +238,7 @@ std::string insecure_alone_reason(const Profile&) {
 
 // --- alter_id > 0 selects the legacy header, which servers updated since 2022 refuse ---
 bool legacy_header(const Profile& p, const WrittenKeys&) {
-  return p.server.alter_id > 0;
+  return p.servers.front().alter_id > 0;
 }
 std::string legacy_header_reason(const Profile&) {
   return "server.alter_id > 0 selects the legacy VMess header; servers updated since 2022 "
@@ -94,11 +247,11 @@ std::string legacy_header_reason(const Profile&) {
 
 // --- security "none"/"zero" leave the data readable unless TLS is below ---
 bool plaintext_on_the_wire(const Profile& p, const WrittenKeys&) {
-  return !p.server.tls && (p.server.security == vmess::Security::kNone ||
-                           p.server.security == vmess::Security::kZero);
+  return !p.servers.front().tls && (p.servers.front().security == vmess::Security::kNone ||
+                                    p.servers.front().security == vmess::Security::kZero);
 }
 std::string plaintext_reason(const Profile& p) {
-  return "server.security = " + quote(vmess::security_name(p.server.security)) +
+  return "server.security = " + quote(vmess::security_name(p.servers.front().security)) +
          " does not encrypt your data, and without [server.tls] nothing else does: the network "
          "can read and recognise it";
 }
@@ -110,6 +263,16 @@ bool half_a_credential(const Profile& p, const WrittenKeys&) {
 std::string half_a_credential_reason(const Profile& p) {
   return p.local.password.empty() ? "local.username needs local.password as well"
                                   : "local.password needs local.username as well";
+}
+
+// --- SOCKS4 cannot carry a password: with credentials set it is always refused ---
+bool socks4_only_with_credentials(const Profile& p, const WrittenKeys&) {
+  const Profile::Local::Protocols& on = p.local.protocols;
+  return !p.local.username.empty() && on.socks4 && !on.socks5 && !on.http;
+}
+std::string socks4_only_reason(const Profile&) {
+  return "local.protocols accepts only SOCKS4, which cannot carry the local.username/password "
+         "set here: every connection would be refused";
 }
 
 // --- an address beyond loopback without a username is an open proxy ---
@@ -131,8 +294,12 @@ std::string open_proxy_reason(const Profile& p) {
 
 // --- UDP needs VMess chunks: "zero" sends the bare body, and datagram boundaries are lost ---
 // Only when udp = true is written: by default UDP is simply off with "zero" (udp_enabled()).
+// With several servers, UDP goes to those that have chunks: refused only when none has.
 bool udp_without_chunks(const Profile& p, const WrittenKeys& written) {
-  return p.local.udp && p.server.security == vmess::Security::kZero && written.has("local.udp");
+  return p.local.udp && written.has("local.udp") &&
+         std::all_of(p.servers.begin(), p.servers.end(), [](const Profile::Server& server) {
+           return server.security == vmess::Security::kZero;
+         });
 }
 std::string udp_without_chunks_reason(const Profile&) {
   return R"(server.security = "zero" sends the body without VMess chunks, so a server cannot )"
@@ -148,14 +315,94 @@ constexpr std::array kConstraints = {
                ws_table_without_ws_reason,
                R"(add transport = "ws" to [server] (or remove [server.ws]))",
                nullptr},
+    Constraint{"httpupgrade-table-needs-httpupgrade",
+               R"(server.transport x [server.httpupgrade])",
+               {"server.httpupgrade", ""},
+               Verdict::kRefuse,
+               httpupgrade_table_without_httpupgrade,
+               httpupgrade_table_without_httpupgrade_reason,
+               R"(add transport = "httpupgrade" to [server] (or remove [server.httpupgrade]))",
+               nullptr},
+    Constraint{"tcp-table-needs-tcp",
+               R"(server.transport x [server.tcp])",
+               {"server.tcp", ""},
+               Verdict::kRefuse,
+               tcp_table_without_tcp,
+               tcp_table_without_tcp_reason,
+               R"(remove [server.tcp], or write transport = "tcp")",
+               nullptr},
+    Constraint{"tcp-http-keys-need-header",
+               R"(server.tcp.header x server.tcp.host / path)",
+               {"server.tcp.host", "server.tcp.path"},
+               Verdict::kRefuse,
+               tcp_http_keys_without_header,
+               tcp_http_keys_without_header_reason,
+               R"(add header = "http" to [server.tcp] if the server uses it, or remove them)",
+               nullptr},
+    Constraint{"ws-early-header-needs-early-data",
+               "server.ws.early_data_header x server.ws.max_early_data",
+               {"server.ws.early_data_header", ""},
+               Verdict::kRefuse,
+               early_header_without_early_data,
+               early_header_without_early_data_reason,
+               "set max_early_data (e.g. 2048, as the server allows) or remove early_data_header",
+               nullptr},
+    Constraint{"ws-early-header-vs-headers",
+               "server.ws.early_data_header x server.ws.headers",
+               {"server.ws.headers", "server.ws.early_data_header"},
+               Verdict::kRefuse,
+               early_header_in_headers,
+               early_header_in_headers_reason,
+               "remove it from headers",
+               nullptr},
     Constraint{"ws-alpn-http11",
-               R"(server.transport = "ws" x server.tls.alpn)",
+               R"(server.transport = "ws" / "httpupgrade" x server.tls.alpn)",
                {"server.tls.alpn", ""},
                Verdict::kRepair,
                ws_alpn_not_http11,
                ws_alpn_reason,
                R"(write alpn = ["http/1.1"] or leave alpn out)",
                ws_alpn_repair},
+    Constraint{"h2-table-needs-h2",
+               R"(server.transport x [server.h2])",
+               {"server.h2", ""},
+               Verdict::kRefuse,
+               h2_table_without_h2,
+               h2_table_without_h2_reason,
+               R"(add transport = "h2" to [server] (or remove [server.h2]))",
+               nullptr},
+    Constraint{"grpc-table-needs-grpc",
+               R"(server.transport x [server.grpc])",
+               {"server.grpc", ""},
+               Verdict::kRefuse,
+               grpc_table_without_grpc,
+               grpc_table_without_grpc_reason,
+               R"(add transport = "grpc" to [server] (or remove [server.grpc]))",
+               nullptr},
+    Constraint{"http2-needs-tls",
+               R"(server.transport = "h2"/"grpc" x no [server.tls])",
+               {"server.transport", ""},
+               Verdict::kRefuse,
+               http2_without_tls,
+               http2_without_tls_reason,
+               "add [server.tls] (with sni if the certificate's name is not the address)",
+               nullptr},
+    Constraint{"http2-alpn-h2",
+               R"(server.transport = "h2"/"grpc" x server.tls.alpn)",
+               {"server.tls.alpn", ""},
+               Verdict::kRepair,
+               http2_alpn_not_h2,
+               http2_alpn_reason,
+               R"(write alpn = ["h2"] or leave alpn out)",
+               http2_alpn_repair},
+    Constraint{"grpc-service-name",
+               R"(server.transport = "grpc" x [server.grpc] service_name)",
+               {"server.transport", ""},
+               Verdict::kRefuse,
+               grpc_without_service_name,
+               grpc_without_service_name_reason,
+               R"(add [server.grpc] with service_name = "..." as in the server's grpcSettings)",
+               nullptr},
     Constraint{"tls-insecure-vs-trust",
                "server.tls.insecure x server.tls.ca_file / pin_sha256",
                {"server.tls.insecure", ""},
@@ -214,6 +461,15 @@ constexpr std::array kConstraints = {
                half_a_credential_reason,
                "set both (1 to 255 bytes each), or neither",
                nullptr},
+    Constraint{"socks4-only-with-credentials",
+               "local.protocols x local.username",
+               {"local.protocols", ""},
+               Verdict::kRefuse,
+               socks4_only_with_credentials,
+               socks4_only_reason,
+               R"(add "socks5" or "http" to protocols (both carry a password), or remove the )"
+               R"(username and password)",
+               nullptr},
     Constraint{"open-proxy",
                "local.listen x local.username x local.allow_open_proxy",
                {"local.listen", ""},
@@ -232,6 +488,11 @@ void collect_keys(const toml::table& table, const std::string& prefix, WrittenKe
     if (const toml::table* inner = value.as_table()) collect_keys(*inner, name, out);
     out.keys.push_back(std::move(name));
   }
+}
+
+// A rule about one server's keys: applied to each server on its own.
+bool is_server_rule(const Constraint& rule) {
+  return rule.at[0].starts_with("server");
 }
 
 }  // namespace
@@ -257,11 +518,32 @@ std::span<const Constraint> constraints() {
 }
 
 std::vector<Finding> apply_constraints(Profile& profile, const WrittenKeys& written) {
+  const std::vector<WrittenKeys> per_server(profile.servers.size(), written);
+  return apply_constraints(profile, per_server);
+}
+
+std::vector<Finding> apply_constraints(Profile& profile, std::span<const WrittenKeys> written) {
   std::vector<Finding> findings;
   for (const Constraint& rule : kConstraints) {
-    if (!rule.breaks(profile, written)) continue;
-    findings.push_back({&rule, rule.reason(profile) + "; " + std::string(rule.fix)});
-    if (rule.repair != nullptr) rule.repair(profile);
+    if (!is_server_rule(rule)) {
+      if (!rule.breaks(profile, written.front())) continue;
+      findings.push_back(
+          {&rule, rule.reason(profile) + "; " + std::string(rule.fix), std::nullopt});
+      if (rule.repair != nullptr) rule.repair(profile);
+      continue;
+    }
+    // A server rule sees a profile holding only the server it is about, so the rules stay
+    // written for one server.
+    for (size_t i = 0; i < profile.servers.size(); ++i) {
+      Profile one = profile;
+      one.servers = {profile.servers[i]};
+      if (!rule.breaks(one, written[i])) continue;
+      findings.push_back({&rule, rule.reason(one) + "; " + std::string(rule.fix), i});
+      if (rule.repair != nullptr) {
+        rule.repair(one);
+        profile.servers[i] = std::move(one.servers.front());
+      }
+    }
   }
   return findings;
 }
@@ -275,25 +557,48 @@ std::optional<std::string> open_proxy_problem(const Profile& profile) {
 
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,
                        const toml::table& root, std::string_view source_path, Profile& profile) {
-  WrittenKeys written;
-  collect_keys(root, "", written);
+  // The keys written for each server, spelt "server.*" whichever table they came from.
+  const toml::array* list = root.get("servers") ? root.get("servers")->as_array() : nullptr;
+  std::vector<WrittenKeys> written(profile.servers.size());
+  for (size_t i = 0; i < written.size(); ++i) {
+    for (auto&& [key, value] : root) {
+      if (key.str() == "servers") continue;
+      written[i].keys.emplace_back(key.str());
+      if (const toml::table* inner = value.as_table()) {
+        collect_keys(*inner, std::string(key.str()), written[i]);
+      }
+    }
+    if (list != nullptr) {
+      written[i].keys.emplace_back("server");
+      collect_keys(*list->get(i)->as_table(), "server", written[i]);
+    }
+  }
   for (const Finding& finding : apply_constraints(profile, written)) {
     // The first key of the rule that the file wrote; every rule has one, since defaults
     // never break a rule, but 1:1 is the fallback.
     Position at;
     const toml::node* node = nullptr;
     for (std::string_view key : finding.rule->at) {
-      if (!key.empty() && (node = root.at_path(key).node()) != nullptr) break;
+      if (key.empty()) continue;
+      std::string path(key);
+      if (list != nullptr && finding.server && key.starts_with("server")) {
+        path = "servers[" + std::to_string(*finding.server) + "]" + path.substr(6);
+      }
+      if ((node = root.at_path(path).node()) != nullptr) break;
     }
     if (node != nullptr) at = position_of(node->source());
+    std::string message = finding.message;
+    if (list != nullptr && finding.server) {
+      message = "[[servers]] " + quote(profile.servers[*finding.server].name) + ": " + message;
+    }
     if (finding.rule->verdict == Verdict::kRefuse) {
       if (node != nullptr) {
-        problems.add(node->source(), finding.message);
+        problems.add(node->source(), std::move(message));
       } else {
-        problems.add_missing(nullptr, finding.message);
+        problems.add_missing(nullptr, std::move(message));
       }
     } else {
-      warnings.push_back(format_problem(source_path, at, finding.message));
+      warnings.push_back(format_problem(source_path, at, message));
     }
   }
 }

@@ -72,7 +72,12 @@ ProfileResult load_profile(const std::string& path) {
   // The profile holds the UUID, which is the whole credential for the server; a file others
   // can write could also point this client at a server of their choosing.
   if (regular) {
-    const bool readable = (info.st_mode & (S_IRGRP | S_IROTH)) != 0;
+    // Read access for the file's group is fine when that group is the one this process runs
+    // as: the systemd units' profiles are root:vmess-local 0640, and with Debian's user private
+    // groups a user's own group holds only that user.
+    const bool group_is_ours = info.st_gid == ::getegid();
+    const bool readable =
+        (info.st_mode & S_IROTH) != 0 || ((info.st_mode & S_IRGRP) != 0 && !group_is_ours);
     const bool writable = (info.st_mode & (S_IWGRP | S_IWOTH)) != 0;
     if (readable || writable) {
       const std::string what = readable && writable ? "readable and writable"

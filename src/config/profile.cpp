@@ -4,6 +4,7 @@
 // small tables; profile_keys.cpp, profile_local.cpp and profile_server.cpp do the rest.
 #include "vmlocal/config/profile.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -118,10 +119,9 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* local = table_at(problems, root, "local")) {
     read_local(problems, *local, profile.local);
   }
-  if (const toml::table* server = table_at(problems, root, "server")) {
-    read_server(problems, *server, source_path, profile.server);
-  } else if (!root.contains("server")) {
-    problems.add_missing(nullptr, "missing [server] table (it needs address, port and uuid)");
+  read_servers(problems, root, source_path, profile.servers);
+  if (const toml::table* balancer = table_at(problems, root, "balancer")) {
+    read_balancer(problems, *balancer, profile.balancer);
   }
   if (const toml::table* route = table_at(problems, root, "route")) {
     read_route(problems, *route, profile.route);
@@ -131,6 +131,9 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   }
   if (const toml::table* log_table = table_at(problems, root, "log")) {
     read_log(problems, *log_table, profile.log);
+  }
+  if (const toml::table* probe = table_at(problems, root, "probe")) {
+    read_probe(problems, *probe, profile.probe);
   }
   // Settings that constrain each other (constraints.hpp); only a profile whose every key is
   // valid on its own gets that far.
@@ -147,7 +150,9 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
 }
 
 bool udp_enabled(const Profile& profile) {
-  return profile.local.udp && profile.server.security != vmess::Security::kZero;
+  return profile.local.udp && profile.local.protocols.socks5 &&
+         std::any_of(profile.servers.begin(), profile.servers.end(),
+                     [](const Profile::Server& s) { return s.security != vmess::Security::kZero; });
 }
 
 }  // namespace vmlocal::config

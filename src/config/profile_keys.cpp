@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "diagnostic_text.hpp"
+#include "h2_settings.hpp"
 #include "problems.hpp"
 #include "profile_sections.hpp"
 #include "transport_settings.hpp"
@@ -15,8 +16,11 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "route"sv, "timeouts"sv, "log"sv};
-constexpr std::array kSchema = {kLocal, kServer, kRoute, kTimeouts, kLog, kServerTls, kServerWs};
+constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "servers"sv,  "balancer"sv,
+                                        "probe"sv, "route"sv,  "timeouts"sv, "log"sv};
+constexpr std::array kSchema = {kLocal,     kServer,   kTimeouts, kLog,
+                                kServerTls, kServerWs, kServerH2, kServerGrpc,
+                                kServerMux, kBalancer, kProbe,    kRoute};
 
 // Keys people bring from other clients or from share links (vmess:// JSON uses add, aid, id,
 // net, scy): naming the right key beats "unknown key".
@@ -89,7 +93,9 @@ void check_top_level_keys(Problems& problems, const toml::table& root) {
       // Generated from the table list, so a new table cannot be missing from the hint.
       std::string allowed;
       for (std::string_view table : kTopLevelTables) {
-        allowed += (allowed.empty() ? "[" : ", [") + std::string(table) + "]";
+        // [[servers]] is an array of tables: shown as it is written.
+        const std::string shown = table == "servers" ? "[servers]" : std::string(table);
+        allowed += (allowed.empty() ? "[" : ", [") + shown + "]";
       }
       message += " (allowed tables: " + allowed + ")";
     }

@@ -1,4 +1,4 @@
-// [local]: where the SOCKS5 proxy listens and who may use it.
+// [local]: where the proxy listens, which protocols it speaks and who may use it.
 #include <string>
 #include <utility>
 #include <variant>
@@ -103,6 +103,39 @@ void read_udp(Problems& problems, const toml::table& local, Profile::Local& out)
   }
 }
 
+// ["socks5", "socks4", "http"]: a non-empty list of known names, each once.
+void read_protocols(Problems& problems, const toml::node& node, Profile::Local& out) {
+  constexpr std::string_view kExample = R"(e.g. ["socks5", "socks4", "http"])";
+  const toml::array* array = node.as_array();
+  if (array == nullptr || array->empty()) {
+    problems.add(node.source(), "local.protocols must be a non-empty list of protocol names, " +
+                                    std::string(kExample) + ", got " + describe(node));
+    return;
+  }
+  Profile::Local::Protocols protocols{false, false, false};
+  for (const toml::node& entry : *array) {
+    const auto* text = entry.as_string();
+    bool* flag = nullptr;
+    if (text != nullptr) {
+      const std::string& name = text->get();
+      if (name == "socks5") flag = &protocols.socks5;
+      if (name == "socks4" || name == "socks4a") flag = &protocols.socks4;
+      if (name == "http") flag = &protocols.http;
+    }
+    if (flag == nullptr) {
+      problems.add(entry.source(), "local.protocols: unknown protocol " + describe(entry) +
+                                       R"( (known: "socks5", "socks4" (SOCKS4 and 4a), "http"))");
+      return;
+    }
+    if (*flag) {
+      problems.add(entry.source(), "local.protocols lists " + describe(entry) + " more than once");
+      return;
+    }
+    *flag = true;
+  }
+  out.protocols = protocols;
+}
+
 }  // namespace
 
 void read_local(Problems& problems, const toml::table& local, Profile::Local& out) {
@@ -126,6 +159,7 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
       out.workers = static_cast<uint32_t>(*workers);
     }
   }
+  if (const toml::node* node = local.get("protocols")) read_protocols(problems, *node, out);
   if (const toml::node* node = local.get("max_connections")) {
     if (auto limit = read_integer(problems, *node, "local.max_connections", 1, 1'000'000)) {
       out.max_connections = static_cast<uint32_t>(*limit);

@@ -18,20 +18,28 @@ namespace vmlocal::config {
 using namespace std::string_view_literals;
 
 inline constexpr std::array kLocalKeys = {
-    "listen"sv,  "username"sv, "password"sv,         "allow_open_proxy"sv,     "max_connections"sv,
-    "workers"sv, "udp"sv,      "udp_idle_timeout"sv, "udp_max_destinations"sv, "udp_max_queued"sv};
-inline constexpr std::array kServerKeys = {"address"sv,  "port"sv,     "uuid"sv,
-                                           "alter_id"sv, "security"sv, "transport"sv,
-                                           "tls"sv,      "ws"sv,       "tcp_fast_open"sv};
+    "listen"sv,        "username"sv,  "password"sv, "allow_open_proxy"sv, "max_connections"sv,
+    "workers"sv,       "protocols"sv, "udp"sv,      "udp_idle_timeout"sv, "udp_max_destinations"sv,
+    "udp_max_queued"sv};
+inline constexpr std::array kServerKeys = {
+    "address"sv,       "port"sv, "uuid"sv,         "alter_id"sv, "security"sv, "transport"sv,
+    "tls"sv,           "ws"sv,   "h2"sv,           "grpc"sv,     "tcp"sv,      "httpupgrade"sv,
+    "tcp_fast_open"sv, "mux"sv,  "clock_offset"sv, "name"sv};
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};
+inline constexpr std::array kServerMuxKeys = {"enabled"sv, "concurrency"sv};
+inline constexpr std::array kBalancerKeys = {"strategy"sv, "tolerance_ms"sv};
+inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv, "timeout"sv};
 inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
 inline constexpr TableSchema kTimeouts = {"timeouts", kTimeoutKeys};
 inline constexpr TableSchema kLog = {"log", kLogKeys};
+inline constexpr TableSchema kServerMux = {"server.mux", kServerMuxKeys};
+inline constexpr TableSchema kBalancer = {"balancer", kBalancerKeys};
+inline constexpr TableSchema kProbe = {"probe", kProbeKeys};
 inline constexpr TableSchema kRoute = {"route", kRouteKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
@@ -46,6 +54,18 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
 // profile_server.cpp. `source_path` locates a relative ca_file (next to the profile).
 void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
                  Profile::Server& out);
+// mux_settings.cpp
+void read_mux(Problems& problems, const toml::node& node, MuxSettings& out);
+// profile_servers.cpp: [server] or [[servers]] (exactly one of them) into `out`, each with its
+// name.
+void read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
+                  std::vector<Profile::Server>& out);
+// profile_balancer.cpp: [balancer].
+void read_balancer(Problems& problems, const toml::table& balancer, Profile::Balancer& out);
+// profile_probe.cpp: [probe].
+void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& out);
+// profile_server.cpp: server.clock_offset.
+void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out);
 // profile_route.cpp
 void read_route(Problems& problems, const toml::table& route, route::Rules& out);
 // constraints.cpp: the rules about settings together, applied once everything was read without

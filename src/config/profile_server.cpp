@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "diagnostic_text.hpp"
+#include "h2_settings.hpp"
 #include "problems.hpp"
 #include "profile_sections.hpp"
 #include "server_address.hpp"
@@ -18,11 +19,10 @@ namespace {
 
 constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly1305"sv, "none"sv,
                                        "zero"sv};
-constexpr std::array kTransportNames = {"tcp"sv, "ws"sv};
+constexpr std::array kTransportNames = {"tcp"sv, "ws"sv, "h2"sv, "grpc"sv, "httpupgrade"sv};
 // v2ray/Xray transports a user may copy from a server's config.
-constexpr std::array kOtherTransports = {"grpc"sv,  "h2"sv,          "http"sv, "httpupgrade"sv,
-                                         "quic"sv,  "kcp"sv,         "mkcp"sv, "splithttp"sv,
-                                         "xhttp"sv, "domainsocket"sv};
+constexpr std::array kOtherTransports = {"quic"sv,      "kcp"sv,   "mkcp"sv,
+                                         "splithttp"sv, "xhttp"sv, "domainsocket"sv};
 
 void read_address(Problems& problems, const toml::node& node, std::string& out) {
   const auto* text = node.as_string();
@@ -51,17 +51,20 @@ void read_uuid(Problems& problems, const toml::node& node, vmess::Uuid& out) {
                      (number ? std::string("a number") : describe(node)));
     return;
   }
-  if (auto uuid = vmess::parse_uuid(text->get())) {
+  // The forms v2ray/Xray accept: dashed, 32 digits, or a 1..30 byte user ID (account.hpp).
+  if (auto uuid = vmess::parse_user_id(text->get())) {
     out = *uuid;
     return;
   }
-  std::string message = "server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)";
+  std::string message =
+      "server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 digits "
+      "without dashes, or a user ID of 1..30 characters)";
   // Spaces picked up when copying are easy to miss; say so rather than accept them silently.
   const std::string_view value = text->get();
   const size_t first = value.find_first_not_of(" \t");
   const size_t last = value.find_last_not_of(" \t");
   if (first != std::string_view::npos && (first > 0 || last + 1 < value.size()) &&
-      vmess::parse_uuid(value.substr(first, last - first + 1))) {
+      vmess::parse_user_id(value.substr(first, last - first + 1))) {
     message += "; remove the spaces around it";
   }
   problems.add(node.source(), std::move(message));
@@ -78,14 +81,27 @@ void read_transport(Problems& problems, const toml::node& node, Transport& out) 
                      R"(" and add [server.tls])");
     return;
   }
+  if (text != nullptr && (text->get() == "http" || text->get() == "gun")) {
+    // v2ray's JSON names for h2 and grpc.
+    problems.add(node.source(), "server.transport " + quote(text->get()) +
+                                    R"( is v2ray's name for it; write transport = ")" +
+                                    std::string(text->get() == "http" ? "h2" : "grpc") + R"(")");
+    return;
+  }
   if (text != nullptr && std::find(kOtherTransports.begin(), kOtherTransports.end(), text->get()) !=
                              kOtherTransports.end()) {
-    problems.add(node.source(), "server.transport " + quote(text->get()) +
-                                    R"( is not supported by this build; use "tcp" or "ws")");
+    problems.add(node.source(),
+                 "server.transport " + quote(text->get()) +
+                     R"( is not supported by this build; use "tcp", "ws", "httpupgrade", "h2" or )"
+                     R"("grpc")");
     return;
   }
   if (auto name = read_choice(problems, node, "server.transport", kTransportNames)) {
-    out = *name == "ws" ? Transport::kWs : Transport::kTcp;
+    out = *name == "ws"            ? Transport::kWs
+          : *name == "h2"          ? Transport::kH2
+          : *name == "grpc"        ? Transport::kGrpc
+          : *name == "httpupgrade" ? Transport::kHttpUpgrade
+                                   : Transport::kTcp;
   }
 }
 
@@ -128,6 +144,24 @@ void read_security(Problems& problems, const toml::node& node, vmess::Security& 
 
 }  // namespace
 
+void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out) {
+  if (const auto* text = node.as_string(); text != nullptr && text->get() == "auto") {
+    out.clock_offset.reset();
+    return;
+  }
+  // A day either way: beyond that the clock wants fixing, not compensating.
+  if (node.is_integer()) {
+    if (auto seconds = read_integer(problems, node, "server.clock_offset", -86400, 86400)) {
+      out.clock_offset = static_cast<int32_t>(*seconds);
+    }
+    return;
+  }
+  problems.add(node.source(),
+               "server.clock_offset must be \"auto\" or a whole number of seconds (-86400..86400) "
+               "added to this clock for VMess timestamps, got " +
+                   describe(node));
+}
+
 void read_server(Problems& problems, const toml::table& server, std::string_view source_path,
                  Profile::Server& out) {
   check_keys(problems, server, kServer);
@@ -148,12 +182,18 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
     }
   }
 
+  if (const toml::node* node = server.get("clock_offset")) read_clock_offset(problems, *node, out);
   if (const toml::node* node = server.get("transport"))
     read_transport(problems, *node, out.transport);
   const toml::node* tls = server.get("tls");
   const toml::node* ws = server.get("ws");
   if (tls != nullptr) read_tls(problems, *tls, source_path, out);
   if (ws != nullptr) read_ws(problems, *ws, out);
+  if (const toml::node* h2 = server.get("h2")) read_h2(problems, *h2, out);
+  if (const toml::node* grpc = server.get("grpc")) read_grpc(problems, *grpc, out);
+  if (const toml::node* tcp = server.get("tcp")) read_tcp(problems, *tcp, out);
+  if (const toml::node* up = server.get("httpupgrade")) read_httpupgrade(problems, *up, out);
+  if (const toml::node* mux = server.get("mux")) read_mux(problems, *mux, out.mux);
 }
 
 }  // namespace vmlocal::config

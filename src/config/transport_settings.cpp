@@ -169,43 +169,45 @@ void read_pins(Problems& problems, const toml::node& node, TlsSettings& out) {
   }
 }
 
+// An HTTP request target as a profile writes it ("/ws"); `name` is the key, for the message.
+// Returns the problem ("" when fine).
+std::string path_problem(std::string_view name, const std::string& text) {
+  if (text.empty() || text.front() != '/') {
+    return std::string(name) + " must start with \"/\", got " + quote(text);
+  }
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F) {
+      return std::string(name) + " " + quote(text) +
+             " contains a space or control character; percent-encode it (a space is %20)";
+    }
+    if (u >= 0x80) {
+      return std::string(name) + " " + quote(text) +
+             " contains non-ASCII characters; percent-encode them";
+    }
+    if (c == '#') {
+      return std::string(name) + " " + quote(text) +
+             " contains \"#\", which is never sent to a server; percent-encode it as %23";
+    }
+  }
+  return {};
+}
+
 void read_path(Problems& problems, const toml::node& node, WsSettings& out) {
   const std::string* text =
       string_value(problems, node, "server.ws.path", "a path in quotes, e.g. \"/ws\"");
   if (text == nullptr) return;
-  if (text->empty() || text->front() != '/') {
-    problems.add(node.source(), "server.ws.path must start with \"/\", got " + quote(*text));
+  const std::string problem = path_problem("server.ws.path", *text);
+  if (!problem.empty()) {
+    problems.add(node.source(), problem);
     return;
-  }
-  for (char c : *text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7F) {
-      problems.add(node.source(), "server.ws.path " + quote(*text) +
-                                      " contains a space or control character; percent-encode "
-                                      "it (a space is %20)");
-      return;
-    }
-    if (u >= 0x80) {
-      problems.add(node.source(), "server.ws.path " + quote(*text) +
-                                      " contains non-ASCII characters; percent-encode them");
-      return;
-    }
-    if (c == '#') {
-      problems.add(node.source(), "server.ws.path " + quote(*text) +
-                                      " contains \"#\", which is never sent to a server; "
-                                      "percent-encode it as %23");
-      return;
-    }
   }
   out.path = *text;
 }
 
-void read_host(Problems& problems, const toml::node& node, WsSettings& out) {
-  const std::string* text =
-      string_value(problems, node, "server.ws.host", "a host name in quotes, e.g. \"example.org\"");
-  if (text == nullptr) return;
-  // host, host:port, [v6] or [v6]:port.
-  std::string_view host = *text;
+// A Host header value: host, host:port, [v6] or [v6]:port. Returns the problem ("" when fine).
+std::string host_problem(std::string_view name, const std::string& text) {
+  std::string_view host = text;
   std::string_view port;
   if (host.starts_with('[')) {
     const size_t close = host.find(']');
@@ -226,14 +228,51 @@ void read_host(Problems& problems, const toml::node& node, WsSettings& out) {
                        }));
   const bool host_ok =
       !host.empty() && (is_ip_literal(host) || server_address_problem(host).empty());
-  if (!host_ok || !port_ok || (text->find('[') != std::string::npos && !is_ip_literal(host))) {
-    problems.add(node.source(),
-                 "server.ws.host must be a host name, optionally with \":port\" "
-                 "(e.g. \"cdn.example.org\"), got " +
-                     quote(*text));
+  if (!host_ok || !port_ok || (text.find('[') != std::string::npos && !is_ip_literal(host))) {
+    return std::string(name) +
+           " must be a host name, optionally with \":port\" (e.g. \"cdn.example.org\"), got " +
+           quote(text);
+  }
+  return {};
+}
+
+void read_host(Problems& problems, const toml::node& node, WsSettings& out) {
+  const std::string* text =
+      string_value(problems, node, "server.ws.host", "a host name in quotes, e.g. \"example.org\"");
+  if (text == nullptr) return;
+  const std::string problem = host_problem("server.ws.host", *text);
+  if (!problem.empty()) {
+    problems.add(node.source(), problem);
     return;
   }
   out.host = *text;
+}
+
+// A list of paths or hosts ([server.tcp] path / host): every entry checked by `check`.
+bool read_checked_list(Problems& problems, const toml::node& node, std::string_view name,
+                       std::string_view example,
+                       std::string (*check)(std::string_view, const std::string&),
+                       std::vector<std::string>& out) {
+  std::vector<const toml::node*> entries;
+  if (!string_list(problems, node, name, example, entries)) return false;
+  if (entries.empty()) {
+    problems.add(node.source(), std::string(name) +
+                                    " must not be empty (leave it out for the "
+                                    "default)");
+    return false;
+  }
+  std::vector<std::string> values;
+  for (const toml::node* entry : entries) {
+    const std::string& text = entry->as_string()->get();
+    const std::string problem = check(name, text);
+    if (!problem.empty()) {
+      problems.add(entry->source(), problem);
+      return false;
+    }
+    values.push_back(text);
+  }
+  out = std::move(values);
+  return true;
 }
 
 void read_headers(Problems& problems, const toml::node& node, WsSettings& out) {
@@ -295,6 +334,62 @@ void read_headers(Problems& problems, const toml::node& node, WsSettings& out) {
 
 }  // namespace
 
+void read_tcp(Problems& problems, const toml::node& node, Profile::Server& out) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    problems.add(node.source(),
+                 "server.tcp must be a table written [server.tcp], got " + describe(node));
+    return;
+  }
+  check_keys(problems, *table, kServerTcp);
+  if (const toml::node* n = table->get("header")) {
+    if (auto name = read_choice(problems, *n, "server.tcp.header", kTcpHeaderNames)) {
+      out.tcp.header = *name == "http" ? TcpHeader::kHttp : TcpHeader::kNone;
+    }
+  }
+  if (const toml::node* n = table->get("path")) {
+    read_checked_list(problems, *n, "server.tcp.path", R"(["/"])", path_problem, out.tcp.path);
+  }
+  if (const toml::node* n = table->get("host")) {
+    read_checked_list(problems, *n, "server.tcp.host", R"(["www.example.com"])", host_problem,
+                      out.tcp.host);
+  }
+}
+
+void read_httpupgrade(Problems& problems, const toml::node& node, Profile::Server& out) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    problems.add(node.source(),
+                 "server.httpupgrade must be a table written [server.httpupgrade], "
+                 "got " +
+                     describe(node));
+    return;
+  }
+  check_keys(problems, *table, kServerHttpUpgrade);
+  if (const toml::node* n = table->get("path")) {
+    if (const std::string* text = string_value(problems, *n, "server.httpupgrade.path",
+                                               "a path in quotes, e.g. \"/up\"")) {
+      const std::string problem = path_problem("server.httpupgrade.path", *text);
+      if (problem.empty()) {
+        out.httpupgrade.path = *text;
+      } else {
+        problems.add(n->source(), problem);
+      }
+    }
+  }
+  if (const toml::node* n = table->get("host")) {
+    if (const std::string* text = string_value(problems, *n, "server.httpupgrade.host",
+                                               "a host name in quotes, e.g. \"example.org\"")) {
+      const std::string problem = host_problem("server.httpupgrade.host", *text);
+      if (problem.empty()) {
+        out.httpupgrade.host = *text;
+      } else {
+        problems.add(n->source(), problem);
+      }
+    }
+  }
+}
+
 std::string parse_pin(std::string_view text, std::array<uint8_t, 32>& out) {
   std::string_view value = text;
   if (value.starts_with("sha256/")) value.remove_prefix(7);
@@ -354,6 +449,37 @@ void read_ws(Problems& problems, const toml::node& node, Profile::Server& out) {
   if (const toml::node* n = table->get("path")) read_path(problems, *n, out.ws);
   if (const toml::node* n = table->get("host")) read_host(problems, *n, out.ws);
   if (const toml::node* n = table->get("headers")) read_headers(problems, *n, out.ws);
+  if (const toml::node* n = table->get("max_early_data")) {
+    const auto* number = n->as_integer();
+    if (number == nullptr || number->get() < 0 || number->get() > kMaxEarlyData) {
+      problems.add(n->source(),
+                   "server.ws.max_early_data must be a whole number of bytes from 0 "
+                   "(off) to " +
+                       std::to_string(kMaxEarlyData) + ", e.g. 2048, got " + describe(*n));
+    } else {
+      out.ws.max_early_data = static_cast<uint32_t>(number->get());
+    }
+  }
+  if (const toml::node* n = table->get("early_data_header")) {
+    const std::string* text = string_value(problems, *n, "server.ws.early_data_header",
+                                           R"("Sec-WebSocket-Protocol", or "" for the path form)");
+    if (text != nullptr) {
+      const std::string lowered = lower(*text);
+      if (!text->empty() && !is_token(*text)) {
+        problems.add(n->source(), "server.ws.early_data_header " + quote(*text) +
+                                      " is not a valid header name (letters, digits and "
+                                      "!#$%&'*+-.^_`|~ only)");
+      } else if (lowered == "host" || (lowered != "sec-websocket-protocol" &&
+                                       std::find(kReservedHeaders.begin(), kReservedHeaders.end(),
+                                                 lowered) != kReservedHeaders.end())) {
+        problems.add(n->source(), "server.ws.early_data_header " + quote(*text) +
+                                      " is written by vmess-local itself; use "
+                                      "\"Sec-WebSocket-Protocol\" or a header of your own");
+      } else {
+        out.ws.early_data_header = *text;
+      }
+    }
+  }
 }
 
 }  // namespace vmlocal::config
@@ -361,7 +487,24 @@ void read_ws(Problems& problems, const toml::node& node, Profile::Server& out) {
 namespace vmlocal::config {
 
 std::string transport_name(const Profile::Server& server) {
-  std::string name = server.transport == Transport::kWs ? "ws" : "tcp";
+  std::string name;
+  switch (server.transport) {
+    case Transport::kTcp:
+      name = server.tcp.header == TcpHeader::kHttp ? "tcp+http" : "tcp";
+      break;
+    case Transport::kWs:
+      name = "ws";
+      break;
+    case Transport::kHttpUpgrade:
+      name = "httpupgrade";
+      break;
+    case Transport::kH2:
+      name = "h2";
+      break;
+    case Transport::kGrpc:
+      name = "grpc";
+      break;
+  }
   if (server.tls) name += "+tls";
   return name;
 }

@@ -1,6 +1,10 @@
 #include "vmlocal/crypto/base64.hpp"
 
+#include <sodium.h>
+
 #include <array>
+
+#include "vmlocal/crypto/random.hpp"
 
 namespace vmlocal::crypto {
 namespace {
@@ -66,6 +70,59 @@ std::optional<Bytes> base64_decode(std::string_view text) {
     }
   }
   if (acc != 0) return std::nullopt;  // leftover bits must be zero (canonical encoding)
+  return out;
+}
+
+std::string base64url_encode(ByteView bytes) {
+  ensure_initialized();
+  constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+  std::string out(sodium_base64_encoded_len(bytes.size(), kVariant), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), kVariant);
+  out.resize(out.size() - 1);  // the terminating NUL
+  return out;
+}
+
+std::optional<Bytes> base64url_decode(std::string_view text) {
+  ensure_initialized();
+  Bytes out(text.size() * 3 / 4 + 3);
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  out.resize(len);
+  return out;
+}
+
+std::optional<Bytes> base64_decode_lenient(std::string_view text) {
+  std::string compact;
+  compact.reserve(text.size());
+  bool url_safe = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    url_safe = url_safe || c == '-' || c == '_';
+    compact += c;
+  }
+  // Padding is optional here, so it is dropped and the unpadded variants decode the rest.
+  size_t pad = 0;
+  while (pad < 2 && pad < compact.size() && compact[compact.size() - 1 - pad] == '=')
+    ++pad;
+  compact.resize(compact.size() - pad);
+  if (compact.empty()) return std::nullopt;
+  Bytes out(compact.size() * 3 / 4 + 3);
+  size_t length = 0;
+  const int variant = url_safe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING
+                               : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+  const int rc = sodium_base642bin(out.data(), out.size(), compact.data(), compact.size(), nullptr,
+                                   &length, nullptr, variant);
+  sodium_memzero(compact.data(), compact.size());
+  if (rc != 0) {
+    sodium_memzero(out.data(), out.size());
+    return std::nullopt;
+  }
+  out.resize(length);
   return out;
 }
 

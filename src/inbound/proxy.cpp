@@ -4,7 +4,8 @@
 
 #include <algorithm>
 
-#include "vmlocal/handshake/socks5_handshake.hpp"
+#include "connection_dialer.hpp"
+#include "vmlocal/handshake/sniff_handshake.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/platform/descriptor_limit.hpp"
 #include "vmlocal/platform/socket_options.hpp"
@@ -41,6 +42,8 @@ std::optional<std::string> Proxy::start() {
     if (auto error = listen_on(endpoint)) return error;
   }
   if (auto error = start_udp_relay()) return error;
+  // Health checks on worker 1 only: the health is shared by every worker.
+  servers_.start_checks(*profile_, worker_.index == 0);
   log_started();
   return std::nullopt;
 }
@@ -110,11 +113,19 @@ void Proxy::log_started() const {
                                       ? " [worker " + std::to_string(worker_.index + 1) + " of " +
                                             std::to_string(worker_.count) + "]"
                                       : std::string();
-  const outbound::ServerContext& server = *servers_.pick();
+  std::string servers;
+  for (const auto& server : servers_.servers())
+    servers += (servers.empty() ? "" : "; ") + server->describe();
+  const config::Profile::Local::Protocols& p = profile_->local.protocols;
+  std::string protocols;
+  const char* socks5 = udp_relay_ ? "SOCKS5 with UDP" : "SOCKS5";
+  for (auto [on, name] :
+       {std::pair{p.socks5, socks5}, std::pair{p.socks4, "SOCKS4/4a"}, std::pair{p.http, "HTTP"}}) {
+    if (on) protocols += (protocols.empty() ? "" : ", ") + std::string(name);
+  }
   const route::Decision private_targets = profile_->route.private_targets;
-  log::info("vmess-local listening on ", where, worker_note,
-            udp_relay_ ? " (SOCKS5, with UDP)" : " (SOCKS5)", "; server ", server.describe(),
-            "; private targets: ",
+  log::info("vmess-local listening on ", where, worker_note, " (", protocols, "); ",
+            servers_.servers().size() > 1 ? "servers " : "server ", servers, "; private targets: ",
             private_targets == route::Decision::kProxy    ? "through the server"
             : private_targets == route::Decision::kDirect ? "direct"
                                                           : "blocked");
@@ -172,10 +183,13 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   std::optional<socks5::Credentials> credentials;
   // Views into the snapshot, which the tunnel keeps alive as long as the handshake.
   if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
-  tunnel::Tunnel::accept(
-      tunnels_, profile_,
-      std::make_unique<socks5::HandshakeParser>(credentials, tunnels_.udp != nullptr), router_,
-      server);
+  const handshake::Protocols protocols{local.protocols.socks5, local.protocols.socks4,
+                                       local.protocols.http, tunnels_.udp != nullptr};
+  auto handshake = std::make_unique<handshake::SniffHandshake>(protocols, credentials);
+  auto dialer =
+      std::make_unique<ConnectionDialer>(tunnels_.loop, router_, *handshake,
+                                         static_cast<uint64_t>(profile_->timeouts.connect.count()));
+  tunnel::Tunnel::accept(tunnels_, profile_, std::move(handshake), std::move(dialer), server);
 }
 
 void Proxy::refuse(uv_stream_t* server) {
@@ -213,6 +227,7 @@ void Proxy::stop(std::string_view why) {
   // Only the first worker runs the relay; the UDP socket stops with the listeners.
   if (udp_relay_ && worker_.index == 0) udp_relay_->stop();
   tunnels_.udp = nullptr;
+  servers_.stop();  // fail-fast checks end; shared connections close as their last tunnel does
   const auto grace = profile_->timeouts.shutdown_grace;
   if (grace.count() > 0 && tunnels_.tunnel_count > 0) {
     log::info("stopping (", why, "): no new connections; waiting up to ",
@@ -238,6 +253,7 @@ void Proxy::close_all(std::string_view why) {
 }
 
 void Proxy::release_handles() {
+  servers_.stop();
   if (grace_timer_started_) {
     grace_timer_started_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);

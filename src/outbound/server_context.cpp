@@ -34,6 +34,7 @@ Result<std::shared_ptr<const ServerContext>> ServerContext::make(
       server.alter_id > 0 ? vmess::HeaderMode::kLegacy : vmess::HeaderMode::kAead,
       vmess::resolve_body_format(server.security),
       nullptr,
+      std::make_unique<ServerState>(server.clock_offset),
   });
   if (server.tls) {
     auto made = transport::TlsContext::create(transport::tls_options_for(server));
@@ -57,8 +58,11 @@ vmess::RequestParams ServerContext::request_params(const TargetAddress& target,
 }
 
 std::string ServerContext::describe() const {
-  return settings.address + ":" + std::to_string(settings.port) + " over " +
-         transport::describe_upstream(settings) + ", " +
+  const std::string where = config::default_server_name(settings);
+  const std::string named = settings.name.empty() || settings.name == where
+                                ? where
+                                : "\"" + settings.name + "\" at " + where;
+  return named + " over " + transport::describe_upstream(settings) + ", " +
          std::string(wire_security_name(body_format)) + ", " +
          std::string(header_mode_name(header_mode));
 }

@@ -1,26 +1,106 @@
 #include "vmlocal/outbound/server_pool.hpp"
 
-#include "vmlocal/outbound/vmess_stream.hpp"
+#include <algorithm>
+#include <variant>
+
+#include "vmlocal/util/http_url.hpp"
 
 namespace vmlocal::outbound {
 
+ServerPool::~ServerPool() {
+  // stop() ran on the loop (Proxy::stop or release_handles); the checks free themselves.
+}
+
 Result<bool> ServerPool::configure(const config::Profile& profile) {
-  auto made = ServerContext::make(profile.server);
-  if (!made) return made.error();
-  servers_ = {std::move(*made)};
+  stop_checks();
+  auto set = std::make_shared<ServerSet>();
+  for (const config::Profile::Server& server : profile.servers) {
+    auto made = ServerContext::make(server);
+    if (!made) return made.error();
+    set->servers.push_back(std::move(*made));
+  }
+  if (shared_health_ && shared_health_->size() == set->servers.size()) {
+    health_ = shared_health_;
+  } else {
+    health_ = std::make_shared<ServerHealth>(profile);
+  }
+  set->health = health_;
+  // Shared out so that every server but the last can be tried within the connect timeout.
+  const auto share = profile.timeouts.connect / static_cast<int64_t>(set->servers.size());
+  set->attempt_timeout = std::max<Millis>(Millis(1'000), std::chrono::duration_cast<Millis>(share));
+  set_ = std::move(set);
   return true;
+}
+
+void ServerPool::start_checks(const config::Profile& profile, bool health_checks) {
+  stop_checks();
+  ProbeOptions options;
+  auto url = http::parse_url(profile.probe.url);
+  // url = "" (the only URL the loader lets through unparsed): clock checks only, no probes.
+  const bool probes = std::holds_alternative<http::Url>(url);
+  if (probes) options.url = std::get<http::Url>(url);
+  options.connect_timeout = profile.timeouts.connect;
+  options.timeout = profile.probe.timeout;
+  for (const auto& server : set_->servers) {
+    checks_.push_back(
+        FailFast::start(context_, server, options, probes, probes && profile.probe.url_set));
+  }
+  if (health_checks && health_->probes_enabled()) {
+    health_checker_ = HealthChecker::start(context_, set_, options, health_->probe_interval());
+  }
+}
+
+void ServerPool::stop_checks() {
+  for (FailFast* check : checks_)
+    check->stop();
+  checks_.clear();
+  if (health_checker_ != nullptr) health_checker_->stop();
+  health_checker_ = nullptr;
+}
+
+void ServerPool::stop() {
+  stop_checks();
+  mux_.stop();
 }
 
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress& target,
                                                             transport::StreamHandler& handler) {
-  auto made = VmessStream::open(context_, pick(), target, handler);
+  // A server that refuses us (fail-fast) is not tried; with none left, fail at once.
+  std::vector<size_t> order = health_->order();
+  std::erase_if(order, [&](size_t i) { return set_->servers[i]->state->refusing(); });
+  if (order.empty()) {
+    const ServerContext& server = *set_->servers.front();
+    return Error{ErrorKind::kRefusedLogin,
+                 "server " + server.settings.address + ":" + std::to_string(server.settings.port) +
+                     (set_->servers.size() > 1 ? " and every other server" : "") +
+                     " refuses us (a probe got no response; see the warning above): failing at "
+                     "once"};
+  }
+  // Mux.Cool: the session joins a shared connection to the first server in the order (no
+  // per-tunnel failover: the connection is dialled once for many tunnels).
+  const std::shared_ptr<const ServerContext>& first = set_->servers[order.front()];
+  if (first->settings.mux.enabled) return mux_.open(first, target, handler);
+  auto made = FailoverStream::open(context_, set_, std::move(order), target, handler);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));
 }
 
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial_udp(const TargetAddress& target,
                                                                 transport::StreamHandler& handler) {
-  auto made = VmessStream::open(context_, pick(), target, handler, vmess::Command::kUdp);
+  // As dial(), among the servers whose body has chunks (security "zero" cannot keep datagrams
+  // apart, §13), and never over Mux.Cool: each destination is a VMess connection of its own.
+  std::vector<size_t> order = health_->order();
+  std::erase_if(order, [&](size_t i) {
+    return set_->servers[i]->state->refusing() ||
+           set_->servers[i]->settings.security == vmess::Security::kZero;
+  });
+  if (order.empty()) {
+    return Error{ErrorKind::kRefusedLogin,
+                 "UDP: no server to send it to (each refuses us, or has security \"zero\", which "
+                 "cannot carry datagrams)"};
+  }
+  auto made =
+      FailoverStream::open(context_, set_, std::move(order), target, handler, vmess::Command::kUdp);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));
 }

@@ -44,6 +44,7 @@ void VmessStream::open_chunks() {
       vmess::ReadStep step =
           reader.next(MutableByteView(data + open_consumed_, open_len_ - open_consumed_));
       open_consumed_ += step.consumed;
+      if (reader.header_done()) report_outcome(true);
       if (step.status == vmess::ReadStatus::kData) {
         open_->views[count++] = uv::make_buf(step.data.data(), step.data.size());
         bytes_down_ += step.data.size();

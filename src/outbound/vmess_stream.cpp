@@ -7,7 +7,11 @@
 #include <exception>
 #include <optional>
 
+#include "vmlocal/log/log.hpp"
+#include "vmlocal/outbound/clock_check.hpp"
+#include "vmlocal/outbound/server_state.hpp"
 #include "vmlocal/transport/upstream.hpp"
+#include "vmlocal/util/http_date.hpp"
 
 namespace vmlocal::outbound {
 namespace {
@@ -22,42 +26,61 @@ constexpr std::string_view kNoResponse =
 
 }  // namespace
 
-Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
-                                                       std::shared_ptr<const ServerContext> server,
-                                                       const TargetAddress& target,
-                                                       transport::StreamHandler& handler,
-                                                       vmess::Command command) {
+Result<VmessStream::Prepared> VmessStream::prepare(OutboundContext& context,
+                                                   const ServerContext& server,
+                                                   const TargetAddress& target,
+                                                   vmess::Command command) {
   // Built before connecting, so a target VMess cannot carry fails without traffic.
-  const vmess::RequestParams params = server->request_params(target, command);
+  const vmess::RequestParams params = server.request_params(target, command);
+  const int64_t offset = server.state->clock_offset();
   std::optional<vmess::BuildResult> built;
   try {
     // The vmess layer throws only on a caller's contract breach (bad key sizes, an unknown
     // security): this runs inside a libuv callback, where no exception may escape.
     const vmess::RequestSecrets secrets =
-        vmess::RequestSecrets::draw(context.random, server->account, server->header_mode);
-    built = vmess::build_request(server->account, params, secrets,
-                                 static_cast<int64_t>(std::time(nullptr)), context.random);
+        vmess::RequestSecrets::draw(context.random, server.account, server.header_mode);
+    built = vmess::build_request(server.account, params, secrets,
+                                 static_cast<int64_t>(std::time(nullptr)) + offset, context.random);
   } catch (const std::exception& e) {
     return Error{ErrorKind::kOther, std::string("internal: building the request: ") + e.what()};
   }
   if (!built->request) return Error{ErrorKind::kUnreachable, "target rejected: " + built->error};
-  const bool packet = command == vmess::Command::kUdp;
-  if (packet && built->request->uplink.max_payload() == SIZE_MAX) {
+  if (command == vmess::Command::kUdp && built->request->uplink.max_payload() == SIZE_MAX) {
     return Error{ErrorKind::kUnreachable,
                  "UDP needs a chunked VMess body, and security \"zero\" has none"};
   }
+  return Prepared{target, std::move(*built->request), offset, command};
+}
+
+std::unique_ptr<VmessStream> VmessStream::create(OutboundContext& context,
+                                                 std::shared_ptr<const ServerContext> server,
+                                                 Prepared prepared,
+                                                 transport::StreamHandler& handler,
+                                                 bool report_outcome) {
   return std::unique_ptr<VmessStream>(
-      new VmessStream(context, std::move(server), std::move(*built->request), handler, packet));
+      new VmessStream(context, std::move(server), std::move(prepared), handler, report_outcome));
+}
+
+Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
+                                                       std::shared_ptr<const ServerContext> server,
+                                                       const TargetAddress& target,
+                                                       transport::StreamHandler& handler,
+                                                       vmess::Command command) {
+  auto prepared = prepare(context, *server, target, command);
+  if (!prepared) return prepared.error();
+  return create(context, std::move(server), std::move(*prepared), handler);
 }
 
 VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                         vmess::ClientRequest request, transport::StreamHandler& handler,
-                         bool packet)
+                         Prepared prepared, transport::StreamHandler& handler, bool report_outcome)
     : context_(context),
       server_(std::move(server)),
-      request_(std::move(request)),
+      target_(std::move(prepared.target)),
+      command_(prepared.command),
+      request_(std::move(prepared.request)),
+      clock_offset_(prepared.clock_offset),
       handler_(handler),
-      packet_(packet) {
+      report_outcome_(report_outcome) {
   uv_timer_init(context_.loop, &flush_timer_);
   flush_timer_.data = this;
   inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
@@ -76,13 +99,52 @@ void VmessStream::connect() {
   inner_->connect();
 }
 
+void VmessStream::apply_server_clock() {
+  ServerState& state = *server_->state;
+  const std::string_view date = inner_->http_date();
+  // A Date on the upgrade (CDNs and web servers in front add one; v2ray's own has none).
+  const std::optional<int64_t> server_time =
+      date.empty() ? std::nullopt : http::parse_http_date(date);
+  if (state.clock_auto() && server_time &&
+      state.note_server_date(*server_time, static_cast<int64_t>(std::time(nullptr)))) {
+    log_clock_change(*server_);
+  }
+  if (state.clock_offset() == clock_offset_ || header_sent_) return;
+  // The request was built with the old offset and has not gone: build it again.
+  auto rebuilt = prepare(context_, *server_, target_, command_);
+  if (!rebuilt) return;  // it was buildable a moment ago; keep the old one
+  request_ = std::move(rebuilt->request);
+  clock_offset_ = rebuilt->clock_offset;
+}
+
+void VmessStream::report_outcome(bool responded) {
+  if (!report_outcome_ || outcome_reported_) return;
+  outcome_reported_ = true;
+  server_->state->note_tunnel(responded);
+}
+
 void VmessStream::on_stream_connected() {
   if (closing_) return;
+  apply_server_clock();
   connected_ = true;
+  start_flush_timer();
+  handler_.on_stream_connected();
+}
+
+// Early data: the header (with the app's first bytes, if they come in time) is the payload the
+// opening carries, so the flush timer runs from here and the handler may write now.
+void VmessStream::on_stream_writable() {
+  if (closing_) return;
+  start_flush_timer();
+  handler_.on_stream_writable();
+}
+
+void VmessStream::start_flush_timer() {
+  if (flush_timer_started_ || header_sent_) return;
+  flush_timer_started_ = true;
   // The header waits this long for the app's first bytes (see the header comment).
   constexpr uint64_t kHeaderFlushMs = 100;
   uv_timer_start(&flush_timer_, on_flush_timer, kHeaderFlushMs, 0);
-  handler_.on_stream_connected();
 }
 
 void VmessStream::on_stream_failed(const transport::Failure& failure) {
@@ -122,6 +184,7 @@ void VmessStream::on_stream_eof() {
 void VmessStream::fail(ErrorKind kind, std::string message) {
   if (closing_ || failed_) return;
   failed_ = true;
+  if (kind == ErrorKind::kNoResponse) report_outcome(false);
   failure_ = transport::Failure{kind, std::move(message)};
   handler_.on_stream_failed(failure_);
 }

@@ -78,11 +78,24 @@ class Worker {
 struct Signals {
   std::vector<std::unique_ptr<Worker>>* workers = nullptr;
   int received = 0;
-  uv_signal_t handles[3];
+  uv_signal_t handles[4];
+  uv_timer_t stats_timer{};
 };
+
+// The counters, one line per server, whatever the log level: they were asked for.
+void log_stats(std::vector<std::unique_ptr<Worker>>& workers) {
+  const auto& health = workers[0]->proxy().server_pool().health();
+  if (!health) return;
+  for (const std::string& line : health->stats_lines())
+    log::write(log::Level::kInfo, line);
+}
 
 void on_signal(uv_signal_t* handle, int signum) {
   auto* signals = static_cast<Signals*>(handle->data);
+  if (signum == SIGUSR1) {
+    log_stats(*signals->workers);
+    return;
+  }
   if (signum == SIGHUP) {
     // The default action would end the process silently (a closed terminal, a service
     // manager's reload). Reloading the profile is not built yet: say so and carry on.
@@ -103,6 +116,7 @@ void on_signal(uv_signal_t* handle, int signum) {
   // Keep listening for a second signal without keeping the loop alive.
   for (uv_signal_t& h : signals->handles)
     uv_unref(reinterpret_cast<uv_handle_t*>(&h));
+  uv_timer_stop(&signals->stats_timer);
 }
 
 // Starts worker 1, then the others on the ports it bound. On a failure every worker made so far
@@ -128,6 +142,8 @@ int start_workers(const config::Profile& profile, std::vector<std::unique_ptr<Wo
   for (unsigned i = 1; i < count && exit_code == kExitOk; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, inbound::WorkerSlot{i, count}));
     workers.back()->proxy().share_udp_relay(workers[0]->proxy());
+    // One health for all: a server one worker finds down is down for every worker.
+    workers.back()->proxy().server_pool().share_health(workers[0]->proxy().server_pool().health());
     if (auto error = workers.back()->proxy().start()) {
       log::error(*error);
       exit_code = kExitRuntime;
@@ -149,15 +165,15 @@ int start_workers(const config::Profile& profile, std::vector<std::unique_ptr<Wo
 
 }  // namespace
 
-int run_proxy(const config::Profile& profile) {
+int run_proxy(const config::Profile& profile, std::chrono::seconds stats_interval) {
   std::vector<std::unique_ptr<Worker>> workers;
   const int exit_code = start_workers(profile, workers);
 
   uv_loop_t* loop = workers[0]->loop();
   Signals signals;
   signals.workers = &workers;
-  const int numbers[3] = {SIGINT, SIGTERM, SIGHUP};
-  for (int i = 0; i < 3; ++i) {
+  const int numbers[4] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+  for (int i = 0; i < 4; ++i) {
     uv_signal_init(loop, &signals.handles[i]);
     signals.handles[i].data = &signals;
     if (exit_code == kExitOk) {
@@ -166,10 +182,19 @@ int run_proxy(const config::Profile& profile) {
       uv_unref(reinterpret_cast<uv_handle_t*>(&signals.handles[i]));
     }
   }
+  uv_timer_init(loop, &signals.stats_timer);
+  signals.stats_timer.data = &signals;
+  if (exit_code == kExitOk && stats_interval.count() > 0) {
+    const auto ms = static_cast<uint64_t>(stats_interval.count()) * 1000;
+    uv_timer_start(
+        &signals.stats_timer,
+        [](uv_timer_t* timer) { log_stats(*static_cast<Signals*>(timer->data)->workers); }, ms, ms);
+  }
   uv_run(loop, UV_RUN_DEFAULT);
   workers[0]->proxy().release_handles();
   for (uv_signal_t& h : signals.handles)
     uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&signals.stats_timer), nullptr);
   uv_run(loop, UV_RUN_DEFAULT);
   for (auto& worker : workers)
     worker->join();

@@ -2,12 +2,14 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/platform/socket_options.hpp"
+#include "vmlocal/transport/address_order.hpp"
 #include "vmlocal/uv/sockaddr.hpp"
 #include "vmlocal/uv/socket_error.hpp"
 #include "vmlocal/uv/write.hpp"
@@ -41,25 +43,28 @@ TcpStream::TcpStream(uv_loop_t* loop, StreamHandler& handler, std::string host, 
                      bool fast_open)
     : loop_(loop), handler_(handler), host_(std::move(host)), port_(port), fast_open_(fast_open) {
   resolve_req_.data = this;
-  tcp_.data = this;
-  connect_req_.data = this;
   write_req_.data = this;
   shutdown_req_.data = this;
+  attempt_delay_.data = this;
 }
 
 void TcpStream::connect() {
+  uv_timer_init(loop_, &attempt_delay_);
+  attempt_delay_busy_ = true;
   sockaddr_storage literal{};
   auto* v4 = reinterpret_cast<sockaddr_in*>(&literal);
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&literal);
   if (uv_ip4_addr(host_.c_str(), port_, v4) == 0 || uv_ip6_addr(host_.c_str(), port_, v6) == 0) {
     addresses_.push_back(literal);
-    try_next_address();
+    start_next_attempt();
     return;
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
+  // No AI_ADDRCONFIG: with attempts raced, an address family this host cannot reach fails at
+  // once (ENETUNREACH) and the other starts without waiting, while AI_ADDRCONFIG would also
+  // hide ::1 from a host whose only IPv6 address is loopback.
   const std::string service = std::to_string(port_);
   int rc =
       uv_getaddrinfo(loop_, &resolve_req_, on_resolved, host_.c_str(), service.c_str(), &hints);
@@ -84,76 +89,155 @@ void TcpStream::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result)
                "DNS: cannot resolve " + self->host_ + ": " + uv_strerror(status));
     return;
   }
+  std::vector<sockaddr_storage> resolved;
+  std::vector<int> families;
   for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
     sockaddr_storage storage{};
     std::memcpy(&storage, ai->ai_addr, ai->ai_addrlen);
-    self->addresses_.push_back(storage);
+    resolved.push_back(storage);
+    families.push_back(ai->ai_family);
   }
   uv_freeaddrinfo(result);
-  if (self->addresses_.empty()) {
+  if (resolved.empty()) {
     self->fail(FailureKind::kResolve, "DNS: " + self->host_ + " has no IPv4 or IPv6 address");
     return;
   }
-  self->try_next_address();
+  for (size_t i : interleave_families(families))
+    self->addresses_.push_back(resolved[i]);
+  self->start_next_attempt();
 }
 
-void TcpStream::try_next_address() {
+void TcpStream::start_next_attempt() {
+  if (closing_ || connected_ || failed_) return;
   if (next_address_ >= addresses_.size()) {
-    fail(last_connect_kind_, last_connect_error_);
+    // Nothing left to start: the stream fails once the last racing attempt has.
+    if (racing_.empty()) {
+      stop_attempt_delay();
+      fail(last_connect_kind_, connect_errors_);
+    }
     return;
   }
-  const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[next_address_++]);
+  auto* attempt = new Attempt;
+  attempt->owner = this;
+  attempt->address = next_address_++;
+  attempt->tcp.data = attempt;
+  attempt->req.data = attempt;
+  const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[attempt->address]);
   if (fast_open_) {
     // The socket must exist before connect() to take the Fast Open option.
-    uv_tcp_init_ex(loop_, &tcp_, addr->sa_family);
+    uv_tcp_init_ex(loop_, &attempt->tcp, addr->sa_family);
     uv_os_fd_t fd = -1;
-    const int fileno_rc = uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd);
+    const int fileno_rc = uv_fileno(reinterpret_cast<uv_handle_t*>(&attempt->tcp), &fd);
     if (fileno_rc != 0) {
       log::debug("TCP Fast Open unavailable: ", uv_strerror(fileno_rc));
     } else if (!platform::enable_fast_open_connect(fd)) {
       log::debug("TCP Fast Open unavailable on this system: ", std::strerror(errno));
     }
   } else {
-    uv_tcp_init(loop_, &tcp_);
+    uv_tcp_init(loop_, &attempt->tcp);
   }
-  handle_open_ = true;
-  handle_busy_ = true;
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+  ++attempts_busy_;
+  racing_.push_back(attempt);
+  const int rc = uv_tcp_connect(&attempt->req, &attempt->tcp, addr, on_connect);
   if (rc != 0) {
-    // Synchronous failure (e.g. EMFILE): report it through the same path as an async one.
-    last_connect_error_ = "connect " + uv::format_sockaddr(addr) + ": " + uv_strerror(rc);
-    last_connect_kind_ = failure_kind_for_uv_error(rc);
-    handle_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_attempt_closed);
+    // Synchronous failure (e.g. EMFILE): the same path as an asynchronous one.
+    attempt_failed(attempt, rc);
+    return;
   }
+  // The next address gets its turn after the Connection Attempt Delay, this one still running.
+  if (next_address_ < addresses_.size()) {
+    uv_timer_start(&attempt_delay_, on_attempt_delay,
+                   static_cast<uint64_t>(kConnectionAttemptDelay.count()), 0);
+  }
+}
+
+void TcpStream::on_attempt_delay(uv_timer_t* timer) {
+  static_cast<TcpStream*>(timer->data)->start_next_attempt();
 }
 
 void TcpStream::on_connect(uv_connect_t* req, int status) {
-  auto* self = static_cast<TcpStream*>(req->data);
-  if (self->closing_) return;  // close() already closed the handle; on_closed finishes
-  if (status != 0) {
-    const auto* addr =
-        reinterpret_cast<const sockaddr*>(&self->addresses_[self->next_address_ - 1]);
-    self->last_connect_error_ = "connect " + uv::format_sockaddr(addr) + ": " + uv_strerror(status);
-    self->last_connect_kind_ = failure_kind_for_uv_error(status);
-    self->handle_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->tcp_), on_attempt_closed);
+  auto* attempt = static_cast<Attempt*>(req->data);
+  TcpStream* self = attempt->owner;
+  // Closed meanwhile (the stream, or this attempt as a loser): the close callback finishes.
+  if (self->closing_ || status == UV_ECANCELED ||
+      std::find(self->racing_.begin(), self->racing_.end(), attempt) == self->racing_.end()) {
     return;
   }
-  self->connected_ = true;
-  uv_tcp_nodelay(&self->tcp_, 1);
-  self->handler_.on_stream_connected();
+  if (status != 0) {
+    self->attempt_failed(attempt, status);
+    return;
+  }
+  self->won(attempt);
+}
+
+void TcpStream::attempt_failed(Attempt* attempt, int uv_error) {
+  const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[attempt->address]);
+  const std::string why = "connect " + uv::format_sockaddr(addr) + ": " + uv_strerror(uv_error);
+  log::debug("TCP: ", why);
+  if (!connect_errors_.empty()) connect_errors_ += "; ";
+  connect_errors_ += why;
+  ++connect_failures_;
+  last_connect_kind_ = failure_kind_for_uv_error(uv_error);
+  drop_attempt(attempt);
+  // A failure starts the next attempt at once (RFC 8305 §5).
+  uv_timer_stop(&attempt_delay_);
+  start_next_attempt();
+}
+
+void TcpStream::won(Attempt* attempt) {
+  racing_.erase(std::find(racing_.begin(), racing_.end(), attempt));
+  stop_attempt_delay();
+  // The others lost: the addresses that failed or were overtaken, for the log.
+  std::string overtaken;
+  for (Attempt* loser : racing_) {
+    const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[loser->address]);
+    overtaken += (overtaken.empty() ? "" : ", ") + uv::format_sockaddr(addr);
+  }
+  while (!racing_.empty())
+    drop_attempt(racing_.front());
+  if (attempt->address > 0) {
+    const auto* addr = reinterpret_cast<const sockaddr*>(&addresses_[attempt->address]);
+    log::info("TCP: ", host_, ": connected to ", uv::format_sockaddr(addr), " (",
+              connect_errors_.empty() ? "" : connect_errors_,
+              !connect_errors_.empty() && !overtaken.empty() ? "; " : "",
+              overtaken.empty() ? "" : "no answer yet from " + overtaken, ")");
+  }
+  // The winner's socket is the stream's from now on; it reports to the stream.
+  winner_.reset(attempt);
+  --attempts_busy_;
+  tcp_ = &attempt->tcp;
+  tcp_->data = this;
+  handle_open_ = true;
+  handle_busy_ = true;
+  connected_ = true;
+  uv_tcp_nodelay(tcp_, 1);
+  handler_.on_stream_connected();
+}
+
+void TcpStream::drop_attempt(Attempt* attempt) {
+  const auto it = std::find(racing_.begin(), racing_.end(), attempt);
+  if (it != racing_.end()) racing_.erase(it);
+  uv_close(reinterpret_cast<uv_handle_t*>(&attempt->tcp), on_attempt_closed);
 }
 
 void TcpStream::on_attempt_closed(uv_handle_t* handle) {
-  auto* self = static_cast<TcpStream*>(handle->data);
-  self->handle_busy_ = false;
-  if (self->closing_) {
-    self->maybe_finish_close();
+  auto* attempt = static_cast<Attempt*>(handle->data);
+  TcpStream* self = attempt->owner;
+  delete attempt;
+  --self->attempts_busy_;
+  self->maybe_finish_close();
+}
+
+void TcpStream::stop_attempt_delay() {
+  if (!attempt_delay_busy_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&attempt_delay_))) {
     return;
   }
-  self->try_next_address();
+  uv_close(reinterpret_cast<uv_handle_t*>(&attempt_delay_), [](uv_handle_t* handle) {
+    auto* self = static_cast<TcpStream*>(handle->data);
+    self->attempt_delay_busy_ = false;
+    self->maybe_finish_close();
+  });
 }
 
 void TcpStream::fail(FailureKind kind, std::string message) {
@@ -164,11 +248,11 @@ void TcpStream::fail(FailureKind kind, std::string message) {
 
 void TcpStream::read_start() {
   if (connected_ && !closing_)
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(tcp_), on_alloc, on_read);
 }
 
 void TcpStream::read_stop() {
-  if (connected_ && !closing_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (connected_ && !closing_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
 }
 
 void TcpStream::on_alloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
@@ -201,7 +285,7 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*bu
 
 Stream::WriteResult TcpStream::write(uv_buf_t* bufs, size_t count) {
   int error = 0;
-  switch (uv::write_now_or_queue(reinterpret_cast<uv_stream_t*>(&tcp_), &write_req_, bufs, count,
+  switch (uv::write_now_or_queue(reinterpret_cast<uv_stream_t*>(tcp_), &write_req_, bufs, count,
                                  on_write, &error)) {
     case uv::WriteOutcome::kDone:
       return WriteResult::kDone;
@@ -234,7 +318,7 @@ void TcpStream::report_fast_open() {
   // By the first reply the handshake is over, and the kernel can say whether the SYN carried data.
   fast_open_checked_ = true;
   uv_os_fd_t fd = -1;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &fd) != 0) return;
   if (const std::optional<bool> used = platform::fast_open_used(fd)) {
     log::debug(*used ? "TCP Fast Open: the request went out with the SYN"
                      : "TCP Fast Open: not used for this connection (no cookie yet, or the server "
@@ -244,7 +328,7 @@ void TcpStream::report_fast_open() {
 
 Stream::WriteResult TcpStream::shutdown() {
   if (!connected_ || closing_) return WriteResult::kDone;
-  uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown);
+  uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(tcp_), on_shutdown);
   return WriteResult::kDone;
 }
 
@@ -259,10 +343,13 @@ void TcpStream::close(bool reset) {
   }
   closing_ = true;
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
+  stop_attempt_delay();
+  while (!racing_.empty())
+    drop_attempt(racing_.front());
   if (!reset && !failed_ && handle_open_ && connected_ && write_pending_) {
     // uv_close would cancel the queued write: wait for it (bounded), discarding input meanwhile.
     draining_ = true;
-    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+    auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
     uv_read_stop(stream);
     uv_read_start(stream, on_drain_alloc, on_drain_read);
     uv_timer_init(loop_, &drain_timer_);
@@ -279,8 +366,8 @@ void TcpStream::close_handle(bool reset) {
   if (!handle_open_) return;
   handle_open_ = false;
   // close_reset refuses a handle that is shutting down; then a plain close it is.
-  if (!(reset && connected_ && uv_tcp_close_reset(&tcp_, on_closed) == 0)) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  if (!(reset && connected_ && uv_tcp_close_reset(tcp_, on_closed) == 0)) {
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp_), on_closed);
   }
 }
 
@@ -324,7 +411,10 @@ void TcpStream::on_closed(uv_handle_t* handle) {
 
 void TcpStream::maybe_finish_close() {
   // Every outstanding libuv operation reports here; the last one to end tells the handler.
-  if (!closing_ || resolving_ || handle_busy_ || drain_timer_busy_ || close_reported_) return;
+  if (!closing_ || resolving_ || handle_busy_ || drain_timer_busy_ || attempts_busy_ > 0 ||
+      attempt_delay_busy_ || close_reported_) {
+    return;
+  }
   close_reported_ = true;
   handler_.on_stream_closed();
 }

@@ -108,6 +108,15 @@ void TlsStream::handshake_done() {
                                      "protocol offered)");
     return;
   }
+  if (context_.options().require_h2 && alpn != "h2") {
+    fail(FailureKind::kProtocol,
+         alpn.empty() ? std::string("TLS: the server chose no ALPN protocol, but HTTP/2 needs "
+                                    "\"h2\" (is the server's transport h2 or grpc, with TLS?)")
+                      : "TLS: the server chose ALPN \"" + alpn +
+                            "\", but HTTP/2 needs \"h2\" (is the server's transport h2 or "
+                            "grpc?)");
+    return;
+  }
   connected_ = true;
   const bool resumed = session_reused();
   context_.count_handshake(resumed);

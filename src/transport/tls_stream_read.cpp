@@ -73,7 +73,7 @@ void TlsStream::pump_reads() {
       ERR_clear_error();
       const int rc = SSL_peek_ex(ssl_, &probe, 1, &got);
       if (rc != 1) {
-        if (!handle_read_result(rc)) break;
+        if (!handle_read_stop(why_read_stopped(rc))) break;
         continue;
       }
     }
@@ -89,8 +89,14 @@ void TlsStream::pump_reads() {
       // Fewer bytes than a record header: no further record can be complete yet.
       if (SSL_pending(ssl_) == 0 && in_end_ - in_begin_ < 5) break;
     }
+    // What stopped the read is taken from OpenSSL before the handler runs: a handler that
+    // writes from on_stream_read (HTTP/2's WINDOW_UPDATEs) makes an SSL_write, after which
+    // SSL_get_error no longer describes this read (it said SSL_ERROR_SYSCALL for a plain
+    // WANT_READ, and the tunnel failed with "the connection broke").
+    ReadStop stop;
+    if (rc != 1) stop = why_read_stopped(rc);
     if (total > 0) handler_.on_stream_read(total);
-    if (rc != 1 && !handle_read_result(rc)) break;
+    if (rc != 1 && !handle_read_stop(stop)) break;
   }
   if (!closing() && !failed()) {
     // A KeyUpdate answer or an alert may be waiting to go out.
@@ -103,9 +109,19 @@ void TlsStream::pump_reads() {
   }
 }
 
-bool TlsStream::handle_read_result(int rc) {
+TlsStream::ReadStop TlsStream::why_read_stopped(int rc) {
+  ReadStop stop;
+  stop.error = SSL_get_error(ssl_, rc);
+  if (stop.error != SSL_ERROR_WANT_READ && stop.error != SSL_ERROR_WANT_WRITE &&
+      stop.error != SSL_ERROR_ZERO_RETURN) {
+    stop.failure = describe_failure(rc, "read");
+  }
+  return stop;
+}
+
+bool TlsStream::handle_read_stop(const ReadStop& stop) {
   if (closing() || failed()) return false;
-  switch (SSL_get_error(ssl_, rc)) {
+  switch (stop.error) {
     case SSL_ERROR_WANT_READ:
       if (inner_eof_ && in_end_ == in_begin_) {
         // VMess authenticates its own end (the END chunk), so a TCP close without close_notify
@@ -120,7 +136,7 @@ bool TlsStream::handle_read_result(int rc) {
       report_eof();  // close_notify (OpenSSL keeps answering ZERO_RETURN from now on)
       return false;
     default:
-      fail(FailureKind::kReset, describe_failure(rc, "read"));
+      fail(FailureKind::kReset, stop.failure);
       return false;
   }
 }

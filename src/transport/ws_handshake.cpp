@@ -5,6 +5,7 @@
 
 #include "vmlocal/crypto/base64.hpp"
 #include "vmlocal/crypto/hash.hpp"
+#include "vmlocal/util/http_head.hpp"
 
 namespace vmlocal::transport::ws {
 namespace {
@@ -80,7 +81,8 @@ std::string status_line_problem(std::string_view status_line, int& code) {
 
 // The header lines up to the blank one, which must agree to the upgrade (RFC 6455 §4.1) and
 // turn on nothing that was not offered. Returns the problem, "" when there is none.
-std::string header_problem(std::string_view rest, std::string_view expected_accept) {
+std::string header_problem(std::string_view rest, std::string_view expected_accept,
+                           std::string_view offered_protocol) {
   bool upgrade = false, connection = false;
   std::string_view accept;
   bool have_accept = false;
@@ -101,11 +103,13 @@ std::string header_problem(std::string_view rest, std::string_view expected_acce
     } else if (iequals(name, "Sec-WebSocket-Extensions")) {
       return "the server turned on extension \"" + printable(value) + "\", which was not offered";
     } else if (iequals(name, "Sec-WebSocket-Protocol")) {
+      if (!offered_protocol.empty() && value == offered_protocol) continue;
       return "the server chose subprotocol \"" + printable(value) + "\", which was not offered";
     }
   }
   if (!upgrade) return "the 101 response has no \"Upgrade: websocket\" header";
   if (!connection) return "the 101 response has no \"Connection: upgrade\" header";
+  if (expected_accept.empty()) return {};  // HTTPUpgrade: no key, no accept
   if (!have_accept) return "the 101 response has no Sec-WebSocket-Accept header";
   if (accept != expected_accept) {
     return "wrong Sec-WebSocket-Accept \"" + printable(accept) + "\" (expected \"" +
@@ -145,8 +149,19 @@ std::string build_upgrade_request(const UpgradeRequest& request, std::string_vie
   return out;
 }
 
-UpgradeResponseReader::UpgradeResponseReader(std::string key)
-    : expected_accept_(accept_for_key(key)) {}
+UpgradeRequest with_early_data(UpgradeRequest request, ByteView early,
+                               std::string_view header_name) {
+  std::string encoded = crypto::base64url_encode(early);
+  if (header_name.empty()) {
+    request.path += encoded;
+  } else {
+    request.headers.emplace_back(std::string(header_name), std::move(encoded));
+  }
+  return request;
+}
+
+UpgradeResponseReader::UpgradeResponseReader(std::string key, std::string offered_protocol)
+    : expected_accept_(accept_for_key(key)), offered_protocol_(std::move(offered_protocol)) {}
 
 UpgradeResponseReader::Step UpgradeResponseReader::fail(std::string why) {
   if (error_.empty()) error_ = std::move(why);
@@ -161,21 +176,14 @@ UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
   const size_t before = head_.size();
   const size_t take = std::min(bytes.size(), kMaxHead + 4 - before);
   head_.append(reinterpret_cast<const char*>(bytes.data()), take);
-  size_t end = head_.find("\r\n\r\n", search_from);
-  size_t terminator = 4;
-  if (end == std::string::npos) {
-    // Bare LF line ends are tolerated (RFC 9112 §2.2).
-    end = head_.find("\n\n", search_from);
-    terminator = 2;
-  }
-  if (end == std::string::npos) {
+  const size_t head_end = http::http_head_end(head_, search_from);
+  if (head_end == std::string::npos) {
     if (head_.size() > kMaxHead) {
       return fail("upgrade response head longer than " + std::to_string(kMaxHead) +
                   " bytes; is this an HTTP server?");
     }
     return Step{Status::kNeedMore, take};
   }
-  const size_t head_end = end + terminator;
   head_.resize(head_end);
   done_ = true;
   check_head();
@@ -187,8 +195,18 @@ UpgradeResponseReader::Step UpgradeResponseReader::feed(ByteView bytes) {
 
 void UpgradeResponseReader::check_head() {
   std::string_view rest = head_;
-  error_ = status_line_problem(take_line(rest), status_code_);
-  if (error_.empty()) error_ = header_problem(rest, expected_accept_);
+  const std::string_view status_line = take_line(rest);
+  status_line_ = printable(status_line);
+  // The server's clock, kept whatever the answer (the doctor and clock_offset = "auto" use it).
+  std::string_view fields = rest;
+  for (std::string_view line = take_line(fields); !line.empty(); line = take_line(fields)) {
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(line.substr(0, colon), "Date")) {
+      date_ = printable(trim(line.substr(colon + 1)));
+    }
+  }
+  error_ = status_line_problem(status_line, status_code_);
+  if (error_.empty()) error_ = header_problem(rest, expected_accept_, offered_protocol_);
 }
 
 }  // namespace vmlocal::transport::ws

@@ -3,6 +3,7 @@
 #include "vmlocal/transport/ws_stream.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "vmlocal/log/log.hpp"
@@ -20,6 +21,7 @@ WsStream::~WsStream() = default;
 
 std::string_view WsStream::connect_stage() const {
   if (!inner_connected_) return inner_->connect_stage();
+  if (awaiting_first_write_) return "WebSocket: waiting for the early data";
   return connected_ ? "connected" : "WebSocket: upgrade";
 }
 
@@ -35,12 +37,22 @@ ws::MaskKey WsStream::draw_mask() {
 void WsStream::on_stream_connected() {
   if (closing() || failed()) return;
   inner_connected_ = true;
+  if (options_.max_early_data > 0) {
+    // The request waits for the first bytes it is to carry (write_early).
+    awaiting_first_write_ = true;
+    handler_.on_stream_writable();
+    return;
+  }
+  if (!send_upgrade(options_.request, {})) fail(failure_.kind, failure_.message);
+}
+
+bool WsStream::send_upgrade(const ws::UpgradeRequest& request, std::string offered_protocol) {
   handshake_ = std::make_unique<Handshake>();
   std::array<uint8_t, 16> nonce{};
   random_.fill(MutableByteView(nonce.data(), nonce.size()));
   handshake_->key = ws::make_key(nonce);
-  handshake_->request = ws::build_upgrade_request(options_.request, handshake_->key);
-  handshake_->reader.emplace(handshake_->key);
+  handshake_->request = ws::build_upgrade_request(request, handshake_->key);
+  handshake_->reader.emplace(handshake_->key, std::move(offered_protocol));
   handshake_->request_buf = make_buf(reinterpret_cast<const uint8_t*>(handshake_->request.data()),
                                      handshake_->request.size());
   switch (inner_->write(&handshake_->request_buf, 1)) {
@@ -51,15 +63,66 @@ void WsStream::on_stream_connected() {
       inner_write_pending_ = true;
       break;
     case WriteResult::kFailed:
-      fail(inner_->failure().kind, inner_->failure().message);
-      return;
+      failure_ = inner_->failure();
+      return false;
   }
   update_inner_reading();
+  return true;
+}
+
+// The handler's first write with early data on: its first bytes go in the upgrade request, the
+// rest waits in the caller's buffers (rewritten to skip what went) for the 101.
+Stream::WriteResult WsStream::write_early(uv_buf_t* bufs, size_t count) {
+  awaiting_first_write_ = false;
+  Bytes early;
+  early.reserve(options_.max_early_data);
+  for (size_t i = 0; i < count && early.size() < options_.max_early_data; ++i) {
+    const size_t take = std::min<size_t>(bufs[i].len, options_.max_early_data - early.size());
+    const auto* data = reinterpret_cast<const uint8_t*>(bufs[i].base);
+    early.insert(early.end(), data, data + take);
+    bufs[i].base += take;
+    bufs[i].len -= take;
+  }
+  const ws::UpgradeRequest request =
+      ws::with_early_data(options_.request, early, options_.early_data_header);
+  // Only a value in Sec-WebSocket-Protocol may come back (echoed) in the 101.
+  std::string offered;
+  if (!options_.early_data_header.empty() && request.headers.back().first.size() == 22 &&
+      std::equal(request.headers.back().first.begin(), request.headers.back().first.end(),
+                 "sec-websocket-protocol",
+                 [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
+    offered = request.headers.back().second;
+  }
+  queued_bufs_ = bufs;
+  queued_count_ = count;
+  early_write_ = true;
+  log::debug("WebSocket: ", early.size(), " bytes of early data in the upgrade request");
+  if (!send_upgrade(request, std::move(offered))) return WriteResult::kFailed;
+  return WriteResult::kPending;
+}
+
+void WsStream::finish_early_write() {
+  if (!early_write_ || inner_write_pending_) return;  // the request is still being written
+  early_write_ = false;
+  switch (send_data(queued_bufs_, queued_count_)) {
+    case WriteResult::kDone:
+      handler_.on_stream_write_done();
+      return;
+    case WriteResult::kPending:
+      return;  // on_stream_write_done() reports it
+    case WriteResult::kFailed:
+      fail(failure_.kind, failure_.message);
+      return;
+  }
 }
 
 void WsStream::on_upgrade_bytes(size_t n) {
   Handshake& h = *handshake_;
   const ws::UpgradeResponseReader::Step step = h.reader->feed(ByteView(h.scratch.data(), n));
+  if (step.status != ws::UpgradeResponseReader::Status::kNeedMore) {
+    status_line_ = h.reader->status_line();
+    date_ = h.reader->date();
+  }
   switch (step.status) {
     case ws::UpgradeResponseReader::Status::kNeedMore:
       return;
@@ -88,6 +151,8 @@ void WsStream::on_upgrade_bytes(size_t n) {
   log::debug("WebSocket: upgraded (GET ", options_.request.path, ", Host ", options_.request.host,
              ")");
   handler_.on_stream_connected();
+  if (closing() || failed()) return;
+  finish_early_write();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,7 +302,7 @@ void WsStream::on_resume() {
 }
 
 bool WsStream::wants_inner_reads() const {
-  if (inner_eof_ || !inner_connected_) return false;
+  if (inner_eof_ || !inner_connected_ || awaiting_first_write_) return false;
   return !connected_ || (reading() && !eof_reported_ && !close_received_ && leftover_.empty());
 }
 

@@ -9,6 +9,7 @@ namespace vmlocal::transport {
 using uv::make_buf;
 
 Stream::WriteResult WsStream::write(uv_buf_t* bufs, size_t count) {
+  if (awaiting_first_write_ && !closing() && !failed()) return write_early(bufs, count);
   if (!connected_ || closing() || failed() || shut_down_ || close_sent_) {
     if (failure_.message.empty()) {
       failure_ = Failure{FailureKind::kReset, close_received_
@@ -112,7 +113,10 @@ void WsStream::on_stream_write_done() {
   }
   if (handshake_ && handshake_->request_in_flight) {
     handshake_->request_in_flight = false;
-    if (connected_) handshake_.reset();
+    if (connected_) {
+      handshake_.reset();
+      finish_early_write();  // the 101 came before the request's write was reported done
+    }
     return;
   }
   bool notify = false;

@@ -27,9 +27,11 @@ void LoopContext::close_all(const std::string& reason) {
 }
 
 Tunnel::Tunnel(LoopContext& context, std::shared_ptr<const config::Profile> profile,
-               std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer)
+               std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer,
+               std::unique_ptr<outbound::Dialer> own_dialer)
     : context_(context),
       profile_(std::move(profile)),
+      own_dialer_(std::move(own_dialer)),
       dialer_(dialer),
       handshake_(std::move(handshake)),
       protocol_(handshake_->protocol()) {
@@ -58,7 +60,21 @@ Tunnel::~Tunnel() {
 int Tunnel::accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
                    std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer,
                    uv_stream_t* listener) {
-  auto* tunnel = new Tunnel(context, std::move(profile), std::move(handshake), dialer);
+  auto* tunnel = new Tunnel(context, std::move(profile), std::move(handshake), dialer, nullptr);
+  return tunnel->start(listener);
+}
+
+int Tunnel::accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
+                   std::unique_ptr<handshake::InboundHandshake> handshake,
+                   std::unique_ptr<outbound::Dialer> own_dialer, uv_stream_t* listener) {
+  outbound::Dialer& dialer = *own_dialer;
+  auto* tunnel =
+      new Tunnel(context, std::move(profile), std::move(handshake), dialer, std::move(own_dialer));
+  return tunnel->start(listener);
+}
+
+int Tunnel::start(uv_stream_t* listener) {
+  Tunnel* tunnel = this;
   int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tunnel->app_));
   if (rc != 0) {
     tunnel->close(End::kQuiet, std::string("accept failed: ") + uv_strerror(rc));
@@ -136,6 +152,13 @@ void Tunnel::on_timer(uv_timer_t* timer) {
                   "handshake timed out after " + format_seconds(to_ms(timeouts.handshake)));
       return;
     case TimerPurpose::kConnect:
+      if (self->awaiting_open_) {
+        // The app was answered already (on_stream_writable): all that is left is a reset.
+        self->close(End::kError, "upstream connect timed out after " +
+                                     format_seconds(to_ms(timeouts.connect)) + " (" +
+                                     std::string(self->outbound_->connect_stage()) + " timeout)");
+        return;
+      }
       self->fail_request(ErrorKind::kTimeout, "upstream connect timed out after " +
                                                   format_seconds(to_ms(timeouts.connect)) + " (" +
                                                   std::string(self->outbound_->connect_stage()) +
@@ -180,6 +203,7 @@ void Tunnel::on_idle_timer() {
 }
 
 void Tunnel::one_direction_ended() {
+  if (awaiting_open_) return;  // the connect timer runs; on_stream_connected() comes back here
   // As v2ray's activity timer: the new, shorter limit counts from now.
   last_activity_ms_ = uv_now(context_.loop);
   on_idle_timer();

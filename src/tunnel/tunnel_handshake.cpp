@@ -48,6 +48,7 @@ void Tunnel::on_handshake_bytes(size_t n) {
 }
 
 void Tunnel::queue_reply(ByteView bytes) {
+  if (bytes.empty()) return;  // a protocol whose success needs no reply (HTTP forwarding)
   if (replies_len_ + bytes.size() > replies_.size()) {
     close(End::kError, "internal: handshake reply buffer full");
     return;
@@ -98,14 +99,14 @@ void Tunnel::replies_flushed() {
   }
 }
 
-void Tunnel::refuse_with(ByteView reply, std::string reason) {
+void Tunnel::refuse_with(ByteView reply, std::string reason, log::Level level) {
   if (outbound_) outbound_->close(false);
   if (reply.empty()) {
     close(End::kError, std::move(reason));
     return;
   }
-  log::warn(protocol_, " ", peer_, target_ ? " -> " + target_->to_string() : std::string(), ": ",
-            reason);
+  log::emit(level, protocol_, " ", peer_, target_ ? " -> " + target_->to_string() : std::string(),
+            ": ", reason);
   phase_ = Phase::kLingering;
   arm_timer(TimerPurpose::kLinger, kLingerMs);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&app_), on_app_alloc, on_app_read);
@@ -115,7 +116,9 @@ void Tunnel::refuse_with(ByteView reply, std::string reason) {
 // The outbound could not be opened: the handshake's answer for the kind of failure.
 void Tunnel::fail_request(ErrorKind kind, std::string reason) {
   const handshake::Reply reply = handshake_->failure_reply(kind);
-  refuse_with(reply.bytes, reason + " (reply: " + std::string(reply.name) + ")");
+  refuse_with(reply.bytes, reason + " (reply: " + std::string(reply.name) + ")",
+              // The pool said why once; one line per refused tunnel would flood the log.
+              kind == ErrorKind::kRefusedLogin ? log::Level::kDebug : log::Level::kWarn);
 }
 
 void Tunnel::start_connect() {
@@ -133,14 +136,36 @@ void Tunnel::start_connect() {
 }
 
 void Tunnel::on_stream_connected() {
+  if (phase_ == Phase::kEstablished && awaiting_open_) {
+    // The opening that carried the app's first bytes is done: the downlink may start.
+    awaiting_open_ = false;
+    last_activity_ms_ = uv_now(context_.loop);
+    arm_timer(TimerPurpose::kIdle, static_cast<uint64_t>(profile_->timeouts.idle.count()));
+    outbound_->read_start();
+    if (uplink_done_ && !downlink_ended_) one_direction_ended();
+    return;
+  }
   if (phase_ != Phase::kConnecting) return;
+  answer_app_and_start_uplink();
+  if (phase_ != Phase::kEstablished) return;
+  arm_timer(TimerPurpose::kIdle, static_cast<uint64_t>(profile_->timeouts.idle.count()));
+  outbound_->read_start();
+}
+
+// The outbound wants the app's first bytes for its opening: answer the app now (the connect
+// timer keeps running until on_stream_connected()).
+void Tunnel::on_stream_writable() {
+  if (phase_ != Phase::kConnecting) return;
+  awaiting_open_ = true;
+  answer_app_and_start_uplink();
+}
+
+void Tunnel::answer_app_and_start_uplink() {
   phase_ = Phase::kEstablished;
   last_activity_ms_ = uv_now(context_.loop);
   queue_reply(handshake_->success_reply().bytes);
   if (phase_ == Phase::kClosing) return;
   handshake_.reset();  // its last reply is copied into replies_
-  arm_timer(TimerPurpose::kIdle, static_cast<uint64_t>(profile_->timeouts.idle.count()));
-  outbound_->read_start();
   if (early_len_ > 0) {
     const size_t offset = early_offset_, len = early_len_;
     early_len_ = 0;

@@ -20,6 +20,8 @@ std::string_view error_kind_name(ErrorKind kind) {
       return "no response";
     case ErrorKind::kBlocked:
       return "blocked";
+    case ErrorKind::kRefusedLogin:
+      return "server refuses us";
     case ErrorKind::kOther:
       break;
   }

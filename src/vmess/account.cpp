@@ -1,6 +1,7 @@
 #include "vmlocal/vmess/account.hpp"
 
 #include <algorithm>
+#include <array>
 #include <string>
 
 #include "vmlocal/crypto/hash.hpp"
@@ -37,6 +38,9 @@ Uuid next_alter_id(const Uuid& prev) {
   }
 }
 
+// Xray's limit: longer text is taken for a mistyped UUID rather than a name.
+constexpr size_t kMaxUserIdText = 30;
+
 }  // namespace
 
 std::optional<Uuid> parse_uuid(std::string_view text) {
@@ -56,6 +60,41 @@ std::optional<Uuid> parse_uuid(std::string_view text) {
     uint8_t& byte = out[nibble / 2];
     byte = static_cast<uint8_t>(nibble % 2 == 0 ? v << 4 : byte | v);
     ++nibble;
+  }
+  return out;
+}
+
+std::optional<Uuid> parse_user_id(std::string_view text) {
+  if (auto uuid = parse_uuid(text)) return uuid;
+  if (text.size() == 32) {
+    std::string dashed(text);
+    for (size_t at : {8, 13, 18, 23})
+      dashed.insert(at, 1, '-');
+    auto uuid = parse_uuid(dashed);
+    crypto::secure_wipe(dashed.data(), dashed.size());
+    return uuid;
+  }
+  if (text.empty() || text.size() > kMaxUserIdText) return std::nullopt;
+  // Xray's mapping, byte for byte: SHA-1(16 zero bytes || text), first 16 bytes, then the
+  // version (5) and variant (10xx) bits of RFC 4122 §4.1.
+  const std::array<uint8_t, 16> zero_namespace{};
+  auto digest = crypto::sha1({ByteView(zero_namespace), as_bytes(text)});
+  Uuid out;
+  std::copy(digest.begin(), digest.begin() + 16, out.begin());
+  crypto::secure_wipe(digest.data(), digest.size());
+  out[6] = static_cast<uint8_t>((out[6] & 0x0f) | 0x50);
+  out[8] = static_cast<uint8_t>((out[8] & 0x3f) | 0x80);
+  return out;
+}
+
+std::string format_uuid(const Uuid& uuid) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < uuid.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[uuid[i] >> 4];
+    out += kHex[uuid[i] & 0x0f];
   }
   return out;
 }

@@ -64,6 +64,45 @@ def socks5_seeds():
         write("socks5_handshake", name, data)
 
 
+def inbound_seeds():
+    nul = b"\x00"
+    socks4 = bytes.fromhex("040100507f000001") + b"bob" + nul
+    socks4a = bytes.fromhex("040101bb00000001") + b"user" + nul + b"example.org" + nul
+    s4 = {
+        "connect_ipv4_payload": [0, 3] + list(socks4 + b"GET / HTTP/1.0\r\n\r\n"),
+        "connect_4a": [0, 0] + list(socks4a),
+        "auth_required": [1, 5] + list(socks4),
+        "bind": [0, 1] + list(bytes.fromhex("040200507f00000100")),
+        "empty_domain": [0, 2] + list(bytes.fromhex("040100500000000100") + nul),
+    }
+    for name, data in s4.items():
+        write("socks4_handshake", name, data)
+    auth = b"Proxy-Authorization: Basic ZnV6ei11c2VyOnMzY3IzdC1QdyNmdXp6\r\n"
+    http = {
+        "connect": [0, 4] + list(b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org\r\n\r\n\x16\x03"),
+        "get_absolute": [0, 1] + list(b"GET http://example.org/a?b HTTP/1.1\r\nProxy-Connection: keep-alive\r\nConnection: x\r\nx: 1\r\n\r\n"),
+        "post_chunked": [0, 7] + list(b"POST http://127.0.0.1:8080/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: v\r\n\r\nGET http://a/ HTTP/1.1\r\n\r\n"),
+        "post_length": [0, 2] + list(b"POST http://[::1]/ HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"),
+        "auth_ok": [1, 9] + list(b"GET http://a/ HTTP/1.1\r\n" + auth + b"\r\n"),
+        "auth_missing": [1, 3] + list(b"CONNECT a:1 HTTP/1.1\r\n\r\n"),
+        "origin_form": [0, 6] + list(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        "smuggle": [0, 5] + list(b"POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    }
+    for name, data in http.items():
+        write("http_proxy_request", name, data)
+    sniff = {
+        "socks5": [0, 1] + list(bytes.fromhex("050100050100017f0000010050")),
+        "socks4": [0, 2] + list(socks4),
+        "http": [0, 3] + list(b"GET http://a/ HTTP/1.1\r\n\r\n"),
+        "tls": [0, 0] + list(bytes.fromhex("160301020001000001fc0303")),
+        "unknown": [0, 0] + list(bytes.fromhex("00ff1020")),
+        "http_disabled": [8, 1] + list(b"CONNECT a:1 HTTP/1.1\r\n\r\n"),
+        "socks4_with_auth": [1, 4] + list(socks4a),
+    }
+    for name, data in sniff.items():
+        write("sniff", name, data)
+
+
 def profile_seeds():
     for conf in sorted((ROOT / "conf").glob("*.toml")):
         write("profile", conf.name, conf.read_bytes())
@@ -216,6 +255,67 @@ def udp_header_seeds():
     write("socks5_udp_header", "control_char", b"\0\0\0\x03\x03a\nb" + u16(53))
 
 
+def http_head_seeds():
+    # Input: [reader: 0 the tcp "http" header, 1 HTTPUpgrade][split seed][the server's bytes].
+    ok = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+          b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\nPragma: no-cache\r\n"
+          b"Cache-Control: private\r\nDate: Mon, 30 Nov 2026 08:00:00 GMT\r\n\r\n")
+    write("http_heads", "tcp_ok", b"\x00\x03" + ok)
+    write("http_heads", "tcp_ok_with_body", b"\x00\x09" + ok + b"\x9c\x21\x07vmess")
+    write("http_heads", "tcp_404", b"\x00\x01HTTP/1.1 404 Not Found\r\nConnection: close\r\n"
+          b"Cache-Control: private\r\nContent-Length: 0\r\n\r\n")
+    write("http_heads", "tcp_binary", b"\x00\x02\x9c\x21\x07\x55\x00\x01")
+    write("http_heads", "tcp_partial", b"\x00\x04HTTP/1.1 200 OK\r\nX-A: b\r\n")
+    write("http_heads", "tcp_too_long", b"\x00\x05HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 8200)
+    # Reader 1: the HTTPUpgrade 101.
+    write("http_heads", "up_ok", b"\x01\x03HTTP/1.1 101 Switching Protocols\r\n"
+          b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x01\x02")
+    write("http_heads", "up_404", b"\x01\x07HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    write("http_heads", "up_no_upgrade", b"\x01\x02HTTP/1.1 101 Switching Protocols\r\n"
+          b"Connection: Upgrade\r\n\r\n")
+
+
+def share_import_seeds():
+    import base64
+    uuid = "b831381d-6324-4d53-ad4f-8cda48b30811"
+
+    def v2rayn(**fields):
+        base = {"v": "2", "ps": "seed", "add": "vmess.example.org", "port": "443", "id": uuid,
+                "aid": "0", "scy": "auto", "net": "tcp", "type": "none", "host": "", "path": "",
+                "tls": ""}
+        base.update(fields)
+        return "vmess://" + base64.b64encode(json.dumps(base).encode()).decode()
+
+    links = {
+        "v2rayn_tcp": v2rayn(),
+        "v2rayn_ws_tls": v2rayn(net="ws", path="/ws?ed=2048", host="cdn.example.org", tls="tls",
+                                sni="sni.example.org", alpn="h2,http/1.1", fp="chrome"),
+        "v2rayn_grpc": v2rayn(net="grpc", path="svc", type="multi"),
+        "v2rayn_tcp_http": v2rayn(type="http", host="a.example.org,b.example.org", path="/a,/b"),
+        "v2rayn_string_id": v2rayn(id="example", port=8443, aid=4),
+        "uri_ws_tls": (f"vmess://{uuid}@[2001:db8::7]:8443?type=ws&security=tls&path=%2Fa%20b"
+                       "&host=cdn.example.org&sni=sni.example.org&encryption=aes-128-gcm#My%20Server"),
+        "uri_kcp": f"vmess://{uuid}@1.2.3.4:80?type=kcp&headerType=wechat-video",
+        "uri_reality": f"vmess://{uuid}@1.2.3.4:443?security=reality&pbk=x",
+    }
+    for name, text in links.items():
+        write("share_import", name, text.encode())
+    subscription = "\n".join([links["v2rayn_tcp"], links["uri_ws_tls"], "vless://x@y:1"])
+    write("share_import", "subscription_plain", subscription.encode())
+    write("share_import", "subscription_base64", base64.b64encode(subscription.encode()))
+    config = {"outbounds": [{"protocol": "freedom"}, {
+        "protocol": "vmess", "tag": "proxy", "mux": {"enabled": True},
+        "settings": {"vnext": [{"address": "vmess.example.org", "port": 443,
+                                "users": [{"id": uuid, "alterId": 0, "security": "auto"},
+                                          {"id": "alice"}]}]},
+        "streamSettings": {"network": "ws", "security": "tls",
+                           "tlsSettings": {"serverName": "sni.example.org", "alpn": ["http/1.1"]},
+                           "wsSettings": {"path": "/ws", "headers": {"Host": "cdn.example.org"}},
+                           "tcpSettings": {"header": {"type": "http", "request": {
+                               "path": ["/"], "headers": {"Host": ["a.example.org"]}}}}}}]}
+    write("share_import", "config.json", json.dumps(config, indent=2).encode())
+    write("share_import", "server_config.json",
+          json.dumps({"inbounds": [{"protocol": "vmess"}]}).encode())
 def mux_seeds():
     # Input: [split seed][frames]. The frames are v2ray 4.34's own (tests/vectors/mux_frames.json).
     vectors = json.loads((ROOT / "tests" / "vectors" / "mux_frames.json").read_text())
@@ -227,18 +327,61 @@ def mux_seeds():
     write("mux_frames", "keep_extra_meta", b"\x03\x00\x06\x00\x07\x02\x01\xaa\xbb\x00\x02hi")
 
 
+def grpc_seeds():
+    # Input: [split seed][gRPC Length-Prefixed-Messages carrying Hunk { bytes data = 1; }].
+    def varint(n):
+        out = b""
+        while n >= 0x80:
+            out += bytes([(n & 0x7F) | 0x80])
+            n >>= 7
+        return out + bytes([n])
+
+    def hunk(data, extra=b""):
+        message = extra + b"\x0a" + varint(len(data)) + data
+        return b"\x00" + len(message).to_bytes(4, "big") + message
+
+    write("grpc_hunks", "one", b"\x00" + hunk(b"abc"))
+    write("grpc_hunks", "several_split", b"\x07" + hunk(b"x" * 300) + hunk(b"y") + hunk(b"z" * 130))
+    write("grpc_hunks", "empty_message", b"\x01" + b"\x00\x00\x00\x00\x00" + hunk(b"after"))
+    write("grpc_hunks", "unknown_fields", b"\x02" + hunk(b"ok", b"\x10\x96\x01\x22\x02xy"))
+    write("grpc_hunks", "compressed", b"\x00\x01\x00\x00\x00\x05\x0a\x03abc")
+    write("grpc_hunks", "past_message", b"\x00\x00\x00\x00\x00\x03\x0a\x05a")
+    write("grpc_hunks", "cut", b"\x03" + hunk(b"abcdef")[:-2])
+
+
+def http_seeds():
+    # Input: [split seed][an HTTP answer head, a Date, or a probe URL].
+    write("http_answer", "no_content",
+          b"\x05HTTP/1.1 204 No Content\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+          b"Content-Length: 0\r\n\r\n")
+    write("http_answer", "bad_request_lf",
+          b"\x09HTTP/1.0 400 Bad Request\nDate: Sunday, 06-Nov-94 08:49:37 GMT\n\nbody")
+    write("http_answer", "upgrade", b"\x11HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
+          b"\r\nConnection: Upgrade\r\nDate: Sun Nov  6 08:49:37 1994\r\n\r\n")
+    write("http_answer", "tls_alert", b"\x01\x15\x03\x01\x00\x02\x02\x46")
+    write("http_answer", "bad_header", b"\x02HTTP/1.1 200 OK\r\nno colon\r\n\r\n")
+    write("http_answer", "url", b"\x00https://www.gstatic.com/generate_204")
+    write("http_answer", "url_v6", b"\x00http://[::1]:8080/a?b#c")
+
+
 def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
                    "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
-                   "socks5_udp_header"]:
+                   "grpc_hunks", "socks4_handshake", "http_proxy_request", "sniff",
+                   "http_heads", "http_answer", "share_import", "socks5_udp_header"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
+    inbound_seeds()
     profile_seeds()
     reader_seeds()
     sealed_seeds()
     ws_seeds()
     udp_header_seeds()
+    http_head_seeds()
+    share_import_seeds()
     mux_seeds()
+    grpc_seeds()
+    http_seeds()
 
 
 if __name__ == "__main__":

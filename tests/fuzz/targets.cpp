@@ -20,8 +20,15 @@
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/handshake/socks5_udp_header.hpp"
+#include "vmlocal/import/import.hpp"
 #include "vmlocal/mux/frame.hpp"
+#include "vmlocal/transport/grpc_frame.hpp"
+#include "vmlocal/transport/http_header.hpp"
+#include "vmlocal/transport/httpupgrade.hpp"
 #include "vmlocal/transport/ws_frame.hpp"
+#include "vmlocal/util/http_date.hpp"
+#include "vmlocal/util/http_head.hpp"
+#include "vmlocal/util/http_url.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/vmess/account.hpp"
 #include "vmlocal/vmess/body_reader.hpp"
@@ -313,37 +320,51 @@ void check_loaded_profile(const config::Profile& p) {
             "profile: accepted an open proxy beyond loopback without allow_open_proxy");
   }
   require(local.workers >= 1, "profile: accepted zero workers");
-  // The address goes to the resolver and into log lines: nothing invisible may hide in it.
-  require(!p.server.address.empty() && is_printable_ascii(p.server.address),
-          "profile: accepted a server address with control, space or non-ASCII bytes");
-  require(p.server.port != 0, "profile: accepted port 0");
-  // TLS and WebSocket settings end up in a ClientHello and in HTTP request lines and headers:
-  // a CR, LF or NUL there would split or cut a header.
-  if (p.server.tls) {
-    require(is_printable_ascii(p.server.tls->sni), "profile: accepted a bad tls.sni");
-    if (p.server.tls->alpn) {
-      for (const std::string& protocol : *p.server.tls->alpn) {
-        require(!protocol.empty() && protocol.size() <= 255, "profile: accepted a bad ALPN id");
+  require(!p.servers.empty(), "profile: accepted no server");
+  for (const config::Profile::Server& server : p.servers) {
+    // The address goes to the resolver and into log lines: nothing invisible may hide in it.
+    require(!server.address.empty() && is_printable_ascii(server.address),
+            "profile: accepted a server address with control, space or non-ASCII bytes");
+    require(server.port != 0, "profile: accepted port 0");
+    // TLS and WebSocket settings end up in a ClientHello and in HTTP request lines and headers:
+    // a CR, LF or NUL there would split or cut a header.
+    if (server.tls) {
+      require(is_printable_ascii(server.tls->sni), "profile: accepted a bad tls.sni");
+      if (server.tls->alpn) {
+        for (const std::string& protocol : *server.tls->alpn) {
+          require(!protocol.empty() && protocol.size() <= 255, "profile: accepted a bad ALPN id");
+        }
       }
     }
-  }
-  require(!p.server.ws.path.empty() && p.server.ws.path[0] == '/' &&
-              is_printable_ascii(p.server.ws.path),
-          "profile: accepted a bad ws.path");
-  require(is_printable_ascii(p.server.ws.host), "profile: accepted a bad ws.host");
-  for (const auto& [name, value] : p.server.ws.headers) {
-    require(!name.empty() && is_printable_ascii(name) && name.find(':') == std::string::npos,
-            "profile: accepted a bad ws header name");
-    require(std::none_of(value.begin(), value.end(),
-                         [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
-            "profile: accepted a ws header value with CR, LF or NUL");
+    require(
+        !server.ws.path.empty() && server.ws.path[0] == '/' && is_printable_ascii(server.ws.path),
+        "profile: accepted a bad ws.path");
+    require(is_printable_ascii(server.ws.host), "profile: accepted a bad ws.host");
+    for (const auto& [name, value] : server.ws.headers) {
+      require(!name.empty() && is_printable_ascii(name) && name.find(':') == std::string::npos,
+              "profile: accepted a bad ws header name");
+      require(std::none_of(value.begin(), value.end(),
+                           [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
+              "profile: accepted a ws header value with CR, LF or NUL");
+    }
+    // The name goes into log lines and counters.
+    require(!server.name.empty() && std::none_of(server.name.begin(), server.name.end(),
+                                                 [](char c) {
+                                                   const auto b = static_cast<unsigned char>(c);
+                                                   return b < 0x20 || b == 0x7f;
+                                                 }),
+            "profile: accepted a server name with control characters");
   }
   // The constraint table: a loaded profile breaks no rule that refuses or repairs (rules about
   // which tables were written cannot be seen from here, and report nothing without them).
-  for (const config::Constraint& rule : config::constraints()) {
-    if (rule.verdict == config::Verdict::kWarn) continue;
-    require(!rule.breaks(p, config::WrittenKeys{}),
-            "profile: accepted a profile that breaks a refusing or repairing constraint");
+  for (const config::Profile::Server& server : p.servers) {
+    config::Profile one = p;  // rules are written for one server (constraints.hpp)
+    one.servers = {server};
+    for (const config::Constraint& rule : config::constraints()) {
+      if (rule.verdict == config::Verdict::kWarn) continue;
+      require(!rule.breaks(one, config::WrittenKeys{}),
+              "profile: accepted a profile that breaks a refusing or repairing constraint");
+    }
   }
   for (auto t : {p.timeouts.handshake, p.timeouts.connect, p.timeouts.idle}) {
     require(t.count() >= 1 && t.count() <= 86'400'000, "profile: timeout out of range");
@@ -748,6 +769,43 @@ Result ws_frames(ByteView input) {
   return {whole.kinds.empty() ? Outcome::kIncomplete : Outcome::kAccepted, false};
 }
 
+// ==== Import ==================================================================================
+
+// import_text on arbitrary text: links, subscriptions (plain or base64) and JSON configs. Every
+// message is one line without a UUID the text holds (a base64 link hides its id from this
+// check, but not the plain forms); every server it returns writes a profile that loads and
+// survives its own v2rayN link.
+Result share_import(ByteView input) {
+  const std::string_view text(reinterpret_cast<const char*>(input.data()), input.size());
+  const import::ImportResult result = import::import_text(text);
+  const std::vector<std::string_view> uuids = uuids_in(text);
+  for (const auto* messages : {&result.warnings, &result.errors}) {
+    for (const std::string& message : *messages) {
+      require(!message.empty() && message.find_first_of("\r\n") == std::string::npos,
+              "import: a message is empty or spans several lines");
+      require(!shows_any(message, uuids), "import: a message shows a UUID from the input");
+    }
+  }
+  require(!result.servers.empty() || !result.errors.empty(),
+          "import: neither a server nor an error");
+  if (result.servers.empty()) return {Outcome::kRejected, false};
+  const std::string profile = import::to_toml(result.servers, {"fuzz", {}});
+  if (result.servers.size() == 1) {
+    const config::ProfileResult loaded = config::parse_profile(profile, "imported.toml");
+    require(loaded.ok(), "import: the profile it wrote does not load");
+    const import::ImportResult again =
+        import::import_text(import::to_v2rayn_link(result.servers.front()));
+    // A v2rayN link has no field for Mux.Cool (a JSON config's "mux"): compare without it.
+    std::vector<import::ImportedServer> original = result.servers;
+    original.front().mux = false;
+    original.front().mux_concurrency = 0;
+    require(again.servers.size() == 1 &&
+                import::to_toml(again.servers, {}) == import::to_toml(original, {}),
+            "import: a server does not survive its own v2rayN link");
+  }
+  return {Outcome::kAccepted, false};
+}
+
 namespace {
 
 struct MuxFrame {
@@ -875,8 +933,212 @@ Result socks5_udp_header(ByteView input) {
   return {parsed.frag == 0 ? Outcome::kAccepted : Outcome::kRejected, false};
 }
 
+namespace {
+
+struct HunkRun {
+  Bytes data;
+  bool failed = false;
+  std::string error;
+  bool at_boundary = false;
+};
+
+HunkRun drive_hunks(ByteView stream, std::optional<uint8_t> split_seed) {
+  using transport::grpc::DecodeStatus;
+  HunkRun run;
+  transport::grpc::HunkDecoder decoder;
+  SplitMix split(split_seed.value_or(0));
+  size_t at = 0;
+  while (at < stream.size() && !run.failed) {
+    size_t piece = stream.size() - at;
+    if (split_seed) piece = std::min(piece, 1 + split.below(stream.size() <= 16384 ? 1 : 4096));
+    ByteView input(stream.data() + at, piece);
+    while (!input.empty()) {
+      const transport::grpc::DecodeStep step = decoder.next(input);
+      require(step.consumed <= input.size(), "grpc: consumed more than the input");
+      if (step.status == DecodeStatus::kData) {
+        require(!step.data.empty(), "grpc: an empty data step");
+        require(step.data.data() >= input.data() &&
+                    step.data.data() + step.data.size() <= input.data() + step.consumed,
+                "grpc: data outside the consumed input");
+        run.data.insert(run.data.end(), step.data.begin(), step.data.end());
+      } else if (step.status == DecodeStatus::kError) {
+        require(!decoder.error().empty(), "grpc: error without a reason");
+        run.failed = true;
+        run.error = decoder.error();
+        break;
+      } else {
+        require(step.consumed == input.size(), "grpc: kNeedMore left input unread");
+      }
+      input = input.subspan(step.consumed);
+    }
+    at += piece;
+  }
+  if (run.failed) {
+    const Bytes more{0x00, 0x00, 0x00, 0x00, 0x00};
+    require(decoder.next(more).status == DecodeStatus::kError, "grpc: recovered after an error");
+  }
+  run.at_boundary = decoder.at_message_boundary();
+  return run;
+}
+
+struct HeadRun {
+  int status = 0;  // 0 need more, 1 done, 2 error
+  size_t consumed = 0;
+  int code = 0;
+  std::string error;
+};
+
+// Feeds `stream` to a fresh reader in one piece, or in pieces sized by `split_seed`, stopping
+// at the first kDone or kError; checks each step's consumed count.
+template <typename Reader>
+HeadRun drive_head(Reader reader, ByteView stream, std::optional<uint8_t> split_seed) {
+  HeadRun run;
+  SplitMix sizes(split_seed.value_or(0));
+  size_t at = 0;
+  while (at < stream.size()) {
+    const size_t n =
+        split_seed ? std::min<size_t>(stream.size() - at, 1 + sizes.next() % 17) : stream.size();
+    const auto step = reader.feed(stream.subspan(at, n));
+    require(step.consumed <= n, "http head: consumed more than it was given");
+    run.consumed += step.consumed;
+    at += n;
+    if (step.status == Reader::Status::kNeedMore) {
+      require(step.consumed == n, "http head: kNeedMore without taking every byte");
+      continue;
+    }
+    run.status = step.status == Reader::Status::kDone ? 1 : 2;
+    run.error = reader.error();
+    require(run.status == 1 || !run.error.empty(), "http head: an error without a message");
+    break;
+  }
+  run.code = reader.status_code();
+  return run;
+}
+
+struct AnswerRun {
+  http::ResponseHeadReader::Status status = http::ResponseHeadReader::Status::kNeedMore;
+  size_t consumed = 0;
+  http::ResponseHead head;
+  std::string error;
+};
+
+AnswerRun drive_answer(ByteView stream, std::optional<uint8_t> split_seed) {
+  AnswerRun run;
+  http::ResponseHeadReader reader;
+  size_t at = 0;
+  uint8_t seed = split_seed.value_or(0);
+  while (at < stream.size()) {
+    size_t n = stream.size() - at;
+    if (split_seed) {
+      seed = static_cast<uint8_t>(seed * 37 + 11);
+      n = std::min<size_t>(n, 1 + seed % 23);
+    }
+    const auto step = reader.feed(stream.subspan(at, n));
+    require(step.consumed <= n, "http: consumed more than it was given");
+    run.consumed += step.consumed;
+    at += n;
+    run.status = step.status;
+    if (step.status != http::ResponseHeadReader::Status::kNeedMore) break;
+  }
+  if (run.status == http::ResponseHeadReader::Status::kDone) run.head = reader.head();
+  run.error = reader.error();
+  return run;
+}
+
+}  // namespace
+
+Result http_answer(ByteView input) {
+  Cursor in(input);
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  const AnswerRun whole = drive_answer(stream, std::nullopt);
+  const AnswerRun split = drive_answer(stream, split_seed);
+  require(whole.status == split.status && whole.error == split.error &&
+              whole.head.status_line == split.head.status_line &&
+              whole.head.headers == split.head.headers,
+          "http: whole and split feeds disagree");
+  if (whole.status == http::ResponseHeadReader::Status::kDone) {
+    require(whole.consumed == split.consumed && whole.consumed <= stream.size(),
+            "http: the head ends at different places");
+    require(whole.head.status >= 100 && whole.head.status <= 999, "http: status out of range");
+    for (const auto& [name, value] : whole.head.headers) {
+      if (auto t = http::parse_http_date(value)) {
+        require(*t >= -62'167'219'200 && *t <= 253'402'300'799, "http: date out of range");
+      }
+    }
+  }
+  const std::string_view text(reinterpret_cast<const char*>(stream.data()), stream.size());
+  (void)http::parse_http_date(text);
+  auto url = http::parse_url(text);
+  if (const auto* parsed = std::get_if<http::Url>(&url)) {
+    require(!parsed->host.empty() && parsed->port != 0 && parsed->target.starts_with("/"),
+            "http: a parsed URL lacks a host, port or target");
+  }
+  if (whole.status == http::ResponseHeadReader::Status::kError) return {Outcome::kRejected, false};
+  return {whole.status == http::ResponseHeadReader::Status::kDone ? Outcome::kAccepted
+                                                                  : Outcome::kIncomplete,
+          false};
+}
+
+// Input: [split seed][gRPC message stream]. Whole and split feeds must agree; what decodes
+// must re-encode (one Hunk per piece) into a stream that decodes to the same bytes.
+Result grpc_hunks(ByteView input) {
+  Cursor in(input);
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  const HunkRun whole = drive_hunks(stream, std::nullopt);
+  const HunkRun split = drive_hunks(stream, split_seed);
+  require(whole.data == split.data && whole.failed == split.failed && whole.error == split.error &&
+              whole.at_boundary == split.at_boundary,
+          "grpc: whole and split feeds disagree");
+  if (whole.failed) return {Outcome::kRejected, false};
+  if (!whole.data.empty()) {
+    Bytes again;
+    SplitMix pieces(split_seed);
+    for (size_t at = 0; at < whole.data.size();) {
+      const size_t n = std::min(whole.data.size() - at, 1 + pieces.below(70'000));
+      std::array<uint8_t, transport::grpc::kMaxHunkHeader> header{};
+      const size_t len = transport::grpc::encode_hunk_header(n, header);
+      again.insert(again.end(), header.begin(), header.begin() + static_cast<ptrdiff_t>(len));
+      again.insert(again.end(), whole.data.begin() + static_cast<ptrdiff_t>(at),
+                   whole.data.begin() + static_cast<ptrdiff_t>(at + n));
+      at += n;
+    }
+    const HunkRun round = drive_hunks(again, std::nullopt);
+    require(!round.failed && round.at_boundary && round.data == whole.data,
+            "grpc: re-encoded data does not decode to itself");
+  }
+  return {whole.data.empty() || !whole.at_boundary ? Outcome::kIncomplete : Outcome::kAccepted,
+          false};
+}
+
+// Input: [reader][split seed][a server's response head and what follows]. Reader bit 0 clear:
+// the tcp "http" header's ResponseHeadReader; set: the 101 reader of HTTPUpgrade (the
+// WebSocket one without the accept check).
+Result http_heads(ByteView input) {
+  Cursor in(input);
+  const bool upgrade = (in.u8() & 1) != 0;
+  const uint8_t split_seed = in.u8();
+  const ByteView stream = in.rest();
+  auto run = [&](std::optional<uint8_t> seed) {
+    return upgrade ? drive_head(transport::httpupgrade::make_response_reader(), stream, seed)
+                   : drive_head(transport::http_header::ResponseHeadReader(), stream, seed);
+  };
+  const HeadRun whole = run(std::nullopt);
+  const HeadRun split = run(split_seed);
+  require(whole.status == split.status && whole.code == split.code && whole.error == split.error &&
+              (whole.status != 1 || whole.consumed == split.consumed),
+          "http head: whole and split feeds disagree");
+  require(whole.status != 1 ||
+              whole.consumed <= (upgrade ? transport::ws::UpgradeResponseReader::kMaxHead + 4
+                                         : transport::http_header::kMaxHead),
+          "http head: a head longer than the limit was accepted");
+  if (whole.status == 2) return {Outcome::kRejected, false};
+  return {whole.status == 1 ? Outcome::kAccepted : Outcome::kIncomplete, false};
+}
+
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 9> kTargets = {{
+  static constexpr std::array<TargetInfo, 16> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -884,7 +1146,14 @@ std::span<const TargetInfo> all_targets() {
       {"body_reader_sealed", body_reader_sealed},
       {"response_reader_sealed", response_reader_sealed},
       {"ws_frames", ws_frames},
+      {"http_answer", http_answer},
+      {"share_import", share_import},
       {"mux_frames", mux_frames},
+      {"grpc_hunks", grpc_hunks},
+      {"socks4_handshake", socks4_handshake},
+      {"http_proxy_request", http_proxy_request},
+      {"sniff", sniff},
+      {"http_heads", http_heads},
       {"socks5_udp_header", socks5_udp_header},
   }};
   return kTargets;

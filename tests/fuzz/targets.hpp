@@ -48,9 +48,23 @@ Result body_reader_sealed(ByteView input);
 Result response_reader_sealed(ByteView input);
 // The WebSocket FrameDecoder (client and server role) on raw bytes, whole and split.
 Result ws_frames(ByteView input);
+// The HTTP response-head readers of the HTTP/1 transports on raw bytes, whole and split.
+Result http_heads(ByteView input);
+// import_text (share links, subscriptions, v2ray/Xray JSON configs) on arbitrary text.
+Result share_import(ByteView input);
 // The Mux.Cool FrameReader on raw bytes, whole and split; every frame it reads re-encoded by
 // encode_frame_header and read back the same.
 Result mux_frames(ByteView input);
+// The gRPC HunkDecoder on raw bytes, whole and split, and a re-encoding round trip.
+Result grpc_hunks(ByteView input);
+// inbound_targets.cpp: SOCKS4/4a, the HTTP proxy request parser (and the HTTP/1 codec behind
+// it), and the first-byte sniff, each whole and split.
+Result socks4_handshake(ByteView input);
+Result http_proxy_request(ByteView input);
+Result sniff(ByteView input);
+// HTTP answers from a server or a probe URL: ResponseHeadReader whole and split, the Date parser
+// on every header value, and the probe URL parser on the text.
+Result http_answer(ByteView input);
 
 struct TargetInfo {
   std::string_view name;  // fuzzer fuzz_<name>, seeds corpus/<name>, crashes regressions/<name>

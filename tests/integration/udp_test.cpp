@@ -19,8 +19,7 @@ namespace {
 
 // Debian's interpreter, which has python3-socks (a pyenv one in PATH may not).
 constexpr const char* kPython = "/usr/bin/python3";
-const std::string kClient =
-    std::string(VMLOCAL_SOURCE_DIR) + "/tests/integration/udp/socks5_udp_client.py";
+const std::string kClient = std::string(VMLOCAL_ITEST_DIR) + "/udp/socks5_udp_client.py";
 
 struct Relay {
   TempDir dir;

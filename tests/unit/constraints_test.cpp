@@ -83,10 +83,53 @@ std::map<std::string_view, Case> cases(const CaFile& ca) {
        {{"[server.ws]", R"(path = "/ws")"},
         "p.toml:5:1: ",
         {R"(transport = "ws")", "[server.ws]", R"(path = "/ws")"}}},
+      {"httpupgrade-table-needs-httpupgrade",
+       {{"[server.httpupgrade]", R"(path = "/up")"},
+        "p.toml:5:1: ",
+        {R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(path = "/up")"}}},
+      {"tcp-table-needs-tcp",
+       {{R"(transport = "ws")", "[server.tcp]", R"(header = "http")"},
+        "p.toml:6:1: ",
+        {R"(transport = "tcp")", "[server.tcp]", R"(header = "http")"}}},
+      {"tcp-http-keys-need-header",
+       {{"[server.tcp]", R"(path = ["/a"])"},
+        "p.toml:6:8: ",
+        {"[server.tcp]", R"(header = "http")", R"(path = ["/a"])"}}},
+      {"ws-early-header-needs-early-data",
+       {{R"(transport = "ws")", "[server.ws]", R"(early_data_header = "")"},
+        "p.toml:7:21: ",
+        {R"(transport = "ws")", "[server.ws]", R"(early_data_header = "")",
+         "max_early_data = 2048"}}},
+      {"ws-early-header-vs-headers",
+       {{R"(transport = "ws")", "[server.ws]", "max_early_data = 2048",
+         R"(early_data_header = "X-Ed")", R"(headers = { "x-ed" = "x" })"},
+        "p.toml:9:11: ",
+        {R"(transport = "ws")", "[server.ws]", "max_early_data = 2048",
+         R"(early_data_header = "X-Ed")", R"(headers = { "X-A" = "x" })"}}},
       {"ws-alpn-http11",
        {{R"(transport = "ws")", "[server.tls]", R"(alpn = ["h2", "http/1.1"])"},
         "p.toml:7:8: ",
         {R"(transport = "ws")", "[server.tls]", R"(alpn = ["http/1.1"])"}}},
+      {"h2-table-needs-h2",
+       {{"[server.h2]", R"(path = "/h2")"},
+        "p.toml:5:1: ",
+        {R"(transport = "h2")", "[server.tls]", "[server.h2]", R"(path = "/h2")"}}},
+      {"grpc-table-needs-grpc",
+       {{R"(transport = "ws")", "[server.grpc]", R"(service_name = "GunService")"},
+        "p.toml:6:1: ",
+        {R"(transport = "grpc")", "[server.tls]", "[server.grpc]",
+         R"(service_name = "GunService")"}}},
+      {"http2-needs-tls",
+       {{R"(transport = "h2")"}, "p.toml:5:13: ", {R"(transport = "h2")", "[server.tls]"}}},
+      {"http2-alpn-h2",
+       {{R"(transport = "h2")", "[server.tls]", R"(alpn = ["http/1.1"])"},
+        "p.toml:7:8: ",
+        {R"(transport = "h2")", "[server.tls]", R"(alpn = ["h2"])"}}},
+      {"grpc-service-name",
+       {{R"(transport = "grpc")", "[server.tls]"},
+        "p.toml:5:13: ",
+        {R"(transport = "grpc")", "[server.tls]", "[server.grpc]",
+         R"(service_name = "GunService")"}}},
       {"tls-insecure-vs-trust",
        {{"[server.tls]", "insecure = true", std::string(kPin)},
         "p.toml:6:12: ",
@@ -110,6 +153,11 @@ std::map<std::string_view, Case> cases(const CaFile& ca) {
        {{"[local]", R"(password = "hunter2")"},
         "p.toml:6:12: ",
         {"[local]", R"(username = "me")", R"(password = "hunter2")"}}},
+      {"socks4-only-with-credentials",
+       {{"[local]", R"(protocols = ["socks4"])", R"(username = "me")", R"(password = "pw")"},
+        "p.toml:6:13: ",
+        {"[local]", R"(protocols = ["socks4", "socks5"])", R"(username = "me")",
+         R"(password = "pw")"}}},
       {"open-proxy",
        {{"[local]", R"(listen = ["0.0.0.0:1080"])"},
         "p.toml:6:10: ",
@@ -180,22 +228,50 @@ TEST_CASE("constraints: every rule fires on a profile that breaks it, not on one
 
 TEST_CASE("constraints: apply_constraints repairs a profile built in code, and says why") {
   Profile p;
-  p.server.address = "vmess.example.org";
-  p.server.port = 443;
-  p.server.transport = vmlocal::config::Transport::kWs;
-  p.server.tls.emplace();
-  p.server.tls->alpn = std::vector<std::string>{"h2", "http/1.1", "h2"};
+  p.servers.front().address = "vmess.example.org";
+  p.servers.front().port = 443;
+  p.servers.front().transport = vmlocal::config::Transport::kWs;
+  p.servers.front().tls.emplace();
+  p.servers.front().tls->alpn = std::vector<std::string>{"h2", "http/1.1", "h2"};
   const auto findings = vmlocal::config::apply_constraints(p, WrittenKeys{});
   REQUIRE(findings.size() == 1);
   CHECK(findings[0].rule->id == "ws-alpn-http11");
   CHECK(findings[0].message.find(R"(dropped "h2" ()") != std::string::npos);  // once
-  CHECK(*p.server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(*p.servers.front().tls->alpn == std::vector<std::string>{"http/1.1"});
   CHECK(vmlocal::config::apply_constraints(p, WrittenKeys{}).empty());
+}
+
+TEST_CASE("constraints: h2 and grpc messages say what is wrong and what was dropped") {
+  auto error = [](const std::vector<std::string>& lines) {
+    const ProfileResult r = parse_profile(server_and(lines), "p.toml");
+    REQUIRE_FALSE(r.ok());
+    return r.error();
+  };
+  CHECK(error({R"(transport = "grpc")", "[server.grpc]", R"(service_name = "x")"}) ==
+        "p.toml:5:13: server.transport = \"grpc\" is HTTP/2 over TLS (negotiated with ALPN "
+        "\"h2\"), and the profile has no [server.tls]; add [server.tls] (with sni if the "
+        "certificate's name is not the address)");
+  CHECK(error({"[server.h2]"}) ==
+        "p.toml:5:1: [server.h2] is set, but server.transport is \"tcp\"; add transport = "
+        "\"h2\" to [server] (or remove [server.h2])");
+  const ProfileResult r = parse_profile(
+      server_and({R"(transport = "grpc")", "[server.tls]", R"(alpn = ["http/1.1", "h2"])",
+                  "[server.grpc]", R"(service_name = "x")"}),
+      "p.toml");
+  REQUIRE(r.ok());
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] ==
+        "p.toml:7:8: server.tls.alpn: grpc needs HTTP/2; dropped \"http/1.1\" (a server "
+        "offered it may take it, and HTTP/2 then fails), offering only \"h2\"; write alpn = "
+        "[\"h2\"] or leave alpn out");
+  CHECK(*r.profile().servers.front().tls->alpn == std::vector<std::string>{"h2"});
 }
 
 // The offer itself, for a profile that did not come through the loader: under ws it is
 // exactly "http/1.1", a server that prefers h2 has nothing else to pick.
-TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the list over tcp") {
+TEST_CASE(
+    "constraints: tls_options_for offers exactly http/1.1 under ws and httpupgrade, the list "
+    "over tcp") {
   Profile::Server server;
   server.address = "vmess.example.org";
   server.port = 443;
@@ -209,6 +285,12 @@ TEST_CASE("constraints: tls_options_for offers exactly http/1.1 under ws, the li
   CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
   server.tls->alpn.reset();
   CHECK(vmlocal::transport::tls_options_for(server).alpn == std::vector<std::string>{"http/1.1"});
+  // HTTPUpgrade opens with an HTTP/1.1 request too.
+  server.transport = vmlocal::config::Transport::kHttpUpgrade;
+  server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};
+  options = vmlocal::transport::tls_options_for(server);
+  CHECK(options.alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(options.require_http11);
 
   server.transport = vmlocal::config::Transport::kTcp;
   server.tls->alpn = std::vector<std::string>{"h2", "http/1.1"};

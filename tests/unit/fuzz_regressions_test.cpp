@@ -74,11 +74,14 @@ struct SeedGoal {
   bool exact;
 };
 constexpr SeedGoal kSeedGoals[] = {
-    {"socks5_handshake", true, false},  {"profile", true, false},
-    {"response_reader", false, false},  {"body_reader", false, false},
-    {"body_reader_sealed", true, true}, {"response_reader_sealed", true, true},
-    {"ws_frames", true, false},         {"mux_frames", true, true},
-    {"socks5_udp_header", true, false},
+    {"socks5_handshake", true, false},   {"profile", true, false},
+    {"response_reader", false, false},   {"body_reader", false, false},
+    {"body_reader_sealed", true, true},  {"response_reader_sealed", true, true},
+    {"ws_frames", true, false},          {"mux_frames", true, true},
+    {"grpc_hunks", true, false},         {"socks4_handshake", true, false},
+    {"http_proxy_request", true, false}, {"sniff", true, false},
+    {"http_heads", true, false},         {"http_answer", true, false},
+    {"share_import", true, false},       {"socks5_udp_header", true, false},
 };
 
 }  // namespace

@@ -121,14 +121,14 @@ TEST_CASE("profile: a minimal profile gets every default") {
   REQUIRE(p.local.listen.size() == 1);
   CHECK(p.local.listen[0].host == "127.0.0.1");
   CHECK(p.local.listen[0].port == 1080);
-  CHECK(p.server.address == "vmess.example.org");
-  CHECK(p.server.port == 443);
-  CHECK(p.server.uuid[0] == 0xb8);
-  CHECK(p.server.uuid[1] == 0x31);
-  CHECK(p.server.uuid[15] == 0x11);
-  CHECK(p.server.alter_id == 0);
-  CHECK(p.server.security == vmess::Security::kAuto);
-  CHECK(p.server.transport == Transport::kTcp);
+  CHECK(p.servers.front().address == "vmess.example.org");
+  CHECK(p.servers.front().port == 443);
+  CHECK(p.servers.front().uuid[0] == 0xb8);
+  CHECK(p.servers.front().uuid[1] == 0x31);
+  CHECK(p.servers.front().uuid[15] == 0x11);
+  CHECK(p.servers.front().alter_id == 0);
+  CHECK(p.servers.front().security == vmess::Security::kAuto);
+  CHECK(p.servers.front().transport == Transport::kTcp);
   CHECK(p.timeouts.handshake == 10s);
   CHECK(p.timeouts.connect == 10s);
   CHECK(p.timeouts.idle == 300s);
@@ -171,11 +171,11 @@ TEST_CASE("profile: a full profile sets every field") {
   CHECK(p.local.listen[1].host == "::1");
   CHECK(p.local.listen[1].port == 1082);
   CHECK(p.local.listen[2].to_string() == "0.0.0.0:1083");
-  CHECK(p.server.address == "2001:db8::7");
-  CHECK(p.server.port == 8443);
-  CHECK(p.server.uuid[0] == 0xb8);
-  CHECK(p.server.alter_id == 64);
-  CHECK(p.server.security == vmess::Security::kChacha20Poly1305);
+  CHECK(p.servers.front().address == "2001:db8::7");
+  CHECK(p.servers.front().port == 8443);
+  CHECK(p.servers.front().uuid[0] == 0xb8);
+  CHECK(p.servers.front().alter_id == 64);
+  CHECK(p.servers.front().security == vmess::Security::kChacha20Poly1305);
   CHECK(p.timeouts.handshake == 2500ms);
   CHECK(p.timeouts.connect == 30s);
   CHECK(p.timeouts.idle == 1ms);
@@ -197,7 +197,7 @@ TEST_CASE("profile: each security and level name") {
     const std::string line = "security = \"" + std::string(entry.first) + "\"";
     CAPTURE(line);
     // With TLS below, so that "none" and "zero" come without the plaintext warning.
-    CHECK(parse_ok(server_and({line, "[server.tls]"})).server.security == entry.second);
+    CHECK(parse_ok(server_and({line, "[server.tls]"})).servers.front().security == entry.second);
   }
   const std::pair<std::string_view, vmlocal::log::Level> levels[] = {
       {"error", vmlocal::log::Level::kError},
@@ -228,13 +228,16 @@ TEST_CASE("profile: listen as a single string, and IPv6") {
 TEST_CASE("profile: server.address forms") {
   CHECK(parse_ok(lines({"[server]", R"(address = "203.0.113.7")", "port = 1",
                         R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"}))
-            .server.address == "203.0.113.7");
+            .servers.front()
+            .address == "203.0.113.7");
   CHECK(parse_ok(lines({"[server]", R"(address = "::1")", "port = 1",
                         R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"}))
-            .server.address == "::1");
+            .servers.front()
+            .address == "::1");
   CHECK(parse_ok(lines({"[server]", R"(address = "example.org.")", "port = 65535",
                         R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"}))
-            .server.port == 65535);
+            .servers.front()
+            .port == 65535);
 }
 
 TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
@@ -259,9 +262,9 @@ TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
 TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"[sever]"})) ==
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
-  CHECK(parse_error(server_and({"[proxy]"})) ==
-        "p.toml:5:2: unknown table [proxy] (allowed tables: [local], [server], [route], "
-        "[timeouts], [log])");
+  CHECK(parse_error(server_and({"[dns]"})) ==
+        "p.toml:5:2: unknown table [dns] (allowed tables: [local], [server], [[servers]], "
+        "[balancer], [probe], [route], [timeouts], [log])");
   CHECK(parse_error("listen = \"127.0.0.1:1080\"\n" + server_and({})) ==
         R"(p.toml:1:1: unknown key "listen" outside any [table] ("listen" belongs in [local]))");
   CHECK(parse_error(server_and({"[local]", R"(  lisen = ["127.0.0.1:1080"])"})) ==
@@ -274,9 +277,10 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:1: unknown key "aid" in [server] (did you mean "alter_id"?))");
   CHECK(parse_error(server_and({"idle = 5"})) ==
         R"(p.toml:5:1: unknown key "idle" in [server] ("idle" belongs in [timeouts]))");
-  CHECK(parse_error(server_and({"mux = true"})) ==
-        "p.toml:5:1: unknown key \"mux\" in [server] (allowed: address, port, uuid, alter_id, "
-        "security, transport, tls, ws, tcp_fast_open)");
+  CHECK(parse_error(server_and({"fingerprint = true"})) ==
+        "p.toml:5:1: unknown key \"fingerprint\" in [server] (allowed: address, port, uuid, "
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
+        "clock_offset, name)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -321,8 +325,8 @@ TEST_CASE("profile: SOCKS5 credentials, open-proxy guard, connection limit, shut
   CHECK(parse_error(server_and({"[local]", R"(allow_open_proxy = "yes")"})) ==
         R"(p.toml:6:20: local.allow_open_proxy must be true or false, got "yes")");
 
-  CHECK(parse_ok(server_and({"tcp_fast_open = true"})).server.tcp_fast_open);
-  CHECK_FALSE(parse_ok(server_and({})).server.tcp_fast_open);
+  CHECK(parse_ok(server_and({"tcp_fast_open = true"})).servers.front().tcp_fast_open);
+  CHECK_FALSE(parse_ok(server_and({})).servers.front().tcp_fast_open);
   CHECK(parse_error(server_and({"tcp_fast_open = 1"})) ==
         "p.toml:5:17: server.tcp_fast_open must be true or false, got 1");
   CHECK(parse_error(server_and({"[local]", "workers = 0"})) ==
@@ -363,9 +367,12 @@ TEST_CASE("profile: the first problem in the file is the one reported") {
 }
 
 TEST_CASE("profile: missing [server] and missing required keys point at the table") {
-  CHECK(parse_error("") == "p.toml:1:1: missing [server] table (it needs address, port and uuid)");
+  CHECK(parse_error("") ==
+        "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
+        "written [[servers]])");
   CHECK(parse_error(lines({"[local]", R"(listen = "127.0.0.1:1080")"})) ==
-        "p.toml:1:1: missing [server] table (it needs address, port and uuid)");
+        "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
+        "written [[servers]])");
   CHECK(parse_error(lines({"# comment", "", "[server]", "port = 443",
                            R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:3:1: missing server.address (the VMess server's host name or IP address)");
@@ -434,19 +441,23 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
   const std::string short_one =
       parse_error(with_uuid(R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b3081")"));
   CHECK(short_one ==
-        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)");
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 "
+        "digits without dashes, or a user ID of 1..30 characters)");
   CHECK(short_one.find("b831381d") == std::string::npos);
   CHECK(short_one.find("8cda48b3081") == std::string::npos);
 
   const std::string not_hex =
       parse_error(with_uuid(R"(uuid = "g831381d-6324-4d53-ad4f-8cda48b30811")"));
-  CHECK(not_hex == "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits)");
+  CHECK(not_hex ==
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 "
+        "digits without dashes, or a user ID of 1..30 characters)");
 
   const std::string padded =
       parse_error(with_uuid(R"(uuid = " b831381d-6324-4d53-ad4f-8cda48b30811")"));
   CHECK(padded ==
-        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits); remove "
-        "the spaces around it");
+        "p.toml:4:8: server.uuid is not a valid UUID (expected 8-4-4-4-12 hex digits, the same 32 "
+        "digits without dashes, or a user ID of 1..30 characters); remove the "
+        "spaces around it");
   CHECK(padded.find("b831381d") == std::string::npos);
 
   CHECK(parse_error(with_uuid("uuid = 1234")) ==
@@ -454,10 +465,26 @@ TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
         "number");
 }
 
+TEST_CASE("profile: server.uuid in the forms v2ray and Xray accept") {
+  auto uuid_of = [](std::string_view uuid) {
+    const ProfileResult r = parse_profile(
+        lines({"[server]", R"(address = "vmess.example.org")", "port = 443", uuid}), "p.toml");
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error()));
+    return vmess::format_uuid(r.profile().servers.front().uuid);
+  };
+  CHECK(uuid_of(R"(uuid = "b831381d63244d53ad4f8cda48b30811")") ==
+        "b831381d-6324-4d53-ad4f-8cda48b30811");
+  // Xray's own example of a string id (docs: "id" of VLESS/VMess users).
+  CHECK(uuid_of(R"(uuid = "example")") == "feb54431-301b-52bb-a6dd-e1e93e81bb9e");
+  CHECK(uuid_of(R"(uuid = "123456789012345678901234567890")") ==
+        vmess::format_uuid(*vmess::parse_user_id("123456789012345678901234567890")));
+}
+
 TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
-        "alter_id, security, transport, tls, ws, tcp_fast_open)");
+        "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
+        "clock_offset, name)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -467,10 +494,10 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
         "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
   CHECK(parse_error(server_and({"[b831381d-6324-4d53-ad4f-8cda48b30811]"})) ==
         "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server], "
-        "[route], [timeouts], [log])");
+        "[[servers]], [balancer], [probe], [route], [timeouts], [log])");
   CHECK(parse_error(server_and({R"(["a\nb"])"})) ==
         "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server], "
-        "[route], [timeouts], [log])");
+        "[[servers]], [balancer], [probe], [route], [timeouts], [log])");
   // As an address it would also be sent to the DNS resolver.
   CHECK(parse_error(lines({"[server]", R"(address = "b831381d-6324-4d53-ad4f-8cda48b30811")",
                            "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
@@ -488,7 +515,7 @@ TEST_CASE("profile: server.alter_id must be 0..65535") {
         "p.toml:5:12: server.alter_id must be an integer 0..65535, got 70000");
   CHECK(parse_error(server_and({"alter_id = true"})) ==
         "p.toml:5:12: server.alter_id must be an integer 0..65535, got true");
-  CHECK(parse_ok_legacy(server_and({"alter_id = 65535"})).server.alter_id == 65535);
+  CHECK(parse_ok_legacy(server_and({"alter_id = 65535"})).servers.front().alter_id == 65535);
 }
 
 TEST_CASE("profile: server.security and server.transport") {
@@ -498,13 +525,17 @@ TEST_CASE("profile: server.security and server.transport") {
   CHECK(parse_error(server_and({R"(security = "rc4")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"rc4\"");
-  CHECK(parse_ok(server_and({R"(transport = "ws")"})).server.transport == Transport::kWs);
-  CHECK(
-      parse_error(server_and({R"(transport = "grpc")"})) ==
-      R"(p.toml:5:13: server.transport "grpc" is not supported by this build; use "tcp" or "ws")");
-  CHECK(
-      parse_error(server_and({R"(transport = "tpc")"})) ==
-      R"(p.toml:5:13: server.transport must be one of "tcp", "ws"; got "tpc" (did you mean "tcp"?))");
+  CHECK(parse_ok(server_and({R"(transport = "ws")"})).servers.front().transport == Transport::kWs);
+  CHECK(parse_error(server_and({R"(transport = "quic")"})) ==
+        R"(p.toml:5:13: server.transport "quic" is not supported by this build; use "tcp", "ws", )"
+        R"("httpupgrade", "h2" or "grpc")");
+  CHECK(parse_error(server_and({R"(transport = "tpc")"})) ==
+        R"(p.toml:5:13: server.transport must be one of "tcp", "ws", "h2", "grpc", "httpupgrade"; )"
+        R"(got "tpc" (did you mean "tcp"?))");
+  CHECK(parse_error(server_and({R"(transport = "http")"})) ==
+        R"(p.toml:5:13: server.transport "http" is v2ray's name for it; write transport = "h2")");
+  CHECK(parse_error(server_and({R"(transport = "gun")"})) ==
+        R"(p.toml:5:13: server.transport "gun" is v2ray's name for it; write transport = "grpc")");
   CHECK(parse_error(server_and({R"(transport = "wss")"})) ==
         "p.toml:5:13: server.transport \"wss\" is not a transport here: TLS is switched on by a "
         "[server.tls] table; write transport = \"ws\" and add [server.tls]");
@@ -637,7 +668,7 @@ TEST_CASE("profile: load_profile reads files and warns about their permissions")
     const std::string path = dir.write("private.toml", text, 0600);
     const ProfileResult result = load_profile(path);
     REQUIRE(result.ok());
-    CHECK(result.profile().server.port == 443);
+    CHECK(result.profile().servers.front().port == 443);
     CHECK(result.warnings.empty());
   }
   SUBCASE("0644 loads with a warning") {
@@ -662,8 +693,24 @@ TEST_CASE("profile: load_profile reads files and warns about their permissions")
                                 ":5:8: Error while parsing key-value pair: cannot redefine "
                                 "existing integer 'port'");
   }
+  SUBCASE("0640 for our own group (a service's profile, root:vmess-local) loads without one") {
+    const std::string path = dir.write("service.toml", text, 0640);
+    REQUIRE(::chown(path.c_str(), ::geteuid(), ::getegid()) == 0);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    CHECK(result.warnings.empty());
+  }
+  SUBCASE("0640 for another group warns") {
+    const std::string path = dir.write("other-group.toml", text, 0640);
+    // Tests run as root (CI does), which may give the file any group.
+    REQUIRE(::chown(path.c_str(), ::geteuid(), ::getegid() + 1) == 0);
+    const ProfileResult result = load_profile(path);
+    REQUIRE(result.ok());
+    REQUIRE(result.warnings.size() == 1);
+    CHECK(result.warnings[0] == path + ": readable by other users; run chmod 600 " + path);
+  }
   SUBCASE("a path with a space is quoted in the chmod hint") {
-    const std::string path = dir.write("my profile.toml", text, 0640);
+    const std::string path = dir.write("my profile.toml", text, 0644);
     const ProfileResult result = load_profile(path);
     REQUIRE(result.ok());
     REQUIRE(result.warnings.size() == 1);
@@ -679,11 +726,11 @@ TEST_CASE("profile: conf/example.toml loads cleanly") {
   const Profile& p = result.profile();
   REQUIRE(p.local.listen.size() == 1);
   CHECK(p.local.listen[0].to_string() == "127.0.0.1:1080");
-  CHECK(p.server.address == "vmess.example.org");
-  CHECK(p.server.port == 443);
-  CHECK(p.server.alter_id == 0);
-  CHECK(p.server.security == vmess::Security::kAuto);
-  CHECK(p.server.transport == Transport::kTcp);
+  CHECK(p.servers.front().address == "vmess.example.org");
+  CHECK(p.servers.front().port == 443);
+  CHECK(p.servers.front().alter_id == 0);
+  CHECK(p.servers.front().security == vmess::Security::kAuto);
+  CHECK(p.servers.front().transport == Transport::kTcp);
   CHECK(p.timeouts.handshake == 10s);
   CHECK(p.timeouts.connect == 10s);
   CHECK(p.timeouts.idle == 300s);
@@ -712,23 +759,23 @@ constexpr std::string_view kCaPin = "Mrx50VHiDf9FK8v1tIQHsIoMfRTwZYJfXT6wE2CnFkk
 
 TEST_CASE("profile: [server.tls] present turns TLS on, with defaults") {
   Profile p = parse_ok(server_and({}));
-  CHECK_FALSE(p.server.tls.has_value());
-  CHECK(vmlocal::config::transport_name(p.server) == "tcp");
+  CHECK_FALSE(p.servers.front().tls.has_value());
+  CHECK(vmlocal::config::transport_name(p.servers.front()) == "tcp");
 
   p = parse_ok(server_and({"[server.tls]"}));
-  REQUIRE(p.server.tls.has_value());
-  CHECK(p.server.tls->sni.empty());
-  CHECK_FALSE(p.server.tls->alpn.has_value());
-  CHECK_FALSE(p.server.tls->insecure);
-  CHECK(p.server.tls->ca_file.empty());
-  CHECK(p.server.tls->pin_sha256.empty());
-  CHECK(vmlocal::config::transport_name(p.server) == "tcp+tls");
+  REQUIRE(p.servers.front().tls.has_value());
+  CHECK(p.servers.front().tls->sni.empty());
+  CHECK_FALSE(p.servers.front().tls->alpn.has_value());
+  CHECK_FALSE(p.servers.front().tls->insecure);
+  CHECK(p.servers.front().tls->ca_file.empty());
+  CHECK(p.servers.front().tls->pin_sha256.empty());
+  CHECK(vmlocal::config::transport_name(p.servers.front()) == "tcp+tls");
 
   // Inline table form, and ws + tls.
   p = parse_ok(server_and({R"(transport = "ws")", "tls = {}"}));
-  CHECK(p.server.tls.has_value());
-  CHECK(p.server.ws.path == "/");
-  CHECK(vmlocal::config::transport_name(p.server) == "ws+tls");
+  CHECK(p.servers.front().tls.has_value());
+  CHECK(p.servers.front().ws.path == "/");
+  CHECK(vmlocal::config::transport_name(p.servers.front()) == "ws+tls");
 }
 
 TEST_CASE("profile: every [server.tls] and [server.ws] key") {
@@ -746,25 +793,25 @@ TEST_CASE("profile: every [server.tls] and [server.ws] key") {
       R"(host = "cdn.example.org:8443")",
       R"(headers = { "User-Agent" = "Mozilla/5.0", X-Token = "a b" })",
   }));
-  REQUIRE(p.server.tls.has_value());
-  CHECK(p.server.tls->sni == "cdn.example.org");
-  REQUIRE(p.server.tls->alpn.has_value());
-  CHECK(*p.server.tls->alpn == std::vector<std::string>{"http/1.1"});
-  CHECK(p.server.tls->ca_file == ca);
-  CHECK(p.server.ws.path == "/v2/ws?ed=2048");
-  CHECK(p.server.ws.host == "cdn.example.org:8443");
-  REQUIRE(p.server.ws.headers.size() == 2);
-  CHECK(p.server.ws.headers[0].first == "User-Agent");
-  CHECK(p.server.ws.headers[0].second == "Mozilla/5.0");
-  CHECK(p.server.ws.headers[1].first == "X-Token");
-  CHECK(p.server.ws.headers[1].second == "a b");
+  REQUIRE(p.servers.front().tls.has_value());
+  CHECK(p.servers.front().tls->sni == "cdn.example.org");
+  REQUIRE(p.servers.front().tls->alpn.has_value());
+  CHECK(*p.servers.front().tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(p.servers.front().tls->ca_file == ca);
+  CHECK(p.servers.front().ws.path == "/v2/ws?ed=2048");
+  CHECK(p.servers.front().ws.host == "cdn.example.org:8443");
+  REQUIRE(p.servers.front().ws.headers.size() == 2);
+  CHECK(p.servers.front().ws.headers[0].first == "User-Agent");
+  CHECK(p.servers.front().ws.headers[0].second == "Mozilla/5.0");
+  CHECK(p.servers.front().ws.headers[1].first == "X-Token");
+  CHECK(p.servers.front().ws.headers[1].second == "a b");
 }
 
 TEST_CASE("profile: server.tls.pin_sha256 in base64, hex, sha256/ form and as a list") {
   auto pin_of = [](const std::string& line) {
     const Profile p = parse_ok(server_and({"[server.tls]", line}));
-    REQUIRE(p.server.tls->pin_sha256.size() >= 1);
-    return vmlocal::to_hex(p.server.tls->pin_sha256[0]);
+    REQUIRE(p.servers.front().tls->pin_sha256.size() >= 1);
+    return vmlocal::to_hex(p.servers.front().tls->pin_sha256[0]);
   };
   const std::string hex = "32bc79d151e20dff452bcbf5b48407b08a0c7d14f065825f5d3eb01360a71649";
   CHECK(pin_of("pin_sha256 = \"" + std::string(kCaPin) + "\"") == hex);
@@ -777,7 +824,7 @@ TEST_CASE("profile: server.tls.pin_sha256 in base64, hex, sha256/ form and as a 
   const Profile two =
       parse_ok(server_and({"[server.tls]", "pin_sha256 = [\"" + std::string(kCaPin) + "\", \"" +
                                                std::string(64, '0') + "\"]"}));
-  CHECK(two.server.tls->pin_sha256.size() == 2);
+  CHECK(two.servers.front().tls->pin_sha256.size() == 2);
 }
 
 TEST_CASE("profile: bad [server.tls] values point at the value") {
@@ -861,7 +908,7 @@ TEST_CASE("profile: server.tls.ca_file is checked when the profile loads") {
     const ProfileResult result = load_profile(profile);
     INFO((result.ok() ? std::string() : result.error()));
     REQUIRE(result.ok());
-    CHECK(result.profile().server.tls->ca_file == dir.path() + "/ca.pem");
+    CHECK(result.profile().servers.front().tls->ca_file == dir.path() + "/ca.pem");
   }
   SUBCASE("ca_file and pin_sha256 together") {
     const std::string ca = dir.write("ca.pem", std::string(kCaPem), 0600);
@@ -881,7 +928,7 @@ TEST_CASE("profile: bad [server.ws] values point at the value") {
     }
     return text;  // keys start on line 7
   };
-  CHECK(parse_ok(ws({R"(path = "/ws")"})).server.ws.path == "/ws");
+  CHECK(parse_ok(ws({R"(path = "/ws")"})).servers.front().ws.path == "/ws");
   CHECK(parse_error(ws({R"(path = "ws")"})) ==
         R"(p.toml:7:8: server.ws.path must start with "/", got "ws")");
   CHECK(parse_error(ws({R"(path = "/a b")"})) ==
@@ -892,7 +939,7 @@ TEST_CASE("profile: bad [server.ws] values point at the value") {
   CHECK(parse_error(ws({R"(path = "/a#b")"})) ==
         "p.toml:7:8: server.ws.path \"/a#b\" contains \"#\", which is never sent to a server; "
         "percent-encode it as %23");
-  CHECK(parse_ok(ws({R"(host = "[::1]:8080")"})).server.ws.host == "[::1]:8080");
+  CHECK(parse_ok(ws({R"(host = "[::1]:8080")"})).servers.front().ws.host == "[::1]:8080");
   CHECK(parse_error(ws({R"(host = "https://x.org")"})) ==
         "p.toml:7:8: server.ws.host must be a host name, optionally with \":port\" (e.g. "
         "\"cdn.example.org\"), got \"https://x.org\"");
@@ -935,7 +982,7 @@ TEST_CASE("profile: ws + tls offers exactly http/1.1; other ALPN entries are dro
   };
   const ProfileResult h2 = loaded(R"(alpn = ["h2", "http/1.1"])");
   REQUIRE(h2.ok());
-  CHECK(*h2.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(*h2.profile().servers.front().tls->alpn == std::vector<std::string>{"http/1.1"});
   REQUIRE(h2.warnings.size() == 1);
   CHECK(h2.warnings[0] ==
         "p.toml:7:8: server.tls.alpn: WebSocket needs HTTP/1.1; dropped \"h2\" (a server offered "
@@ -945,21 +992,24 @@ TEST_CASE("profile: ws + tls offers exactly http/1.1; other ALPN entries are dro
   // Without http/1.1 at all, and an empty list: the same repair.
   const ProfileResult only_h2 = loaded(R"(alpn = ["h2", "h3"])");
   REQUIRE(only_h2.ok());
-  CHECK(*only_h2.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(*only_h2.profile().servers.front().tls->alpn == std::vector<std::string>{"http/1.1"});
   REQUIRE(only_h2.warnings.size() == 1);
   CHECK(only_h2.warnings[0].find(R"(dropped "h2", "h3")") != std::string::npos);
   const ProfileResult empty = loaded("alpn = []");
   REQUIRE(empty.ok());
-  CHECK(*empty.profile().server.tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK(*empty.profile().servers.front().tls->alpn == std::vector<std::string>{"http/1.1"});
   REQUIRE(empty.warnings.size() == 1);
   CHECK(empty.warnings[0].find(R"(offering exactly "http/1.1")") != std::string::npos);
 
   // What needs no repair gets no warning; over tcp the list is used as written.
   CHECK(*parse_ok(server_and({R"(transport = "ws")", "[server.tls]", R"(alpn = ["http/1.1"])"}))
-             .server.tls->alpn == std::vector<std::string>{"http/1.1"});
-  CHECK_FALSE(parse_ok(server_and({R"(transport = "ws")", "[server.tls]"})).server.tls->alpn);
-  CHECK(*parse_ok(server_and({"[server.tls]", R"(alpn = ["h2", "http/1.1"])"})).server.tls->alpn ==
-        std::vector<std::string>{"h2", "http/1.1"});
+             .servers.front()
+             .tls->alpn == std::vector<std::string>{"http/1.1"});
+  CHECK_FALSE(
+      parse_ok(server_and({R"(transport = "ws")", "[server.tls]"})).servers.front().tls->alpn);
+  CHECK(*parse_ok(server_and({"[server.tls]", R"(alpn = ["h2", "http/1.1"])"}))
+             .servers.front()
+             .tls->alpn == std::vector<std::string>{"h2", "http/1.1"});
 }
 
 TEST_CASE("profile: every conf/*.toml loads cleanly") {
@@ -979,5 +1029,107 @@ TEST_CASE("profile: every conf/*.toml loads cleanly") {
       CHECK(warning.starts_with(path + ": "));
     }
   }
-  CHECK(count >= 5);  // example, demo, example-ws, example-tls, example-ws-tls
+  // example, demo, example-ws, example-tls, example-ws-tls, example-h2, example-grpc,
+  // example-httpupgrade-tls
+  CHECK(count >= 8);
+}
+
+TEST_CASE("profile: [local] protocols narrows the inbound protocols, errors at the entry") {
+  const Profile all = parse_ok(server_and({}));
+  CHECK((all.local.protocols.socks5 && all.local.protocols.socks4 && all.local.protocols.http));
+  const Profile some = parse_ok(server_and({"[local]", R"(protocols = ["http", "socks4a"])"}));
+  CHECK_FALSE(some.local.protocols.socks5);
+  CHECK(some.local.protocols.socks4);
+  CHECK(some.local.protocols.http);
+  CHECK(
+      parse_error(server_and({"[local]", R"(protocols = ["socks5", "https"])"})) ==
+      R"(p.toml:6:24: local.protocols: unknown protocol "https" (known: "socks5", "socks4" (SOCKS4 and 4a), "http"))");
+  CHECK(parse_error(server_and({"[local]", R"(protocols = ["http", "http"])"})) ==
+        R"(p.toml:6:22: local.protocols lists "http" more than once)");
+  CHECK(parse_error(server_and({"[local]", "protocols = []"}))
+            .rfind("p.toml:6:13: local.protocols must be a non-empty list", 0) == 0);
+  CHECK(parse_error(server_and({"[local]", R"(protocols = "http")"}))
+            .rfind("p.toml:6:13: local.protocols must be a non-empty list", 0) == 0);
+}
+
+TEST_CASE("profile: [server.tcp] header = \"http\" with its paths and hosts") {
+  const Profile p = parse_ok(server_and({"[server.tcp]", R"(header = "http")",
+                                         R"(path = ["/a", "/b"])", R"(host = "cdn.example.org")"}));
+  CHECK(p.servers.front().tcp.header == vmlocal::config::TcpHeader::kHttp);
+  CHECK(p.servers.front().tcp.path == std::vector<std::string>{"/a", "/b"});
+  CHECK(p.servers.front().tcp.host == std::vector<std::string>{"cdn.example.org"});
+  CHECK(vmlocal::config::transport_name(p.servers.front()) == "tcp+http");
+  CHECK(parse_ok(server_and({})).servers.front().tcp.header == vmlocal::config::TcpHeader::kNone);
+
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "tls")"}))
+            .starts_with("p.toml:6:10: server.tcp.header must be one of"));
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", R"(path = ["a"])"})) ==
+        R"(p.toml:7:9: server.tcp.path must start with "/", got "a")");
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", "path = []"})) ==
+        "p.toml:7:8: server.tcp.path must not be empty (leave it out for the default)");
+  CHECK(parse_error(server_and({"[server.tcp]", R"(header = "http")", R"(host = ["a b"])"}))
+            .starts_with("p.toml:7:9: server.tcp.host must be a host name"));
+  CHECK(parse_error(server_and({"[server.tcp]", R"(hedaer = "http")"})) ==
+        R"(p.toml:6:1: unknown key "hedaer" in [server.tcp] (did you mean "header"?))");
+}
+
+TEST_CASE("profile: transport = \"httpupgrade\" and [server.httpupgrade]") {
+  const Profile p = parse_ok(server_and({R"(transport = "httpupgrade")", "[server.httpupgrade]",
+                                         R"(path = "/up")", R"(host = "cdn.example.org")"}));
+  CHECK(p.servers.front().transport == Transport::kHttpUpgrade);
+  CHECK(p.servers.front().httpupgrade.path == "/up");
+  CHECK(p.servers.front().httpupgrade.host == "cdn.example.org");
+  CHECK(vmlocal::config::transport_name(p.servers.front()) == "httpupgrade");
+  CHECK(parse_error(server_and(
+            {R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(path = "up")"})) ==
+        R"(p.toml:7:8: server.httpupgrade.path must start with "/", got "up")");
+  CHECK(parse_error(
+            server_and({R"(transport = "httpupgrade")", "[server.httpupgrade]", R"(host = "a b")"}))
+            .starts_with("p.toml:7:8: server.httpupgrade.host must be a host name"));
+  // Over TLS it offers exactly http/1.1, like ws: an "h2" in alpn is dropped with a warning.
+  const ProfileResult h2 = parse_profile(
+      server_and({R"(transport = "httpupgrade")", "[server.tls]", R"(alpn = ["h2", "http/1.1"])"}),
+      "p.toml");
+  REQUIRE(h2.ok());
+  CHECK(*h2.profile().servers.front().tls->alpn == std::vector<std::string>{"http/1.1"});
+  REQUIRE(h2.warnings.size() == 1);
+  CHECK(
+      h2.warnings[0].starts_with("p.toml:7:8: server.tls.alpn: HTTPUpgrade needs HTTP/1.1; "
+                                 "dropped \"h2\""));
+}
+
+TEST_CASE("profile: [probe] and server.clock_offset") {
+  const Profile defaults = parse_ok(server_and({}));
+  CHECK(defaults.probe.url == "https://www.gstatic.com/generate_204");
+  CHECK_FALSE(defaults.probe.url_set);
+  CHECK(defaults.probe.interval == std::chrono::seconds(180));
+  CHECK(defaults.probe.timeout == std::chrono::seconds(5));
+  CHECK_FALSE(defaults.servers.front().clock_offset.has_value());  // auto
+
+  const Profile set =
+      parse_ok(server_and({"clock_offset = -300", "[probe]", R"(url = "http://127.0.0.1:8080/204")",
+                           "interval = 60", "timeout = 2.5"}));
+  CHECK(set.servers.front().clock_offset == -300);
+  CHECK(set.probe.url == "http://127.0.0.1:8080/204");
+  CHECK(set.probe.url_set);
+  CHECK(set.probe.interval == std::chrono::seconds(60));
+  CHECK(set.probe.timeout == std::chrono::milliseconds(2500));
+  CHECK_FALSE(
+      parse_ok(server_and({R"(clock_offset = "auto")"})).servers.front().clock_offset.has_value());
+  const Profile off = parse_ok(server_and({"[probe]", R"(url = "")"}));
+  CHECK(off.probe.url.empty());  // no probes at run time
+  CHECK(off.probe.url_set);
+
+  CHECK(parse_error(server_and({R"(clock_offset = "5m")"})) ==
+        "p.toml:5:16: server.clock_offset must be \"auto\" or a whole number of seconds "
+        "(-86400..86400) added to this clock for VMess timestamps, got \"5m\"");
+  CHECK(parse_error(server_and({"clock_offset = 90000"}))
+            .starts_with("p.toml:5:16: server.clock_offset must be"));
+  CHECK(parse_error(server_and({"[probe]", R"(url = "www.gstatic.com/generate_204")"})) ==
+        "p.toml:6:7: probe.url must start with http:// or https://, got "
+        "\"www.gstatic.com/generate_204\" (e.g. url = \"https://www.gstatic.com/generate_204\")");
+  CHECK(parse_error(server_and({"[probe]", "interval = 0"}))
+            .starts_with("p.toml:6:12: probe.interval"));
+  CHECK(parse_error(server_and({"[probe]", "urll = 1"})) ==
+        R"(p.toml:6:1: unknown key "urll" in [probe] (did you mean "url"?))");
 }

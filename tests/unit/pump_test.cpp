@@ -30,10 +30,10 @@ config::Profile profile_for(const vmess::Account& account, uint16_t server_port)
   config::Profile profile;
   // The fake server is on loopback, which [route] would send direct by default.
   profile.route.private_targets = route::Decision::kProxy;
-  profile.server.address = "127.0.0.1";
-  profile.server.port = server_port;
-  profile.server.uuid = account.id;
-  profile.server.security = vmess::Security::kAes128Gcm;
+  profile.servers.front().address = "127.0.0.1";
+  profile.servers.front().port = server_port;
+  profile.servers.front().uuid = account.id;
+  profile.servers.front().security = vmess::Security::kAes128Gcm;
   profile.log.level = log::Level::kWarn;
   log::set_level(profile.log.level);  // main() does this for the real binary
   return profile;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "support/vectors.hpp"
+#include "vmlocal/handshake/sniff_handshake.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/handshake/socks5_udp_header.hpp"
 #include "vmlocal/outbound/outbound_context.hpp"
@@ -155,6 +156,29 @@ TEST_CASE("socks5 UDP ASSOCIATE: a request when UDP is on, 0x07 when it is off")
   step = connect.feed(ByteView(c).subspan(step.consumed));
   REQUIRE(step.action == Action::kRequest);
   CHECK(connect.request().command == handshake::Request::Command::kConnect);
+}
+
+TEST_CASE(
+    "socks5 UDP ASSOCIATE through the first-byte sniff: allowed as the listener says, and "
+    "the reply names the relay") {
+  const Bytes request = cat({hex("050100"), hex("050300010000000014e9")});
+  auto drive = [&](handshake::SniffHandshake& sniff) {
+    Step step = sniff.feed(request);
+    REQUIRE(step.action == Action::kSend);
+    return sniff.feed(ByteView(request).subspan(step.consumed));
+  };
+
+  handshake::SniffHandshake on(handshake::Protocols{true, true, true, true}, std::nullopt);
+  REQUIRE(drive(on).action == Action::kRequest);
+  CHECK(on.request().command == handshake::Request::Command::kUdpAssociate);
+  // Not the plain success reply (0.0.0.0:0): the app would send its datagrams nowhere.
+  CHECK(to_hex(on.success_reply_bound(TargetAddress::ipv4({127, 0, 0, 1}, 1080)).bytes) ==
+        "050000017f0000010438");
+
+  handshake::SniffHandshake off(handshake::Protocols{true, true, true, false}, std::nullopt);
+  const Step refused = drive(off);
+  REQUIRE(refused.action == Action::kFail);
+  CHECK(to_hex(refused.reply) == "05070001000000000000");
 }
 
 TEST_CASE("vmess UDP stream: a datagram is one packet chunk; zero cannot carry datagrams") {

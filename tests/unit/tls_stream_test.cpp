@@ -484,3 +484,95 @@ TEST_CASE("tls stream: close_notify from the server mid-stream is answered even 
     CHECK(seen.close_notify);
   }
 }
+
+namespace {
+
+// A handler that answers every read with a small write from inside on_stream_read, as the
+// HTTP/2 layer does with WINDOW_UPDATEs.
+class WriteOnReadHandler final : public StreamHandler {
+ public:
+  std::unique_ptr<Stream> stream;
+  Bytes received;
+  std::optional<Failure> failure;
+  bool eof = false;
+  bool closed = false;
+  uint64_t writes = 0;
+
+  void on_stream_connected() override { stream->read_start(); }
+  void on_stream_failed(const Failure& f) override {
+    failure = f;
+    stream->close(true);
+  }
+  MutableByteView on_stream_buffer() override { return MutableByteView(buffer_); }
+  void on_stream_read(size_t n) override {
+    received.insert(received.end(), buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(n));
+    if (pending_) return;
+    ack_ = uv_buf_init(const_cast<char*>("ack-ack-!"), 9);
+    ++writes;
+    switch (stream->write(&ack_, 1)) {
+      case Stream::WriteResult::kDone:
+        break;
+      case Stream::WriteResult::kPending:
+        pending_ = true;
+        break;
+      case Stream::WriteResult::kFailed:
+        failure = stream->failure();
+        stream->close(true);
+        break;
+    }
+  }
+  void on_stream_eof() override {
+    eof = true;
+    stream->close(false);
+  }
+  void on_stream_write_done() override { pending_ = false; }
+  void on_stream_closed() override { closed = true; }
+
+ private:
+  std::array<uint8_t, 64 * 1024> buffer_{};
+  uv_buf_t ack_{};
+  bool pending_ = false;
+};
+
+}  // namespace
+
+// The read loop used to ask OpenSSL why a read stopped after the handler ran; a handler that had
+// written in between (an SSL_write) made a plain "want more input" look like SSL_ERROR_SYSCALL,
+// and the stream failed with "TLS: read failed: the connection broke".
+TEST_CASE("tls stream: a handler that writes from on_stream_read does not break the reads") {
+  constexpr uint64_t kSize = 4 * 1024 * 1024;
+  TlsServer server([](SSL* ssl) {
+    Bytes chunk(16 * 1024);
+    for (uint64_t sent = 0; sent < kSize; sent += chunk.size()) {
+      for (size_t i = 0; i < chunk.size(); ++i)
+        chunk[i] = test::pattern_byte(sent + i);
+      if (SSL_write(ssl, chunk.data(), static_cast<int>(chunk.size())) <= 0) return;
+    }
+    SSL_shutdown(ssl);
+    uint8_t b[4096];
+    while (SSL_read(ssl, b, sizeof b) > 0) {
+    }
+  });
+  auto context = make_context(trusting_options());
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  WriteOnReadHandler handler;
+  handler.stream = std::make_unique<TlsStream>(&loop, handler, *context, [&](StreamHandler& h) {
+    return std::make_unique<TcpStream>(&loop, h, "127.0.0.1", server.port());
+  });
+  handler.stream->connect();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!handler.closed && std::chrono::steady_clock::now() < end) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    usleep(200);
+  }
+  INFO((handler.failure ? handler.failure->message : std::string()));
+  CHECK(handler.closed);
+  CHECK_FALSE(handler.failure.has_value());
+  CHECK(handler.eof);
+  CHECK(handler.writes > 1);
+  CHECK(test::matches_pattern(handler.received, kSize));
+  handler.stream.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+}

@@ -770,3 +770,74 @@ TEST_CASE("tunnel: downlink_only never cuts a download the app is slow to read")
   CHECK(app.wait_eof());
   check_freed(h);
 }
+
+// Early data (StreamHandler::on_stream_writable): the outbound takes the app's first bytes for
+// its opening, so the app is answered before on_stream_connected; reads wait for it.
+TEST_CASE("tunnel: on_stream_writable answers the app and sends its bytes before connected") {
+  Harness h;
+  App app(h);
+  h.fake.writes_pend = true;  // the first write completes with the opening
+  app.send(cat(kGreeting, kRequest));
+  REQUIRE(h.run_until([&] { return h.fake.connect_called; }));
+  h.run_for(50ms);
+  CHECK(app.take_available() == kMethodReply);
+
+  h.handler().on_stream_writable();
+  CHECK(app.receive(10) == reply(0x00));
+  CHECK(!h.fake.reading);  // no downlink before the opening is done
+  const Bytes first = to_bytes("GET / HTTP/1.1\r\n\r\n");
+  app.send(first);
+  REQUIRE(h.run_until([&] { return !h.fake.writes.empty(); }));
+  CHECK(h.fake.writes.front() == first);
+
+  h.handler().on_stream_connected();
+  CHECK(h.fake.reading);
+  h.fake.write_pending = false;
+  h.handler().on_stream_write_done();
+  const Bytes more = to_bytes("more");
+  app.send(more);
+  REQUIRE(h.run_until([&] { return h.fake.written.size() == first.size() + more.size(); }));
+  CHECK(h.fake.written == cat(first, more));
+}
+
+TEST_CASE("tunnel: after on_stream_writable a failed opening resets the app") {
+  Harness h;
+  App app(h);
+  app.send(cat(kGreeting, kRequest));
+  REQUIRE(h.run_until([&] { return h.fake.connect_called; }));
+  h.handler().on_stream_writable();
+  CHECK(app.receive(12) == cat(kMethodReply, reply(0x00)));
+  h.handler().on_stream_failed(transport::Failure{ErrorKind::kProtocol, "upgrade refused"});
+  CHECK(h.run_until([&] {
+    app.take_available();
+    return app.eof() || app.error() != 0;
+  }));
+  CHECK(app.error() == ECONNRESET);  // the app was answered: a reset is all that is left
+  check_freed(h);
+  CHECK(h.fake.close_reset);
+}
+
+TEST_CASE("tunnel: after on_stream_writable the connect timeout still bounds the opening") {
+  config::Profile profile;
+  profile.timeouts.connect = 150ms;
+  profile.timeouts.downlink_only = 20ms;
+  Harness h(profile);
+  App app(h);
+  const auto start = std::chrono::steady_clock::now();
+  app.send(cat(kGreeting, kRequest));
+  REQUIRE(h.run_until([&] { return h.fake.connect_called; }));
+  h.handler().on_stream_writable();
+  CHECK(app.receive(12) == cat(kMethodReply, reply(0x00)));
+  // The app's FIN must not start downlink_only while the opening is still on its way.
+  app.shutdown_write();
+  REQUIRE(h.run_until([&] { return h.fake.shutdown_calls == 1; }));
+  CHECK(h.run_until(
+      [&] {
+        app.take_available();
+        return app.eof() || app.error() != 0;
+      },
+      3s));
+  CHECK(app.error() == ECONNRESET);
+  CHECK(std::chrono::steady_clock::now() - start >= 140ms);
+  check_freed(h);
+}

@@ -115,3 +115,28 @@ TEST_CASE("vmess account: parse_uuid rejects everything else") {
   CHECK_FALSE(
       vmess::parse_uuid(std::string_view("b831381d-6324-4d53-ad4f-8cda48b3081\0", 36)).has_value());
 }
+
+TEST_CASE("vmess user id: the forms Xray's uuid.ParseString accepts") {
+  auto id = [](std::string_view text) {
+    auto uuid = vmess::parse_user_id(text);
+    return uuid ? vmess::format_uuid(*uuid) : std::string("(none)");
+  };
+  // Dashed (either case) and without dashes: the same bytes.
+  CHECK(id("B831381D-6324-4D53-AD4F-8CDA48B30811") == "b831381d-6324-4d53-ad4f-8cda48b30811");
+  CHECK(id("b831381d63244d53ad4f8cda48b30811") == "b831381d-6324-4d53-ad4f-8cda48b30811");
+  // 1..30 bytes: UUIDv5 in the all-zero namespace. Xray's documented example first; the rest
+  // from Python's uuid.uuid5(uuid.UUID(int=0), text), an independent implementation.
+  CHECK(id("example") == "feb54431-301b-52bb-a6dd-e1e93e81bb9e");
+  CHECK(id("alice") == "ec61d669-fc85-586b-a097-822a49b51e7e");
+  CHECK(id("1") == "11116e73-1c03-5de6-9130-5f9925ae8ab4");
+  CHECK(id("123456789012345678901234567890") == "3d2e4120-1e1e-52f0-b92d-f67cfbfb1982");
+  CHECK(
+      id("\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c") ==  // "пароль": bytes, not characters
+      "656bdd3f-a339-5420-8c71-4b561ae81ec7");
+  // Not a name: empty, 31 bytes, a UUID one digit short (35), 32 characters that are not hex.
+  CHECK(id("") == "(none)");
+  CHECK(id("1234567890123456789012345678901") == "(none)");
+  CHECK(id("b831381d-6324-4d53-ad4f-8cda48b3081") == "(none)");
+  CHECK(id("g831381d63244d53ad4f8cda48b30811") == "(none)");
+  CHECK(id("g831381d-6324-4d53-ad4f-8cda48b30811") == "(none)");
+}

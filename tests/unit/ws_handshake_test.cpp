@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "vmlocal/crypto/base64.hpp"
+#include "vmlocal/transport/httpupgrade.hpp"
 #include "vmlocal/transport/ws_handshake.hpp"
 
 using namespace vmlocal;
@@ -143,4 +145,86 @@ TEST_CASE("ws handshake: a head that never ends is refused at the limit") {
   Fed f = feed(endless, 1000);
   CHECK(f.status == UpgradeResponseReader::Status::kError);
   CHECK(f.error == "upgrade response head longer than 16384 bytes; is this an HTTP server?");
+}
+
+// Early data (v2fly config/transport/websocket.md: Base64 RawURLEncoding appended to the path, or
+// in the earlyDataHeaderName header; Xray transports/websocket: the first packet in
+// Sec-WebSocket-Protocol). Bytes 0x00 0x01 0x02 0xFB 0xFF use both URL-safe characters and
+// need padding in standard base64 ("AAEC+/8="): RawURLEncoding gives "AAEC-_8".
+TEST_CASE("ws early data: base64url without padding, in a header or after the path") {
+  const vmlocal::Bytes early = {0x00, 0x01, 0x02, 0xFB, 0xFF};
+  CHECK(vmlocal::crypto::base64url_encode(early) == "AAEC-_8");
+  CHECK(vmlocal::crypto::base64url_decode("AAEC-_8") == early);
+  CHECK_FALSE(vmlocal::crypto::base64url_decode("AAEC+/8="));  // the standard alphabet is not it
+  CHECK(vmlocal::crypto::base64url_encode({}) == "");
+
+  UpgradeRequest base;
+  base.host = "example.org";
+  base.path = "/ws";
+  base.headers = {{"User-Agent", "x"}};
+
+  const UpgradeRequest in_header = with_early_data(base, early, "Sec-WebSocket-Protocol");
+  CHECK(in_header.path == "/ws");
+  REQUIRE(in_header.headers.size() == 2);
+  CHECK(in_header.headers[1] ==
+        std::pair<std::string, std::string>{"Sec-WebSocket-Protocol", "AAEC-_8"});
+  const std::string request = build_upgrade_request(in_header, "dGhlIHNhbXBsZSBub25jZQ==");
+  CHECK(request.find("\r\nSec-WebSocket-Protocol: AAEC-_8\r\n") != std::string::npos);
+
+  const UpgradeRequest in_path = with_early_data(base, early, "");
+  CHECK(in_path.path == "/wsAAEC-_8");
+  CHECK(in_path.headers.size() == 1);
+  CHECK(build_upgrade_request(in_path, "dGhlIHNhbXBsZSBub25jZQ==")
+            .starts_with("GET /wsAAEC-_8 HTTP/1.1\r\n"));
+}
+
+TEST_CASE("ws early data: the 101 may echo the offered Sec-WebSocket-Protocol, nothing else") {
+  const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const std::string head =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+      "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
+  auto feed = [&](UpgradeResponseReader& reader, const std::string& extra) {
+    const std::string text = head + extra + "\r\n";
+    return reader.feed(ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  };
+  UpgradeResponseReader echoed(key, "AAEC-_8");
+  CHECK(feed(echoed, "Sec-WebSocket-Protocol: AAEC-_8\r\n").status ==
+        UpgradeResponseReader::Status::kDone);
+  UpgradeResponseReader silent(key, "AAEC-_8");
+  CHECK(feed(silent, "").status == UpgradeResponseReader::Status::kDone);
+  UpgradeResponseReader other(key, "AAEC-_8");
+  CHECK(feed(other, "Sec-WebSocket-Protocol: chat\r\n").status ==
+        UpgradeResponseReader::Status::kError);
+  UpgradeResponseReader none_offered(key);
+  CHECK(feed(none_offered, "Sec-WebSocket-Protocol: AAEC-_8\r\n").status ==
+        UpgradeResponseReader::Status::kError);
+}
+
+// HTTPUpgrade (Xray config/transports/httpupgrade, v2fly v5 config/stream/httpupgrade, sing-box
+// v2ray-transport): an HTTP/1.1 Upgrade request and a 101, then raw bytes.
+TEST_CASE("httpupgrade: the request head, and the 101 read without an accept key") {
+  CHECK(vmlocal::transport::httpupgrade::build_request({"cdn.example.org", "/up"}) ==
+        "GET /up HTTP/1.1\r\nHost: cdn.example.org\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\n\r\n");
+  auto feed = [](UpgradeResponseReader& reader, std::string_view text) {
+    return reader.feed(ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  };
+  // Xray's answer, then the first stream bytes in the same read.
+  const std::string_view ok =
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  UpgradeResponseReader reader = vmlocal::transport::httpupgrade::make_response_reader();
+  const auto step = feed(reader, std::string(ok) + "\x01\x02");
+  CHECK(step.status == UpgradeResponseReader::Status::kDone);
+  CHECK(step.consumed == ok.size());
+
+  UpgradeResponseReader refused = vmlocal::transport::httpupgrade::make_response_reader();
+  CHECK(feed(refused, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").status ==
+        UpgradeResponseReader::Status::kError);
+  CHECK(refused.status_code() == 404);
+  UpgradeResponseReader no_upgrade = vmlocal::transport::httpupgrade::make_response_reader();
+  CHECK(
+      feed(no_upgrade, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n").status ==
+      UpgradeResponseReader::Status::kError);
+  CHECK(no_upgrade.error() == "the 101 response has no \"Upgrade: websocket\" header");
 }

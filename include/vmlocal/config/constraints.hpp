@@ -18,17 +18,29 @@
 //   VMess header) ride on the SYN; nothing depends on which they are.
 // - sni x address as an IP literal, sni x ws.host, ws.host x port: independent; ws.host
 //   only defaults from sni and the port.
+// - h2.host x sni: independent (v2ray's server checks :authority against its host list, the
+//   certificate is checked against sni); a host list needs no port.
+// - grpc x sni: the :authority is sni (else the address) with the port, as grpc-go sends it;
+//   servers do not check it.
+// - tcp_fast_open x h2 / grpc: the ClientHello rides on the SYN, as for tcp+tls.
 // - timeouts x anything: each timeout bounds its own stage.
 // - local.udp x transport / TLS / alter_id: UDP rides a VMess tunnel like TCP does (Cmd 2,
 //   packet chunks, vmess-protocol.md §13); only the unchunked "zero" body cannot carry it.
+// - ws.max_early_data x tcp_fast_open: both move bytes earlier; together the VMess header
+//   rides in the upgrade request, which rides on the SYN. Nothing depends on the order.
+// - ws.max_early_data x TLS: the early data travels inside TLS like the rest of the upgrade.
+// - transport "httpupgrade" shares ws's rule (ws-alpn-http11): ALPN exactly "http/1.1".
+// - tcp.header = "http" x TLS: the heads travel inside TLS; x tcp_fast_open: the request head
+//   rides on the SYN with the VMess header. No rule needed.
 // Settings this build does not have, and the rules they would bring (comments only):
 // - transport "httpupgrade": like ws, an HTTP/1.1 request: ALPN exactly "http/1.1".
-// - transport "h2" / "grpc": need ALPN "h2" and TLS.
 // - WebSocket early data (path "?ed=2048" in Xray links): today the path is sent as written
 //   and the server ignores the query; with early data, ed x tcp_fast_open would overlap.
+// - transport "h2" / "grpc": need ALPN "h2" and TLS.
 #pragma once
 
 #include <array>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,10 +86,19 @@ std::span<const Constraint> constraints();
 struct Finding {
   const Constraint* rule;
   std::string message;  // "reason; fix", without a position
+  // For a rule about a server: the index of the server in profile.servers.
+  std::optional<size_t> server;
 };
 
 // The rules `profile` breaks, repairing it on the way (so a later rule sees the repaired
 // profile). The loader adds the position of each finding's key.
+//
+// Several servers: a rule whose `at` keys are under "server." is about one server; it is
+// applied to each server on its own, seeing a profile whose `servers` holds only that one, so
+// every rule is written for one server (p.servers.front()). `written` then holds one entry per
+// server: the keys written for it, spelt "server.*" whether they came from [server] or from a
+// [[servers]] entry, plus every key outside it.
 std::vector<Finding> apply_constraints(Profile& profile, const WrittenKeys& written);
+std::vector<Finding> apply_constraints(Profile& profile, std::span<const WrittenKeys> written);
 
 }  // namespace vmlocal::config

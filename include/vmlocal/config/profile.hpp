@@ -27,7 +27,10 @@ struct ListenEndpoint {
   std::string to_string() const;  // as written in a profile
 };
 
-enum class Transport : uint8_t { kTcp, kWs };
+// tcp; ws (WebSocket); h2 (v2ray's "http" network: one HTTP/2 stream per tunnel); grpc (the
+// "gun" service: HTTP/2 POST /<service_name>/Tun carrying protobuf Hunk messages);
+// httpupgrade (an HTTP/1.1 Upgrade, then raw bytes).
+enum class Transport : uint8_t { kTcp, kWs, kH2, kGrpc, kHttpUpgrade };
 
 // [server.tls]: present means TLS to the server (tcp + tls, or ws + tls = wss).
 struct TlsSettings {
@@ -46,6 +49,53 @@ struct WsSettings {
   std::string path = "/";
   std::string host;  // Host header; empty: sni, else server.address (with a non-default port)
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+  // Early data: up to this many of the first bytes (the VMess header and the app's first
+  // bytes) ride in the upgrade request, saving a round trip; 0: off. Needs the server's
+  // support (Xray's "?ed=N" path, v2fly's maxEarlyData, sing-box's max_early_data).
+  uint32_t max_early_data = 0;
+  // The header that carries them; "": appended to the path instead (v2fly's default form).
+  std::string early_data_header = "Sec-WebSocket-Protocol";
+};
+
+// [server.httpupgrade]: the HTTP/1.1 upgrade, used when server.transport = "httpupgrade".
+struct HttpUpgradeSettings {
+  std::string path = "/";
+  std::string host;  // Host header; empty: as for ws (sni, else address, with a non-default port)
+};
+
+// [server.tcp]: v2ray's tcpSettings.header, used when server.transport = "tcp".
+enum class TcpHeader : uint8_t { kNone, kHttp };
+struct TcpSettings {
+  TcpHeader header = TcpHeader::kNone;
+  // header = "http": the request paths and Host values, one of each drawn per connection.
+  // Empty: v2ray's defaults ("/"; "www.baidu.com" or "www.bing.com").
+  std::vector<std::string> path;
+  std::vector<std::string> host;
+};
+
+// [server.h2]: v2ray's httpSettings, used when server.transport = "h2" (always over TLS).
+struct H2Settings {
+  std::string path = "/";
+  // :authority of each request, one drawn at random per tunnel as v2ray does; empty: v2ray's
+  // default "www.example.com" (its server accepts only that host when none is configured).
+  std::vector<std::string> host;
+};
+
+// [server.grpc]: the gRPC "gun" transport (v2ray >= 4.36, Xray, sing-box), over TLS.
+struct GrpcSettings {
+  // The request path is /<service_name>/Tun; a name starting with "/" is the whole path
+  // (Xray's custom-path form, e.g. "/my/path/Tun"). Required.
+  std::string service_name;
+};
+
+// The gRPC request path: "/<service_name>/Tun" (v2fly's and Xray's grpc transport docs), or
+// service_name itself when it starts with "/" (Xray's custom path).
+std::string grpc_path(const GrpcSettings& grpc);
+
+// [server.mux]: Mux.Cool (docs/vmess-protocol.md §14), many tunnels in one VMess connection.
+struct MuxSettings {
+  bool enabled = false;
+  uint32_t concurrency = 8;  // tunnels per connection at most; a new connection beyond
 };
 
 struct Profile {
@@ -69,9 +119,17 @@ struct Profile {
     // for their tunnel to connect or drain. Beyond either, datagrams are dropped and counted.
     uint32_t udp_max_destinations = 64;
     uint32_t udp_max_queued = 256;
+    // The inbound protocols every listen address accepts (picked by the app's first byte).
+    struct Protocols {
+      bool socks5 = true;
+      bool socks4 = true;  // SOCKS4 and 4a
+      bool http = true;    // HTTP proxy: CONNECT and plain absolute-form requests
+    } protocols;
   } local;
 
   struct Server {
+    // For logs and counters: [[servers]] name, or "address:port" ("[2001:db8::1]:443").
+    std::string name;
     std::string address;  // host name or IP literal
     uint16_t port = 0;
     vmess::Uuid uuid{};
@@ -81,7 +139,41 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
-  } server;
+    H2Settings h2;
+    GrpcSettings grpc;
+    TcpSettings tcp;
+    HttpUpgradeSettings httpupgrade;
+    MuxSettings mux;
+    // Seconds added to this clock for VMess timestamps; nullopt ("auto", the default): the offset
+    // estimated from the server's HTTP Date (the WebSocket upgrade response), applied only when
+    // it exceeds 60 s (outbound/server_state.hpp).
+    std::optional<int32_t> clock_offset;
+  };
+  // The servers in the order the profile lists them ([server], or [[servers]]); never empty.
+  std::vector<Server> servers{Server{}};
+
+  // [balancer]: which server a new tunnel tries first (outbound/balancer.hpp).
+  struct Balancer {
+    enum class Strategy : uint8_t {
+      kFirst,    // the first healthy server in profile order
+      kFastest,  // the healthy server with the shortest last probe time
+    };
+    Strategy strategy = Strategy::kFirst;
+    // "fastest" moves to another server only when it is faster by more than this.
+    std::chrono::milliseconds tolerance{50};
+  } balancer;
+
+  // [probe]: the request the doctor, the fail-fast check and health checks send through a server.
+  struct Probe {
+    // An HTTP(S) URL answering quickly (a 204 endpoint). url_set says whether the profile named
+    // it (then a probe also runs at start). Empty (url = ""): no probes at run time.
+    std::string url = "https://www.gstatic.com/generate_204";
+    bool url_set = false;
+    std::chrono::milliseconds interval{180'000};  // between health checks
+    // How long the answer may take once the tunnel is up: no answer by then, while the server
+    // keeps the connection open, is a refused request.
+    std::chrono::milliseconds timeout{5'000};
+  } probe;
 
   struct Timeouts {
     std::chrono::milliseconds handshake{10'000};  // SOCKS greeting + request from the app
@@ -120,11 +212,19 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
 
-// Whether the UDP relay runs: [local] udp, and a body that can carry datagrams (security "zero"
-// has no chunks, vmess-protocol.md §13; written as udp = true with it, the profile is refused).
+// Whether the UDP relay runs: [local] udp, SOCKS5 among [local] protocols, and a server whose
+// body can carry datagrams (security "zero" has no chunks, vmess-protocol.md §13; written as
+// udp = true with only such servers, the profile is refused). UDP goes to those servers only.
 bool udp_enabled(const Profile& profile);
 
-// "tcp", "ws", "tcp+tls" or "ws+tls", for logs and --check.
+// "address:port", with an IPv6 literal in brackets: a server's default name.
+std::string default_server_name(const Profile::Server& server);
+
+// "first" / "fastest".
+std::string_view strategy_name(Profile::Balancer::Strategy strategy);
+
+// "tcp", "tcp+http", "ws", "httpupgrade", "h2", "grpc", each with "+tls" when TLS is on, for
+// logs and --check.
 std::string transport_name(const Profile::Server& server);
 
 // Why the listen addresses must not be used as they are — one reachable from other machines

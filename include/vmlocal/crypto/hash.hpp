@@ -16,7 +16,8 @@ using Digest32 = std::array<uint8_t, 32>;
 // Each takes the message as a list of parts, hashed as if concatenated.
 Digest16 md5(std::initializer_list<ByteView> parts);
 Digest32 sha256(std::initializer_list<ByteView> parts);
-// Only for the WebSocket handshake (Sec-WebSocket-Accept, RFC 6455 §4.2.2), never for security.
+// Only where a protocol names it and nothing depends on its strength: the WebSocket handshake
+// (Sec-WebSocket-Accept, RFC 6455 §4.2.2) and name-based user IDs (RFC 4122 §4.3).
 Digest20 sha1(std::initializer_list<ByteView> parts);
 Digest16 hmac_md5(ByteView key, ByteView message);
 Digest32 hmac_sha256(ByteView key, ByteView message);

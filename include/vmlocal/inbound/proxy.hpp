@@ -51,6 +51,8 @@ class Proxy {
   void release_handles();
 
   size_t tunnel_count() const { return tunnels_.tunnel_count; }
+  // The servers and their shared health (runtime shares worker 1's with the others).
+  outbound::ServerPool& server_pool() { return servers_; }
   // "127.0.0.1:1080", ... as bound (a port 0 in the profile shows the port the kernel chose).
   std::vector<std::string> bound_addresses() const;
   // The bound port of each listener, in [local] listen order.

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "vmlocal/config/profile.hpp"
+#include "vmlocal/outbound/server_state.hpp"
 #include "vmlocal/transport/tls_context.hpp"
 #include "vmlocal/util/error.hpp"
 #include "vmlocal/vmess/account.hpp"
@@ -27,12 +28,17 @@ struct ServerContext {
   // The TLS client context (trust store, session cache, record buffers) when settings.tls is
   // set. Per event loop: its buffer pool and session cache are not shared between threads.
   std::unique_ptr<transport::TlsContext> tls;
+  // What this loop learns about the server while running (clock offset, refusing us): the one
+  // mutable part, reached through the const context every stream pins.
+  std::unique_ptr<ServerState> state;
 
   // Errors: the TLS context could not be made (e.g. "ca_file: cannot read ...").
   static Result<std::shared_ptr<const ServerContext>> make(const config::Profile::Server& server);
 
   // What a TCP request to `target` carries for this server: header mode, the wire security byte
   // (always 3, 4 or 5: servers such as sing-box's panic on 2 "auto" or 6 "zero") and options.
+  // `command`: kTcp for a tunnel, kUdp for a UDP destination (§13), kMux for a Mux.Cool
+  // connection (no target on the wire).
   vmess::RequestParams request_params(const TargetAddress& target,
                                       vmess::Command command = vmess::Command::kTcp) const;
 

@@ -1,5 +1,7 @@
-// The servers new tunnels may use, per event loop, and the choice among them. One server today;
-// [[servers]] with health and failover plug in here (pick() and a retry in dial()).
+// The servers new tunnels may use, per event loop, and the choice among them: dial() returns a
+// FailoverStream that tries the servers in the order the shared ServerHealth gives (health,
+// [balancer] strategy) until one connects. A server the fail-fast check marked as refusing us is
+// skipped; when every server is, the tunnel fails at once (kRefusedLogin).
 #pragma once
 
 #include <memory>
@@ -7,22 +9,48 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/outbound/dialer.hpp"
+#include "vmlocal/outbound/fail_fast.hpp"
+#include "vmlocal/outbound/failover_stream.hpp"
+#include "vmlocal/outbound/health_checker.hpp"
+#include "vmlocal/outbound/mux_connection.hpp"
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/server_context.hpp"
+#include "vmlocal/outbound/server_health.hpp"
 
 namespace vmlocal::outbound {
 
 class ServerPool final : public Dialer, public UdpDialer {
  public:
-  ServerPool(uv_loop_t* loop, crypto::Random& random) : context_(loop, random) {}
+  ServerPool(uv_loop_t* loop, crypto::Random& random) : context_(loop, random), mux_(context_) {}
+  ~ServerPool();
+  ServerPool(const ServerPool&) = delete;
+  ServerPool& operator=(const ServerPool&) = delete;
+
+  // Workers share one ServerHealth: call before configure() to use `health` rather than a new
+  // one (it must have been built for the same servers).
+  void share_health(std::shared_ptr<ServerHealth> health) { shared_health_ = std::move(health); }
 
   // Builds the servers of `profile` for this loop; they replace the current ones for new tunnels
-  // only. Errors: as ServerContext::make.
+  // only (and their fail-fast checks stop). Errors: as ServerContext::make.
   Result<bool> configure(const config::Profile& profile);
+  // Starts the fail-fast checks of the configured servers (fail_fast.hpp): a probe now when the
+  // profile names [probe] url, and after silent tunnels. `health_checks`: also the health
+  // checks (health_checker.hpp) when the servers' health wants them — on one worker only, since
+  // the health is shared.
+  void start_checks(const config::Profile& profile, bool health_checks = false);
+  // Stops the checks (a probe in flight is cancelled), and shared connections (Mux.Cool) close
+  // once their last tunnel has. Call on the loop before it ends; idempotent.
+  void stop();
 
-  // The server the next tunnel uses.
-  const std::shared_ptr<const ServerContext>& pick() const { return servers_.front(); }
-  const std::vector<std::shared_ptr<const ServerContext>>& servers() const { return servers_; }
+  // The first server of the profile.
+  const std::shared_ptr<const ServerContext>& pick() const { return set_->servers.front(); }
+  const std::vector<std::shared_ptr<const ServerContext>>& servers() const {
+    static const std::vector<std::shared_ptr<const ServerContext>> kNone;
+    return set_ ? set_->servers : kNone;
+  }
+  // Null before configure().
+  const std::shared_ptr<ServerHealth>& health() const { return health_; }
+  OutboundContext& context() { return context_; }
 
   Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
                                                   transport::StreamHandler& handler) override;
@@ -32,9 +60,18 @@ class ServerPool final : public Dialer, public UdpDialer {
   Result<std::unique_ptr<transport::Stream>> dial_udp(const TargetAddress& target,
                                                       transport::StreamHandler& handler) override;
 
+  size_t mux_connection_count() const { return mux_.connection_count(); }
+
  private:
+  void stop_checks();
+
   OutboundContext context_;
-  std::vector<std::shared_ptr<const ServerContext>> servers_;
+  MuxPool mux_;  // [server.mux] on: tunnels are sessions of shared connections
+  std::shared_ptr<ServerHealth> shared_health_;
+  std::shared_ptr<ServerHealth> health_;
+  std::shared_ptr<const ServerSet> set_;
+  std::vector<FailFast*> checks_;            // each frees itself after stop()
+  HealthChecker* health_checker_ = nullptr;  // frees itself after stop()
 };
 
 }  // namespace vmlocal::outbound

@@ -32,12 +32,30 @@ namespace vmlocal::outbound {
 
 class VmessStream final : public transport::Stream, private transport::StreamHandler {
  public:
-  // Builds the request for `target` before any traffic. Errors: kUnreachable when VMess cannot
-  // carry the target (e.g. a domain over 255 bytes), or, for Command::kUdp, when the server's
-  // body has no chunks ("zero") and so cannot keep datagrams apart (§13).
-  // Command::kUdp: packet mode (§13): each buffer given to write() is one datagram, sealed as
-  // one chunk (at most max_write_size() bytes each, up to kMaxUplinkChunks buffers per write),
-  // and each view handed to on_stream_views() is one datagram from the target.
+  // A request built for one target, before any traffic (open() = prepare() + create()).
+  struct Prepared {
+    TargetAddress target;
+    vmess::ClientRequest request;
+    int64_t clock_offset = 0;  // the ServerState offset its timestamp used
+    vmess::Command command = vmess::Command::kTcp;
+  };
+  // Errors: kUnreachable when VMess cannot carry the target (e.g. a domain over 255 bytes), or,
+  // for Command::kUdp, when the server's body has no chunks ("zero") and so cannot keep
+  // datagrams apart (§13).
+  // `command`: kTcp for a tunnel, kMux for a Mux.Cool connection (no target on the wire), kUdp
+  // for packet mode (§13): each buffer given to write() is one datagram, sealed as one chunk (at
+  // most max_write_size() bytes each, up to kMaxUplinkChunks buffers per write), and each view
+  // handed to on_stream_views() is one datagram from the target.
+  static Result<Prepared> prepare(OutboundContext& context, const ServerContext& server,
+                                  const TargetAddress& target,
+                                  vmess::Command command = vmess::Command::kTcp);
+  // Cannot fail: for callers that must build the stream inside another layer's constructor
+  // (the probe's TLS inside the tunnel). `report_outcome`: tell the server's ServerState whether
+  // the server responded (tunnels do; the probe reports its own verdict).
+  static std::unique_ptr<VmessStream> create(OutboundContext& context,
+                                             std::shared_ptr<const ServerContext> server,
+                                             Prepared prepared, transport::StreamHandler& handler,
+                                             bool report_outcome = true);
   static Result<std::unique_ptr<VmessStream>> open(OutboundContext& context,
                                                    std::shared_ptr<const ServerContext> server,
                                                    const TargetAddress& target,
@@ -55,15 +73,29 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
   void close(bool reset) override;
   const transport::Failure& failure() const override { return failure_; }
   std::string_view connect_stage() const override { return inner_->connect_stage(); }
+  std::string_view http_status_line() const override { return inner_->http_status_line(); }
+  std::string_view http_date() const override { return inner_->http_date(); }
   size_t max_write_size() const override;
   void release_views() override;
 
+  // For the probe: the stack below is up (TCP, TLS, WebSocket); the server sent its response.
+  bool transport_connected() const { return connected_; }
+  bool responded() const { return request_.downlink.header_done(); }
+
  private:
   VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-              vmess::ClientRequest request, transport::StreamHandler& handler, bool packet);
+              Prepared prepared, transport::StreamHandler& handler, bool report_outcome);
+
+  // With clock_offset = "auto": reads the server's Date from the upgrade response, and rebuilds
+  // the (unsent) request when the offset to apply changed.
+  void apply_server_clock();
+  // Tells the ServerState, once, whether the server responded.
+  void report_outcome(bool responded);
 
   // Handler of the stack below.
   void on_stream_connected() override;
+  void on_stream_writable() override;
+  void start_flush_timer();
   void on_stream_failed(const transport::Failure& failure) override;
   MutableByteView on_stream_buffer() override;
   void on_stream_read(size_t n) override;
@@ -93,15 +125,20 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
 
   OutboundContext& context_;
   std::shared_ptr<const ServerContext> server_;  // pinned: account and TLS context outlive us
+  TargetAddress target_;
+  vmess::Command command_ = vmess::Command::kTcp;
   vmess::ClientRequest request_;
+  int64_t clock_offset_ = 0;
   transport::StreamHandler& handler_;
+  bool report_outcome_ = true;
+  bool outcome_reported_ = false;
   std::unique_ptr<transport::Stream> inner_;
   uv_timer_t flush_timer_{};
   uv::CloseLatch latch_;
   transport::Failure failure_;
 
-  bool packet_ = false;  // Command::kUdp: one datagram per chunk
   bool connected_ = false;
+  bool flush_timer_started_ = false;
   bool closing_ = false;
   bool failed_ = false;
 

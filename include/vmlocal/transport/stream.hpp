@@ -10,7 +10,8 @@
 //    reports closed at once when nothing is outstanding; the TLS and WebSocket layers always
 //    report closed from a later callback.)
 //  * on_stream_connected() means the whole stack is ready (TCP, TLS handshake, WebSocket
-//    upgrade), so the session may answer the app then.
+//    upgrade), so the session may answer the app then. A stack whose opening carries the first
+//    payload (WebSocket early data) first reports on_stream_writable(): see there.
 //  * Bounded memory: a stream with a pending write below returns kPending and takes no more.
 #pragma once
 
@@ -47,6 +48,14 @@ class StreamHandler {
   virtual void on_stream_eof() = 0;
   // A write that returned kPending has completed.
   virtual void on_stream_write_done() = 0;
+  // Only from stacks whose opening carries the first payload (WebSocket early data): the stack
+  // below is up (TCP, TLS) and write() is taken from now on, before on_stream_connected(); the
+  // first write rides in the opening and completes once the opening has. The opening waits for
+  // that first write, whether or not the handler acts on this call (the default does nothing),
+  // so the handler must write or close soon. A handler that answers its app here can no longer
+  // report a failure or timeout of the opening as a refusal. Reads start only after
+  // on_stream_connected().
+  virtual void on_stream_writable() {}
   // Every handle is closed; the stream may be destroyed now (from this callback is fine).
   virtual void on_stream_closed() = 0;
   // Streams that decode in place (the VMess outbound) hand their plaintext over as views into
@@ -93,6 +102,11 @@ class Stream {
   // Which way the tunnel's bytes go when it is not the usual (through the server): "direct".
   // Shown in the tunnel's summary line.
   virtual std::string_view route() const { return {}; }
+  // The HTTP answer the stack got while connecting (the WebSocket upgrade response), or empty:
+  // its status line and Date header, for the doctor and the clock offset estimate. Kept after a
+  // failed upgrade too.
+  virtual std::string_view http_status_line() const { return {}; }
+  virtual std::string_view http_date() const { return {}; }
   // The most bytes one write() takes in all (a VMess stream seals a write into a bounded number
   // of chunks); callers size their reads by it.
   virtual size_t max_write_size() const { return SIZE_MAX; }

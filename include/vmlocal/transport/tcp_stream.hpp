@@ -1,6 +1,9 @@
 // The bottom transport: resolves the server name (uv_getaddrinfo, skipped for IP literals),
-// tries every address in order, then moves bytes with no copy — reads land in the handler's
-// buffer and writes go straight from the caller's buffers.
+// connects as RFC 8305 says (address_order.hpp: IPv6 and IPv4 interleaved, a new attempt every
+// 250 ms or at once when one fails, the earlier ones still running; the first to connect wins
+// and the others are closed), then moves bytes with no copy — reads land in the handler's
+// buffer and writes go straight from the caller's buffers. An address that failed or was
+// overtaken is named in the log when another one won; when all fail, the failure names each.
 //
 // A graceful close() with a write still queued in libuv keeps the socket open until that write
 // has gone (reading and discarding meanwhile, so a peer that writes while we wait does not stall
@@ -10,6 +13,7 @@
 
 #include <uv.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,9 +45,19 @@ class TcpStream final : public Stream {
   }
 
  private:
+  // One connection attempt to one address: its own socket, racing the others. The winner's
+  // socket becomes the stream's.
+  struct Attempt {
+    uv_tcp_t tcp{};
+    uv_connect_t req{};
+    TcpStream* owner = nullptr;
+    size_t address = 0;  // index into addresses_
+  };
+
   static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result);
   static void on_connect(uv_connect_t* req, int status);
   static void on_attempt_closed(uv_handle_t* handle);
+  static void on_attempt_delay(uv_timer_t* timer);
   static void on_closed(uv_handle_t* handle);
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -54,7 +68,12 @@ class TcpStream final : public Stream {
   static void on_drain_timeout(uv_timer_t* timer);
   static void on_drain_timer_closed(uv_handle_t* handle);
 
-  void try_next_address();
+  void start_next_attempt();
+  void attempt_failed(Attempt* attempt, int uv_error);
+  void won(Attempt* attempt);
+  // Closes a losing or failed attempt; freed in its close callback.
+  void drop_attempt(Attempt* attempt);
+  void stop_attempt_delay();
   void report_fast_open();
   void fail(FailureKind kind, std::string message);
   void maybe_finish_close();
@@ -68,14 +87,19 @@ class TcpStream final : public Stream {
   std::string host_;
   uint16_t port_;
 
-  std::vector<sockaddr_storage> addresses_;
+  std::vector<sockaddr_storage> addresses_;  // in attempt order
   size_t next_address_ = 0;
-  std::string last_connect_error_;
+  std::vector<Attempt*> racing_;  // started, not yet connected or failed
+  size_t attempts_busy_ = 0;      // attempt sockets whose close callback has not run
+  std::string connect_errors_;    // "connect A: why; connect B: why"
+  size_t connect_failures_ = 0;
   FailureKind last_connect_kind_ = FailureKind::kOther;
+  uv_timer_t attempt_delay_{};
+  bool attempt_delay_busy_ = false;  // initialized, close callback not yet run
 
   uv_getaddrinfo_t resolve_req_{};
-  uv_tcp_t tcp_{};
-  uv_connect_t connect_req_{};
+  std::unique_ptr<Attempt> winner_;  // owns tcp_'s memory
+  uv_tcp_t* tcp_ = nullptr;          // the connected socket
   uv_write_t write_req_{};
   uv_shutdown_t shutdown_req_{};
   uv_timer_t drain_timer_{};  // initialized only for a graceful close that must wait

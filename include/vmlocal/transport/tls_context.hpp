@@ -33,6 +33,8 @@ struct TlsOptions {
   std::vector<std::string> alpn;
   // WebSocket runs on top: refuse a server that chooses anything but http/1.1.
   bool require_http11 = false;
+  // HTTP/2 runs on top: refuse a server that chooses anything but h2 (or nothing).
+  bool require_h2 = false;
   // Skip every certificate check. Loudly warned about by whoever creates the context.
   bool insecure = false;
   // PEM CA certificates to trust instead of the system store; empty: the system store.

@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include <optional>
 #include <string>
 
 #include "vmlocal/transport/layer_stream.hpp"
@@ -43,6 +44,15 @@ class TlsStream final : public LayerStream {
   std::string protocol_version() const;  // "TLSv1.3"
   std::string alpn_selected() const;     // "" when none
 
+  // The server's certificate as received (also after a failed verification), for the doctor.
+  struct PeerCertificate {
+    std::string subject;    // "CN=vmess.example.org" (RFC 2253)
+    std::string issuer;     // "CN=R3,O=Let's Encrypt,C=US"
+    std::string not_after;  // "Mar  1 12:00:00 2027 GMT"
+    bool expired = false;   // not_after is in the past by this computer's clock
+  };
+  std::optional<PeerCertificate> peer_certificate() const;
+
   // Used by the OpenSSL callbacks (tls_bio.cpp, tls_verify.cpp).
   struct Callbacks;
 
@@ -63,7 +73,13 @@ class TlsStream final : public LayerStream {
   void handshake_done();
   void pump_reads();
   // Handles a failed SSL_read/SSL_peek; false if reading must stop for now.
-  bool handle_read_result(int rc);
+  // Why a read stopped, taken from OpenSSL at once (see pump_reads).
+  struct ReadStop {
+    int error = 0;        // SSL_get_error
+    std::string failure;  // the message, for a fatal error
+  };
+  ReadStop why_read_stopped(int rc);
+  bool handle_read_stop(const ReadStop& stop);
   void report_eof();
   WriteResult continue_write();
   WriteResult flush_output();

@@ -25,10 +25,22 @@ std::string accept_for_key(std::string_view key);
 // "GET /path HTTP/1.1\r\nHost: ...\r\n...\r\n\r\n".
 std::string build_upgrade_request(const UpgradeRequest& request, std::string_view key);
 
+// WebSocket early data: the first bytes of the stream ride in the upgrade request, base64url
+// without padding (Go's RawURLEncoding), either in the header `header_name` (Xray; sing-box with
+// early_data_header_name "Sec-WebSocket-Protocol") or appended to the path when `header_name`
+// is empty (v2fly, sing-box's default). Sources: v2fly's transport docs, config/transport/
+// websocket.md ("maxEarlyData ... 数据会以 Base64 RawURLEncoding 的形式附加在 path 之后 ...
+// 如果设置 earlyDataHeaderName 则会将前置数据放置于该 HTTP 头"); Xray's transports/websocket
+// ("ed" in the path: the first packet in Sec-WebSocket-Protocol); sing-box's
+// configuration/shared/v2ray-transport (WebSocket: max_early_data, early_data_header_name).
+UpgradeRequest with_early_data(UpgradeRequest request, ByteView early,
+                               std::string_view header_name);
+
 // Reads the server's response head (status line and headers) as bytes arrive, and checks it:
 // status 101, "Upgrade: websocket", "Connection: upgrade", the right Sec-WebSocket-Accept, and
-// no extension or subprotocol (none was offered). Bytes after the head are WebSocket frames and
-// are left to the caller (see Step::consumed).
+// no extension or subprotocol, except that an early-data value offered in
+// Sec-WebSocket-Protocol may be echoed (Xray and sing-box echo it, as browsers require). Bytes
+// after the head are WebSocket frames and are left to the caller (see Step::consumed).
 class UpgradeResponseReader {
  public:
   // A response head longer than this is refused (v2ray sends ~130 bytes; CDNs a few hundred).
@@ -40,7 +52,11 @@ class UpgradeResponseReader {
     size_t consumed = 0;  // bytes of this input that belong to the head
   };
 
-  explicit UpgradeResponseReader(std::string key);
+  // `offered_protocol`: the Sec-WebSocket-Protocol value the request carried ("" for none).
+  explicit UpgradeResponseReader(std::string key, std::string offered_protocol = {});
+  // The HTTPUpgrade transport's answer (httpupgrade.hpp): the same 101 head, without
+  // Sec-WebSocket-Accept, since its request carries no key.
+  static UpgradeResponseReader without_accept() { return UpgradeResponseReader(); }
 
   Step feed(ByteView bytes);
 
@@ -48,14 +64,22 @@ class UpgradeResponseReader {
   const std::string& error() const { return error_; }
   // The status code once the status line was read (0 before).
   int status_code() const { return status_code_; }
+  // Once the head was read, whatever the answer: the status line and the Date header ("" when
+  // absent), for the doctor and the clock offset estimate.
+  const std::string& status_line() const { return status_line_; }
+  const std::string& date() const { return date_; }
 
  private:
+  UpgradeResponseReader() = default;
   Step fail(std::string why);
   void check_head();
 
-  std::string expected_accept_;
+  std::string expected_accept_;  // "": not checked (HTTPUpgrade)
+  std::string offered_protocol_;
   std::string head_;
   std::string error_;
+  std::string status_line_;
+  std::string date_;
   int status_code_ = 0;
   bool done_ = false;
 };

@@ -13,6 +13,10 @@
 // is answered (the same code, §5.5.1) before it is reported as EOF, and the answer goes out
 // even if the handler then resets: after the server's Close there is nothing left to abort.
 // Pings are answered with a pong between data frames.
+//
+// Early data (options.max_early_data > 0): the upgrade request is sent on the first write()
+// rather than when the stream below connects, carrying that write's first bytes; the write
+// completes once the 101 has come and the rest of it went as a frame.
 #pragma once
 
 #include <uv.h>
@@ -32,6 +36,11 @@ namespace vmlocal::transport {
 
 struct WsOptions {
   ws::UpgradeRequest request;  // Host, path, extra headers
+  // Early data (ws_handshake.hpp, with_early_data): > 0 makes the upgrade wait for the first
+  // write, whose first max_early_data bytes ride in the request (the rest follows as a frame
+  // after the 101); the handler hears on_stream_writable() once the stack below is up.
+  size_t max_early_data = 0;
+  std::string early_data_header;  // "": appended to the path (v2fly); else this header
 };
 
 class WsStream final : public LayerStream {
@@ -43,6 +52,9 @@ class WsStream final : public LayerStream {
   WriteResult write(uv_buf_t* bufs, size_t count) override;
   WriteResult shutdown() override;
   std::string_view connect_stage() const override;
+
+  std::string_view http_status_line() const override { return status_line_; }
+  std::string_view http_date() const override { return date_; }
 
   // The close code and reason the server sent, once it did (kCloseNoStatus: none given).
   uint16_t peer_close_code() const { return peer_close_code_; }
@@ -62,6 +74,11 @@ class WsStream final : public LayerStream {
   void on_resume() override;
 
   void on_upgrade_bytes(size_t n);
+  // Sends the upgrade request; false when the write below failed (failure_ says why).
+  bool send_upgrade(const ws::UpgradeRequest& request, std::string offered_protocol);
+  WriteResult write_early(uv_buf_t* bufs, size_t count);
+  // After the 101: the rest of the write that carried early data goes as a frame.
+  void finish_early_write();
   // Decodes n bytes at `base` (the handler's buffer) and hands the payload on.
   void process(uint8_t* base, size_t n);
   void on_control(ws::Opcode opcode, ByteView payload);
@@ -82,6 +99,8 @@ class WsStream final : public LayerStream {
   crypto::Random& random_;
   std::unique_ptr<Handshake> handshake_;  // only during the upgrade
   Bytes leftover_;                        // frame bytes that came with the 101 response
+  std::string status_line_;               // of the upgrade response, once read
+  std::string date_;                      // its Date header
   size_t leftover_offset_ = 0;
 
   ws::FrameDecoder decoder_{ws::Role::kClient};
@@ -102,6 +121,8 @@ class WsStream final : public LayerStream {
   bool user_write_pending_ = false;
   bool inner_write_pending_ = false;
 
+  bool awaiting_first_write_ = false;  // early data: the upgrade waits for write()
+  bool early_write_ = false;           // the handler's write rides in the upgrade
   bool inner_connected_ = false;
   bool connected_ = false;
   bool inner_eof_ = false;

@@ -12,6 +12,10 @@
 // so a tunnel holds at most one uplink block and the outbound's one downlink block, and only
 // while bytes move. Half-close: app EOF -> outbound shutdown(); outbound EOF -> shutdown toward
 // the app; the tunnel ends cleanly when both have happened.
+//
+// Outbounds whose opening carries the app's first bytes (StreamHandler::on_stream_writable) get
+// the app's answer, and its bytes, before they are connected; a failure of the opening then
+// reaches the app as a reset. The tunnel asks nothing about which protocol that is.
 #pragma once
 
 #include <uv.h>
@@ -24,6 +28,7 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/handshake/inbound_handshake.hpp"
+#include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/dialer.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/tunnel/loop_context.hpp"
@@ -41,6 +46,12 @@ class Tunnel final : private transport::StreamHandler {
   static int accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
                     std::unique_ptr<handshake::InboundHandshake> handshake,
                     outbound::Dialer& dialer, uv_stream_t* listener);
+  // The same with a dialer of this connection's own, which the tunnel owns and frees: how an
+  // inbound puts an adapter between the tunnel and the outbound (the HTTP proxy's forwarding of
+  // plain requests) while the tunnel stays protocol-free.
+  static int accept(LoopContext& context, std::shared_ptr<const config::Profile> profile,
+                    std::unique_ptr<handshake::InboundHandshake> handshake,
+                    std::unique_ptr<outbound::Dialer> own_dialer, uv_stream_t* listener);
 
   Tunnel(const Tunnel&) = delete;
   Tunnel& operator=(const Tunnel&) = delete;
@@ -59,15 +70,17 @@ class Tunnel final : private transport::StreamHandler {
   enum class TimerPurpose : uint8_t { kNone, kHandshake, kConnect, kIdle, kLinger };
 
   Tunnel(LoopContext& context, std::shared_ptr<const config::Profile> profile,
-         std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer);
+         std::unique_ptr<handshake::InboundHandshake> handshake, outbound::Dialer& dialer,
+         std::unique_ptr<outbound::Dialer> own_dialer);
   ~Tunnel();
+  int start(uv_stream_t* listener);
 
   // Handshake and connect (tunnel_handshake.cpp).
   void on_handshake_bytes(size_t n);
   void queue_reply(ByteView bytes);
   void flush_replies();
   void replies_flushed();
-  void refuse_with(ByteView reply, std::string reason);
+  void refuse_with(ByteView reply, std::string reason, log::Level level = log::Level::kWarn);
   void fail_request(ErrorKind kind, std::string reason);
   void start_connect();
   static void on_reply_write(uv_write_t* req, int status);
@@ -79,6 +92,9 @@ class Tunnel final : private transport::StreamHandler {
 
   // StreamHandler (the outbound).
   void on_stream_connected() override;
+  void on_stream_writable() override;
+  // The app's answer and the uplink's start, once the outbound takes writes.
+  void answer_app_and_start_uplink();
   void on_stream_failed(const transport::Failure& failure) override;
   MutableByteView on_stream_buffer() override;
   void on_stream_read(size_t n) override;
@@ -115,6 +131,7 @@ class Tunnel final : private transport::StreamHandler {
 
   LoopContext& context_;
   std::shared_ptr<const config::Profile> profile_;  // this tunnel's configuration snapshot
+  std::unique_ptr<outbound::Dialer> own_dialer_;    // set when the inbound gave one
   outbound::Dialer& dialer_;
   Tunnel* next_ = nullptr;
   Tunnel* prev_ = nullptr;
@@ -127,14 +144,18 @@ class Tunnel final : private transport::StreamHandler {
   std::unique_ptr<transport::Stream> outbound_;
   std::unique_ptr<UdpAssociationLease> association_;  // UDP ASSOCIATE only
   uv::CloseLatch latch_;
+  // The outbound took writes before it was connected (on_stream_writable): the app has been
+  // answered and the uplink runs, while the connect timer still bounds the opening.
+  bool awaiting_open_ = false;
 
   Phase phase_ = Phase::kHandshake;
   TimerPurpose timer_purpose_ = TimerPurpose::kNone;
 
   // Handshake state; the handshake is dropped once its last reply is queued.
   std::unique_ptr<handshake::InboundHandshake> handshake_;
-  std::string_view protocol_;          // the handshake's name for log lines ("socks5")
-  std::array<uint8_t, 64> replies_{};  // replies; only appended to while writes may pend
+  std::string_view protocol_;  // the handshake's name for log lines ("socks5")
+  // Replies; only appended to while writes may pend. Sized for an HTTP error response.
+  std::array<uint8_t, 512> replies_{};
   size_t replies_len_ = 0;
   size_t replies_sent_ = 0;
   uv_buf_t reply_buf_{};

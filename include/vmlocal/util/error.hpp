@@ -12,14 +12,16 @@
 namespace vmlocal {
 
 enum class ErrorKind : uint8_t {
-  kResolve,      // a name did not resolve (DNS)
-  kRefused,      // TCP connection refused
-  kUnreachable,  // network or host unreachable, or a target the protocol cannot carry
-  kTimeout,      // a deadline passed
-  kReset,        // the connection was reset or broken mid-stream
-  kProtocol,     // a layer above TCP failed (TLS, WebSocket, a malformed VMess response)
-  kNoResponse,   // the VMess server closed without answering: refused login, clock, or target
-  kBlocked,      // refused by this client's own rules ([route] block)
+  kResolve,       // a name did not resolve (DNS)
+  kRefused,       // TCP connection refused
+  kUnreachable,   // network or host unreachable, or a target the protocol cannot carry
+  kTimeout,       // a deadline passed
+  kReset,         // the connection was reset or broken mid-stream
+  kProtocol,      // a layer above TCP failed (TLS, WebSocket, a malformed VMess response)
+  kNoResponse,    // the VMess server closed without answering: refused login, clock, or target
+  kBlocked,       // refused by this client's own rules ([route] block)
+  kRefusedLogin,  // a probe showed the server refuses us (outbound/server_state.hpp): the
+                  // tunnel fails at once, and the reason is logged once, not per tunnel
   kOther,
 };
 

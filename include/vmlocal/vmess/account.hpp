@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -14,6 +15,16 @@ using Uuid = crypto::SecretArray<16>;
 
 // Accepts the canonical 8-4-4-4-12 hex form (either case); nullopt otherwise.
 std::optional<Uuid> parse_uuid(std::string_view text);
+
+// A user ID as v2ray/Xray configs and share links write it: the 8-4-4-4-12 form, the same 32
+// hex digits without dashes, or any other text of 1..30 bytes, which Xray (common/uuid
+// ParseString) maps to a name-based UUID: version 5 (RFC 4122 §4.3), SHA-1 over the all-zero
+// namespace followed by the text. "example" -> feb54431-301b-52bb-a6dd-e1e93e81bb9e. nullopt
+// for anything else (31 bytes and more that are not a UUID, or empty).
+std::optional<Uuid> parse_user_id(std::string_view text);
+
+// The canonical lower-case 8-4-4-4-12 form (for writing a profile; never for logs).
+std::string format_uuid(const Uuid& uuid);
 
 struct Account {
   Uuid id;

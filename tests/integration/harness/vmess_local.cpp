@@ -63,6 +63,16 @@ VmessLocalProfile VmessLocalProfile::for_server(const V2rayServer& server) {
   return p;
 }
 
+VmessLocalProfile::Server VmessLocalProfile::Server::for_server(const V2rayServer& server,
+                                                                std::string name) {
+  Server s;
+  s.name = std::move(name);
+  s.address = server.endpoint().host;
+  s.port = server.port();
+  s.uuid = server.uuid();
+  return s;
+}
+
 std::string VmessLocalProfile::to_toml() const {
   std::string t = "[local]\nlisten = [";
   for (std::size_t i = 0; i < listen.size(); ++i) {
@@ -76,8 +86,15 @@ std::string VmessLocalProfile::to_toml() const {
   if (allow_open_proxy) t += "allow_open_proxy = true\n";
   if (max_connections > 0) t += "max_connections = " + std::to_string(max_connections) + "\n";
   t += "workers = " + std::to_string(workers) + "\n";
+  if (!protocols.empty()) {
+    t += "protocols = [";
+    for (std::size_t i = 0; i < protocols.size(); ++i)
+      t += (i ? ", " : "") + toml_string(protocols[i]);
+    t += "]\n";
+  }
   if (!extra_local_toml.empty()) t += extra_local_toml + "\n";
-  t += "\n[server]\n";
+  t += more_servers.empty() ? "\n[server]\n" : "\n[[servers]]\n";
+  if (!server_name.empty()) t += "name = " + toml_string(server_name) + "\n";
   t += "address = " + toml_string(server_address) + "\n";
   t += "port = " + std::to_string(server_port) + "\n";
   t += "uuid = " + toml_string(uuid) + "\n";
@@ -85,6 +102,15 @@ std::string VmessLocalProfile::to_toml() const {
   t += "security = " + toml_string(security) + "\n";
   t += "transport = " + toml_string(transport) + "\n";
   if (tcp_fast_open) t += "tcp_fast_open = true\n";
+  if (!clock_offset.empty()) t += "clock_offset = " + clock_offset + "\n";
+  for (const Server& more : more_servers) {
+    t += "\n[[servers]]\n";
+    if (!more.name.empty()) t += "name = " + toml_string(more.name) + "\n";
+    t += "address = " + toml_string(more.address) + "\n";
+    t += "port = " + std::to_string(more.port) + "\n";
+    t += "uuid = " + toml_string(more.uuid) + "\n";
+    t += "security = " + toml_string(more.security) + "\n";
+  }
   if (!route_private.empty()) t += "\n[route]\nprivate = " + toml_string(route_private) + "\n";
   t += "\n[timeouts]\n";
   t += "handshake = " + seconds(handshake_timeout) + "\n";
@@ -92,6 +118,8 @@ std::string VmessLocalProfile::to_toml() const {
   t += "idle = " + seconds(idle_timeout) + "\n";
   t += "shutdown_grace = " + seconds(shutdown_grace) + "\n";
   t += "\n[log]\nlevel = " + toml_string(log_level) + "\n";
+  t += "\n[probe]\nurl = " + toml_string(probe_url) + "\ntimeout = " + probe_timeout + "\n";
+  if (!probe_interval.empty()) t += "interval = " + probe_interval + "\n";
   if (!extra_toml.empty()) t += "\n" + extra_toml + "\n";
   return t;
 }
@@ -112,7 +140,9 @@ Process launch_vmess_local(TempDir& dir, std::string_view profile_text,
   // 0600: the loader warns about profiles other users can read (they hold the UUID).
   auto path = dir.write_file(std::string(stem) + ".toml", profile_text);
   auto binary = options.binary.empty() ? vmess_local_binary() : options.binary;
-  std::vector<std::string> args{binary.string(), "-c", path.string()};
+  std::vector<std::string> args{binary.string()};
+  args.insert(args.end(), options.leading_args.begin(), options.leading_args.end());
+  args.insert(args.end(), {"-c", path.string()});
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   if (options.hosts) {
     // The bind mounts exist only in the new namespace; sh execs the binary, so the PID the

@@ -27,6 +27,7 @@ struct VmessLocalProfile {
   bool allow_open_proxy = false;                 // [local] allow_open_proxy
   std::uint32_t max_connections = 0;             // [local] max_connections; 0: not written
   std::uint32_t workers = 1;                     // [local] workers
+  std::vector<std::string> protocols;            // [local] protocols; empty: not written
 
   std::string server_address = "127.0.0.1";
   std::uint16_t server_port = 0;
@@ -35,6 +36,19 @@ struct VmessLocalProfile {
   std::string security = "aes-128-gcm";
   std::string transport = "tcp";
   bool tcp_fast_open = false;  // [server] tcp_fast_open
+
+  // More servers: with any, the profile is written with [[servers]] — the server above first
+  // (named `server_name` when set), then these, in order.
+  struct Server {
+    std::string name;  // empty: the default ("address:port")
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::string uuid;
+    std::string security = "aes-128-gcm";
+    static Server for_server(const V2rayServer& server, std::string name = {});
+  };
+  std::string server_name;  // [server] name; empty: not written
+  std::vector<Server> more_servers;
 
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds connect_timeout{10'000};
@@ -46,6 +60,15 @@ struct VmessLocalProfile {
   std::string route_private = "proxy";
 
   std::string log_level = "info";
+  // [probe] url; empty: url = "" (no probes: a test never sends the default probe URL, and
+  // probes would add connections a test may count).
+  std::string probe_url;
+  std::string probe_timeout = "2";
+  std::string probe_interval;  // [probe] interval in seconds; empty: not written
+  // [server] clock_offset as written ("0", "\"auto\""); empty: not written (the product's
+  // "auto", which sends a plain request to a ws server's port at start: a connection tests
+  // that count them would see). Default "0": this machine's clock is right.
+  std::string clock_offset = "0";
   std::string extra_toml;        // appended verbatim (new tables only: it lands after [log])
   std::string extra_local_toml;  // lines added to [local] (e.g. the udp keys)
 
@@ -55,9 +78,10 @@ struct VmessLocalProfile {
 };
 
 struct VmessLocalOptions {
-  std::vector<std::string> extra_args;  // after "-c FILE"
-  EnvVars env;                          // added to the test's environment
-  std::filesystem::path binary;         // empty: vmess_local_binary()
+  std::vector<std::string> leading_args;  // before "-c FILE": a subcommand, e.g. {"doctor"}
+  std::vector<std::string> extra_args;    // after "-c FILE"
+  EnvVars env;                            // added to the test's environment
+  std::filesystem::path binary;           // empty: vmess_local_binary()
   std::chrono::milliseconds start_timeout{10'000};
   // Set: vmess-local runs in a private mount namespace (`unshare -m`, so root, which CI is)
   // where this text is /etc/hosts and /etc/resolv.conf names a closed port on 127.0.0.1, so

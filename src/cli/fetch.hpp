@@ -1,0 +1,17 @@
+// Fetching a subscription over http(s) with libcurl.
+#pragma once
+
+#include <string>
+#include <variant>
+
+namespace vmlocal::cli {
+
+// The body of a 2xx answer, or why there is none. Follows up to 5 redirects, gives up after
+// 30 s, refuses more than 8 MiB, verifies certificates; honours http_proxy/https_proxy.
+std::variant<std::string, std::string> fetch_url(const std::string& url);
+
+inline bool is_body(const std::variant<std::string, std::string>& result) {
+  return result.index() == 0;
+}
+
+}  // namespace vmlocal::cli

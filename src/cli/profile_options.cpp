@@ -1,0 +1,145 @@
+#include "profile_options.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "vmlocal/log/log.hpp"
+
+namespace vmlocal::cli {
+namespace {
+
+// What people paste where a profile belongs. A TOML error about it would be a riddle.
+std::optional<std::string> misplaced_input(const std::string& path) {
+  const std::string import_hint = ": run `vmess-local import` to turn it into a profile";
+  if (path.rfind("vmess://", 0) == 0)
+    return "this looks like a vmess:// link, not a file" + import_hint;
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return std::nullopt;  // the loader says why it cannot be read
+  std::string head(4096, '\0');
+  file.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(file.gcount()));
+  if (head.rfind("\xEF\xBB\xBF", 0) == 0) head.erase(0, 3);
+  const size_t first = head.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return std::nullopt;
+  if (head[first] == '{') {
+    return path + ": this looks like a v2ray JSON config, not a vmess-local profile" + import_hint;
+  }
+  if (head.compare(first, 8, "vmess://") == 0) {
+    return path + ": this looks like a vmess:// link, not a vmess-local profile" + import_hint;
+  }
+  return std::nullopt;
+}
+
+// The command-line settings that replace the profile's. False (after saying why) on a bad one.
+bool apply_overrides(const ProfileOptions& options, config::Profile& profile) {
+  if (!options.listen_override.empty()) {
+    profile.local.listen.clear();
+    for (const std::string& text : options.listen_override) {
+      auto parsed = config::parse_listen_endpoint(text);
+      if (const auto* error = std::get_if<std::string>(&parsed)) {
+        std::fprintf(stderr, "vmess-local: --listen %s: %s\n", text.c_str(), error->c_str());
+        return false;
+      }
+      profile.local.listen.push_back(std::get<config::ListenEndpoint>(parsed));
+    }
+  }
+  if (!options.log_level.empty()) profile.log.level = *log::parse_level(options.log_level);
+  return true;
+}
+
+// False (after saying why) when the profile would open the proxy to others without auth.
+bool check_exposure(const config::Profile& profile) {
+  if (auto problem = config::open_proxy_problem(profile)) {
+    std::fprintf(stderr, "vmess-local: %s\n", problem->c_str());
+    return false;
+  }
+  for (const auto& endpoint : profile.local.listen) {
+    if (!endpoint.is_loopback() && profile.local.username.empty()) {
+      log::warn("allow_open_proxy = true: anyone who can reach ", endpoint.to_string(),
+                " can use your server through this proxy");
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void add_profile_options(CLI::App& app, ProfileOptions& options) {
+  app.add_option("-c,--config", options.config_path,
+                 "Profile to use (TOML; see example.toml). Default: "
+                 "$XDG_CONFIG_HOME/vmess-local/config.toml, then /etc/vmess-local/config.toml")
+      ->type_name("FILE");
+  app.add_option("-l,--listen", options.listen_override,
+                 "Proxy listen address, e.g. 127.0.0.1:1080 or [::1]:1080; replaces [local] "
+                 "listen (repeatable)")
+      ->type_name("ADDR:PORT");
+  app.add_option("--log-level", options.log_level,
+                 "error, warn, info or debug; replaces [log] level")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--stats-interval", options.stats_interval,
+                 "Log one line of counters per server every SECONDS (they are also logged on "
+                 "SIGUSR1)")
+      ->type_name("SECONDS");
+}
+
+std::vector<std::string> default_profile_candidates() {
+  std::vector<std::string> out;
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const char* home = std::getenv("HOME");
+  // XDG Base Directory: a relative $XDG_CONFIG_HOME is invalid and ignored.
+  if (xdg != nullptr && xdg[0] == '/') {
+    out.push_back(std::string(xdg) + "/vmess-local/config.toml");
+  } else if (home != nullptr && home[0] != '\0') {
+    out.push_back(std::string(home) + "/.config/vmess-local/config.toml");
+  }
+  out.push_back("/etc/vmess-local/config.toml");
+  return out;
+}
+
+std::optional<std::string> default_profile_path() {
+  for (const std::string& path : default_profile_candidates()) {
+    std::error_code error;
+    if (std::filesystem::exists(path, error)) return path;
+  }
+  return std::nullopt;
+}
+
+std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
+                                                std::string* used_path) {
+  std::string path = options.config_path;
+  if (path.empty()) {
+    auto found = default_profile_path();
+    if (!found) {
+      std::string tried;
+      for (const std::string& candidate : default_profile_candidates())
+        tried += (tried.empty() ? "" : " or ") + candidate;
+      std::fprintf(stderr,
+                   "vmess-local: no profile: give one with -c FILE, or create %s (e.g. "
+                   "`vmess-local import LINK -o %s`)\n",
+                   tried.c_str(), default_profile_candidates().front().c_str());
+      return std::nullopt;
+    }
+    path = *found;
+  }
+  if (auto hint = misplaced_input(path)) {
+    std::fprintf(stderr, "vmess-local: %s\n", hint->c_str());
+    return std::nullopt;
+  }
+  config::ProfileResult loaded = config::load_profile(path);
+  for (const std::string& warning : loaded.warnings)
+    log::warn(warning);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "vmess-local: %s\n", loaded.error().c_str());
+    return std::nullopt;
+  }
+  config::Profile profile = loaded.profile();
+  if (!apply_overrides(options, profile)) return std::nullopt;
+  log::set_level(profile.log.level);
+  if (!check_exposure(profile)) return std::nullopt;
+  if (used_path != nullptr) *used_path = path;
+  return profile;
+}
+
+}  // namespace vmlocal::cli

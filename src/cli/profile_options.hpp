@@ -1,0 +1,37 @@
+// The options that choose and adjust a profile (-c, --listen, --log-level), shared by the
+// subcommands that run with one (run, check, doctor) and by `vmess-local -c FILE` itself.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmlocal/config/profile.hpp"
+
+namespace vmlocal::cli {
+
+struct ProfileOptions {
+  std::string config_path;  // empty: the default path (default_profile_path())
+  std::vector<std::string> listen_override;
+  std::string log_level;
+  unsigned stats_interval = 0;  // seconds; 0: counters only on SIGUSR1
+};
+
+// Adds -c/--config, -l/--listen and --log-level to `app`, storing into `options`.
+void add_profile_options(CLI::App& app, ProfileOptions& options);
+
+// $XDG_CONFIG_HOME/vmess-local/config.toml (or ~/.config/vmess-local/config.toml), then
+// /etc/vmess-local/config.toml: the first that exists; nullopt when neither does.
+std::optional<std::string> default_profile_path();
+// The paths default_profile_path() tries, in order (for messages and the man page).
+std::vector<std::string> default_profile_candidates();
+
+// Loads the profile the options name (or the default), applies the overrides and the exposure
+// check; prints why to stderr and returns nullopt on any problem (exit status kExitUsage).
+// A JSON config or a vmess:// link given to -c gets "run `vmess-local import`".
+std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
+                                                std::string* used_path = nullptr);
+
+}  // namespace vmlocal::cli

@@ -1,0 +1,193 @@
+// Failover before the app's answer (outbound/failover_stream.hpp), inside a real proxy: the
+// in-process inbound::Proxy with two or three servers, dead ones first, and a scripted VMess
+// server behind the live one. The app must only ever see a success while a server works; the
+// log says once when a server is marked down and where new tunnels go.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "support/fake_vmess_server.hpp"
+#include "support/in_process_proxy.hpp"
+#include "vmlocal/crypto/random.hpp"
+#include "vmlocal/log/log.hpp"
+#include "vmlocal/vmess/account.hpp"
+
+using namespace vmlocal;
+using namespace std::chrono_literals;
+
+namespace {
+
+vmess::Account fresh_account() {
+  crypto::SystemRandom random;
+  vmess::Uuid id;
+  random.fill(id);
+  return vmess::Account::make(id, 0);
+}
+
+config::Profile::Server server(const std::string& name, uint16_t port, const vmess::Account& a) {
+  config::Profile::Server s;
+  s.name = name;
+  s.address = "127.0.0.1";
+  s.port = port;
+  s.uuid = a.id;
+  s.security = vmess::Security::kAes128Gcm;
+  return s;
+}
+
+// A loopback port nothing listens on: connecting is refused at once.
+uint16_t closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A listener that never accepts or answers: the kernel completes TCP, then nothing comes.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// Captures the log lines while it lives.
+class LogCapture {
+ public:
+  LogCapture() {
+    log::set_level(log::Level::kInfo);
+    log::set_sink([this](log::Level, std::string_view message) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(message);
+    });
+  }
+  ~LogCapture() {
+    log::set_sink(nullptr);
+    log::set_level(log::Level::kWarn);
+  }
+  size_t count(std::string_view needle) {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const std::string& line : lines_)
+      n += line.find(needle) != std::string::npos;
+    return n;
+  }
+  std::string all() {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const std::string& line : lines_)
+      out += line + "\n";
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// One echo round trip through a fresh tunnel; the SOCKS reply code.
+uint8_t echo_once(uint16_t proxy_port) {
+  test::BlockingClient app(proxy_port);
+  const uint8_t reply = app.socks_connect(9);
+  if (reply != 0) return reply;
+  app.send_all(as_bytes("ping"));
+  uint8_t got[4] = {};
+  size_t have = 0;
+  while (have < 4) {
+    const size_t n = app.receive(got + have, 4 - have);
+    REQUIRE(n > 0);
+    have += n;
+  }
+  CHECK(std::string(reinterpret_cast<char*>(got), 4) == "ping");
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("failover: a refused first server is skipped before the app's answer, marked down once") {
+  LogCapture captured;
+  const vmess::Account account = fresh_account();
+  test::FakeVmessServer live(account, test::FakeScript::kEcho);
+  config::Profile profile;
+  profile.servers = {server("dead", closed_port(), account), server("live", live.port(), account)};
+  profile.probe.interval = 0ms;  // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
+  test::InProcessProxy proxy(profile);
+
+  for (int i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(echo_once(proxy.port()) == 0x00);
+  }
+  CHECK(live.requests_decoded() == 4);
+  INFO(captured.all());
+  // Two refusals mark it down; from then on it is tried last (and not at all while the live
+  // one answers), and each change is said once.
+  CHECK(captured.count(
+            R"(server "dead" marked down after 2 failures in a row (last: upstream connect )") ==
+        1);
+  CHECK(captured.count(R"(servers: new tunnels now go to "live")") == 1);
+}
+
+TEST_CASE("failover: with every server dead the app gets the failure, naming each server") {
+  LogCapture captured;
+  const vmess::Account account = fresh_account();
+  config::Profile profile;
+  profile.servers = {server("a", closed_port(), account), server("b", closed_port(), account)};
+  profile.probe.interval = 0ms;  // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
+  test::InProcessProxy proxy(profile);
+  test::BlockingClient app(proxy.port());
+  CHECK(app.socks_connect(9) == 0x05);  // connection refused: the last failure's kind
+  INFO(captured.all());
+  CHECK(captured.count(R"(every server failed: "a": upstream connect 127.0.0.1:)") == 1);
+  CHECK(captured.count(R"(; "b": upstream connect 127.0.0.1:)") == 1);
+}
+
+TEST_CASE(
+    "failover: a server that stalls in the handshake is given up after its share of the "
+    "connect timeout") {
+  LogCapture captured;
+  const vmess::Account account = fresh_account();
+  SilentListener stalled;
+  test::FakeVmessServer live(account, test::FakeScript::kEcho);
+  config::Profile profile;
+  profile.servers = {server("stalled", stalled.port(), account),
+                     server("live", live.port(), account)};
+  profile.servers[0].tls.emplace();  // TCP connects; the TLS handshake never gets an answer
+  profile.servers[0].tls->insecure = true;
+  profile.timeouts.connect = 2s;  // 1 s for the first of two servers
+  profile.probe.interval = 0ms;   // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
+  test::InProcessProxy proxy(profile);
+
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(echo_once(proxy.port()) == 0x00);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= 900ms);  // it did wait for the first server
+  CHECK(took < 5s);      // and did not wait for the whole connect timeout on it... generously
+  CHECK(live.requests_decoded() == 1);
+}
