@@ -11,10 +11,6 @@
 namespace vmlocal::inbound {
 namespace {
 
-uint64_t to_ms(std::chrono::milliseconds d) {
-  return static_cast<uint64_t>(d.count());
-}
-
 std::string format_seconds(uint64_t ms) {
   return std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + " s";
 }
@@ -28,18 +24,14 @@ UdpAssociation::UdpAssociation(uv_loop_t* loop, uv_udp_t* socket, const sockaddr
       socket_(socket),
       dialer_(dialer),
       name_(std::move(name)),
-      idle_ms_(to_ms(profile.local.udp_idle_timeout)),
-      connect_ms_(to_ms(profile.timeouts.connect)),
+      expiry_(profile.local.udp_idle_timeout, profile.timeouts.connect),
       max_destinations_(profile.local.udp_max_destinations) {
   std::memcpy(&client_, &client,
               client.sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
   budget_.max = profile.local.udp_max_queued;
   started_ms_ = uv_now(loop_);
-  uv_timer_init(loop_, &sweep_);
-  sweep_.data = this;
-  // Often enough that a destination ends within a quarter of its timeout after it is due.
-  const uint64_t every = std::clamp<uint64_t>(std::min(idle_ms_, connect_ms_) / 4, 100, 5000);
-  uv_timer_start(&sweep_, on_sweep, every, every);
+  uv_timer_init(loop_, &expiry_timer_);
+  expiry_timer_.data = this;
 }
 
 UdpAssociation::~UdpAssociation() = default;
@@ -67,9 +59,7 @@ void UdpAssociation::on_client_datagram(ByteView datagram) {
   switch (session->send(parsed.payload)) {
     case outbound::VmessUdpSession::SendResult::kQueued:
       ++datagrams_up_;
-      if (auto it = destinations_.find(parsed.target.to_string()); it != destinations_.end()) {
-        it->second.last_activity_ms = uv_now(loop_);
-      }
+      expiry_.activity(parsed.target.to_string(), now());
       return;
     case outbound::VmessUdpSession::SendResult::kTooLarge:
       ++drops_.too_large;
@@ -102,8 +92,9 @@ outbound::VmessUdpSession* UdpAssociation::destination_for(const TargetAddress& 
     log::warn("udp ", name_, " -> ", key, ": ", opened.error().message);
     return nullptr;
   }
-  const uint64_t now = uv_now(loop_);
-  destinations_.emplace(key, Destination{*opened, now, now});
+  destinations_.emplace(key, Destination{*opened});
+  expiry_.opened(key, now());
+  arm_expiry();
   ++destinations_opened_;
   log::debug("udp ", name_, " -> ", key, ": opening a VMess UDP tunnel");
   return *opened;
@@ -112,9 +103,7 @@ outbound::VmessUdpSession* UdpAssociation::destination_for(const TargetAddress& 
 void UdpAssociation::on_udp_reply(outbound::VmessUdpSession& session, ByteView datagram) {
   std::array<uint8_t, socks5::kMaxUdpHeaderSize> header{};
   const size_t header_size = socks5::encode_udp_header(session.target(), header.data());
-  if (auto it = destinations_.find(session.target().to_string()); it != destinations_.end()) {
-    it->second.last_activity_ms = uv_now(loop_);
-  }
+  expiry_.activity(session.target().to_string(), now());
   uv_buf_t bufs[2] = {
       uv_buf_init(reinterpret_cast<char*>(header.data()), static_cast<unsigned>(header_size)),
       uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(datagram.data())),
@@ -139,26 +128,44 @@ void UdpAssociation::close_destination(std::string key, const std::string& why) 
   if (it == destinations_.end()) return;
   outbound::VmessUdpSession* session = it->second.session;
   destinations_.erase(it);
+  expiry_.forget(key);
   log::debug("udp ", name_, " -> ", key, ": ", session->datagrams_up(), " datagrams up, ",
              session->datagrams_down(), " down, ", why);
   session->close();
 }
 
-void UdpAssociation::on_sweep(uv_timer_t* timer) {
-  auto* self = static_cast<UdpAssociation*>(timer->data);
-  const uint64_t now = uv_now(self->loop_);
-  std::vector<std::pair<std::string, std::string>> due;
-  for (const auto& [key, d] : self->destinations_) {
-    if (!d.session->connected() && now - d.opened_ms >= self->connect_ms_) {
-      due.emplace_back(key, "the VMess tunnel did not connect within " +
-                                format_seconds(self->connect_ms_) + " (timeouts.connect)");
-    } else if (now - d.last_activity_ms >= self->idle_ms_) {
-      due.emplace_back(key,
-                       "idle for " + format_seconds(self->idle_ms_) + " (local.udp_idle_timeout)");
-    }
+void UdpAssociation::arm_expiry() {
+  const std::optional<UdpExpiry::Millis> next = expiry_.next_deadline();
+  if (!next) {
+    uv_timer_stop(&expiry_timer_);
+    armed_for_.reset();
+    return;
   }
-  for (const auto& [key, why] : due)
-    self->close_destination(key, why);
+  if (armed_for_ && *armed_for_ <= *next) return;
+  // The timer fires no earlier than its timeout after uv_now, so a destination never closes
+  // before its deadline; it fires at most a loop iteration after.
+  const UdpExpiry::Millis at = now();
+  const uint64_t wait = *next > at ? static_cast<uint64_t>((*next - at).count()) : 0;
+  uv_timer_start(&expiry_timer_, on_expiry, wait, 0);
+  armed_for_ = *next;
+}
+
+void UdpAssociation::on_expiry(uv_timer_t* timer) {
+  auto* self = static_cast<UdpAssociation*>(timer->data);
+  self->armed_for_.reset();
+  for (const auto& [key, d] : self->destinations_) {
+    if (d.session->connected()) self->expiry_.connected(key);
+  }
+  const auto idle_ms = static_cast<uint64_t>(self->expiry_.idle_timeout().count());
+  const auto connect_ms = static_cast<uint64_t>(self->expiry_.connect_timeout().count());
+  for (const UdpExpiry::Due& due : self->expiry_.due(self->now())) {
+    self->close_destination(
+        due.key, due.why == UdpExpiry::Why::kConnect
+                     ? "the VMess tunnel did not connect within " + format_seconds(connect_ms) +
+                           " (timeouts.connect)"
+                     : "idle for " + format_seconds(idle_ms) + " (local.udp_idle_timeout)");
+  }
+  self->arm_expiry();
 }
 
 void UdpAssociation::close(const std::string& why) {
@@ -171,8 +178,8 @@ void UdpAssociation::close(const std::string& why) {
             drops_.total(), " dropped (", drops_.fragment, " fragments, ", drops_.too_large,
             " too large, ", drops_.malformed, " malformed, ", drops_.queue_full, " queue full, ",
             drops_.destinations, " over the destination limit), ", format_seconds(elapsed));
-  uv_timer_stop(&sweep_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_),
+  uv_timer_stop(&expiry_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&expiry_timer_),
            [](uv_handle_t* handle) { delete static_cast<UdpAssociation*>(handle->data); });
 }
 

@@ -5,7 +5,8 @@
 //
 // Bounds (from [local]): at most udp_max_destinations tunnels at once, udp_max_queued datagrams
 // waiting over all of them, each destination closed after udp_idle_timeout without a datagram
-// either way (or after timeouts.connect if its tunnel never came up). What cannot be sent is
+// either way (or after timeouts.connect if its tunnel never came up): udp_expiry.hpp, with one
+// timer armed at the next deadline. What cannot be sent is
 // dropped and counted by reason; the counts are in the line logged when the association ends.
 //
 // Lifetime: owned by the UdpRelay; close() ends every destination and frees the association
@@ -17,9 +18,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "vmlocal/config/profile.hpp"
+#include "vmlocal/inbound/udp_expiry.hpp"
 #include "vmlocal/outbound/dialer.hpp"
 #include "vmlocal/outbound/vmess_udp_session.hpp"
 #include "vmlocal/util/bytes.hpp"
@@ -68,12 +71,13 @@ class UdpAssociation final : private outbound::UdpSessionHandler {
   outbound::VmessUdpSession* destination_for(const TargetAddress& target);
   // `key` by value: callers pass the map's own key, which the erase frees.
   void close_destination(std::string key, const std::string& why);
-  static void on_sweep(uv_timer_t* timer);
+  // Arms the timer at the next deadline, unless it is armed for that time or earlier.
+  void arm_expiry();
+  static void on_expiry(uv_timer_t* timer);
+  UdpExpiry::Millis now() const { return UdpExpiry::Millis(uv_now(loop_)); }
 
   struct Destination {
     outbound::VmessUdpSession* session;  // frees itself after close()
-    uint64_t opened_ms;
-    uint64_t last_activity_ms;
   };
 
   uv_loop_t* loop_;
@@ -81,12 +85,12 @@ class UdpAssociation final : private outbound::UdpSessionHandler {
   sockaddr_storage client_{};
   outbound::UdpDialer& dialer_;
   std::string name_;  // the app's address, for log lines
-  uint64_t idle_ms_;
-  uint64_t connect_ms_;
+  UdpExpiry expiry_;
   size_t max_destinations_;
   outbound::UdpQueueBudget budget_;
   std::map<std::string, Destination> destinations_;  // keyed by TargetAddress::to_string()
-  uv_timer_t sweep_{};
+  uv_timer_t expiry_timer_{};
+  std::optional<UdpExpiry::Millis> armed_for_;  // the deadline the timer is armed for
   UdpDrops drops_;
   uint64_t started_ms_ = 0;
   uint64_t datagrams_up_ = 0;
