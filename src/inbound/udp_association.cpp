@@ -96,7 +96,9 @@ outbound::VmessUdpSession* UdpAssociation::destination_for(const TargetAddress& 
   expiry_.opened(key, now());
   arm_expiry();
   ++destinations_opened_;
-  log::debug("udp ", name_, " -> ", key, ": opening a VMess UDP tunnel");
+  log::debug("udp ", name_, " -> ", key,
+             (*opened)->route() == "direct" ? ": sending direct ([route])"
+                                            : ": opening a VMess UDP tunnel");
   return *opened;
 }
 

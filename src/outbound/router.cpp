@@ -4,6 +4,7 @@
 #include <string>
 
 #include "vmlocal/outbound/direct_stream.hpp"
+#include "vmlocal/outbound/direct_udp_stream.hpp"
 
 namespace vmlocal::outbound {
 
@@ -37,10 +38,8 @@ Result<std::unique_ptr<transport::Stream>> Router::dial_udp(const TargetAddress&
       if (udp_proxy_ == nullptr) return Error{ErrorKind::kOther, "internal: no UDP outbound"};
       return udp_proxy_->dial_udp(target, handler);
     case route::Decision::kDirect:
-      return Error{ErrorKind::kUnreachable,
-                   "UDP datagrams dropped: [route] sends this target direct, and direct UDP is "
-                   "not built yet; set [route] private = \"proxy\" (or list it nowhere) to "
-                   "send it through the server"};
+      return std::unique_ptr<transport::Stream>(
+          std::make_unique<DirectUdpStream>(loop_, handler, target));
     case route::Decision::kBlock:
       return blocked(target);
   }

@@ -30,8 +30,16 @@ struct Relay {
   // (the harness's default route_private) unless a test asks for another ("": the default).
   explicit Relay(unsigned workers = 1, std::string security = "aes-128-gcm",
                  std::string route = "proxy", std::string idle_timeout = "30")
-      : v2ray(V2rayServer::vmess(dir)),
+      : v2ray(V2rayServer::vmess(dir, {}, with_access_log())),
         local(dir, profile_for(v2ray, workers, security, route, idle_timeout)) {}
+
+  // v2ray's access log on its output (the harness turns it off): one "accepted udp:HOST:PORT"
+  // line per UDP request it takes, so a test sees which destinations went through the server.
+  static V2rayOptions with_access_log() {
+    V2rayOptions options;
+    options.extra_config = {{"log", {{"access", ""}}}};
+    return options;
+  }
 
   static VmessLocalProfile profile_for(const V2rayServer& v2ray, unsigned workers,
                                        const std::string& security, const std::string& route,
@@ -157,20 +165,67 @@ TEST_SUITE("udp") {
     CHECK(log.find("no UDP association for that address") != std::string::npos);
   }
 
-  TEST_CASE("[route]: UDP to a private target is never sent to the server unless private = proxy") {
-    // Direct UDP is not built: with the default private = "direct" the datagrams are dropped
-    // with a log line saying so, rather than reaching the server's own network.
-    for (const std::string route : {"", "block"}) {
+  TEST_CASE(
+      "[route]: UDP to a private target goes direct by default, through the server with "
+      "private = proxy, nowhere with block") {
+    // The echo server listens on 127.0.0.7: a private (loopback) target. v2ray logs every
+    // request it accepts ("accepted udp:HOST:PORT"), so the server's log tells whether the
+    // datagrams went through it.
+    for (const std::string route : {"", "proxy", "block"}) {
       CAPTURE(route);
       Relay relay(1, "aes-128-gcm", route);
-      const json out = relay.run("echo", {"--count", "5", "--size", "100", "--loss-after", "1"});
-      CHECK(out["received"] == 0);
-      CHECK(out["server_received"] == 0);
+      const json out = relay.run("echo", {"--count", "200", "--size", "300", "--loss-after", "1",
+                                          "--echo-host", "127.0.0.7"});
       const std::string log = relay.local.log_text();
-      CHECK(log.find(route.empty() ? "direct UDP is not built yet"
-                                   : "[route] private = \"block\"") != std::string::npos);
-      CHECK(log.find("opening a VMess UDP tunnel") == std::string::npos);
+      const bool server_saw_udp =
+          relay.v2ray.log_text().find("accepted udp:127.0.0.7:") != std::string::npos;
+      if (route == "block") {
+        CHECK(out["received"] == 0);
+        CHECK(out["server_received"] == 0);
+        CHECK(log.find("[route] private = \"block\"") != std::string::npos);
+        CHECK_FALSE(server_saw_udp);
+        continue;
+      }
+      CHECK(out["received"] == 200);
+      CHECK(out["corrupted"] == 0);
+      CHECK(out["server_received"] == 200);
+      if (route.empty()) {
+        CHECK(log.find(": sending direct ([route])") != std::string::npos);
+        CHECK(log.find("opening a VMess UDP tunnel") == std::string::npos);
+        CHECK_FALSE(server_saw_udp);
+      } else {
+        CHECK(log.find("opening a VMess UDP tunnel") != std::string::npos);
+        CHECK(server_saw_udp);
+      }
     }
+  }
+
+  TEST_CASE(
+      "[route] direct = [...]: a listed UDP destination goes direct even with private = "
+      "proxy; a DNS answer comes back from the target") {
+    TempDir dir;
+    V2rayServer v2ray = V2rayServer::vmess(dir, {}, Relay::with_access_log());
+    VmessLocalProfile p = Relay::profile_for(v2ray, 1, "aes-128-gcm", "", "30");
+    p.extra_toml = "[route]\nprivate = \"proxy\"\ndirect = [\"127.0.0.8/32\"]\n";
+    VmessLocal local(dir, p);
+    auto echo_via = [&](const std::string& host) {
+      std::vector<std::string> args = {
+          kPython,   kClient, "echo",         "--proxy", local.socks_endpoint().to_string(),
+          "--count", "50",    "--loss-after", "1",       "--echo-host",
+          host};
+      CommandResult r = run_command(args, Deadline::after(60s));
+      INFO(r.describe());
+      INFO(local.log_text());
+      REQUIRE(r.success());
+      return json::parse(r.out);
+    };
+    json out = echo_via("127.0.0.8");
+    CHECK(out["received"] == 50);
+    CHECK(out["corrupted"] == 0);
+    CHECK(v2ray.log_text().find("accepted udp:127.0.0.8:") == std::string::npos);
+    out = echo_via("127.0.0.7");
+    CHECK(out["received"] == 50);
+    CHECK(v2ray.log_text().find("accepted udp:127.0.0.7:") != std::string::npos);
   }
 
   TEST_CASE("an idle destination's tunnel is closed, and the next datagram opens a new one") {

@@ -25,9 +25,8 @@ class Router final : public Dialer, public UdpDialer {
   Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
                                                   transport::StreamHandler& handler) override;
 
-  // One destination of a SOCKS5 UDP association. Proxied targets get a VMess UDP tunnel; a
-  // blocked one kBlocked; a direct one kUnreachable, since direct UDP is not built: the
-  // datagrams are dropped rather than sent to the server's network behind the user's back.
+  // One destination of a SOCKS5 UDP association. Proxied targets get a VMess UDP tunnel; direct
+  // ones a UDP socket of this machine (DirectUdpStream); a blocked one kBlocked.
   Result<std::unique_ptr<transport::Stream>> dial_udp(const TargetAddress& target,
                                                       transport::StreamHandler& handler) override;
 

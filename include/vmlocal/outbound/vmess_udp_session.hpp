@@ -2,7 +2,8 @@
 // packet mode: one datagram per chunk each way, vmess-protocol.md §13). A v2ray 4.34 server
 // relays such a tunnel to exactly the destination named in its request, so every destination
 // gets its own session; this per-destination form is what v2ray, Xray and sing-box servers all
-// accept.
+// accept. A destination [route] sends direct gets a DirectUdpStream instead, which keeps the
+// same packet-mode Stream contract, so this session carries it unchanged.
 //
 // Datagrams are copied into a queue bounded by the association's budget (shared by all of its
 // sessions), sent once the tunnel is up, up to kMaxUplinkChunks per vectored write. Replies go
@@ -72,6 +73,8 @@ class VmessUdpSession final : private transport::StreamHandler {
   size_t max_datagram() const { return stream_->max_write_size(); }
   const TargetAddress& target() const { return target_; }
   bool connected() const { return connected_; }
+  // "direct" when [route] sent it to a local UDP socket (DirectUdpStream) rather than the server.
+  std::string_view route() const { return stream_->route(); }
   uint64_t datagrams_up() const { return datagrams_up_; }
   uint64_t datagrams_down() const { return datagrams_down_; }
 

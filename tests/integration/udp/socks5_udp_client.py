@@ -38,9 +38,9 @@ def host_port(text):
 class EchoServer:
     """A loopback UDP echo server on a kernel-chosen port, counting what it received."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.received = 0
@@ -108,8 +108,8 @@ def mode_dns(args):
 
 def mode_echo(args):
     proxy = host_port(args.proxy)
-    echo = EchoServer()
-    target = (args.target_name or "127.0.0.1", echo.port)
+    echo = EchoServer(args.echo_host)
+    target = (args.target_name or args.echo_host, echo.port)
     s = proxied_socket(proxy, 0.05)
     sent_at = {}
     rtts = []
@@ -265,6 +265,7 @@ def main():
     parser.add_argument("--server")
     parser.add_argument("--name")
     parser.add_argument("--target-name")
+    parser.add_argument("--echo-host", default="127.0.0.1")  # echo mode: any 127.0.0.0/8 address
     parser.add_argument("--sizes", default="1967,1968")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--size", type=int, default=512)
