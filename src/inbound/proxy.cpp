@@ -227,7 +227,8 @@ void Proxy::stop(std::string_view why) {
   // Only the first worker runs the relay; the UDP socket stops with the listeners.
   if (udp_relay_ && worker_.index == 0) udp_relay_->stop();
   tunnels_.udp = nullptr;
-  servers_.stop();  // fail-fast checks end; shared connections close as their last tunnel does
+  servers_.stop();  // fail-fast checks and warm connections end; shared connections close as
+                    // their last tunnel does
   const auto grace = profile_->timeouts.shutdown_grace;
   if (grace.count() > 0 && tunnels_.tunnel_count > 0) {
     log::info("stopping (", why, "): no new connections; waiting up to ",

@@ -26,34 +26,6 @@ EnvVars clock_five_minutes_behind() {
           {"FAKETIME_DONT_FAKE_MONOTONIC", "1"}};
 }
 
-struct Certificate {
-  std::filesystem::path cert;
-  std::filesystem::path key;
-};
-
-Certificate make_certificate(TempDir& dir) {
-  Certificate c{dir.file("server-cert.pem"), dir.file("server-key.pem")};
-  auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-keyout", c.key.string(), "-out", c.cert.string()},
-                       Deadline::after(20s));
-  REQUIRE_MESSAGE(r.success(), r.describe());
-  return c;
-}
-
-json ws_settings(const std::string& path) {
-  return {{"network", "ws"}, {"wsSettings", {{"path", path}}}};
-}
-
-json tls_settings(const Certificate& cert, const std::string& network = "tcp") {
-  return {{"network", network},
-          {"security", "tls"},
-          {"tlsSettings",
-           {{"certificates", json::array({{{"certificateFile", cert.cert.string()},
-                                           {"keyFile", cert.key.string()}}})}}}};
-}
-
 // A profile written out in full (the harness's profile cannot add [server] keys).
 struct Profile {
   std::string address = "127.0.0.1";
@@ -124,14 +96,12 @@ TEST_SUITE("doctor") {
       TempDir dir;
       const Certificate cert = make_certificate(dir);
       VmessInboundOptions inbound;
-      inbound.stream_settings = tls_settings(cert, "ws");
-      inbound.stream_settings["wsSettings"] = {{"path", "/ws"}};
+      inbound.stream_settings = stream_settings(TransportKind::kWsTls, cert, "/ws");
       V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
       Profile p = profile_for(v2ray, web);
       p.address = "localhost";
       p.transport = "ws";
-      p.tables =
-          "[server.tls]\nca_file = \"" + cert.cert.string() + "\"\n[server.ws]\npath = \"/ws\"\n";
+      p.tables = "[server.tls]\n" + ca_file_line(cert) + "[server.ws]\npath = \"/ws\"\n";
       const DoctorRun run = doctor(dir, p);
       CHECK(run.code == 0);
       CHECK(run.output.find("TLSv1.3, ALPN http/1.1") != std::string::npos);
@@ -189,7 +159,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     HttpServer web;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/ws");
+    inbound.stream_settings = ws_stream_settings("/ws");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     const DoctorRun run = doctor(dir, profile_for(v2ray, web));
     CHECK(run.code == 1);
@@ -203,7 +173,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     HttpServer web;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/right");
+    inbound.stream_settings = ws_stream_settings("/right");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     Profile p = profile_for(v2ray, web);
     p.transport = "ws";
@@ -221,7 +191,7 @@ TEST_SUITE("doctor") {
     HttpServer web;
     const Certificate cert = make_certificate(dir);
     VmessInboundOptions inbound;
-    inbound.stream_settings = tls_settings(cert);
+    inbound.stream_settings = stream_settings(TransportKind::kTls, cert);
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     Profile p = profile_for(v2ray, web);
     p.address = "localhost";
@@ -252,7 +222,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     HttpServer web;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/ws");
+    inbound.stream_settings = ws_stream_settings("/ws");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     Profile p = profile_for(v2ray, web);
     p.transport = "ws";
@@ -435,7 +405,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     EchoServer echo;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/ws");
+    inbound.stream_settings = ws_stream_settings("/ws");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     auto p = VmessLocalProfile::for_server(v2ray);
     p.transport = "ws";

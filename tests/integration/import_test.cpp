@@ -16,41 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-enum class Kind { kTcp, kWs, kTls, kWsTls };
-
-bool has_tls(Kind kind) {
-  return kind == Kind::kTls || kind == Kind::kWsTls;
-}
-bool has_ws(Kind kind) {
-  return kind == Kind::kWs || kind == Kind::kWsTls;
-}
-
-struct Certificate {
-  std::filesystem::path cert;
-  std::filesystem::path key;
-};
-
-Certificate make_certificate(TempDir& dir) {
-  Certificate c{dir.file("cert.pem"), dir.file("key.pem")};
-  auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-keyout", c.key.string(), "-out", c.cert.string()},
-                       Deadline::after(20s));
-  REQUIRE_MESSAGE(r.success(), r.describe());
-  return c;
-}
-
-json stream_settings(Kind kind, const Certificate& cert) {
-  json s = {{"network", has_ws(kind) ? "ws" : "tcp"}};
-  if (has_ws(kind)) s["wsSettings"] = {{"path", "/imported"}};
-  if (has_tls(kind)) {
-    s["security"] = "tls";
-    s["tlsSettings"] = {{"certificates", json::array({{{"certificateFile", cert.cert.string()},
-                                                       {"keyFile", cert.key.string()}}})}};
-  }
-  return s;
-}
+using Kind = TransportKind;
 
 std::string base64(std::string_view text) {
   auto r = run_command({"sh", "-c", "printf %s \"$0\" | base64 -w0", std::string(text)},
@@ -109,7 +75,7 @@ TEST_SUITE("import") {
       TempDir dir;
       const Certificate cert = make_certificate(dir);
       VmessInboundOptions inbound;
-      inbound.stream_settings = stream_settings(kind, cert);
+      inbound.stream_settings = stream_settings(kind, cert, "/imported");
       V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
 
       const auto profile = dir.file("config") / "imported.toml";  // the directory is created
