@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
   remember_invocation(argc > 0 ? argv[0] : nullptr);
   CLI::App app{"vmess-local " VMLOCAL_VERSION
                ": a local proxy that forwards every connection through a VMess server "
-               "(v2ray, Xray, sing-box). The one port does SOCKS5, SOCKS4/4a and HTTP "
-               "(CONNECT and plain requests)."};
+               "(v2ray, Xray, sing-box). The one port does SOCKS5 (with UDP ASSOCIATE), SOCKS4/4a "
+               "and HTTP (CONNECT and plain requests)."};
   // Before the subcommands are added: they inherit it.
   app.failure_message([](const CLI::App* failed, const CLI::Error& error) {
     return "vmess-local: " + CLI::FailureMessage::simple(failed, error);

@@ -4,6 +4,7 @@
 // small tables; profile_keys.cpp, profile_local.cpp and profile_server.cpp do the rest.
 #include "vmlocal/config/profile.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -191,6 +192,12 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
     result.value = std::move(profile);
   }
   return result;
+}
+
+bool udp_enabled(const Profile& profile) {
+  return profile.local.udp && profile.local.protocols.socks5 &&
+         std::any_of(profile.servers.begin(), profile.servers.end(),
+                     [](const Profile::Server& s) { return s.security != vmess::Security::kZero; });
 }
 
 }  // namespace vmlocal::config

@@ -17,9 +17,10 @@ namespace vmlocal::config {
 
 using namespace std::string_view_literals;
 
-inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
-                                          "allow_open_proxy"sv, "max_connections"sv, "workers"sv,
-                                          "protocols"sv};
+inline constexpr std::array kLocalKeys = {
+    "listen"sv,        "username"sv,  "password"sv, "allow_open_proxy"sv, "max_connections"sv,
+    "workers"sv,       "protocols"sv, "udp"sv,      "udp_idle_timeout"sv, "udp_max_destinations"sv,
+    "udp_max_queued"sv};
 inline constexpr std::array kServerKeys = {
     "address"sv,       "port"sv, "uuid"sv,         "alter_id"sv, "security"sv, "transport"sv,
     "tls"sv,           "ws"sv,   "h2"sv,           "grpc"sv,     "tcp"sv,      "httpupgrade"sv,

@@ -18,7 +18,7 @@ Proxy::Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker)
       worker_(worker),
       tunnels_(loop),
       servers_(loop, random_),
-      router_(loop, servers_, profile_->route) {
+      router_(loop, servers_, profile_->route, &servers_) {
   // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
   // logs, so accept() never runs into EMFILE halfway through a tunnel.
   if (const std::optional<size_t> limit = platform::descriptor_limit()) {
@@ -41,6 +41,7 @@ std::optional<std::string> Proxy::start() {
   for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
     if (auto error = listen_on(endpoint)) return error;
   }
+  if (auto error = start_udp_relay()) return error;
   // Health checks on worker 1 only: the health is shared by every worker.
   servers_.start_checks(*profile_, worker_.index == 0);
   log_started();
@@ -82,6 +83,28 @@ std::optional<std::string> Proxy::listen_on(const config::ListenEndpoint& endpoi
   return std::nullopt;
 }
 
+// The first worker binds a UDP socket beside each TCP listener, on the address and port the
+// listener got; the others were handed its relay (share_udp_relay).
+std::optional<std::string> Proxy::start_udp_relay() {
+  if (!config::udp_enabled(*profile_)) return std::nullopt;
+  if (worker_.index == 0) {
+    udp_relay_ = std::make_shared<UdpRelay>(tunnels_.loop, profile_, router_);
+    for (const Listener* listener : listeners_) {
+      sockaddr_storage addr{};
+      int len = sizeof addr;
+      if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        continue;
+      }
+      if (auto error =
+              udp_relay_->bind(*reinterpret_cast<const sockaddr*>(&addr), listener->name)) {
+        return error;
+      }
+    }
+  }
+  tunnels_.udp = udp_relay_.get();
+  return std::nullopt;
+}
+
 void Proxy::log_started() const {
   std::string where;
   for (const std::string& name : bound_addresses())
@@ -95,8 +118,9 @@ void Proxy::log_started() const {
     servers += (servers.empty() ? "" : "; ") + server->describe();
   const config::Profile::Local::Protocols& p = profile_->local.protocols;
   std::string protocols;
-  for (auto [on, name] : {std::pair{p.socks5, "SOCKS5"}, std::pair{p.socks4, "SOCKS4/4a"},
-                          std::pair{p.http, "HTTP"}}) {
+  const char* socks5 = udp_relay_ ? "SOCKS5 with UDP" : "SOCKS5";
+  for (auto [on, name] :
+       {std::pair{p.socks5, socks5}, std::pair{p.socks4, "SOCKS4/4a"}, std::pair{p.http, "HTTP"}}) {
     if (on) protocols += (protocols.empty() ? "" : ", ") + std::string(name);
   }
   const route::Decision private_targets = profile_->route.private_targets;
@@ -160,7 +184,7 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   // Views into the snapshot, which the tunnel keeps alive as long as the handshake.
   if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
   const handshake::Protocols protocols{local.protocols.socks5, local.protocols.socks4,
-                                       local.protocols.http};
+                                       local.protocols.http, tunnels_.udp != nullptr};
   auto handshake = std::make_unique<handshake::SniffHandshake>(protocols, credentials);
   auto dialer =
       std::make_unique<ConnectionDialer>(tunnels_.loop, router_, *handshake,
@@ -200,6 +224,9 @@ void Proxy::stop(std::string_view why) {
              [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
   }
   listeners_.clear();
+  // Only the first worker runs the relay; the UDP socket stops with the listeners.
+  if (udp_relay_ && worker_.index == 0) udp_relay_->stop();
+  tunnels_.udp = nullptr;
   servers_.stop();  // fail-fast checks and warm connections end; shared connections close as
                     // their last tunnel does
   const auto grace = profile_->timeouts.shutdown_grace;

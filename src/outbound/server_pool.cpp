@@ -88,6 +88,26 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
   return std::unique_ptr<transport::Stream>(std::move(*made));
 }
 
+Result<std::unique_ptr<transport::Stream>> ServerPool::dial_udp(const TargetAddress& target,
+                                                                transport::StreamHandler& handler) {
+  // As dial(), among the servers whose body has chunks (security "zero" cannot keep datagrams
+  // apart, §13), and never over Mux.Cool: each destination is a VMess connection of its own.
+  std::vector<size_t> order = health_->order();
+  std::erase_if(order, [&](size_t i) {
+    return set_->servers[i]->state->refusing() ||
+           set_->servers[i]->settings.security == vmess::Security::kZero;
+  });
+  if (order.empty()) {
+    return Error{ErrorKind::kRefusedLogin,
+                 "UDP: no server to send it to (each refuses us, or has security \"zero\", which "
+                 "cannot carry datagrams)"};
+  }
+  auto made =
+      FailoverStream::open(context_, set_, std::move(order), target, handler, vmess::Command::kUdp);
+  if (!made) return made.error();
+  return std::unique_ptr<transport::Stream>(std::move(*made));
+}
+
 ServerPool::~ServerPool() {
   // stop() ran on the loop (Proxy::stop or release_handles); the checks free themselves.
   // Pools whose connections are still closing are let go rather than freed under libuv: that

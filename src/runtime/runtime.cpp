@@ -141,6 +141,7 @@ int start_workers(const config::Profile& profile, std::vector<std::unique_ptr<Wo
   }
   for (unsigned i = 1; i < count && exit_code == kExitOk; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, inbound::WorkerSlot{i, count}));
+    workers.back()->proxy().share_udp_relay(workers[0]->proxy());
     // One health for all: a server one worker finds down is down for every worker.
     workers.back()->proxy().server_pool().share_health(workers[0]->proxy().server_pool().health());
     if (auto error = workers.back()->proxy().start()) {

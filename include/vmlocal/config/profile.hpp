@@ -110,6 +110,15 @@ struct Profile {
     uint32_t max_connections = 0;
     // Event-loop threads, each accepting on the same ports (SO_REUSEPORT).
     uint32_t workers = 1;
+    // SOCKS5 UDP ASSOCIATE (RFC 1928 §7) over VMess: a UDP relay on each listen address.
+    bool udp = true;
+    // A destination of an association with no datagram either way for this long is closed
+    // (its VMess tunnel ends); the association itself lives as long as its TCP connection.
+    std::chrono::milliseconds udp_idle_timeout{60'000};
+    // Per association: destinations (one VMess tunnel each) open at once, and datagrams waiting
+    // for their tunnel to connect or drain. Beyond either, datagrams are dropped and counted.
+    uint32_t udp_max_destinations = 64;
+    uint32_t udp_max_queued = 256;
     // The inbound protocols every listen address accepts (picked by the app's first byte).
     struct Protocols {
       bool socks5 = true;
@@ -210,6 +219,11 @@ struct ProfileResult {
 ProfileResult parse_profile(std::string_view text, std::string_view source_path);
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
+
+// Whether the UDP relay runs: [local] udp, SOCKS5 among [local] protocols, and a server whose
+// body can carry datagrams (security "zero" has no chunks, vmess-protocol.md §13; written as
+// udp = true with only such servers, the profile is refused). UDP goes to those servers only.
+bool udp_enabled(const Profile& profile);
 
 // "address:port", with an IPv6 literal in brackets: a server's default name.
 std::string default_server_name(const Profile::Server& server);

@@ -14,6 +14,7 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
+#include "vmlocal/inbound/udp_relay.hpp"
 #include "vmlocal/outbound/router.hpp"
 #include "vmlocal/outbound/server_pool.hpp"
 #include "vmlocal/tunnel/loop_context.hpp"
@@ -34,9 +35,14 @@ class Proxy {
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
-  // Builds the servers, binds and listens on every [local] listen endpoint. Returns an error
-  // message on failure.
+  // Builds the servers, binds and listens on every [local] listen endpoint (and, with [local]
+  // udp, the first worker's UDP relay on each). Returns an error message on failure.
   std::optional<std::string> start();
+  // Workers after the first: before start(), share the first worker's UDP relay (see
+  // udp_relay.hpp for why there is one for all workers).
+  void share_udp_relay(const Proxy& first) { udp_relay_ = first.udp_relay_; }
+  // The relay when this proxy runs it or shares it; null with [local] udp off.
+  const std::shared_ptr<UdpRelay>& udp_relay() const { return udp_relay_; }
   // Stops accepting; live tunnels may finish for up to [timeouts] shutdown_grace, then every
   // tunnel is closed. The loop ends once their handles have closed.
   void stop(std::string_view why);
@@ -60,6 +66,7 @@ class Proxy {
   };
 
   std::optional<std::string> listen_on(const config::ListenEndpoint& endpoint);
+  std::optional<std::string> start_udp_relay();
   void log_started() const;
   static void on_connection(uv_stream_t* server, int status);
   void accept_tunnel(uv_stream_t* server);
@@ -75,8 +82,9 @@ class Proxy {
   crypto::SystemRandom random_;
   tunnel::LoopContext tunnels_;
   outbound::ServerPool servers_;
-  outbound::Router router_;           // [route]: servers_, direct, or refused
-  std::vector<Listener*> listeners_;  // freed in their close callbacks
+  outbound::Router router_;              // [route]: servers_, direct, or refused
+  std::vector<Listener*> listeners_;     // freed in their close callbacks
+  std::shared_ptr<UdpRelay> udp_relay_;  // shared by all workers; runs on the first one's loop
   bool stopped_ = false;
   size_t max_tunnels_ = SIZE_MAX;          // the smaller of the two limits below
   size_t profile_max_tunnels_ = SIZE_MAX;  // [local] max_connections

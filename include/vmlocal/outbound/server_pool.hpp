@@ -21,7 +21,7 @@
 
 namespace vmlocal::outbound {
 
-class ServerPool final : public Dialer {
+class ServerPool final : public Dialer, public UdpDialer {
  public:
   ServerPool(uv_loop_t* loop, crypto::Random& random) : context_(loop, random), mux_(context_) {}
   ~ServerPool();
@@ -58,6 +58,11 @@ class ServerPool final : public Dialer {
 
   Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
                                                   transport::StreamHandler& handler) override;
+
+  // A VMess UDP tunnel (Cmd 2, packet mode, vmess-protocol.md §13) to `target` on the picked
+  // server, for one destination of a SOCKS5 UDP association. Errors: as VmessStream::open.
+  Result<std::unique_ptr<transport::Stream>> dial_udp(const TargetAddress& target,
+                                                      transport::StreamHandler& handler) override;
 
   size_t mux_connection_count() const { return mux_.connection_count(); }
 
