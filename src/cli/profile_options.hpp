@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "vmlocal/config/profile.hpp"
@@ -33,5 +34,9 @@ std::vector<std::string> default_profile_candidates();
 // A JSON config or a vmess:// link given to -c gets "run `vmess-local import`".
 std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
                                                 std::string* used_path = nullptr);
+// The same for the profile at `path` (a reload): the problem comes back as text for the log
+// ("path:line:column: ..."); the log level is left alone.
+std::variant<config::Profile, std::string> reload_profile_for(const ProfileOptions& options,
+                                                              const std::string& path);
 
 }  // namespace vmlocal::cli

@@ -1,7 +1,11 @@
-// `vmess-local run` (and `vmess-local -c FILE`): the proxy, until SIGINT/SIGTERM.
+// `vmess-local run` (and `vmess-local -c FILE`): the proxy, until SIGINT/SIGTERM; SIGHUP
+// reloads the profile.
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <string>
+#include <utility>
+#include <variant>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
@@ -15,14 +19,23 @@
 namespace vmlocal::cli {
 
 int run_proxy(const ProfileOptions& options) {
-  auto profile = load_profile_for(options);
+  std::string path;
+  auto profile = load_profile_for(options, &path);
   if (!profile) return kExitUsage;
+  runtime::RunOptions run;
+  run.stats_interval = std::chrono::seconds(options.stats_interval);
+  // SIGHUP: the same file, with the same command-line overrides.
+  run.reload = [options, path](runtime::ReloadTrigger) -> runtime::ReloadResult {
+    auto loaded = reload_profile_for(options, path);
+    if (auto* error = std::get_if<std::string>(&loaded)) return std::move(*error);
+    return std::move(std::get<config::Profile>(loaded));
+  };
   std::signal(SIGPIPE, SIG_IGN);
   platform::raise_descriptor_limit();  // many tunnels mean many descriptors
   // The pooled I/O blocks are the only allocations this large.
   platform::give_large_blocks_back_to_the_os(64 * 1024);
   crypto::ensure_initialized();
-  return runtime::run_proxy(*profile, std::chrono::seconds(options.stats_interval));
+  return runtime::run_proxy(*profile, std::move(run));
 }
 
 void add_run(CLI::App& parent, Action& chosen) {

@@ -37,6 +37,18 @@ class Proxy {
   // Builds the servers, binds and listens on every [local] listen endpoint. Returns an error
   // message on failure.
   std::optional<std::string> start();
+  // A reload (runtime: SIGHUP, a changed subscription): new tunnels get `profile`; live ones
+  // keep the snapshot they started with (the last of them frees it). Listen endpoints the new
+  // profile still lists keep their sockets (no connection is refused meanwhile); new ones are
+  // opened first and removed ones closed last, so on an error (a port in use, an unreadable
+  // ca_file) nothing has changed. Servers with unchanged settings keep their ServerContext
+  // (state, TLS sessions, Mux.Cool connections); `health` is the new generation's, shared by the
+  // workers (ServerHealth::successor). `[local] workers` must be the running value
+  // (config::plan_reload). Returns the error; on the loop's thread.
+  std::optional<std::string> reload(config::Profile profile,
+                                    std::shared_ptr<outbound::ServerHealth> health);
+  // The snapshot new tunnels get.
+  const std::shared_ptr<const config::Profile>& profile() const { return profile_; }
   // Stops accepting; live tunnels may finish for up to [timeouts] shutdown_grace, then every
   // tunnel is closed. The loop ends once their handles have closed.
   void stop(std::string_view why);
@@ -57,10 +69,14 @@ class Proxy {
     uv_tcp_t handle;
     Proxy* proxy;
     std::string name;
+    config::ListenEndpoint endpoint;  // as the profile says (a reload compares it)
   };
 
-  std::optional<std::string> listen_on(const config::ListenEndpoint& endpoint);
-  void log_started() const;
+  // A bound, listening socket; on an error the half-made one is closed (and freed) already.
+  Result<Listener*> open_listener(const config::ListenEndpoint& endpoint);
+  static void close_listener(Listener* listener);
+  void set_limits();
+  void log_started(std::string_view what) const;
   static void on_connection(uv_stream_t* server, int status);
   void accept_tunnel(uv_stream_t* server);
   void close_all(std::string_view why);

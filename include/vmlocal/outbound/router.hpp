@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <utility>
 
 #include "vmlocal/outbound/dialer.hpp"
 #include "vmlocal/route/rules.hpp"
@@ -15,9 +16,12 @@ namespace vmlocal::outbound {
 
 class Router final : public Dialer {
  public:
-  // `proxy` (the server pool) and `rules` must outlive the router.
-  Router(uv_loop_t* loop, Dialer& proxy, const route::Rules& rules)
-      : loop_(loop), proxy_(proxy), rules_(rules) {}
+  // `proxy` (the server pool) must outlive the router. The rules are a copy: a reload replaces
+  // them (set_rules) while connections that dial later still hold this router.
+  Router(uv_loop_t* loop, Dialer& proxy, route::Rules rules)
+      : loop_(loop), proxy_(proxy), rules_(std::move(rules)) {}
+
+  void set_rules(route::Rules rules) { rules_ = std::move(rules); }
 
   // Errors: ErrorKind::kBlocked for a refused target (the message names the rule); otherwise
   // whatever the chosen way reports. A direct stream resolves a name on this machine.
@@ -27,7 +31,7 @@ class Router final : public Dialer {
  private:
   uv_loop_t* loop_;
   Dialer& proxy_;
-  const route::Rules& rules_;
+  route::Rules rules_;
 };
 
 }  // namespace vmlocal::outbound
