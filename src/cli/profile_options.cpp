@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "subscription_fetch.hpp"
+#include "vmlocal/import/subscription.hpp"
 #include "vmlocal/log/log.hpp"
 
 namespace vmlocal::cli {
@@ -105,7 +107,7 @@ std::optional<std::string> default_profile_path() {
 }
 
 std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
-                                                std::string* used_path) {
+                                                std::string* used_path, ProfileParts* parts) {
   std::string path = options.config_path;
   if (path.empty()) {
     auto found = default_profile_path();
@@ -133,7 +135,21 @@ std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
   config::Profile& profile = std::get<config::Profile>(loaded);
   log::set_level(profile.log.level);
   if (used_path != nullptr) *used_path = path;
-  return std::move(profile);
+  if (parts != nullptr) parts->file = profile;
+  if (profile.subscription.url.empty()) return std::move(profile);
+  auto fetched = fetch_subscription(profile.subscription.url);
+  if (const auto* error = std::get_if<std::string>(&fetched)) {
+    if (profile.servers.empty()) {
+      std::fprintf(stderr, "vmess-local: %s: no server to use (the profile has none of its own)\n",
+                   error->c_str());
+      return std::nullopt;
+    }
+    log::warn(*error, "; going on with the profile's own servers");
+    return std::move(profile);
+  }
+  auto& servers = std::get<Servers>(fetched);
+  if (parts != nullptr) parts->subscription = servers;
+  return import::with_subscription(std::move(profile), servers);
 }
 
 std::variant<config::Profile, std::string> reload_profile_for(const ProfileOptions& options,

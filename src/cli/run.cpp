@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "profile_options.hpp"
+#include "profile_source.hpp"
 #include "run_profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/platform/allocator.hpp"
@@ -20,16 +21,14 @@ namespace vmlocal::cli {
 
 int run_proxy(const ProfileOptions& options) {
   std::string path;
-  auto profile = load_profile_for(options, &path);
+  ProfileParts parts;
+  auto profile = load_profile_for(options, &path, &parts);
   if (!profile) return kExitUsage;
   runtime::RunOptions run;
   run.stats_interval = std::chrono::seconds(options.stats_interval);
-  // SIGHUP: the same file, with the same command-line overrides.
-  run.reload = [options, path](runtime::ReloadTrigger) -> runtime::ReloadResult {
-    auto loaded = reload_profile_for(options, path);
-    if (auto* error = std::get_if<std::string>(&loaded)) return std::move(*error);
-    return std::move(std::get<config::Profile>(loaded));
-  };
+  // SIGHUP: the same file, with the same command-line overrides, and its subscription.
+  auto source = std::make_shared<ProfileSource>(options, path, std::move(parts));
+  run.reload = [source](runtime::ReloadTrigger trigger) { return source->reload(trigger); };
   std::signal(SIGPIPE, SIG_IGN);
   platform::raise_descriptor_limit();  // many tunnels mean many descriptors
   // The pooled I/O blocks are the only allocations this large.

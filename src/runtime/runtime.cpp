@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "vmlocal/config/reload.hpp"
+#include "vmlocal/config/subscription.hpp"
 #include "vmlocal/inbound/proxy.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/server_health.hpp"
@@ -128,7 +129,27 @@ struct Signals {
   std::optional<ReloadTrigger> again;  // asked for while loading: runs after it
   ReloadTrigger trigger = ReloadTrigger::kSignal;
   ReloadResult loaded;
+  // [subscription]: the next fetch, while the running profile names a URL.
+  uv_timer_t subscription_timer{};
+  config::SubscriptionSchedule schedule{std::chrono::milliseconds(0)};
 };
+
+void start_reload(Signals& signals, ReloadTrigger trigger);
+
+// (Re)arms the subscription timer for `delay`, or stops it when the running profile has none.
+void arm_subscription(Signals& signals, std::chrono::milliseconds delay) {
+  uv_timer_stop(&signals.subscription_timer);
+  if (signals.running.subscription.url.empty() || !signals.options->reload ||
+      signals.received > 0) {
+    return;
+  }
+  uv_timer_start(
+      &signals.subscription_timer,
+      [](uv_timer_t* timer) {
+        start_reload(*static_cast<Signals*>(timer->data), ReloadTrigger::kSubscription);
+      },
+      static_cast<uint64_t>(delay.count()), 0);
+}
 
 // The counters, one line per server, whatever the log level: they were asked for.
 void log_stats(std::vector<std::unique_ptr<Worker>>& workers) {
@@ -139,7 +160,8 @@ void log_stats(std::vector<std::unique_ptr<Worker>>& workers) {
 }
 
 // A good profile: worker 1 first (on this thread), then the others with worker 1's ports.
-void apply_profile(Signals& signals, config::Profile next) {
+// Returns whether it was applied.
+bool apply_profile(Signals& signals, config::Profile next) {
   auto& workers = *signals.workers;
   const config::ReloadPlan plan = config::plan_reload(signals.running, next);
   for (const std::string& note : plan.notes)
@@ -150,7 +172,7 @@ void apply_profile(Signals& signals, config::Profile next) {
   if (auto error = workers[0]->proxy().reload(next, health)) {
     log::set_level(level_before);
     log::error("reload refused: ", *error, "; the running profile stays");
-    return;
+    return false;
   }
   // Port 0 means "any": worker 1's choice becomes everyone's, as at start.
   config::Profile shared = next;
@@ -160,9 +182,8 @@ void apply_profile(Signals& signals, config::Profile next) {
   signals.running = std::move(next);
   for (size_t i = 1; i < workers.size(); ++i)
     workers[i]->request_reload(shared, health);
+  return true;
 }
-
-void start_reload(Signals& signals, ReloadTrigger trigger);
 
 void after_reload(uv_work_t* work, int status) {
   auto* signals = static_cast<Signals*>(work->data);
@@ -170,10 +191,23 @@ void after_reload(uv_work_t* work, int status) {
   if (status != 0 || signals->received > 0) return;  // cancelled, or stopping
   ReloadResult loaded = std::move(signals->loaded);
   signals->loaded = Unchanged{};
+  const std::string url_before = signals->running.subscription.url;
+  const auto interval_before = signals->running.subscription.interval;
+  bool fetched = true;  // for the subscription's schedule: the fetch (if any) worked
   if (auto* profile = std::get_if<config::Profile>(&loaded)) {
     apply_profile(*signals, std::move(*profile));
   } else if (auto* error = std::get_if<std::string>(&loaded)) {
     log::error("reload refused: ", *error, "; the running profile stays");
+    fetched = false;
+  }
+  const config::Profile::Subscription& now = signals->running.subscription;
+  if (now.url != url_before || now.interval != interval_before) {
+    signals->schedule = config::SubscriptionSchedule(now.interval);
+    arm_subscription(*signals, now.interval);
+  } else if (signals->trigger == ReloadTrigger::kSubscription) {
+    arm_subscription(*signals, signals->schedule.after_fetch(fetched));
+  } else if (fetched) {
+    arm_subscription(*signals, signals->schedule.after_fetch(true));  // SIGHUP fetched it too
   }
   if (signals->again) {
     const ReloadTrigger next = *signals->again;
@@ -235,6 +269,7 @@ void on_signal(uv_signal_t* handle, int signum) {
   for (uv_signal_t& h : signals->handles)
     uv_unref(reinterpret_cast<uv_handle_t*>(&h));
   uv_timer_stop(&signals->stats_timer);
+  uv_timer_stop(&signals->subscription_timer);
   if (signals->loading) uv_cancel(reinterpret_cast<uv_req_t*>(&signals->work));
 }
 
@@ -311,11 +346,18 @@ int run_proxy(const config::Profile& profile, RunOptions options) {
         &signals.stats_timer,
         [](uv_timer_t* timer) { log_stats(*static_cast<Signals*>(timer->data)->workers); }, ms, ms);
   }
+  uv_timer_init(loop, &signals.subscription_timer);
+  signals.subscription_timer.data = &signals;
+  if (exit_code == kExitOk) {
+    signals.schedule = config::SubscriptionSchedule(profile.subscription.interval);
+    arm_subscription(signals, profile.subscription.interval);
+  }
   uv_run(loop, UV_RUN_DEFAULT);
   workers[0]->proxy().release_handles();
   for (uv_signal_t& h : signals.handles)
     uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&signals.stats_timer), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&signals.subscription_timer), nullptr);
   uv_run(loop, UV_RUN_DEFAULT);
   for (auto& worker : workers)
     worker->join();

@@ -197,6 +197,14 @@ struct Profile {
   struct Log {
     log::Level level = log::Level::kInfo;
   } log;
+
+  // [subscription]: a provider's list of servers (vmess:// links, plain or base64), fetched at
+  // start, on SIGHUP and every `interval`; its servers come after the profile's own [server] /
+  // [[servers]] (which are optional then). Everything else in the profile applies to them.
+  struct Subscription {
+    std::string url;  // http:// or https://; empty: no subscription. May hold a token: not logged
+    std::chrono::milliseconds interval{3'600'000};
+  } subscription;
 };
 
 struct ProfileResult {
