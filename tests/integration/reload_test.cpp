@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -178,6 +179,86 @@ bool marker_in_clear(RecordingRelay& relay, const Endpoint& proxy, const EchoSer
   r.socket.close();
   const std::vector<bool> clear = relay.clear_marker();
   return clear.back();
+}
+
+// A subscription endpoint the test controls: every request gets the current status and body.
+class SubscriptionServer {
+ public:
+  SubscriptionServer()
+      : server_("subscription server", Family::kV4, [this](Socket& s) { serve(s); }) {}
+  void set(int status, std::string body) {
+    std::lock_guard lock(mu_);
+    status_ = status;
+    body_ = std::move(body);
+  }
+  uint64_t requests() const { return requests_; }
+  std::string url(std::string_view path) const {
+    return "http://" + server_.endpoint().to_string() + std::string(path);
+  }
+
+ private:
+  void serve(Socket& s) {
+    std::string head;
+    std::array<uint8_t, 4096> buf{};
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const size_t n = s.recv_some(buf, Deadline::after(10s));
+      if (n == 0) return;
+      head.append(reinterpret_cast<const char*>(buf.data()), n);
+    }
+    ++requests_;
+    std::string response;
+    {
+      std::lock_guard lock(mu_);
+      response = "HTTP/1.1 " + std::to_string(status_) + (status_ == 200 ? " OK" : " Not Found") +
+                 "\r\nContent-Type: text/plain\r\n" +
+                 "Content-Length: " + std::to_string(body_.size()) +
+                 "\r\nConnection: close\r\n\r\n" + body_;
+    }
+    s.send_all(response, Deadline::after(10s));
+  }
+
+  mutable std::mutex mu_;
+  int status_ = 404;
+  std::string body_;
+  std::atomic<uint64_t> requests_{0};
+  TcpServer server_;
+};
+
+std::string base64(std::string_view text) {
+  auto r = run_command({"sh", "-c", "printf %s \"$0\" | base64 -w0", std::string(text)},
+                       Deadline::after(10s));
+  REQUIRE(r.success());
+  return r.out;
+}
+
+// A provider's subscription: one link per line (the URI form), base64 as a whole.
+std::string subscription_for(const V2rayServer& server, const std::string& name) {
+  return base64("vmess://" + server.uuid() + "@127.0.0.1:" + std::to_string(server.port()) +
+                "?type=tcp&encryption=aes-128-gcm#" + name + "\n");
+}
+
+size_t wait_for_count(const Process& process, std::string_view needle, size_t at_least,
+                      Deadline deadline) {
+  size_t n = 0;
+  while ((n = count_of(process.log_text(), needle)) < at_least && !deadline.expired())
+    std::this_thread::sleep_for(20ms);
+  return n;
+}
+
+// The "M total" of `server` from the counters logged on SIGUSR1 (0 when it is not listed).
+uint64_t process_tunnels_total(Process& process, const std::string& server, Deadline deadline) {
+  const size_t before = count_of(process.log_text(), "INFO  server \"");
+  process.signal(SIGUSR1);
+  wait_for_count(process, "INFO  server \"", before + 1, deadline);
+  std::this_thread::sleep_for(50ms);  // every server's line
+  const std::string log = process.log_text();
+  const std::regex line("server \"" + server + "\": [^;]*; tunnels ([0-9]+) open, ([0-9]+) total");
+  uint64_t last = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator();
+       ++it) {
+    last = std::stoull((*it)[2].str());
+  }
+  return last;
 }
 
 }  // namespace
@@ -429,5 +510,59 @@ TEST_SUITE("reload") {
     a.process().wait_exit(deadline);
     open_echo_tunnel(local.socks_endpoint(), echo, deadline);
     CHECK(tunnels_total(local, "changed", deadline) == 1u);
+  }
+
+  TEST_CASE(
+      "reload: [subscription] servers; a changed list moves new tunnels; a 404 or garbage keeps "
+      "the running profile with a log line") {
+    const auto deadline = Deadline::after(120s);
+    TempDir dir;
+    EchoServer echo;
+    V2rayServer a = V2rayServer::vmess(dir);
+    V2rayServer b = V2rayServer::vmess(dir);
+    SubscriptionServer provider;
+    provider.set(200, subscription_for(a, "sub-a"));
+    const Endpoint listen{"127.0.0.1", free_port()};
+    // The profile has no server of its own. The token in the URL must never reach the log.
+    const std::string profile = "[local]\nlisten = [\"" + listen.to_string() +
+                                "\"]\n\n[route]\nprivate = \"proxy\"\n\n[probe]\nurl = \"\"\n\n"
+                                "[subscription]\nurl = \"" +
+                                provider.url("/sub?token=s3cret-t0ken") + "\"\ninterval = 0.3\n";
+    Process local = launch_vmess_local(dir, profile);
+    wait_until_accepting(listen, local, deadline);
+    INFO(local.log_text());
+    open_echo_tunnel(listen, echo, deadline);
+    CHECK(process_tunnels_total(local, "sub-a", deadline) == 1u);
+
+    // The list changes: reloaded, new tunnels go to the new server (the old one is gone).
+    provider.set(200, subscription_for(b, "sub-b"));
+    REQUIRE(wait_for_count(local, "profile reloaded: ", 1, deadline) == 1);
+    CHECK(local.log_text().find("the server list changed (1 server(s))") != std::string::npos);
+    a.process().signal(SIGKILL);
+    a.process().wait_exit(deadline);
+    open_echo_tunnel(listen, echo, deadline);
+    CHECK(process_tunnels_total(local, "sub-b", deadline) == 1u);
+
+    // An unchanged list does nothing: no second reload while it is fetched again.
+    const uint64_t fetched = provider.requests();
+    while (provider.requests() < fetched + 3 && !deadline.expired())
+      std::this_thread::sleep_for(50ms);
+    CHECK(count_of(local.log_text(), "profile reloaded: ") == 1);
+
+    // A 404: refused with a log line naming the host only; the running profile serves.
+    provider.set(404, "no such subscription");
+    const std::string host = "subscription http://" + provider.url("").substr(7) + "/...";
+    CHECK(wait_for_count(local, "reload refused: " + host + ": the server answered HTTP 404", 1,
+                         deadline) >= 1);
+    open_echo_tunnel(listen, echo, deadline);
+
+    // Garbage: the same.
+    provider.set(200, "<html><body>maintenance</body></html>");
+    CHECK(wait_for_count(local, "reload refused: " + host + ": not a vmess:// link", 1, deadline) >=
+          1);
+    open_echo_tunnel(listen, echo, deadline);
+    CHECK(count_of(local.log_text(), "profile reloaded: ") == 1);
+    CHECK(local.log_text().find("s3cret") == std::string::npos);
+    CHECK(process_tunnels_total(local, "sub-b", deadline) == 3u);
   }
 }
