@@ -40,7 +40,9 @@ int run_proxy(const ProfileOptions& options) {
 void add_run(CLI::App& parent, Action& chosen) {
   auto options = std::make_shared<ProfileOptions>();
   CLI::App* run = parent.add_subcommand(
-      "run", "Run the proxy with a profile (the default: `vmess-local -c FILE` is the same)");
+      "run",
+      "Run the proxy with a profile (the default: `vmess-local -c FILE` is the same); SIGHUP "
+      "reloads the profile and its [subscription] without dropping live connections");
   add_profile_options(*run, *options);
   run->callback([options, &chosen] { chosen = [options] { return run_proxy(*options); }; });
 }
