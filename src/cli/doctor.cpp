@@ -1,8 +1,11 @@
 // `vmess-local doctor`: the layer-by-layer diagnosis (doctor/doctor.hpp). Exit 0 when every
 // layer passed, 1 when one failed, 2 on a usage or profile error.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
@@ -14,25 +17,54 @@
 namespace vmlocal::cli {
 namespace {
 
-int run_doctor(const ProfileOptions& options) {
-  auto profile = load_profile_for(options);
+struct DoctorOptions {
+  ProfileOptions profile;
+  std::vector<std::string> servers;  // --server: names (or address:port); empty: every server
+};
+
+int run_doctor(const DoctorOptions& options) {
+  auto profile = load_profile_for(options.profile);
   if (!profile) return kExitUsage;
+  std::vector<size_t> chosen;
+  for (const std::string& wanted : options.servers) {
+    size_t i = 0;
+    while (i < profile->servers.size() && profile->servers[i].name != wanted)
+      ++i;
+    if (i == profile->servers.size()) {
+      std::string names;
+      for (const auto& server : profile->servers)
+        names += (names.empty() ? "" : ", ") + server.name;
+      std::fprintf(stderr,
+                   "vmess-local doctor: no server named \"%s\" in the profile (it has: %s)\n",
+                   wanted.c_str(), names.c_str());
+      return kExitUsage;
+    }
+    if (std::find(chosen.begin(), chosen.end(), i) == chosen.end()) chosen.push_back(i);
+  }
+  if (chosen.empty()) {
+    for (size_t i = 0; i < profile->servers.size(); ++i)
+      chosen.push_back(i);
+  }
   // The report is the output; the log says only what goes wrong underneath.
   log::set_level(log::Level::kError);
   std::signal(SIGPIPE, SIG_IGN);
   crypto::ensure_initialized();
-  return doctor::run_doctor(*profile, stdout);
+  return doctor::run_doctor(*profile, stdout, chosen);
 }
 
 }  // namespace
 
 void add_doctor(CLI::App& parent, Action& chosen) {
-  auto options = std::make_shared<ProfileOptions>();
+  auto options = std::make_shared<DoctorOptions>();
   CLI::App* doctor = parent.add_subcommand(
       "doctor",
       "Check every layer between this computer and the server (DNS, TCP, TLS, the transport, "
-      "VMess) and name the first that fails, with the fix (exit 0: all pass, 1: a layer failed)");
-  add_profile_options(*doctor, *options);
+      "VMess) and name the first that fails, with the fix (exit 0: all pass, 1: a layer failed). "
+      "With several servers, each in turn");
+  add_profile_options(*doctor, options->profile);
+  doctor->add_option("--server", options->servers,
+                     "Diagnose only this server: its [[servers]] name, or address:port when it has "
+                     "none (repeatable; default: every server)");
   doctor->callback([options, &chosen] { chosen = [options] { return run_doctor(*options); }; });
 }
 

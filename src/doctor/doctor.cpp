@@ -84,7 +84,8 @@ class Watch final : public transport::StreamHandler {
 
 class Doctor {
  public:
-  Doctor(const config::Profile& profile, std::FILE* out) : profile_(profile), out_(out) {
+  Doctor(const config::Profile& profile, const config::Profile::Server& server, std::FILE* out)
+      : profile_(profile), server_(server), out_(out) {
     uv_loop_init(&loop_);
     context_ = std::make_unique<outbound::OutboundContext>(&loop_, random_);
   }
@@ -97,7 +98,7 @@ class Doctor {
   int run();
 
  private:
-  const config::Profile::Server& server() const { return profile_.servers.front(); }
+  const config::Profile::Server& server() const { return server_; }
   milliseconds step_timeout() const { return profile_.timeouts.connect; }
 
   // Runs the loop until `done` or the deadline; true when done.
@@ -130,6 +131,7 @@ class Doctor {
   void check_clock(const std::shared_ptr<const outbound::ServerContext>& context);
 
   const config::Profile& profile_;
+  const config::Profile::Server& server_;
   std::FILE* out_;
   uv_loop_t loop_{};
   crypto::SystemRandom random_;
@@ -450,9 +452,33 @@ int Doctor::run() {
 
 }  // namespace
 
-int run_doctor(const config::Profile& profile, std::FILE* out) {
-  Doctor doctor(profile, out);
-  return doctor.run();
+int run_doctor(const config::Profile& profile, std::FILE* out, const std::vector<size_t>& servers) {
+  if (servers.size() == 1) {
+    Doctor doctor(profile, profile.servers[servers.front()], out);
+    return doctor.run();
+  }
+  // Several servers: each is diagnosed on its own, one after another (a diagnosis is
+  // sequential), and the last line says which failed, so a subscription's dead entries show.
+  std::vector<std::string> failed;
+  for (size_t n = 0; n < servers.size(); ++n) {
+    const config::Profile::Server& server = profile.servers[servers[n]];
+    const std::string& name = server.name;
+    std::fprintf(out, "%sdoctor: [%zu/%zu] %s\n", n == 0 ? "" : "\n", n + 1, servers.size(),
+                 name.c_str());
+    std::fflush(out);
+    Doctor doctor(profile, server, out);
+    if (doctor.run() != kExitAllPassed) failed.push_back(name);
+  }
+  if (failed.empty()) {
+    std::fprintf(out, "doctor: all %zu servers passed\n", servers.size());
+    return kExitAllPassed;
+  }
+  std::string names;
+  for (const std::string& name : failed)
+    names += (names.empty() ? "" : ", ") + name;
+  std::fprintf(out, "doctor: %zu of %zu servers failed: %s (each one's failed layer is above)\n",
+               failed.size(), servers.size(), names.c_str());
+  return kExitLayerFailed;
 }
 
 }  // namespace vmlocal::doctor

@@ -26,6 +26,11 @@ std::string_view SniffHandshake::protocol() const {
   return chosen_ ? chosen_->protocol() : std::string_view("inbound");
 }
 
+size_t SniffHandshake::carried_bytes() const {
+  const http_proxy::HandshakeParser* http = http_forwarding();
+  return http == nullptr ? 0 : http->head().size();
+}
+
 const http_proxy::HandshakeParser* SniffHandshake::http_forwarding() const {
   return http_ != nullptr && http_->forwarding() ? http_ : nullptr;
 }

@@ -38,7 +38,7 @@ struct HttpForwardStream::Leg final : transport::StreamHandler {
   TargetAddress target;
   std::unique_ptr<transport::Stream> stream;
   bool connected = false;
-  bool dead = false;     // the origin closed it after a complete response
+  bool dead = false;     // closed by the other end: the next request opens a new leg
   bool closing = false;  // close() was called on it
 };
 
@@ -443,7 +443,20 @@ void HttpForwardStream::leg_eof(Leg* leg) {
     if (app_ended_) handler_.on_stream_eof();
     return;
   }
-  fail(ErrorKind::kReset, "the origin's connection closed before its response was complete");
+  leg->dead = true;
+  if (methods_.size() == 1 && down_ == Down::kHead && response_head_.empty()) {
+    // Not a byte of the answer yet: the app can still get a proper one. Which end closed is not
+    // known here — a VMess server closes the same way when its routing drops the target.
+    methods_.pop_back();
+    answer_locally(502, "Bad Gateway",
+                   "the connection to " + leg->target.to_string() +
+                       " closed before any response (the server dropped the request, or the "
+                       "origin closed it)");
+    return;
+  }
+  fail(ErrorKind::kReset,
+       "the connection to the origin closed before its response was complete (the origin or "
+       "the server closed it)");
   handler_.on_stream_failed(failure_);
 }
 

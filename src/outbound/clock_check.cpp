@@ -1,5 +1,7 @@
 #include "vmlocal/outbound/clock_check.hpp"
 
+#include <strings.h>
+
 #include <ctime>
 
 #include "vmlocal/log/log.hpp"
@@ -19,8 +21,16 @@ ClockCheck::ClockCheck(OutboundContext& context, std::shared_ptr<const ServerCon
     : server_(std::move(server)), plain_(server_->settings), callback_(std::move(callback)) {
   plain_.transport = config::Transport::kTcp;
   const transport::WsOptions ws = transport::ws_options_for(server_->settings);
-  request_ = "GET " + ws.request.path + " HTTP/1.1\r\nHost: " + ws.request.host +
-             "\r\nUser-Agent: vmess-local\r\nConnection: close\r\n\r\n";
+  // Shaped like the WebSocket upgrade the server sees from us anyway (its path, Host and the
+  // profile's [server.ws] headers, e.g. a browser User-Agent), and naming nothing of ours: a
+  // request that says "vmess-local" to the server's port would mark the port for a censor who
+  // watches it.
+  request_ = "GET " + ws.request.path + " HTTP/1.1\r\nHost: " + ws.request.host + "\r\n";
+  for (const auto& [name, value] : ws.request.headers) {
+    if (name.size() == 4 && strncasecmp(name.c_str(), "host", 4) == 0) continue;
+    request_ += name + ": " + value + "\r\n";
+  }
+  request_ += "Connection: close\r\n\r\n";
   uv_timer_init(context.loop, &timer_);
   timer_.data = this;
   latch_.opened();

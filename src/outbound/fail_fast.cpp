@@ -1,6 +1,7 @@
 #include "vmlocal/outbound/fail_fast.hpp"
 
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/outbound/server_health.hpp"
 
 namespace vmlocal::outbound {
 namespace {
@@ -13,8 +14,9 @@ constexpr std::chrono::milliseconds kQuickClose{1000};
 }  // namespace
 
 FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                          ProbeOptions options, bool probes, bool probe_at_start) {
-  auto* self = new FailFast(context, std::move(server), std::move(options), probes);
+                          ProbeRecord record, ProbeOptions options, bool probes,
+                          bool probe_at_start) {
+  auto* self = new FailFast(context, std::move(server), record, std::move(options), probes);
   if (self->clock_checks()) {
     // So the first tunnels already use the server's time when this clock is off.
     self->run_clock_check([self, probe_at_start](bool) {
@@ -31,8 +33,8 @@ FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const Server
 }
 
 FailFast::FailFast(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                   ProbeOptions options, bool probes)
-    : context_(context), server_(std::move(server)), options_(std::move(options)) {
+                   ProbeRecord record, ProbeOptions options, bool probes)
+    : context_(context), server_(std::move(server)), record_(record), options_(std::move(options)) {
   uv_timer_init(context_.loop, &timer_);
   timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
@@ -50,7 +52,13 @@ FailFast::FailFast(OutboundContext& context, std::shared_ptr<const ServerContext
                 ". New tunnels through it fail at once until a probe gets through (retrying "
                 "with back-off); run `vmess-local doctor -c PROFILE` for a diagnosis");
     } else {
-      log::info("server ", server_name(), " answers again: tunnels go through it");
+      const uint64_t refused = server_->state->refused_tunnels();
+      log::info("server ", server_name(), " answers again: tunnels go through it",
+                refused > 0 ? " (" + std::to_string(refused) +
+                                  " tunnel(s) failed at once while "
+                                  "it was marked)"
+                            : std::string());
+      refused_reported_ = 0;
     }
   };
 }
@@ -136,8 +144,23 @@ void FailFast::on_probe_done(const ProbeResult& result) {
     });
     return;
   }
+  if (record_.health != nullptr && result.ok) {
+    // The counters' "probe" figure. Only an answer: a refusal is the mark's business (and the
+    // counters count the tunnels it fails), not a health failure that would mark it down too.
+    record_.health->record_probe(record_.index, result.elapsed);
+  }
+  const bool was_refusing = state.refusing();
   const uint64_t delay = state.note_probe_result(outcome, reason);
   if (delay > 0) schedule_probe(delay);
+  // Still marked: say how many tunnels were failed at once since the last line, if any (the
+  // tunnels log at debug; a user whose browser fails later should still find why at info).
+  const uint64_t refused = state.refused_tunnels();
+  if (was_refusing && state.refusing() && refused > refused_reported_) {
+    log::info("server ", server_name(),
+              " is still marked (the retry probe got no response): ", refused,
+              " tunnel(s) failed at once so far; next probe in ", (delay + 500) / 1000, " s");
+    refused_reported_ = refused;
+  }
 }
 
 void FailFast::stop() {

@@ -55,9 +55,9 @@ void ServerPool::start_checks(const config::Profile& profile, bool health_checks
   if (probes) options.url = std::get<http::Url>(url);
   options.connect_timeout = profile.timeouts.connect;
   options.timeout = profile.probe.timeout;
-  for (const auto& server : set_->servers) {
-    checks_.push_back(
-        FailFast::start(context_, server, options, probes, probes && profile.probe.url_set));
+  for (size_t i = 0; i < set_->servers.size(); ++i) {
+    checks_.push_back(FailFast::start(context_, set_->servers[i], ProbeRecord{health_.get(), i},
+                                      options, probes, probes && profile.probe.url_set));
   }
   if (health_checks && health_->probes_enabled()) {
     health_checker_ = HealthChecker::start(context_, set_, options, health_->probe_interval());
@@ -81,7 +81,14 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
                                                             transport::StreamHandler& handler) {
   // A server that refuses us (fail-fast) is not tried; with none left, fail at once.
   std::vector<size_t> order = health_->order();
-  std::erase_if(order, [&](size_t i) { return set_->servers[i]->state->refusing(); });
+  std::erase_if(order, [&](size_t i) {
+    ServerState& state = *set_->servers[i]->state;
+    if (!state.refusing()) return false;
+    state.note_refused_tunnel();
+    health_->counters(i).failures[static_cast<size_t>(ErrorKind::kRefusedLogin)].fetch_add(
+        1, std::memory_order_relaxed);
+    return true;
+  });
   if (order.empty()) {
     const ServerContext& server = *set_->servers.front();
     return Error{ErrorKind::kRefusedLogin,

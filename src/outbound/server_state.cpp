@@ -40,6 +40,7 @@ uint64_t ServerState::note_probe_result(ProbeOutcome outcome, const std::string&
         refusing_ = false;
         refusing_reason_.clear();
         if (on_change) on_change(false);
+        refused_tunnels_ = 0;
       }
       return 0;
     case ProbeOutcome::kRefused: {

@@ -126,6 +126,7 @@ void Tunnel::start_connect() {
     return;
   }
   outbound_ = std::move(*dialed);
+  bytes_up_ += handshake_->carried_bytes();
   latch_.opened();
   arm_timer(TimerPurpose::kConnect, static_cast<uint64_t>(profile_->timeouts.connect.count()));
   outbound_->connect();

@@ -120,7 +120,14 @@ TEST_SUITE("inbound_protocols") {
     CHECK(requests[0]["host"] == "127.0.0.1:" + std::to_string(origin.port));
     CHECK_FALSE(has_header(requests[0], "proxy-connection"));
     CHECK_FALSE(has_header(requests[0], "x-secret-hop"));
-    CHECK(s.local.wait_for_log("tunnel ", Deadline::after(10s)));
+    // The summary counts the request head the proxy consumed and the outbound carried.
+    REQUIRE(s.local.wait_for_log(": up ", Deadline::after(10s)));
+    const std::string log = s.local.log_text();
+    const size_t at = log.find(": up ") + 5;
+    const uint64_t up = std::stoull(log.substr(at, log.find(' ', at) - at));
+    const std::string request_line =
+        "GET " + origin.url("127.0.0.1", "/index.html") + " HTTP/1.1\r\n";
+    CHECK(up > request_line.size());
   }
 
   TEST_CASE("curl -x http:// POST of 16 MiB and a chunked POST: the origin's SHA-256 matches") {
@@ -299,6 +306,23 @@ TEST_SUITE("inbound_protocols") {
     // Through the proxy, not around it.
     CHECK(
         s.local.wait_for_log("-> localhost:" + std::to_string(origin.port), Deadline::after(10s)));
+    CHECK(s.local.process().alive());
+  }
+
+  TEST_CASE(
+      "a plain GET the server drops (its routing blackholes the target): 502, both causes "
+      "named") {
+    Setup s;
+    // The harness's v2ray blackholes every target but loopback; .invalid never resolves anyway.
+    auto r = curl({"-i", "-x", "http://" + s.proxy(), "http://dropped.invalid/x"});
+    CHECK(r.out.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) == 0);
+    CHECK(r.out.find("closed before any response (the server dropped the request, or the origin "
+                     "closed it)") != std::string::npos);
+    CHECK(
+        s.local.wait_for_log("http forwarding: 502 Bad Gateway: the connection to "
+                             "dropped.invalid:80 closed before any response",
+                             Deadline::after(5s)));
+    CHECK(s.local.log_text().find("origin's connection closed") == std::string::npos);
     CHECK(s.local.process().alive());
   }
 

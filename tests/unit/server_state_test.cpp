@@ -61,9 +61,21 @@ TEST_CASE("server state: a refused probe marks, retries back off, a good probe c
   for (int i = 0; i < 10; ++i)
     state.note_tunnel(false);
   CHECK(probes == 0);
+  // The tunnels failed at once are counted while marked; the clear's callback still sees the
+  // count (for its log line), and the count starts over after it.
+  for (int i = 0; i < 3; ++i)
+    state.note_refused_tunnel();
+  CHECK(state.refused_tunnels() == 3);
+  uint64_t seen_at_clear = 0;
+  state.on_change = [&](bool refusing) {
+    changes.push_back(refusing);
+    if (!refusing) seen_at_clear = state.refused_tunnels();
+  };
   CHECK(state.note_probe_result(Outcome::kAnswered, "") == 0);
   CHECK_FALSE(state.refusing());
   CHECK(changes == std::vector<bool>{true, false});
+  CHECK(seen_at_clear == 3);
+  CHECK(state.refused_tunnels() == 0);
   // The back-off starts over after a clear.
   CHECK(state.note_probe_result(Outcome::kRefused, "x") == ServerState::kFirstRetryMs);
 }

@@ -6,10 +6,15 @@
 // refuses the probe, the clock offset is estimated from the Date of an HTTP answer the server
 // gave (the WebSocket upgrade, or a plain request to its port).
 //
+// With several servers ([[servers]]), each named in `servers` is diagnosed in turn under a
+// "doctor: [i/N] NAME" heading, and a last line lists the ones that failed.
+//
 // A thin runner over its own event loop: what each observation means is diagnosis.hpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
+#include <vector>
 
 #include "vmlocal/config/profile.hpp"
 
@@ -18,8 +23,9 @@ namespace vmlocal::doctor {
 inline constexpr int kExitAllPassed = 0;
 inline constexpr int kExitLayerFailed = 1;
 
-// Prints the report to `out`; the last line names the failed layer. Returns kExitAllPassed or
-// kExitLayerFailed.
-int run_doctor(const config::Profile& profile, std::FILE* out);
+// Prints the report to `out`; the last line names the failed layer (one server) or the failed
+// servers (several). `servers`: indexes into profile.servers, at least one. Returns
+// kExitAllPassed when every layer of every one passed, else kExitLayerFailed.
+int run_doctor(const config::Profile& profile, std::FILE* out, const std::vector<size_t>& servers);
 
 }  // namespace vmlocal::doctor

@@ -66,6 +66,10 @@ class InboundHandshake {
   virtual Reply success_reply() = 0;
   // After kRequest, when the outbound could not be opened: the protocol's answer for `kind`.
   virtual Reply failure_reply(ErrorKind kind) = 0;
+  // After kRequest: how many of the app's bytes this consumed that the outbound still carries
+  // to the target (an HTTP proxy's plain request head, given to the outbound whole), so the
+  // tunnel counts them as uplink. 0 for the proxy protocols whose request ends at the proxy.
+  virtual size_t carried_bytes() const { return 0; }
 };
 
 }  // namespace vmlocal::handshake

@@ -45,6 +45,7 @@ class SniffHandshake final : public InboundHandshake {
   // After kRequest: the HTTP proxy handshake when that is what the app spoke and it asked for
   // plain forwarding (an absolute-form request), else null.
   const http_proxy::HandshakeParser* http_forwarding() const;
+  size_t carried_bytes() const override;
 
  private:
   Step refuse(std::string reason);

@@ -25,10 +25,20 @@
 
 namespace vmlocal::outbound {
 
+class ServerHealth;
+
+// Where a probe's result is also recorded: the server's health entry (the counters' "probe"
+// figure and the balancer), shared by the workers. health may be null (no record).
+struct ProbeRecord {
+  ServerHealth* health = nullptr;
+  size_t index = 0;
+};
+
 class FailFast {
  public:
   static FailFast* start(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                         ProbeOptions options, bool probes, bool probe_at_start);
+                         ProbeRecord record, ProbeOptions options, bool probes,
+                         bool probe_at_start);
   // Cancels a running probe and the timer; frees itself once they closed. Idempotent.
   void stop();
 
@@ -37,7 +47,7 @@ class FailFast {
 
  private:
   FailFast(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-           ProbeOptions options, bool probes);
+           ProbeRecord record, ProbeOptions options, bool probes);
   ~FailFast() = default;
 
   void run_probe();
@@ -50,7 +60,9 @@ class FailFast {
 
   OutboundContext& context_;
   std::shared_ptr<const ServerContext> server_;
+  ProbeRecord record_;
   ProbeOptions options_;
+  uint64_t refused_reported_ = 0;  // ServerState::refused_tunnels() when last logged
   uv_timer_t timer_{};
   Probe* probe_ = nullptr;
   ClockCheck* clock_check_ = nullptr;

@@ -64,6 +64,10 @@ class ServerState {
   // Transitions (marked, cleared) are reported through on_change for the one log line.
   uint64_t note_probe_result(ProbeOutcome outcome, const std::string& reason);
   bool probing() const { return probing_; }
+  // A new tunnel was failed at once because of the mark: counted until the mark clears, so the
+  // retries can say how many (the tunnels themselves log at debug, not to flood).
+  void note_refused_tunnel() { ++refused_tunnels_; }
+  uint64_t refused_tunnels() const { return refused_tunnels_; }
 
   // Set by the fail-fast runner: start a probe now.
   std::function<void()> on_probe_wanted;
@@ -80,6 +84,7 @@ class ServerState {
   int silent_in_a_row_ = 0;
   bool probing_ = false;
   uint64_t next_retry_ms_ = kFirstRetryMs;
+  uint64_t refused_tunnels_ = 0;
 };
 
 }  // namespace vmlocal::outbound
