@@ -2,6 +2,8 @@
 
 #include <uv.h>
 
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -319,6 +321,18 @@ int start_workers(const config::Profile& profile, std::vector<std::unique_ptr<Wo
 }  // namespace
 
 int run_proxy(const config::Profile& profile, RunOptions options) {
+  const int numbers[4] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+  // Held back until the handlers below are in place: a signal that came once the ports accept
+  // (a service manager's reload right after start) would otherwise take its default action and
+  // end the process. The worker threads inherit the mask and keep it, so signals reach this
+  // thread's loop.
+  sigset_t handled;
+  sigset_t previous;
+  sigemptyset(&handled);
+  for (int number : numbers)
+    sigaddset(&handled, number);
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+
   std::vector<std::unique_ptr<Worker>> workers;
   const int exit_code = start_workers(profile, workers);
   const std::chrono::seconds stats_interval = options.stats_interval;
@@ -328,7 +342,6 @@ int run_proxy(const config::Profile& profile, RunOptions options) {
   signals.workers = &workers;
   signals.options = &options;
   signals.running = profile;
-  const int numbers[4] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
   for (int i = 0; i < 4; ++i) {
     uv_signal_init(loop, &signals.handles[i]);
     signals.handles[i].data = &signals;
@@ -338,6 +351,7 @@ int run_proxy(const config::Profile& profile, RunOptions options) {
       uv_unref(reinterpret_cast<uv_handle_t*>(&signals.handles[i]));
     }
   }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);  // a signal held back is handled now
   uv_timer_init(loop, &signals.stats_timer);
   signals.stats_timer.data = &signals;
   if (exit_code == kExitOk && stats_interval.count() > 0) {
