@@ -23,9 +23,11 @@
 #include "harness/v2ray_server.hpp"
 #include "origin.hpp"
 #include "pattern.hpp"
+#include "plain_relay.hpp"
 #include "proc_stats.hpp"
 #include "report.hpp"
 #include "round.hpp"
+#include "rtt.hpp"
 
 namespace {
 
@@ -53,6 +55,10 @@ struct Options {
   bool with_v2ray = false;         // with --baseline: v2ray rounds as well
   std::string v2ray;
   std::string revision;
+  // The RTT section (rtt.hpp).
+  bool rtt_only = false;
+  bool no_rtt = false;
+  RttSettings rtt;
 };
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -79,6 +85,7 @@ int run(const Options& o) {
   // Forked before anything starts a thread.
   const Pattern pattern;
   const Origin origin(pattern);
+  const PlainRelay plain_relay;
 
   RunInfo info;
   info.started_utc = itest::utc_now();
@@ -118,6 +125,19 @@ int run(const Options& o) {
 
   const ClientPaths paths{o.vmess_local, itest::v2ray_binary(), o.baseline};
   itest::TempDir dir("bench");
+  std::filesystem::create_directories(o.out_dir);
+  if (o.rtt_only) {
+    const std::vector<RttCell> cells = run_rtt_section(o.rtt, origin, dir, paths);
+    const std::string markdown = "## vmess-local vs v2ray 4.34 as a client — round trips\n\n- " +
+                                 info.started_utc + ", " + info.vmess_local_version +
+                                 (o.revision.empty() ? "" : " (" + o.revision + ")") + ", " +
+                                 info.v2ray_version + "\n" + rtt_markdown(o.rtt, cells);
+    write_file(o.out_dir / "results.md", markdown);
+    write_file(o.out_dir / "results.json",
+               nlohmann::json{{"rtt", rtt_json(o.rtt, cells)}}.dump(2) + "\n");
+    std::fputs(markdown.c_str(), stdout);
+    return 0;
+  }
   std::vector<ClientRound> rounds;
   for (const auto& security : o.securities) {
     for (int round = 1; round <= o.rounds; ++round) {
@@ -138,16 +158,32 @@ int run(const Options& o) {
                                    paths,   settings};
         rounds.push_back(run_client_round(kind, security, round, context));
       }
+      // The CPU yardstick, in the same round: the plain relay's bulk transfers.
+      PlainRelayRound plain{security, round, {}, {}};
+      plain.download = bulk_download(plain_relay.socks(), origin.source(), plain_relay.pid(),
+                                     settings.bulk_bytes, pattern);
+      plain.upload = bulk_upload(plain_relay.socks(), origin.sink(), plain_relay.pid(),
+                                 settings.bulk_bytes, pattern);
+      std::fprintf(stderr, "[%s round %d] plain relay download %.3f CPU-s/GiB, upload %.3f\n",
+                   security.c_str(), round, plain.download.cpu_seconds_per_gib(),
+                   plain.upload.cpu_seconds_per_gib());
+      info.plain.push_back(plain);
     }
   }
+  std::vector<RttCell> rtt_cells;
+  if (!o.no_rtt && o.baseline.empty()) rtt_cells = run_rtt_section(o.rtt, origin, dir, paths);
   info.load_end = itest::load_average();
   info.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-  std::filesystem::create_directories(o.out_dir);
-  const std::string markdown = to_markdown(info, rounds);
+  std::string markdown = to_markdown(info, rounds);
+  nlohmann::json json = to_json(info, rounds);
+  if (!rtt_cells.empty()) {
+    markdown += rtt_markdown(o.rtt, rtt_cells);
+    json["rtt"] = rtt_json(o.rtt, rtt_cells);
+  }
   write_file(o.out_dir / "results.md", markdown);
-  write_file(o.out_dir / "results.json", to_json(info, rounds).dump(2) + "\n");
+  write_file(o.out_dir / "results.json", json.dump(2) + "\n");
   std::fputs(markdown.c_str(), stdout);
   std::fprintf(stderr, "vmess-bench: wrote %s and %s\n", (o.out_dir / "results.md").c_str(),
                (o.out_dir / "results.json").c_str());
@@ -193,6 +229,19 @@ int main(int argc, char** argv) {
       ->needs(baseline);
   app.add_option("--v2ray", o.v2ray, "the v2ray binary (default: $V2RAY_BIN, else from PATH)");
   app.add_option("--revision", o.revision, "source revision to print in the report");
+  int rtt_ms = 100;
+  int rtt_gap_ms = 0;
+  app.add_option("--rtt-ms", rtt_ms, "RTT section: the round trip the relay adds (default 100)")
+      ->check(CLI::Range(1, 2000));
+  app.add_option("--rtt-samples", o.rtt.samples,
+                 "RTT section: first-byte samples per transport and client (default 20)")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--rtt-gap-ms", rtt_gap_ms,
+                 "RTT section: pause before each sample (default 5 RTT)")
+      ->check(CLI::Range(0, 60000));
+  auto* rtt_only = app.add_flag("--rtt-only", o.rtt_only,
+                                "run only the RTT section (about 4 minutes at the defaults)");
+  app.add_flag("--no-rtt", o.no_rtt, "leave the RTT section out")->excludes(rtt_only);
   CLI11_PARSE(app, argc, argv);
 
   if (o.quick) {
@@ -201,6 +250,9 @@ int main(int argc, char** argv) {
     if (app.count("--samples") == 0) o.samples = 200;
   }
   if (!o.v2ray.empty()) setenv("V2RAY_BIN", o.v2ray.c_str(), 1);
+  o.rtt.rtt = std::chrono::milliseconds(rtt_ms);
+  o.rtt.gap = std::chrono::milliseconds(rtt_gap_ms);
+  if (!o.securities.empty()) o.rtt.security = o.securities.front();
   std::signal(SIGPIPE, SIG_IGN);
   try {
     return run(o);

@@ -16,6 +16,15 @@
 
 namespace vmlocal::bench {
 
+// The plain relay's bulk transfers (plain_relay.hpp), once per cipher and round, in the same run:
+// the CPU yardstick for the clients.
+struct PlainRelayRound {
+  std::string security;  // the round it ran in (the relay itself has no cipher)
+  int round = 0;
+  BulkResult download;
+  BulkResult upload;
+};
+
 struct RunInfo {
   std::string started_utc;
   std::string cpu_model;
@@ -40,6 +49,7 @@ struct RunInfo {
   // (CPU-s per GiB, counted per process, much less).
   std::string load_start;
   std::string load_end;
+  std::vector<PlainRelayRound> plain;
 };
 
 nlohmann::json to_json(const RunInfo& info, const std::vector<ClientRound>& rounds);

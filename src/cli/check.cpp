@@ -44,6 +44,7 @@ void add_check(CLI::App& parent, Action& chosen) {
   CLI::App* check =
       parent.add_subcommand("check", "Check the profile, print a summary and exit (0: it loads)");
   add_profile_options(*check, *options);
+  add_listen_option(*check, *options);
   check->callback([options, &chosen] { chosen = [options] { return check_profile(*options); }; });
 }
 

@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "invocation.hpp"
 #include "subscription_fetch.hpp"
 #include "vmlocal/import/subscription.hpp"
 #include "vmlocal/log/log.hpp"
+#include "vmlocal_paths.h"
 
 namespace vmlocal::cli {
 namespace {
@@ -68,16 +70,24 @@ std::optional<std::string> exposure_problem(const config::Profile& profile) {
 
 void add_profile_options(CLI::App& app, ProfileOptions& options) {
   app.add_option("-c,--config", options.config_path,
-                 "Profile to use (TOML; see example.toml). Default: "
-                 "$XDG_CONFIG_HOME/vmess-local/config.toml, then /etc/vmess-local/config.toml")
+                 "Profile to use (TOML; every key is explained in example.toml, in " VMLOCAL_DOCDIR
+                 " when installed, conf/ in the source). Default: "
+                 "$XDG_CONFIG_HOME/vmess-local/config.toml (~/.config/vmess-local/config.toml "
+                 "when XDG_CONFIG_HOME is unset), then /etc/vmess-local/config.toml")
       ->type_name("FILE");
+  app.add_option("--log-level", options.log_level,
+                 "error, warn, info or debug; replaces [log] level")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+}
+
+void add_listen_option(CLI::App& app, ProfileOptions& options) {
   app.add_option("-l,--listen", options.listen_override,
                  "Proxy listen address, e.g. 127.0.0.1:1080 or [::1]:1080; replaces [local] "
                  "listen (repeatable)")
       ->type_name("ADDR:PORT");
-  app.add_option("--log-level", options.log_level,
-                 "error, warn, info or debug; replaces [log] level")
-      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+}
+
+void add_stats_option(CLI::App& app, ProfileOptions& options) {
   app.add_option("--stats-interval", options.stats_interval,
                  "Log one line of counters per server every SECONDS (they are also logged on "
                  "SIGUSR1)")
@@ -117,8 +127,9 @@ std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
         tried += (tried.empty() ? "" : " or ") + candidate;
       std::fprintf(stderr,
                    "vmess-local: no profile: give one with -c FILE, or create %s (e.g. "
-                   "`vmess-local import LINK -o %s`)\n",
-                   tried.c_str(), default_profile_candidates().front().c_str());
+                   "`%s import LINK -o %s`)\n",
+                   tried.c_str(), invoked_as().c_str(),
+                   default_profile_candidates().front().c_str());
       return std::nullopt;
     }
     path = *found;

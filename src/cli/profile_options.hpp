@@ -1,5 +1,6 @@
-// The options that choose and adjust a profile (-c, --listen, --log-level), shared by the
-// subcommands that run with one (run, check, doctor) and by `vmess-local -c FILE` itself.
+// The options that choose and adjust a profile (-c, --log-level; --listen and --stats-interval
+// where they mean something), shared by the subcommands that work with one (run, check,
+// doctor) and by `vmess-local -c FILE` itself.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -20,8 +21,12 @@ struct ProfileOptions {
   unsigned stats_interval = 0;  // seconds; 0: counters only on SIGUSR1
 };
 
-// Adds -c/--config, -l/--listen and --log-level to `app`, storing into `options`.
+// Adds -c/--config and --log-level to `app`, storing into `options` (run, check, doctor).
 void add_profile_options(CLI::App& app, ProfileOptions& options);
+// Adds -l/--listen (run, and check, whose summary and open-proxy check depend on it).
+void add_listen_option(CLI::App& app, ProfileOptions& options);
+// Adds --stats-interval (run only: nothing else runs long enough to log counters).
+void add_stats_option(CLI::App& app, ProfileOptions& options);
 
 // $XDG_CONFIG_HOME/vmess-local/config.toml (or ~/.config/vmess-local/config.toml), then
 // /etc/vmess-local/config.toml: the first that exists; nullopt when neither does.

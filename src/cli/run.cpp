@@ -44,6 +44,8 @@ void add_run(CLI::App& parent, Action& chosen) {
       "Run the proxy with a profile (the default: `vmess-local -c FILE` is the same); SIGHUP "
       "reloads the profile and its [subscription] without dropping live connections");
   add_profile_options(*run, *options);
+  add_listen_option(*run, *options);
+  add_stats_option(*run, *options);
   run->callback([options, &chosen] { chosen = [options] { return run_proxy(*options); }; });
 }
 

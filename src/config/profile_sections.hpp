@@ -23,7 +23,8 @@ inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,   
 inline constexpr std::array kServerKeys = {
     "address"sv,       "port"sv, "uuid"sv,         "alter_id"sv, "security"sv, "transport"sv,
     "tls"sv,           "ws"sv,   "h2"sv,           "grpc"sv,     "tcp"sv,      "httpupgrade"sv,
-    "tcp_fast_open"sv, "mux"sv,  "clock_offset"sv, "name"sv};
+    "tcp_fast_open"sv, "mux"sv,  "clock_offset"sv, "name"sv,     "warm"sv,     "warm_max_age"sv,
+    "warm_idle"sv};
 inline constexpr std::array kTimeoutKeys = {"handshake"sv,   "connect"sv,       "idle"sv,
                                             "uplink_only"sv, "downlink_only"sv, "shutdown_grace"sv};
 inline constexpr std::array kLogKeys = {"level"sv};

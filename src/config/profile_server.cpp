@@ -19,6 +19,8 @@ namespace {
 
 constexpr std::array kSecurityNames = {"auto"sv, "aes-128-gcm"sv, "chacha20-poly1305"sv, "none"sv,
                                        "zero"sv};
+// More would only load the server: a burst of new tunnels beyond the pool dials as usual.
+constexpr int64_t kMaxWarm = 16;
 constexpr std::array kTransportNames = {"tcp"sv, "ws"sv, "h2"sv, "grpc"sv, "httpupgrade"sv};
 // v2ray/Xray transports a user may copy from a server's config.
 constexpr std::array kOtherTransports = {"quic"sv,      "kcp"sv,   "mkcp"sv,
@@ -142,6 +144,21 @@ void read_security(Problems& problems, const toml::node& node, vmess::Security& 
   }
 }
 
+// Warm connections: how many, and for how long (see Profile::Server).
+void read_warm(Problems& problems, const toml::table& server, Profile::Server& out) {
+  if (const toml::node* node = server.get("warm")) {
+    if (auto count = read_integer(problems, *node, "server.warm", 0, kMaxWarm)) {
+      out.warm = static_cast<uint32_t>(*count);
+    }
+  }
+  if (const toml::node* node = server.get("warm_max_age")) {
+    if (auto age = read_seconds(problems, *node, "server.warm_max_age")) out.warm_max_age = *age;
+  }
+  if (const toml::node* node = server.get("warm_idle")) {
+    if (auto idle = read_seconds(problems, *node, "server.warm_idle")) out.warm_idle = *idle;
+  }
+}
+
 }  // namespace
 
 void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out) {
@@ -185,6 +202,7 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
   if (const toml::node* node = server.get("clock_offset")) read_clock_offset(problems, *node, out);
   if (const toml::node* node = server.get("transport"))
     read_transport(problems, *node, out.transport);
+  read_warm(problems, server, out);
   const toml::node* tls = server.get("tls");
   const toml::node* ws = server.get("ws");
   if (tls != nullptr) read_tls(problems, *tls, source_path, out);

@@ -266,7 +266,8 @@ void Proxy::stop(std::string_view why) {
   for (Listener* listener : listeners_)
     close_listener(listener);
   listeners_.clear();
-  servers_.stop();  // fail-fast checks end; shared connections close as their last tunnel does
+  servers_.stop();  // fail-fast checks and warm connections end; shared connections close as
+                    // their last tunnel does
   const auto grace = profile_->timeouts.shutdown_grace;
   if (grace.count() > 0 && tunnels_.tunnel_count > 0) {
     log::info("stopping (", why, "): no new connections; waiting up to ",

@@ -54,8 +54,9 @@ Result<std::unique_ptr<FailoverStream>> FailoverStream::open(OutboundContext& co
   std::unique_ptr<FailoverStream> stream(
       new FailoverStream(context, std::move(set), std::move(order), target, handler));
   auto attempt = std::make_unique<Attempt>(*stream, stream->order_.front());
-  auto opened =
-      VmessStream::open(context, stream->set_->servers[attempt->server()], target, *attempt);
+  auto opened = VmessStream::open(
+      context, stream->set_->servers[attempt->server()], target, *attempt, vmess::Command::kTcp,
+      stream->set_->warm.empty() ? nullptr : stream->set_->warm[attempt->server()]);
   if (!opened) return opened.error();
   attempt->set_stream(std::move(*opened));
   stream->current_ = std::move(attempt);
@@ -160,7 +161,10 @@ void FailoverStream::next_or_fail(const transport::Failure& failure) {
   while (next_ + 1 < order_.size()) {
     ++next_;
     auto attempt = std::make_unique<Attempt>(*this, order_[next_]);
-    auto opened = VmessStream::open(context_, set_->servers[attempt->server()], target_, *attempt);
+    // Each server's attempt takes that server's warm connection, if it has one ready.
+    WarmPool* warm = set_->warm.empty() ? nullptr : set_->warm[attempt->server()];
+    auto opened = VmessStream::open(context_, set_->servers[attempt->server()], target_, *attempt,
+                                    vmess::Command::kTcp, warm);
     if (!opened) {
       last = opened.error();
       tried_ += "; \"" + health.name(attempt->server()) + "\": " + last.message;

@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <variant>
 
+#include "vmlocal/outbound/vmess_stream.hpp"
+#include "vmlocal/transport/upstream.hpp"
 #include "vmlocal/util/http_url.hpp"
 
 namespace vmlocal::outbound {
-
-ServerPool::~ServerPool() {
-  // stop() ran on the loop (Proxy::stop or release_handles); the checks free themselves.
-}
 
 Result<bool> ServerPool::configure(const config::Profile& profile) {
   stop_checks();
@@ -42,7 +40,10 @@ Result<bool> ServerPool::configure(const config::Profile& profile) {
   // Shared out so that every server but the last can be tried within the connect timeout.
   const auto share = profile.timeouts.connect / static_cast<int64_t>(set->servers.size());
   set->attempt_timeout = std::max<Millis>(Millis(1'000), std::chrono::duration_cast<Millis>(share));
+  for (const auto& server : set->servers)
+    set->warm.push_back(warm_pool(server));
   set_ = std::move(set);
+  stop_unused_warm_pools();
   return true;
 }
 
@@ -72,11 +73,6 @@ void ServerPool::stop_checks() {
   health_checker_ = nullptr;
 }
 
-void ServerPool::stop() {
-  stop_checks();
-  mux_.stop();
-}
-
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress& target,
                                                             transport::StreamHandler& handler) {
   // A server that refuses us (fail-fast) is not tried; with none left, fail at once.
@@ -104,6 +100,59 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
   auto made = FailoverStream::open(context_, set_, std::move(order), target, handler);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));
+}
+
+ServerPool::~ServerPool() {
+  // stop() ran on the loop (Proxy::stop or release_handles); the checks free themselves.
+  // Pools whose connections are still closing are let go rather than freed under libuv: that
+  // happens only when the loop did not run to the end after stop(), i.e. the process exits.
+  for (auto& [server, warm] : warm_) {
+    if (warm->pool && !warm->pool->closed_all()) static_cast<void>(warm->pool.release());
+  }
+}
+
+WarmPool* ServerPool::warm_pool(const std::shared_ptr<const ServerContext>& server) {
+  const config::Profile::Server& settings = server->settings;
+  const bool early_data =
+      settings.transport == config::Transport::kWs && settings.ws.max_early_data > 0;
+  if (settings.warm == 0 || settings.mux.enabled || early_data || stopped_) return nullptr;
+  auto found = warm_.find(server);
+  if (found != warm_.end()) return found->second->pool.get();
+  auto warm = std::make_unique<Warm>();
+  Warm* entry = warm.get();
+  entry->clock = WarmPool::uv_clock(context_.loop, [entry] { entry->pool->on_wake(); });
+  const WarmPool::Settings limits{settings.warm,
+                                  static_cast<uint64_t>(settings.warm_max_age.count()),
+                                  static_cast<uint64_t>(settings.warm_idle.count())};
+  auto make_stack = [this, server](transport::StreamHandler& handler) {
+    return transport::make_upstream(context_.loop, handler, server->settings, server->tls.get(),
+                                    context_.random);
+  };
+  entry->pool = std::make_unique<WarmPool>(limits, std::move(make_stack), *entry->clock);
+  warm_.emplace(server, std::move(warm));
+  return entry->pool.get();
+}
+
+void ServerPool::stop_unused_warm_pools() {
+  for (auto& [server, warm] : warm_) {
+    if (!warm->clock) continue;  // stopped already
+    if (std::find(set_->servers.begin(), set_->servers.end(), server) != set_->servers.end()) {
+      continue;
+    }
+    warm->pool->stop();  // it calls its clock no more
+    warm->clock.reset();
+  }
+}
+
+void ServerPool::stop() {
+  stop_checks();
+  mux_.stop();
+  stopped_ = true;
+  for (auto& [server, warm] : warm_) {
+    if (!warm->clock) continue;
+    warm->pool->stop();
+    warm->clock.reset();
+  }
 }
 
 }  // namespace vmlocal::outbound

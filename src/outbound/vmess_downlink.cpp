@@ -9,7 +9,9 @@ namespace vmlocal::outbound {
 
 void VmessStream::read_start() {
   reading_wanted_ = true;
-  if (connected_ && !closing_ && !views_held_ && !ended_) inner_->read_start();
+  if (connected_ && !closing_ && !views_held_ && !ended_ && !redial_due_ && !redialing_) {
+    inner_->read_start();
+  }
 }
 
 void VmessStream::read_stop() {
@@ -27,6 +29,7 @@ MutableByteView VmessStream::on_stream_buffer() {
 
 void VmessStream::on_stream_read(size_t n) {
   if (closing_) return;
+  if (n > 0 && replay_possible_) response_started();
   open_len_ += n;
   open_chunks();
 }

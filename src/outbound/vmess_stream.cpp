@@ -51,23 +51,24 @@ std::unique_ptr<VmessStream> VmessStream::create(OutboundContext& context,
                                                  std::shared_ptr<const ServerContext> server,
                                                  Prepared prepared,
                                                  transport::StreamHandler& handler,
-                                                 bool report_outcome) {
-  return std::unique_ptr<VmessStream>(
-      new VmessStream(context, std::move(server), std::move(prepared), handler, report_outcome));
+                                                 bool report_outcome, WarmPool* warm) {
+  return std::unique_ptr<VmessStream>(new VmessStream(
+      context, std::move(server), std::move(prepared), handler, report_outcome, warm));
 }
 
 Result<std::unique_ptr<VmessStream>> VmessStream::open(OutboundContext& context,
                                                        std::shared_ptr<const ServerContext> server,
                                                        const TargetAddress& target,
                                                        transport::StreamHandler& handler,
-                                                       vmess::Command command) {
+                                                       vmess::Command command, WarmPool* warm) {
   auto prepared = prepare(context, *server, target, command);
   if (!prepared) return prepared.error();
-  return create(context, std::move(server), std::move(*prepared), handler);
+  return create(context, std::move(server), std::move(*prepared), handler, true, warm);
 }
 
 VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-                         Prepared prepared, transport::StreamHandler& handler, bool report_outcome)
+                         Prepared prepared, transport::StreamHandler& handler, bool report_outcome,
+                         WarmPool* warm)
     : context_(context),
       server_(std::move(server)),
       target_(std::move(prepared.target)),
@@ -78,8 +79,19 @@ VmessStream::VmessStream(OutboundContext& context, std::shared_ptr<const ServerC
       report_outcome_(report_outcome) {
   uv_timer_init(context_.loop, &flush_timer_);
   flush_timer_.data = this;
-  inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
-                                    server_->settings, server_->tls.get(), context_.random);
+  if (warm != nullptr) {
+    std::unique_ptr<WarmConnection> taken = warm->take(*this);
+    if (taken) {
+      warm_ = true;
+      replay_possible_ = true;
+      announce_connected_ = taken->connected();
+      inner_ = std::move(taken);
+    }
+  }
+  if (!inner_) {
+    inner_ = transport::make_upstream(context_.loop, static_cast<transport::StreamHandler&>(*this),
+                                      server_->settings, server_->tls.get(), context_.random);
+  }
   latch_.opened(2);  // the flush timer and the stack below
 }
 
@@ -91,7 +103,12 @@ VmessStream::~VmessStream() {
 }
 
 void VmessStream::connect() {
-  inner_->connect();
+  if (announce_connected_) {
+    // Connected already: said on the next loop iteration, never from inside this call.
+    uv_timer_start(&flush_timer_, on_flush_timer, 0, 0);
+    return;
+  }
+  inner_->connect();  // a warm stack still connecting ignores this and reports when ready
 }
 
 void VmessStream::apply_server_clock() {
@@ -120,6 +137,10 @@ void VmessStream::report_outcome(bool responded) {
 
 void VmessStream::on_stream_connected() {
   if (closing_) return;
+  if (redialing_) {
+    replay();
+    return;
+  }
   apply_server_clock();
   connected_ = true;
   start_flush_timer();
@@ -143,6 +164,7 @@ void VmessStream::start_flush_timer() {
 }
 
 void VmessStream::on_stream_failed(const transport::Failure& failure) {
+  if (redial_instead_of_failing()) return;
   if (connected_ && !request_.downlink.header_done()) {
     fail(ErrorKind::kNoResponse, std::string(kNoResponse) + " (upstream " + failure.message + ")");
   } else {
@@ -170,6 +192,7 @@ void VmessStream::on_stream_eof() {
     return;
   }
   if (!reader.header_done()) {
+    if (redial_instead_of_failing()) return;
     fail(ErrorKind::kNoResponse, std::string(kNoResponse));
   } else {
     fail(ErrorKind::kReset, "server closed the connection in the middle of a chunk");

@@ -45,6 +45,13 @@ size_t VmessStream::seal_into(SealBlock& block, size_t count, uv_buf_t* bufs, si
 
 transport::Stream::WriteResult VmessStream::write(uv_buf_t* bufs, size_t count) {
   assert(!handler_write_pending_ && !end_sent_);
+  if (redial_due_ || redialing_) {
+    // Sent once the fresh stack has the replay (vmess_redial.cpp); the bytes stay the caller's.
+    deferred_bufs_.assign(bufs, bufs + count);
+    handler_write_pending_ = true;
+    return WriteResult::kPending;
+  }
+  if (replay_possible_) keep_for_replay(bufs, count);  // before sealing in place
   if (seal_ == nullptr) seal_ = context_.seal_pool.acquire();
   size_t out = put_header_once(seal_->bufs.data());
   out = seal_into(*seal_, out, bufs, count);
@@ -54,6 +61,11 @@ transport::Stream::WriteResult VmessStream::write(uv_buf_t* bufs, size_t count) 
 transport::Stream::WriteResult VmessStream::shutdown() {
   if (end_sent_ || closing_) return WriteResult::kDone;
   end_sent_ = true;
+  if (replay_possible_ || redial_due_ || redialing_) replay_end_ = true;
+  if (redial_due_ || redialing_) {
+    handler_write_pending_ = true;  // END follows the replay
+    return WriteResult::kPending;
+  }
   end_in_write_ = true;
   if (seal_ == nullptr) seal_ = context_.seal_pool.acquire();
   // The app may close without a byte: the request still goes out so the server sees a clean end.
@@ -76,6 +88,7 @@ transport::Stream::WriteResult VmessStream::submit(size_t out) {
     return WriteResult::kPending;
   }
   const WriteResult result = out == 0 ? WriteResult::kDone : send(seal_->bufs.data(), out);
+  if (result == WriteResult::kFailed && redial_instead_of_failing()) return WriteResult::kPending;
   if (result != WriteResult::kPending) handler_write_pending_ = false;
   if (result == WriteResult::kDone) write_finished();
   // The caller learns of a failure from the result (a handler call from inside its own call is
@@ -110,7 +123,18 @@ void VmessStream::write_finished() {
 }
 
 void VmessStream::on_flush_timer(uv_timer_t* timer) {
-  static_cast<VmessStream*>(timer->data)->send_header_alone();
+  auto* self = static_cast<VmessStream*>(timer->data);
+  if (self->redial_due_) {
+    self->redial_due_ = false;
+    self->redial();
+    return;
+  }
+  if (self->announce_connected_) {
+    self->announce_connected_ = false;
+    self->on_stream_connected();  // restarts this timer for the header
+    return;
+  }
+  self->send_header_alone();
 }
 
 // The app has said nothing for a while: send the header alone so the server reaches the target.
@@ -127,6 +151,7 @@ void VmessStream::send_header_alone() {
       header_alone_pending_ = true;
       return;
     case WriteResult::kFailed:
+      if (redial_instead_of_failing()) return;
       fail(failure_.kind, failure_.message);  // from this timer callback, as send() recorded it
       return;
   }
@@ -134,6 +159,10 @@ void VmessStream::send_header_alone() {
 
 void VmessStream::on_stream_write_done() {
   if (closing_) return;
+  if (replay_write_pending_ || end_after_replay_pending_) {
+    after_replay_write();
+    return;
+  }
   if (header_alone_pending_) {
     header_alone_pending_ = false;
     request_.header.clear();

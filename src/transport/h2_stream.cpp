@@ -302,7 +302,7 @@ void H2Stream::on_remote_end() {
 MutableByteView H2Stream::on_stream_buffer() {
   // The handler's buffer only while it reads and DATA may still come; control frames after
   // the response's end, and everything before the response, go through the scratch buffer.
-  if (connected_ && reading() && !remote_ended_ && leftover_.empty()) {
+  if (connected_ && reading() && !remote_ended_ && !holds_bytes()) {
     const MutableByteView space = handler_.on_stream_buffer();
     lent_ = space.data();
     return space;
@@ -328,7 +328,7 @@ void H2Stream::deliver(const uint8_t* data, size_t n) {
     delivered_ += n;
     return;
   }
-  leftover_.insert(leftover_.end(), data, data + n);
+  hold(data, n);
 }
 
 void H2Stream::receive(uint8_t* base, size_t n, bool into_handler_buffer) {
@@ -393,54 +393,12 @@ void H2Stream::on_stream_eof() {
   report_eof();
 }
 
-void H2Stream::report_eof() {
-  if (eof_reported_) return;
-  if (!reading() || leftover_offset_ < leftover_.size()) {
-    end_pending_ = true;
-    return;
-  }
-  end_pending_ = false;
-  eof_reported_ = true;
-  update_inner_reading();
-  handler_.on_stream_eof();
-}
-
-bool H2Stream::has_pending_delivery() const {
-  return leftover_offset_ < leftover_.size() || end_pending_;
-}
-
-void H2Stream::on_resume() {
-  if (!reading()) return;
-  if (leftover_offset_ < leftover_.size()) {
-    const MutableByteView space = handler_.on_stream_buffer();
-    const size_t n = std::min(space.size(), leftover_.size() - leftover_offset_);
-    std::memcpy(space.data(), leftover_.data() + leftover_offset_, n);
-    leftover_offset_ += n;
-    if (leftover_offset_ == leftover_.size()) {
-      leftover_.clear();
-      leftover_.shrink_to_fit();
-      leftover_offset_ = 0;
-    }
-    handler_.on_stream_read(n);
-    if (closing() || failed()) return;
-    if (!leftover_.empty() && reading()) {
-      schedule_resume();
-      return;
-    }
-  }
-  if (end_pending_ && reading()) {
-    report_eof();
-    return;
-  }
-  update_inner_reading();
-}
-
 bool H2Stream::wants_inner_reads() const {
   if (inner_eof_ || !inner_connected_) return false;
   if (!connected_) return true;  // SETTINGS and the response headers
   // After the response's end only control frames come (window updates for the uplink).
   if (remote_ended_) return !stream_closed_ || inner_write_pending_ || source_active_;
-  return reading() && leftover_.empty() && !end_pending_;
+  return reading() && !holds_bytes() && !end_pending();
 }
 
 }  // namespace vmlocal::transport

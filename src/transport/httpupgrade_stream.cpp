@@ -81,8 +81,7 @@ void HttpUpgradeStream::on_upgrade_bytes(size_t n) {
     case ws::UpgradeResponseReader::Status::kDone:
       break;
   }
-  leftover_.assign(upgrade_->scratch.begin() + static_cast<ptrdiff_t>(step.consumed),
-                   upgrade_->scratch.begin() + static_cast<ptrdiff_t>(n));
+  hold(upgrade_->scratch.data() + step.consumed, n - step.consumed);
   connected_ = true;
   if (!request_in_flight_) upgrade_.reset();
   update_inner_reading();  // stops until the handler reads
@@ -90,35 +89,9 @@ void HttpUpgradeStream::on_upgrade_bytes(size_t n) {
   handler_.on_stream_connected();
 }
 
-bool HttpUpgradeStream::has_pending_delivery() const {
-  return !leftover_.empty() || end_pending_;
-}
-
 bool HttpUpgradeStream::wants_inner_reads() const {
   if (inner_eof_ || !inner_connected_) return false;
-  return !connected_ || (reading() && leftover_.empty() && !eof_reported_);
-}
-
-void HttpUpgradeStream::on_resume() {
-  if (!reading()) return;
-  if (!leftover_.empty()) {
-    const MutableByteView space = handler_.on_stream_buffer();
-    const size_t n = std::min(space.size(), leftover_.size());
-    std::memcpy(space.data(), leftover_.data(), n);
-    leftover_.erase(leftover_.begin(), leftover_.begin() + static_cast<ptrdiff_t>(n));
-    if (leftover_.empty()) leftover_.shrink_to_fit();
-    handler_.on_stream_read(n);
-    if (closing() || failed()) return;
-    if (!leftover_.empty()) {
-      if (reading()) schedule_resume();
-      return;
-    }
-  }
-  if (end_pending_) {
-    report_eof();
-    return;
-  }
-  update_inner_reading();
+  return !connected_ || (reading() && !holds_bytes() && !eof_reported());
 }
 
 void HttpUpgradeStream::on_stream_eof() {
@@ -133,17 +106,6 @@ void HttpUpgradeStream::on_stream_eof() {
     return;
   }
   report_eof();
-}
-
-void HttpUpgradeStream::report_eof() {
-  if (eof_reported_) return;
-  if (!reading() || !leftover_.empty()) {
-    end_pending_ = true;
-    return;
-  }
-  end_pending_ = false;
-  eof_reported_ = true;
-  handler_.on_stream_eof();
 }
 
 Stream::WriteResult HttpUpgradeStream::write(uv_buf_t* bufs, size_t count) {

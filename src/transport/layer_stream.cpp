@@ -1,6 +1,8 @@
 #include "vmlocal/transport/layer_stream.hpp"
 
+#include <algorithm>
 #include <cassert>
+#include <cstring>
 
 namespace vmlocal::transport {
 
@@ -107,6 +109,48 @@ void LayerStream::on_idle(uv_idle_t* idle) {
   if (!self->resume_scheduled_ || self->closing_) return;
   self->resume_scheduled_ = false;
   self->on_resume();
+}
+
+void LayerStream::report_eof() {
+  if (eof_reported_) return;
+  if (!reading_ || holds_bytes()) {
+    end_pending_ = true;
+    return;
+  }
+  end_pending_ = false;
+  eof_reported_ = true;
+  update_inner_reading();
+  handler_.on_stream_eof();
+}
+
+void LayerStream::resume_delivery() {
+  if (!reading_) return;
+  if (holds_bytes()) {
+    const MutableByteView space = handler_.on_stream_buffer();
+    const size_t n = std::min(space.size(), held_.size() - held_offset_);
+    std::memcpy(space.data(), held_.data() + held_offset_, n);
+    held_offset_ += n;
+    if (held_offset_ == held_.size()) {
+      held_.clear();
+      held_.shrink_to_fit();
+      held_offset_ = 0;
+    }
+    deliver_held(space.data(), n);
+    if (closing_ || failed_) return;
+    if (holds_bytes() && reading_) {
+      schedule_resume();
+      return;
+    }
+  }
+  if (end_pending_ && reading_) {
+    report_eof();
+    return;
+  }
+  update_inner_reading();
+}
+
+void LayerStream::deliver_held(uint8_t*, size_t n) {
+  handler_.on_stream_read(n);
 }
 
 void LayerStream::fail(FailureKind kind, std::string message) {

@@ -56,7 +56,7 @@ bool TlsStream::has_buffered_input() const {
 }
 
 bool TlsStream::has_pending_delivery() const {
-  return has_buffered_input() || inner_eof_ || end_pending_;
+  return has_buffered_input() || inner_eof_ || end_pending();
 }
 
 void TlsStream::on_resume() {
@@ -64,7 +64,7 @@ void TlsStream::on_resume() {
 }
 
 void TlsStream::pump_reads() {
-  while (reading() && !closing() && !failed() && !eof_reported_) {
+  while (reading() && !closing() && !failed() && !eof_reported()) {
     // Ask the handler for its buffer only when a whole record is there to decrypt, so an idle
     // tunnel does not hold the handler's block.
     if (SSL_pending(ssl_) == 0) {
@@ -141,23 +141,11 @@ bool TlsStream::handle_read_stop(const ReadStop& stop) {
   }
 }
 
-void TlsStream::report_eof() {
-  if (eof_reported_) return;
-  if (!reading()) {
-    end_pending_ = true;  // told when the handler reads again
-    return;
-  }
-  end_pending_ = false;
-  eof_reported_ = true;
-  update_inner_reading();
-  handler_.on_stream_eof();
-}
-
 bool TlsStream::wants_inner_reads() const {
   if (inner_eof_ || !inner_connected_) return false;
   if (handshaking_) return true;
   // Stop while the buffer is nearly full; pump_reads() drains it and starts again.
-  return connected_ && reading() && !eof_reported_ &&
+  return connected_ && reading() && !eof_reported() &&
          kTlsBufferSize - (in_end_ - in_begin_) >= kMinReadRoom;
 }
 

@@ -134,7 +134,7 @@ void TlsStream::on_stream_write_done() {
   if (closing() || failed()) return;
   release_idle_buffers();
   // Reading may have stopped on a full output buffer (WANT_WRITE).
-  if (connected_ && reading() && (has_buffered_input() || end_pending_)) schedule_resume();
+  if (connected_ && reading() && (has_buffered_input() || end_pending())) schedule_resume();
   if (user_write_finished) handler_.on_stream_write_done();
 }
 

@@ -140,11 +140,7 @@ void WsStream::on_upgrade_bytes(size_t n) {
       break;
   }
   // Frames may follow the head in the same read; keep them for the first read_start().
-  if (step.consumed < n) {
-    leftover_.assign(h.scratch.begin() + static_cast<ptrdiff_t>(step.consumed),
-                     h.scratch.begin() + static_cast<ptrdiff_t>(n));
-    leftover_offset_ = 0;
-  }
+  if (step.consumed < n) hold(h.scratch.data() + step.consumed, n - step.consumed);
   connected_ = true;
   if (!h.request_in_flight) handshake_.reset();
   update_inner_reading();  // stops until the handler reads
@@ -259,51 +255,13 @@ void WsStream::on_stream_eof() {
   report_eof();
 }
 
-void WsStream::report_eof() {
-  if (eof_reported_) return;
-  if (!reading() || leftover_offset_ < leftover_.size()) {
-    end_pending_ = true;
-    return;
-  }
-  end_pending_ = false;
-  eof_reported_ = true;
-  update_inner_reading();
-  handler_.on_stream_eof();
-}
-
-bool WsStream::has_pending_delivery() const {
-  return leftover_offset_ < leftover_.size() || end_pending_;
-}
-
-void WsStream::on_resume() {
-  if (!reading()) return;
-  if (leftover_offset_ < leftover_.size()) {
-    const MutableByteView space = handler_.on_stream_buffer();
-    const size_t n = std::min(space.size(), leftover_.size() - leftover_offset_);
-    std::memcpy(space.data(), leftover_.data() + leftover_offset_, n);
-    leftover_offset_ += n;
-    if (leftover_offset_ == leftover_.size()) {
-      leftover_.clear();
-      leftover_.shrink_to_fit();
-      leftover_offset_ = 0;
-    }
-    process(space.data(), n);
-    if (closing() || failed()) return;
-    if (!leftover_.empty() && reading()) {
-      schedule_resume();
-      return;
-    }
-  }
-  if (end_pending_ && reading()) {
-    report_eof();
-    return;
-  }
-  update_inner_reading();
+void WsStream::deliver_held(uint8_t* base, size_t n) {
+  process(base, n);  // frames that came with the 101
 }
 
 bool WsStream::wants_inner_reads() const {
   if (inner_eof_ || !inner_connected_ || awaiting_first_write_) return false;
-  return !connected_ || (reading() && !eof_reported_ && !close_received_ && leftover_.empty());
+  return !connected_ || (reading() && !eof_reported() && !close_received_ && !holds_bytes());
 }
 
 }  // namespace vmlocal::transport

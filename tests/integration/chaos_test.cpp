@@ -354,6 +354,9 @@ void run_chaos(std::uint64_t seed) {
   // Stalls are short; this bounds a connection v2ray drains forever (an AuthID its replay
   // filter takes for a replay, §6.2): it then ends as a reset with a log line.
   profile.idle_timeout = 10s;
+  // One relay connection per tunnel, in order: plan k is tunnel k's. Warm connections would
+  // add connections no tunnel uses (and hold them open), shifting the plans.
+  profile.warm = 0;
   VmessLocal local(dir, profile);
   EchoServer echo;
   SourceServer source;

@@ -26,34 +26,6 @@ EnvVars clock_five_minutes_behind() {
           {"FAKETIME_DONT_FAKE_MONOTONIC", "1"}};
 }
 
-struct Certificate {
-  std::filesystem::path cert;
-  std::filesystem::path key;
-};
-
-Certificate make_certificate(TempDir& dir) {
-  Certificate c{dir.file("server-cert.pem"), dir.file("server-key.pem")};
-  auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-keyout", c.key.string(), "-out", c.cert.string()},
-                       Deadline::after(20s));
-  REQUIRE_MESSAGE(r.success(), r.describe());
-  return c;
-}
-
-json ws_settings(const std::string& path) {
-  return {{"network", "ws"}, {"wsSettings", {{"path", path}}}};
-}
-
-json tls_settings(const Certificate& cert, const std::string& network = "tcp") {
-  return {{"network", network},
-          {"security", "tls"},
-          {"tlsSettings",
-           {{"certificates", json::array({{{"certificateFile", cert.cert.string()},
-                                           {"keyFile", cert.key.string()}}})}}}};
-}
-
 // A profile written out in full (the harness's profile cannot add [server] keys).
 struct Profile {
   std::string address = "127.0.0.1";
@@ -119,19 +91,19 @@ TEST_SUITE("doctor") {
       CHECK(run.output.find("connected in") != std::string::npos);
       CHECK(run.output.find("probe " + web.url("/") + ": \"HTTP/1.1 200 OK\" in") !=
             std::string::npos);
+      // A tcp VMess port gives no HTTP Date, and a pass makes the clock no suspect: no line.
+      CHECK(run.output.find("clock:") == std::string::npos);
     }
     {
       TempDir dir;
       const Certificate cert = make_certificate(dir);
       VmessInboundOptions inbound;
-      inbound.stream_settings = tls_settings(cert, "ws");
-      inbound.stream_settings["wsSettings"] = {{"path", "/ws"}};
+      inbound.stream_settings = stream_settings(TransportKind::kWsTls, cert, "/ws");
       V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
       Profile p = profile_for(v2ray, web);
       p.address = "localhost";
       p.transport = "ws";
-      p.tables =
-          "[server.tls]\nca_file = \"" + cert.cert.string() + "\"\n[server.ws]\npath = \"/ws\"\n";
+      p.tables = "[server.tls]\n" + ca_file_line(cert) + "[server.ws]\npath = \"/ws\"\n";
       const DoctorRun run = doctor(dir, p);
       CHECK(run.code == 0);
       CHECK(run.output.find("TLSv1.3, ALPN http/1.1") != std::string::npos);
@@ -169,6 +141,17 @@ TEST_SUITE("doctor") {
     CHECK(run.code == 1);
     CHECK(run.last_line() == "doctor: the TCP layer failed: nothing listens on port " +
                                  std::to_string(p.port) + " (connection refused)");
+    // The log under the report stays at error level, unless --log-level asks for more.
+    CHECK(run.output.find(" DEBUG ") == std::string::npos);
+    VmessLocalOptions debug;
+    debug.extra_args = {"--log-level", "debug"};
+    const DoctorRun verbose = doctor(dir, p, debug);
+    CHECK(verbose.code == 1);
+    CHECK(verbose.output.find(" DEBUG ") != std::string::npos);
+    // Options doctor would ignore are refused, not silently accepted.
+    VmessLocalOptions listen;
+    listen.extra_args = {"--listen", "127.0.0.1:1"};
+    CHECK(doctor(dir, p, listen).code == 2);
   }
 
   TEST_CASE("doctor: a TLS profile against a plain server fails at TLS: remove [server.tls]") {
@@ -189,7 +172,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     HttpServer web;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/ws");
+    inbound.stream_settings = ws_stream_settings("/ws");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     const DoctorRun run = doctor(dir, profile_for(v2ray, web));
     CHECK(run.code == 1);
@@ -203,7 +186,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     HttpServer web;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/right");
+    inbound.stream_settings = ws_stream_settings("/right");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     Profile p = profile_for(v2ray, web);
     p.transport = "ws";
@@ -221,7 +204,7 @@ TEST_SUITE("doctor") {
     HttpServer web;
     const Certificate cert = make_certificate(dir);
     VmessInboundOptions inbound;
-    inbound.stream_settings = tls_settings(cert);
+    inbound.stream_settings = stream_settings(TransportKind::kTls, cert);
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     Profile p = profile_for(v2ray, web);
     p.address = "localhost";
@@ -252,7 +235,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     HttpServer web;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/ws");
+    inbound.stream_settings = ws_stream_settings("/ws");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     Profile p = profile_for(v2ray, web);
     p.transport = "ws";
@@ -373,6 +356,8 @@ TEST_SUITE("doctor") {
          at = log.find("refuses us", at + 1))
       ++count;
     CHECK(count == 1);
+    // The URL as the profile (and doctor) spell it, scheme included.
+    CHECK(log.find("refuses us: a probe to " + web.url("/") + " got ") != std::string::npos);
     CHECK(echo.accepted() == 0);
     // The refused tunnels are found at info all the same: the next retry (2 s after the mark,
     // then doubling) counts them, and SIGUSR1's counters show them by kind.
@@ -402,6 +387,7 @@ TEST_SUITE("doctor") {
     const std::string log = local.log_text();
     CHECK(log.find("it cannot reach the probe URL (set [probe] url to one it can reach), or it "
                    "refuses us") != std::string::npos);
+    CHECK(log.find("closed a probe to " + web.url("/") + " at once") != std::string::npos);
     CHECK(log.find("New tunnels through it fail at once") == std::string::npos);
     CHECK(web.accepted() == 0);
   }
@@ -435,7 +421,7 @@ TEST_SUITE("doctor") {
     TempDir dir;
     EchoServer echo;
     VmessInboundOptions inbound;
-    inbound.stream_settings = ws_settings("/ws");
+    inbound.stream_settings = ws_stream_settings("/ws");
     V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
     auto p = VmessLocalProfile::for_server(v2ray);
     p.transport = "ws";

@@ -200,6 +200,7 @@ TEST_SUITE("faults") {
     p.idle_timeout = 60s;
     p.transport = "ws";
     p.extra_toml = "[server.ws]\npath = \"/ws\"\n";
+    p.warm = 0;  // the front counts one upgrade per tunnel
     VmessLocal local(dir, p);
     auto open = [&](FakeScript script, Deadline deadline) {
       return local.socks_client().open_tunnel(

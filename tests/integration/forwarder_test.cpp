@@ -37,12 +37,6 @@ struct Tunnel {
     if (adjust) adjust(p);
     return p;
   }
-
-  Socket open(const Socks5Target& target, Deadline deadline) {
-    auto r = local.socks_client().connect(target, deadline);
-    REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
-    return std::move(r.socket);
-  }
 };
 
 std::string hex(const Digest& d) {
@@ -74,17 +68,12 @@ TEST_SUITE("forwarder") {
       CAPTURE(target.name);
       auto deadline = Deadline::after(60s);
 
-      Socket d = t.open(target.source, deadline);
-      auto down = download(d, kBulk, ++seed, deadline);
-      MESSAGE(down.summary("download via " + target.name));
-      CHECK(down.received == kBulk);
-      CHECK(hex(down.received_sha256) == hex(stream_sha256(seed, kBulk)));
-
-      Socket u = t.open(target.sink, deadline);
-      auto up = upload(u, kBulk, ++seed, deadline);
-      MESSAGE(up.summary("upload via " + target.name));
-      CHECK(up.received == kBulk);
-      CHECK(hex(up.received_sha256) == hex(stream_sha256(seed, kBulk)));
+      const BothWays both =
+          transfer_both_ways(t.local, target.source, target.sink, kBulk, seed, deadline);
+      seed += 2;
+      MESSAGE(both.down.summary("download via " + target.name));
+      MESSAGE(both.up.summary("upload via " + target.name));
+      CHECK(both.problems == "");
     }
     CHECK(source4.accepted() == 2);  // IPv4 and domain
     CHECK(source6.accepted() == 1);
@@ -94,7 +83,7 @@ TEST_SUITE("forwarder") {
     Tunnel t;
     EchoServer echo;
     auto deadline = Deadline::after(60s);
-    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket s = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
     auto r = echo_transfer(s, kBulk, 7, deadline);
     MESSAGE(r.summary("echo"));
     CHECK(r.received == kBulk);
@@ -117,7 +106,7 @@ TEST_SUITE("forwarder") {
     Tunnel t;
     SourceServer source;
     auto deadline = Deadline::after(30s);
-    Socket s = t.open(Socks5Target::to(source.endpoint()), deadline);
+    Socket s = t.local.open(Socks5Target::to(source.endpoint()), deadline);
     s.send_all(SourceServer::request(3 * kMiB, 42), deadline);
     s.shutdown_write();  // END goes upstream; the downlink must carry on
     auto closed = s.recv_until_closed(deadline);
@@ -147,7 +136,7 @@ TEST_SUITE("forwarder") {
     SourceServer source;  // silent until asked, so use an HTTP-less banner instead:
     HttpServer http;
     auto deadline = Deadline::after(20s);
-    Socket s = t.open(Socks5Target::to(http.endpoint()), deadline);
+    Socket s = t.local.open(Socks5Target::to(http.endpoint()), deadline);
     std::this_thread::sleep_for(300ms);  // longer than the 100 ms flush
     s.send_all("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", deadline);
     auto reply = s.recv_text_until_eof(deadline);
@@ -281,8 +270,8 @@ TEST_SUITE("forwarder") {
     Tunnel t;
     EchoServer echo;
     auto deadline = Deadline::after(20s);
-    Socket a = t.open(Socks5Target::to(echo.endpoint()), deadline);
-    Socket b = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket a = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket b = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
     a.send_all("x", deadline);
     CHECK(a.recv_exact(1, deadline) == Bytes{'x'});
     auto started = std::chrono::steady_clock::now();
@@ -297,13 +286,13 @@ TEST_SUITE("forwarder") {
     Tunnel t;
     EchoServer echo;
     auto deadline = Deadline::after(20s);
-    Socket a = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket a = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
     t.local.process().signal(SIGHUP);
     CHECK(t.local.wait_for_log("profile reloaded: listening on", deadline));
     CHECK(t.local.process().alive());
     a.send_all("live", deadline);  // the tunnel from before the signal
     CHECK(a.recv_exact(4, deadline) == Bytes{'l', 'i', 'v', 'e'});
-    Socket b = t.open(Socks5Target::to(echo.endpoint()), deadline);  // and new ones
+    Socket b = t.local.open(Socks5Target::to(echo.endpoint()), deadline);  // and new ones
     b.send_all("new", deadline);
     CHECK(b.recv_exact(3, deadline) == Bytes{'n', 'e', 'w'});
     CHECK(t.local.process().terminate(Deadline::after(5s)).success());

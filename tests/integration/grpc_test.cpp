@@ -18,22 +18,6 @@ namespace {
 constexpr std::uint64_t kMiB = 1024 * 1024;
 constexpr std::uint64_t kBulk = 64 * kMiB;
 
-struct Certificate {
-  std::filesystem::path cert;
-  std::filesystem::path key;
-};
-
-Certificate make_certificate(TempDir& dir) {
-  Certificate c{dir.file("grpc-cert.pem"), dir.file("grpc-key.pem")};
-  auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-keyout", c.key.string(), "-out", c.cert.string()},
-                       Deadline::after(20s));
-  REQUIRE_MESSAGE(r.success(), r.describe());
-  return c;
-}
-
 GrpcGunOptions gun_options(const Certificate& cert, const V2rayServer& v2ray) {
   GrpcGunOptions o;
   o.service_name = "GunService";
@@ -51,7 +35,7 @@ struct Tunnel {
   VmessLocal local;
 
   explicit Tunnel(const std::string& service_name = "GunService")
-      : cert(make_certificate(dir)),
+      : cert(make_certificate(dir, "grpc")),
         v2ray(V2rayServer::vmess(dir)),
         gun(gun_options(cert, v2ray)),
         local(dir, profile(v2ray, gun, cert, service_name)) {}
@@ -61,17 +45,11 @@ struct Tunnel {
     auto p = VmessLocalProfile::for_server(v2ray);
     p.log_level = "debug";
     p.transport = "grpc";
-    p.server_address = "localhost";  // the certificate's name, and SNI
+    p.warm = 0;  // the gun server's calls are counted one per tunnel
     p.server_port = gun.port();
-    p.extra_toml = "[server.tls]\nca_file = \"" + cert.cert.string() +
-                   "\"\n[server.grpc]\nservice_name = \"" + service_name + "\"\n";
+    trust_certificate(p, cert);
+    p.extra_toml += "[server.grpc]\nservice_name = \"" + service_name + "\"\n";
     return p;
-  }
-
-  Socket open(const Socks5Target& target, Deadline deadline) {
-    auto r = local.socks_client().connect(target, deadline);
-    REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
-    return std::move(r.socket);
   }
 };
 
@@ -97,17 +75,12 @@ TEST_SUITE("grpc") {
     Tunnel t;
     auto deadline = Deadline::after(180s);
 
-    Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
-    auto down = download(d, kBulk, 401, deadline);
-    MESSAGE(down.summary("download over grpc"));
-    CHECK(down.received == kBulk);
-    CHECK(to_hex(down.received_sha256) == to_hex(stream_sha256(401, kBulk)));
-
-    Socket u = t.open(Socks5Target::to(sink.endpoint()), deadline);
-    auto up = upload(u, kBulk, 402, deadline);
-    MESSAGE(up.summary("upload over grpc"));
-    CHECK(up.received == kBulk);
-    CHECK(to_hex(up.received_sha256) == to_hex(stream_sha256(402, kBulk)));
+    const BothWays both =
+        transfer_both_ways(t.local, Socks5Target::to(source.endpoint()),
+                           Socks5Target::to(sink.endpoint()), kBulk, 401, deadline);
+    MESSAGE(both.down.summary("download over grpc"));
+    MESSAGE(both.up.summary("upload over grpc"));
+    CHECK(both.problems == "");
 
     CHECK(t.gun.calls() >= 2);
     CHECK(t.gun.refused() == 0);
@@ -132,7 +105,7 @@ TEST_SUITE("grpc") {
     constexpr int kTunnels = 10;
     for (int i = 0; i < kTunnels; ++i) {
       CAPTURE(i);
-      Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+      Socket s = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
       auto r = echo_transfer(s, 200'000 + static_cast<std::uint64_t>(i) * 777, 500 + i, deadline);
       CHECK(r.received == r.sent);
       CHECK(to_hex(r.received_sha256) == to_hex(r.sent_sha256));

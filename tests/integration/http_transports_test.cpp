@@ -25,12 +25,7 @@ constexpr std::uint64_t kBulk = 64 * kMiB;
 json http_header_stream_settings(const json& paths, const Certificate* cert) {
   json s = {{"network", "tcp"},
             {"tcpSettings", {{"header", {{"type", "http"}, {"request", {{"path", paths}}}}}}}};
-  if (cert != nullptr) {
-    s["security"] = "tls";
-    s["tlsSettings"] = {{"certificates", json::array({{{"certificateFile", cert->cert.string()},
-                                                       {"keyFile", cert->key.string()}}})}};
-  }
-  return s;
+  return cert != nullptr ? with_tls(std::move(s), *cert) : s;
 }
 
 // v2ray with the http header on its tcp inbound, and vmess-local with [server.tcp] lines
@@ -58,19 +53,9 @@ struct HttpHeaderTunnel {
     auto p = VmessLocalProfile::for_server(v2ray);
     p.log_level = "debug";
     p.transport = "tcp";
-    std::string extra = "[server.tcp]\n" + client_tcp;
-    if (tls) {
-      p.server_address = "localhost";  // the certificate's name
-      extra += "[server.tls]\nca_file = \"" + cert.cert.string() + "\"\n";
-    }
-    p.extra_toml = extra;
+    p.extra_toml = "[server.tcp]\n" + client_tcp;
+    if (tls) trust_certificate(p, cert);
     return p;
-  }
-
-  Socket open(const Socks5Target& target, Deadline deadline) {
-    auto r = local.socks_client().connect(target, deadline);
-    REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
-    return std::move(r.socket);
   }
 };
 
@@ -91,22 +76,18 @@ TEST_SUITE("http_transports") {
       HttpHeaderTunnel t(tls, kClientTcp);
       auto deadline = Deadline::after(120s);
 
-      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
-      auto down = download(d, kBulk, ++seed, deadline);
-      MESSAGE(down.summary("download over " + label));
-      CHECK(down.received == kBulk);
-      CHECK(to_hex(down.received_sha256) == to_hex(stream_sha256(seed, kBulk)));
-
-      Socket u = t.open(Socks5Target::to(sink.endpoint()), deadline);
-      auto up = upload(u, kBulk, ++seed, deadline);
-      MESSAGE(up.summary("upload over " + label));
-      CHECK(up.received == kBulk);
-      CHECK(to_hex(up.received_sha256) == to_hex(stream_sha256(seed, kBulk)));
+      const BothWays both =
+          transfer_both_ways(t.local, Socks5Target::to(source.endpoint()),
+                             Socks5Target::to(sink.endpoint()), kBulk, seed, deadline);
+      seed += 2;
+      MESSAGE(both.down.summary("download over " + label));
+      MESSAGE(both.up.summary("upload over " + label));
+      CHECK(both.problems == "");
       CHECK(t.local.process().alive());
       CHECK(t.local.log_text().find("HTTP header: response 200 OK") != std::string::npos);
       char line[128];
-      std::snprintf(line, sizeof line, "\n  %-13s %7.1f / %7.1f", label.c_str(), down.mib_per_s(),
-                    up.mib_per_s());
+      std::snprintf(line, sizeof line, "\n  %-13s %7.1f / %7.1f", label.c_str(),
+                    both.down.mib_per_s(), both.up.mib_per_s());
       table += line;
     }
     MESSAGE(table);
@@ -116,7 +97,7 @@ TEST_SUITE("http_transports") {
     HttpHeaderTunnel t(false, "header = \"http\"\npath = [\"/wrong\"]\n");
     EchoServer echo;
     auto deadline = Deadline::after(30s);
-    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket s = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
     s.send_all(std::string_view("hello"), deadline);
     const auto closed = s.recv_until_closed(deadline);
     CHECK(closed.data.empty());
@@ -166,14 +147,9 @@ struct FrontTunnel {
     p.server_port = front.port();
     p.log_level = "debug";
     p.transport = transport;
+    p.warm = 0;  // the front's upgrades are counted one per tunnel
     p.extra_toml = tables;
     return p;
-  }
-
-  Socket open(const Socks5Target& target, Deadline deadline) {
-    auto r = local.socks_client().connect(target, deadline);
-    REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
-    return std::move(r.socket);
   }
 };
 
@@ -192,19 +168,15 @@ std::string bulk_both_ways(FrontTunnel& t, const std::string& label, std::uint64
   SourceServer source;
   SinkServer sink;
   auto deadline = Deadline::after(120s);
-  Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
-  auto down = download(d, kBulk, seed, deadline);
-  MESSAGE(down.summary("download over " + label));
-  CHECK(down.received == kBulk);
-  CHECK(to_hex(down.received_sha256) == to_hex(stream_sha256(seed, kBulk)));
-  Socket u = t.open(Socks5Target::to(sink.endpoint()), deadline);
-  auto up = upload(u, kBulk, seed + 1, deadline);
-  MESSAGE(up.summary("upload over " + label));
-  CHECK(up.received == kBulk);
-  CHECK(to_hex(up.received_sha256) == to_hex(stream_sha256(seed + 1, kBulk)));
+  const BothWays both =
+      transfer_both_ways(t.local, Socks5Target::to(source.endpoint()),
+                         Socks5Target::to(sink.endpoint()), kBulk, seed, deadline);
+  MESSAGE(both.down.summary("download over " + label));
+  MESSAGE(both.up.summary("upload over " + label));
+  CHECK(both.problems == "");
   CHECK(t.local.process().alive());
   char line[96];
-  std::snprintf(line, sizeof line, "%7.1f / %7.1f", down.mib_per_s(), up.mib_per_s());
+  std::snprintf(line, sizeof line, "%7.1f / %7.1f", both.down.mib_per_s(), both.up.mib_per_s());
   return line;
 }
 
@@ -257,7 +229,7 @@ TEST_SUITE("http_transports") {
                   "[server.ws]\npath = \"/ws\"\nmax_early_data = 2048\n");
     EchoServer echo;
     auto deadline = Deadline::after(30s);
-    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket s = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
     // Sent at once after the SOCKS reply: with the reply before the upgrade, the VMess header
     // and these bytes fill the request's 2048 bytes (the header alone is ~120), and the
     // rest follows as a frame after the 101.
@@ -275,7 +247,7 @@ TEST_SUITE("http_transports") {
     EchoServer echo;
     auto deadline = Deadline::after(30s);
     // The SOCKS reply is a success: the app's first bytes are needed before the upgrade.
-    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket s = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
     s.send_all(std::string_view("hello"), deadline);
     const auto closed = s.recv_until_closed(deadline);
     CHECK(closed.data.empty());
@@ -318,7 +290,7 @@ TEST_SUITE("http_transports") {
       FrontTunnel t(o, "httpupgrade", "[server.httpupgrade]\npath = \"/up\"\n");
       EchoServer echo;
       auto deadline = Deadline::after(30s);
-      Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+      Socket s = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
       s.send_all(std::string_view("ping over httpupgrade"), deadline);
       s.shutdown_write();
       const auto closed = s.recv_until_closed(deadline);

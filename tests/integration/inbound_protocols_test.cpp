@@ -172,13 +172,8 @@ TEST_SUITE("inbound_protocols") {
 
   TEST_CASE("curl CONNECT to an HTTPS origin with its own certificate") {
     Setup s;
-    const auto cert = s.dir.file("cert.pem"), key = s.dir.file("key.pem");
-    auto made = run_command(
-        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext",
-         "subjectAltName=DNS:localhost", "-keyout", key.string(), "-out", cert.string()},
-        Deadline::after(20s));
-    REQUIRE_MESSAGE(made.success(), made.describe());
+    const Certificate made = make_certificate(s.dir, "origin");
+    const auto &cert = made.cert, &key = made.key;
     Origin origin({cert.string(), key.string()});
     origin.add("secret.txt", "over tls, through CONNECT\n");
     auto r = curl({"-x", "http://" + s.proxy(), "--cacert", cert.string(),
@@ -268,8 +263,6 @@ TEST_SUITE("inbound_protocols") {
   }
 
   TEST_CASE("headless Chromium with --proxy-server=http:// loads a page of many subresources") {
-    auto chromium = find_program("chromium");
-    REQUIRE_MESSAGE(chromium, "chromium is not installed (scripts/test installs it)");
     Setup s;
     Origin origin;
     constexpr int kCount = 40;
@@ -287,15 +280,8 @@ TEST_SUITE("inbound_protocols") {
                      n + ";');\n");
     }
     origin.add("index.html", page + "</body>");
-    TempDir profile_dir("chromium-profile");
-    auto r = run_command(
-        {chromium->string(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-dev-shm-usage",
-         "--user-data-dir=" + profile_dir.path().string(), "--proxy-server=http://" + s.proxy(),
-         "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=10000", "--dump-dom",
-         origin.url("localhost", "/index.html")},
-        Deadline::after(90s), {{"HOME", profile_dir.path().string()}});
+    const CommandResult r =
+        load_with_chromium("http://" + s.proxy(), origin.url("localhost", "/index.html"));
     REQUIRE_MESSAGE(r.success(), r.describe() << "\n" << s.local.log_text());
     for (int i = 0; i < kCount; ++i) {
       CAPTURE(i);

@@ -2,10 +2,6 @@
 // v2ray 4.34, whose inbounds this file configures (a self-signed certificate made per test with
 // the openssl command). Every byte is checked by SHA-256; rates are printed, never asserted.
 #include <doctest/doctest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/sha.h>
-#include <openssl/x509.h>
 
 #include <cstdio>
 #include <functional>
@@ -23,79 +19,7 @@ namespace {
 constexpr std::uint64_t kMiB = 1024 * 1024;
 constexpr std::uint64_t kBulk = 64 * kMiB;
 
-enum class Kind { kTcp, kWs, kTls, kWsTls };
-
-const char* kind_name(Kind kind) {
-  switch (kind) {
-    case Kind::kTcp:
-      return "tcp";
-    case Kind::kWs:
-      return "ws";
-    case Kind::kTls:
-      return "tcp+tls";
-    case Kind::kWsTls:
-      return "ws+tls";
-  }
-  return "?";
-}
-
-bool has_tls(Kind kind) {
-  return kind == Kind::kTls || kind == Kind::kWsTls;
-}
-bool has_ws(Kind kind) {
-  return kind == Kind::kWs || kind == Kind::kWsTls;
-}
-
-// A self-signed P-256 certificate for "localhost" and 127.0.0.1, and its public key's pin.
-struct Certificate {
-  std::filesystem::path cert;
-  std::filesystem::path key;
-  std::string pin_base64;
-  std::string pin_hex;
-};
-
-Certificate make_certificate(TempDir& dir, std::string_view stem = "server") {
-  Certificate c;
-  c.cert = dir.file(std::string(stem) + "-cert.pem");
-  c.key = dir.file(std::string(stem) + "-key.pem");
-  auto r = run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-keyout", c.key.string(), "-out", c.cert.string()},
-                       Deadline::after(20s));
-  REQUIRE_MESSAGE(r.success(), r.describe());
-
-  std::FILE* f = std::fopen(c.cert.c_str(), "rb");
-  REQUIRE(f != nullptr);
-  X509* x509 = PEM_read_X509(f, nullptr, nullptr, nullptr);
-  std::fclose(f);
-  REQUIRE(x509 != nullptr);
-  unsigned char* der = nullptr;
-  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &der);
-  REQUIRE(len > 0);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(der, static_cast<size_t>(len), digest);
-  OPENSSL_free(der);
-  X509_free(x509);
-  unsigned char b64[64] = {};
-  EVP_EncodeBlock(b64, digest, SHA256_DIGEST_LENGTH);
-  c.pin_base64 = reinterpret_cast<const char*>(b64);
-  c.pin_hex = to_hex(std::span<const std::uint8_t>(digest, SHA256_DIGEST_LENGTH));
-  return c;
-}
-
-json stream_settings(Kind kind, const Certificate* cert, const std::string& ws_path = "/ws",
-                     bool session_resumption = false) {
-  json s = {{"network", has_ws(kind) ? "ws" : "tcp"}};
-  if (has_ws(kind)) s["wsSettings"] = {{"path", ws_path}};
-  if (has_tls(kind)) {
-    s["security"] = "tls";
-    s["tlsSettings"] = {{"certificates", json::array({{{"certificateFile", cert->cert.string()},
-                                                       {"keyFile", cert->key.string()}}})},
-                        {"enableSessionResumption", session_resumption}};
-  }
-  return s;
-}
+using Kind = TransportKind;
 
 // The client side: transport and the [server.tls]/[server.ws] tables.
 struct ClientSide {
@@ -112,7 +36,7 @@ void configure_client(VmessLocalProfile& p, Kind kind, const Certificate* cert,
     // "localhost", so the certificate's name (and SNI) match.
     p.server_address = "localhost";
     extra += "[server.tls]\n";
-    if (side.default_trust) extra += "ca_file = \"" + cert->cert.string() + "\"\n";
+    if (side.default_trust) extra += ca_file_line(*cert);
     extra += side.tls_keys;
   }
   if (has_ws(kind)) extra += "[server.ws]\npath = \"" + side.ws_path + "\"\n";
@@ -135,7 +59,7 @@ struct Tunnel {
   static VmessInboundOptions inbound_for(Kind kind, const Certificate& cert,
                                          const std::function<void(VmessInboundOptions&)>& adjust) {
     VmessInboundOptions in;
-    in.stream_settings = stream_settings(kind, &cert);
+    in.stream_settings = stream_settings(kind, cert);
     if (adjust) adjust(in);
     return in;
   }
@@ -147,31 +71,10 @@ struct Tunnel {
     configure_client(p, kind, &cert, side);
     return p;
   }
-
-  Socket open(const Socks5Target& target, Deadline deadline) {
-    auto r = local.socks_client().connect(target, deadline);
-    REQUIRE_MESSAGE(r.ok(), r.describe() << "\n" << local.log_text());
-    return std::move(r.socket);
-  }
 };
 
 std::string hex(const Digest& d) {
   return to_hex(d);
-}
-
-// A page that pulls `count` images and `count` scripts; each script adds a marker to the DOM.
-std::string page_with_resources(int count) {
-  std::string html =
-      "<!doctype html><html><head><title>many</title></head><body><div id=\"marks\"></div>\n";
-  for (int i = 0; i < count; ++i) {
-    html += "<img src=\"/img/" + std::to_string(i) +
-            ".svg\" onload=\"this.setAttribute('data-ok', "
-            "'1'); document.getElementById('marks').insertAdjacentText('beforeend', 'img" +
-            std::to_string(i) + ";')\">\n";
-    html += "<script src=\"/js/" + std::to_string(i) + ".js\"></script>\n";
-  }
-  html += "</body></html>\n";
-  return html;
 }
 
 }  // namespace
@@ -183,23 +86,19 @@ TEST_SUITE("transport") {
     std::map<std::string, std::pair<double, double>> rates;
     std::uint64_t seed = 100;
     for (Kind kind : {Kind::kTcp, Kind::kWs, Kind::kTls, Kind::kWsTls}) {
-      const std::string kind_label = kind_name(kind);
+      const std::string kind_label = transport_name(kind);
       CAPTURE(kind_label);
       Tunnel t(kind);
       auto deadline = Deadline::after(90s);
 
-      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
-      auto down = download(d, kBulk, ++seed, deadline);
-      MESSAGE(down.summary(std::string("download over ") + kind_name(kind)));
-      CHECK(down.received == kBulk);
-      CHECK(hex(down.received_sha256) == hex(stream_sha256(seed, kBulk)));
-
-      Socket u = t.open(Socks5Target::to(sink.endpoint()), deadline);
-      auto up = upload(u, kBulk, ++seed, deadline);
-      MESSAGE(up.summary(std::string("upload over ") + kind_name(kind)));
-      CHECK(up.received == kBulk);
-      CHECK(hex(up.received_sha256) == hex(stream_sha256(seed, kBulk)));
-      rates[kind_name(kind)] = {down.mib_per_s(), up.mib_per_s()};
+      const BothWays both =
+          transfer_both_ways(t.local, Socks5Target::to(source.endpoint()),
+                             Socks5Target::to(sink.endpoint()), kBulk, seed, deadline);
+      seed += 2;
+      MESSAGE(both.down.summary(std::string("download over ") + transport_name(kind)));
+      MESSAGE(both.up.summary(std::string("upload over ") + transport_name(kind)));
+      CHECK(both.problems == "");
+      rates[transport_name(kind)] = {both.down.mib_per_s(), both.up.mib_per_s()};
       CHECK(t.local.process().alive());
     }
     std::string table = "rates (MiB/s, download / upload):";
@@ -216,14 +115,14 @@ TEST_SUITE("transport") {
     EchoServer echo;
     SourceServer source;
     auto deadline = Deadline::after(60s);
-    Socket s = t.open(Socks5Target::to(echo.endpoint()), deadline);
+    Socket s = t.local.open(Socks5Target::to(echo.endpoint()), deadline);
     auto r = echo_transfer(s, 16 * kMiB, 7, deadline);
     MESSAGE(r.summary("echo over ws+tls"));
     CHECK(r.received == 16 * kMiB);
     CHECK(hex(r.received_sha256) == hex(r.sent_sha256));
 
     // Half-close: END goes up, the downlink still arrives whole.
-    Socket h = t.open(Socks5Target::to(source.endpoint()), deadline);
+    Socket h = t.local.open(Socks5Target::to(source.endpoint()), deadline);
     h.send_all(SourceServer::request(3 * kMiB, 42), deadline);
     h.shutdown_write();
     auto closed = h.recv_until_closed(deadline);
@@ -262,7 +161,7 @@ TEST_SUITE("transport") {
     // The warning comes before vmess-local listens, so it is in the log by now.
     CHECK(t.local.log_text().find("dropped \"h2\"") != std::string::npos);
     for (int i = 0; i < 2; ++i) {
-      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+      Socket d = t.local.open(Socks5Target::to(source.endpoint()), deadline);
       auto got = download(d, kMiB, 60 + i, deadline, AfterRequest::kKeepOpen);
       CHECK(got.received == kMiB);
       CHECK(got.received_sha256 == stream_sha256(60 + i, kMiB));
@@ -280,7 +179,7 @@ TEST_SUITE("transport") {
     Tunnel t(Kind::kTls, side);
     SourceServer source;
     auto deadline = Deadline::after(30s);
-    Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+    Socket d = t.local.open(Socks5Target::to(source.endpoint()), deadline);
     auto got = download(d, kMiB, 70, deadline, AfterRequest::kKeepOpen);
     CHECK(got.received_sha256 == stream_sha256(70, kMiB));
     CHECK(t.local.wait_for_log(", ALPN h2", deadline));
@@ -291,7 +190,7 @@ TEST_SUITE("transport") {
     SourceServer source;
     auto deadline = Deadline::after(60s);
     auto fetch_ok = [&](Tunnel& t) {
-      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+      Socket d = t.local.open(Socks5Target::to(source.endpoint()), deadline);
       auto got = download(d, kMiB, 9, deadline);
       CHECK(got.received_sha256 == stream_sha256(9, kMiB));
     };
@@ -332,7 +231,7 @@ TEST_SUITE("transport") {
       // The pin is only known once the certificate exists: make the tunnel in two steps.
       Certificate cert = make_certificate(dir);
       VmessInboundOptions in;
-      in.stream_settings = stream_settings(Kind::kTls, &cert);
+      in.stream_settings = stream_settings(Kind::kTls, cert);
       V2rayServer v2ray = V2rayServer::vmess(dir, in);
       auto p = VmessLocalProfile::for_server(v2ray);
       p.log_level = "debug";
@@ -372,7 +271,7 @@ TEST_SUITE("transport") {
     SourceServer source;
     auto deadline = Deadline::after(30s);
     for (int i = 0; i < 3; ++i) {
-      Socket d = t.open(Socks5Target::to(source.endpoint()), deadline);
+      Socket d = t.local.open(Socks5Target::to(source.endpoint()), deadline);
       // Keep the uplink open: after a half-close v2ray gives the downlink only 1 s of silence,
       // which a loaded machine can exceed before the origin answers.
       auto got = download(d, 64 * 1024, 30 + i, deadline, AfterRequest::kKeepOpen);
@@ -386,7 +285,7 @@ TEST_SUITE("transport") {
 
   TEST_CASE("ws: a wrong path is refused with a clear log line") {
     for (Kind kind : {Kind::kWs, Kind::kWsTls}) {
-      const std::string kind_label = kind_name(kind);
+      const std::string kind_label = transport_name(kind);
       CAPTURE(kind_label);
       ClientSide side;
       side.ws_path = "/wrong";
@@ -438,45 +337,15 @@ TEST_SUITE("transport") {
   }
 
   TEST_CASE("headless Chromium loads a page with 100 subresources through ws+tls") {
-    auto chromium = find_program("chromium");
-    REQUIRE_MESSAGE(chromium, "chromium is not installed (scripts/test installs it)");
     Tunnel t(Kind::kWsTls);
     HttpServer http;
     constexpr int kCount = 50;
-    http.add_page("/", page_with_resources(kCount));
-    for (int i = 0; i < kCount; ++i) {
-      http.add_page("/img/" + std::to_string(i) + ".svg",
-                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\"><rect "
-                    "width=\"4\" height=\"4\" fill=\"#" +
-                        std::string(i % 2 ? "c00" : "0c0") + "\"/></svg>",
-                    "image/svg+xml");
-      http.add_page("/js/" + std::to_string(i) + ".js",
-                    "document.getElementById('marks').insertAdjacentText('beforeend', 'js" +
-                        std::to_string(i) + ";');\n",
-                    "text/javascript");
-    }
-    TempDir profile_dir("chromium-profile");
-    const std::string url = "http://localhost:" + std::to_string(http.port()) + "/";
-    auto r = run_command(
-        {chromium->string(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-dev-shm-usage",
-         "--user-data-dir=" + profile_dir.path().string(),
-         "--proxy-server=socks5://" + t.local.socks_endpoint().to_string(),
-         // Chromium sends loopback names around a proxy unless told otherwise.
-         "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=10000", "--dump-dom", url},
-        Deadline::after(90s), {{"HOME", profile_dir.path().string()}});
+    add_page_with_resources(http, kCount);
+    const CommandResult r = load_page_with_chromium(t.local.socks_endpoint(), http.port());
     REQUIRE_MESSAGE(r.success(), r.describe() << "\n" << t.local.log_text());
-    // Every subresource was asked for at the origin, through the tunnel.
+    // Every subresource was asked for at the origin, through the tunnel, and ran in the DOM.
+    CHECK(page_problems(http, r.out, kCount) == "");
     const auto paths = http.requested_paths();
-    for (int i = 0; i < kCount; ++i) {
-      CAPTURE(i);
-      CHECK(std::count(paths.begin(), paths.end(), "/img/" + std::to_string(i) + ".svg") >= 1);
-      CHECK(std::count(paths.begin(), paths.end(), "/js/" + std::to_string(i) + ".js") >= 1);
-      // ... and the DOM shows each one loaded and ran.
-      CHECK(r.out.find("img" + std::to_string(i) + ";") != std::string::npos);
-      CHECK(r.out.find("js" + std::to_string(i) + ";") != std::string::npos);
-    }
     MESSAGE("chromium: " << paths.size() << " requests through ws+tls");
     CHECK(t.local.log_text().find("tunnel ") != std::string::npos);
     CHECK(t.local.process().alive());

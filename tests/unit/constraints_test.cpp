@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/test_ca.hpp"
 #include "vmlocal/config/constraints.hpp"
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/transport/upstream.hpp"
@@ -27,21 +28,10 @@ using vmlocal::config::WrittenKeys;
 
 namespace {
 
-// A self-signed CA certificate, for a ca_file that loads.
-constexpr std::string_view kCaPem =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBezCCASGgAwIBAgIUavAJqVsFeneV4e14L5tAvbrkkRUwCgYIKoZIzj0EAwIw\n"
-    "EjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMjgwNzUwNThaGA8yMTI2MTEwNDA3\n"
-    "NTA1OFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
-    "A0IABITZdNkjDScfTYGy6mFn+Oxcw/ZasCGsNmf6fEoVXd0uQXqFzbAwLvckCZxV\n"
-    "d2VlnQq+P/4co77lezzaw6AfGUKjUzBRMB0GA1UdDgQWBBSiA7JCQdqHBPNf8796\n"
-    "gKtqtZKEUDAfBgNVHSMEGDAWgBSiA7JCQdqHBPNf8796gKtqtZKEUDAPBgNVHRMB\n"
-    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIEq6Q0OUNJPKD9dwtOv8FJ5G7Kc+\n"
-    "SomkYJ53PKA4gYjPAiEA7CGmsd7fyVtikUEcKq7Z2o2Od++/Q+O3OfyyjWbmwSk=\n"
-    "-----END CERTIFICATE-----\n";
-constexpr std::string_view kPin = R"(pin_sha256 = "Mrx50VHiDf9FK8v1tIQHsIoMfRTwZYJfXT6wE2CnFkk=")";
+using vmlocal::test::kTestCaPem;
+const std::string kPin = "pin_sha256 = \"" + std::string(vmlocal::test::kTestCaPin) + "\"";
 
-// kCaPem in a file of its own for the life of the test.
+// kTestCaPem in a file of its own for the life of the test.
 class CaFile {
  public:
   CaFile() {
@@ -50,7 +40,7 @@ class CaFile {
     REQUIRE(fd >= 0);
     ::close(fd);
     path_ = pattern;
-    std::ofstream(path_) << kCaPem;
+    std::ofstream(path_) << kTestCaPem;
   }
   ~CaFile() { std::remove(path_.c_str()); }
   CaFile(const CaFile&) = delete;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/fake_vmess_server.hpp"
+#include "support/fresh_account.hpp"
 #include "support/in_process_proxy.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/log/log.hpp"
@@ -20,15 +21,9 @@
 
 using namespace vmlocal;
 using namespace std::chrono_literals;
+using vmlocal::test::fresh_account;
 
 namespace {
-
-vmess::Account fresh_account() {
-  crypto::SystemRandom random;
-  vmess::Uuid id;
-  random.fill(id);
-  return vmess::Account::make(id, 0);
-}
 
 config::Profile::Server server(const std::string& name, uint16_t port, const vmess::Account& a) {
   config::Profile::Server s;

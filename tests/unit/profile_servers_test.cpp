@@ -5,36 +5,24 @@
 #include <string>
 #include <string_view>
 
+#include "support/profile_text.hpp"
 #include "vmlocal/config/profile.hpp"
 
 using vmlocal::config::parse_profile;
 using vmlocal::config::Profile;
 using vmlocal::config::ProfileResult;
+using vmlocal::test::lines;
+using vmlocal::test::parse_error;
 
 namespace {
 
 constexpr std::string_view kUuid = R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")";
-
-std::string lines(std::initializer_list<std::string_view> list) {
-  std::string out;
-  for (std::string_view line : list) {
-    out += line;
-    out += '\n';
-  }
-  return out;
-}
 
 Profile parse_ok(const std::string& text) {
   ProfileResult result = parse_profile(text, "p.toml");
   INFO("error: " << (result.ok() ? std::string() : result.error()));
   REQUIRE(result.ok());
   return result.profile();
-}
-
-std::string parse_error(const std::string& text) {
-  ProfileResult result = parse_profile(text, "p.toml");
-  REQUIRE_FALSE(result.ok());
-  return result.error();
 }
 
 }  // namespace

@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "support/profile_text.hpp"
+#include "support/test_ca.hpp"
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/util/bytes.hpp"
 
@@ -28,30 +30,11 @@ using vmlocal::config::Profile;
 using vmlocal::config::ProfileResult;
 using vmlocal::config::Transport;
 namespace vmess = vmlocal::vmess;
+using vmlocal::test::lines;
+using vmlocal::test::parse_error;
+using vmlocal::test::server_and;
 
 namespace {
-
-// One string per line, so the line numbers asserted below can be read off the list.
-std::string lines(std::initializer_list<std::string_view> list) {
-  std::string out;
-  for (std::string_view line : list) {
-    out += line;
-    out += '\n';
-  }
-  return out;
-}
-
-// Lines 1-4 are a valid [server]; `extra` starts on line 5.
-std::string server_and(std::initializer_list<std::string_view> extra) {
-  std::string out = lines({
-      "[server]",
-      R"(address = "vmess.example.org")",
-      "port = 443",
-      R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")",
-  });
-  out += lines(extra);
-  return out;
-}
 
 Profile parse_ok(const std::string& text) {
   ProfileResult result = parse_profile(text, "p.toml");
@@ -69,12 +52,6 @@ Profile parse_ok_legacy(const std::string& text) {
   REQUIRE(result.warnings.size() == 1);
   CHECK(result.warnings[0].find("selects the legacy VMess header") != std::string::npos);
   return result.profile();
-}
-
-std::string parse_error(const std::string& text) {
-  ProfileResult result = parse_profile(text, "p.toml");
-  REQUIRE_FALSE(result.ok());
-  return result.error();
 }
 
 std::string endpoint_error(std::string_view text) {
@@ -259,6 +236,22 @@ TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
         "saw '2'");
 }
 
+TEST_CASE("profile: a table header and a key on one line get the fix") {
+  // The known mistake, as a hint pasted literally: `[probe] url = "..."`.
+  CHECK(parse_error(server_and({R"([probe] url = "http://127.0.0.1:18080/probe")"})) ==
+        "p.toml:5:9: Error while parsing table header: expected a comment or whitespace, saw "
+        "'u' (a table header stands alone on its line: put `url = ...` on the next line)");
+  CHECK(parse_error(lines({"  [[servers]]\tname=\"a\""}))
+            .ends_with("(a table header stands alone on its line: put `name = ...` on the next "
+                       "line)"));
+  CHECK(parse_error("[route]\r\n[probe] url=\"x\"\r\n")
+            .ends_with("put `url = ...` on the next line)"));
+  // Not that mistake: no hint.
+  CHECK(parse_error(lines({"[probe] url"})).find("stands alone") == std::string::npos);
+  CHECK(parse_error(lines({"[probe] # fine", "[probe] x"})).find("stands alone") ==
+        std::string::npos);
+}
+
 TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"[sever]"})) ==
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
@@ -280,7 +273,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"fingerprint = true"})) ==
         "p.toml:5:1: unknown key \"fingerprint\" in [server] (allowed: address, port, uuid, "
         "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
-        "clock_offset, name)");
+        "clock_offset, name, warm, warm_max_age, warm_idle)");
   CHECK(parse_error(server_and({"[timeouts]", "read = 5"})) ==
         "p.toml:6:1: unknown key \"read\" in [timeouts] (allowed: handshake, connect, idle, "
         "uplink_only, downlink_only, shutdown_grace)");
@@ -484,7 +477,7 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
   CHECK(parse_error(server_and({"b831381d-6324-4d53-ad4f-8cda48b30811 = 1"})) ==
         "p.toml:5:1: unknown key \"<UUID hidden>\" in [server] (allowed: address, port, uuid, "
         "alter_id, security, transport, tls, ws, h2, grpc, tcp, httpupgrade, tcp_fast_open, mux, "
-        "clock_offset, name)");
+        "clock_offset, name, warm, warm_max_age, warm_idle)");
   CHECK(parse_error(server_and({R"(security = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:5:12: server.security must be one of \"auto\", \"aes-128-gcm\", "
         "\"chacha20-poly1305\", \"none\", \"zero\"; got \"<UUID hidden>\"");
@@ -741,19 +734,8 @@ TEST_CASE("profile: conf/example.toml loads cleanly") {
 
 namespace {
 
-constexpr std::string_view kCaPem =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBezCCASGgAwIBAgIUavAJqVsFeneV4e14L5tAvbrkkRUwCgYIKoZIzj0EAwIw\n"
-    "EjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMjgwNzUwNThaGA8yMTI2MTEwNDA3\n"
-    "NTA1OFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
-    "A0IABITZdNkjDScfTYGy6mFn+Oxcw/ZasCGsNmf6fEoVXd0uQXqFzbAwLvckCZxV\n"
-    "d2VlnQq+P/4co77lezzaw6AfGUKjUzBRMB0GA1UdDgQWBBSiA7JCQdqHBPNf8796\n"
-    "gKtqtZKEUDAfBgNVHSMEGDAWgBSiA7JCQdqHBPNf8796gKtqtZKEUDAPBgNVHRMB\n"
-    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIEq6Q0OUNJPKD9dwtOv8FJ5G7Kc+\n"
-    "SomkYJ53PKA4gYjPAiEA7CGmsd7fyVtikUEcKq7Z2o2Od++/Q+O3OfyyjWbmwSk=\n"
-    "-----END CERTIFICATE-----\n";
-// Its SubjectPublicKeyInfo's SHA-256, base64 and hex.
-constexpr std::string_view kCaPin = "Mrx50VHiDf9FK8v1tIQHsIoMfRTwZYJfXT6wE2CnFkk=";
+constexpr std::string_view kCaPem = vmlocal::test::kTestCaPem;
+constexpr std::string_view kCaPin = vmlocal::test::kTestCaPin;
 
 }  // namespace
 
@@ -1132,4 +1114,23 @@ TEST_CASE("profile: [probe] and server.clock_offset") {
             .starts_with("p.toml:6:12: probe.interval"));
   CHECK(parse_error(server_and({"[probe]", "urll = 1"})) ==
         R"(p.toml:6:1: unknown key "urll" in [probe] (did you mean "url"?))");
+}
+
+TEST_CASE("profile: warm connections") {
+  const Profile defaults = parse_ok(server_and({}));
+  CHECK(defaults.servers.front().warm == 1);
+  CHECK(defaults.servers.front().warm_max_age == std::chrono::milliseconds(3000));
+  CHECK(defaults.servers.front().warm_idle == std::chrono::milliseconds(60000));
+  const Profile set = parse_ok(server_and({"warm = 3", "warm_max_age = 2.5", "warm_idle = 10"}));
+  CHECK(set.servers.front().warm == 3);
+  CHECK(set.servers.front().warm_max_age == std::chrono::milliseconds(2500));
+  CHECK(set.servers.front().warm_idle == std::chrono::milliseconds(10000));
+  CHECK(parse_ok(server_and({"warm = 0"})).servers.front().warm == 0);
+  CHECK(parse_error(server_and({"warm = 17"})) ==
+        "p.toml:5:8: server.warm must be an integer 0..16, got 17");
+  CHECK(parse_error(server_and({"warm = true"})) ==
+        "p.toml:5:8: server.warm must be an integer 0..16, got true");
+  CHECK(parse_error(server_and({"warm_max_age = 0"})) ==
+        "p.toml:5:16: server.warm_max_age must be a number of seconds from 0.001 to 86400 (one "
+        "day), got 0");
 }

@@ -10,21 +10,16 @@
 #include <vector>
 
 #include "support/fake_vmess_server.hpp"
+#include "support/fresh_account.hpp"
 #include "support/in_process_proxy.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/vmess/account.hpp"
 
 using namespace vmlocal;
 using namespace std::chrono_literals;
+using vmlocal::test::fresh_account;
 
 namespace {
-
-vmess::Account fresh_account() {
-  crypto::SystemRandom random;
-  vmess::Uuid id;
-  random.fill(id);
-  return vmess::Account::make(id, 0);
-}
 
 config::Profile profile_for(const vmess::Account& account, uint16_t server_port) {
   config::Profile profile;

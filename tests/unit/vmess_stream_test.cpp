@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/fake_vmess_server.hpp"
+#include "support/fresh_account.hpp"
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/log/log.hpp"
@@ -24,15 +25,9 @@
 
 using namespace vmlocal;
 using namespace std::chrono_literals;
+using vmlocal::test::fresh_account;
 
 namespace {
-
-vmess::Account fresh_account() {
-  crypto::SystemRandom random;
-  vmess::Uuid id;
-  random.fill(id);
-  return vmess::Account::make(id, 0);
-}
 
 uint8_t pattern(uint64_t i) {
   return static_cast<uint8_t>((i * 2654435761u) >> 9);

@@ -24,6 +24,16 @@
 //   servers do not check it.
 // - tcp_fast_open x h2 / grpc: the ClientHello rides on the SYN, as for tcp+tls.
 // - timeouts x anything: each timeout bounds its own stage.
+// - warm x tcp_fast_open: a warm plain-tcp connection sends its SYN only with the request
+//   (TCP_FASTOPEN_CONNECT), so it saves nothing there but costs nothing; over TLS or ws the
+//   ClientHello or upgrade carries the SYN while the connection waits. Works either way.
+// - warm_max_age x the server's handshake timeout: the server's is not in the profile (4 s as
+//   documented, 60 s in v2ray 4.34's default); the 3 s default suits both, and a larger value
+//   only means a warm connection may be closed by the server and replaced unseen.
+// - warm x [server.mux] / ws.max_early_data: no pool is made for that server (its Mux.Cool
+//   connections are long-lived already; with early data the upgrade waits for the app's
+//   first bytes). warm then simply has no effect, as example.toml says; not worth a warning
+//   since warm = 1 is the default.
 // - ws.max_early_data x tcp_fast_open: both move bytes earlier; together the VMess header
 //   rides in the upgrade request, which rides on the SYN. Nothing depends on the order.
 // - ws.max_early_data x TLS: the early data travels inside TLS like the rest of the upgrade.

@@ -138,6 +138,14 @@ struct Profile {
     bool tcp_fast_open = false;      // TCP Fast Open to the server
     std::optional<TlsSettings> tls;  // set: TLS on
     WsSettings ws;
+    // Warm connections (outbound/warm_pool.hpp): up to `warm` upstream connections kept with
+    // TCP, TLS and the WebSocket upgrade done, so a new tunnel sends its request at once; 0 off.
+    // Each is used or replaced within warm_max_age (a server closes a connection that sent no
+    // request after its handshake timeout: 4 s as documented, vmess-protocol.md §11), and the
+    // pool refills only within warm_idle of the last tunnel.
+    uint32_t warm = 1;
+    std::chrono::milliseconds warm_max_age{3'000};
+    std::chrono::milliseconds warm_idle{60'000};
     H2Settings h2;
     GrpcSettings grpc;
     TcpSettings tcp;

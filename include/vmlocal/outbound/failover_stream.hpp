@@ -24,6 +24,7 @@
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/server_context.hpp"
 #include "vmlocal/outbound/server_health.hpp"
+#include "vmlocal/outbound/warm_pool.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/util/target_address.hpp"
 
@@ -37,6 +38,10 @@ struct ServerSet {
   // shared out over the servers (at least 1 s). The last attempt is bounded by the tunnel's
   // own connect timer.
   Millis attempt_timeout{10'000};
+  // Per server (same index): its warm pool on this loop (warm_pool.hpp), or null when it has
+  // none. Owned by the ServerPool, which keeps every pool it made until it is destroyed, so a
+  // tunnel pinning an older set after a reload finds a stopped pool (take() gives nothing).
+  std::vector<WarmPool*> warm;
 };
 
 class FailoverStream final : public transport::Stream {

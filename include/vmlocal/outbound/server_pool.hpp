@@ -4,6 +4,7 @@
 // skipped; when every server is, the tunnel fails at once (kRefusedLogin).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/server_context.hpp"
 #include "vmlocal/outbound/server_health.hpp"
+#include "vmlocal/outbound/warm_pool.hpp"
 
 namespace vmlocal::outbound {
 
@@ -40,8 +42,10 @@ class ServerPool final : public Dialer {
   // checks (health_checker.hpp) when the servers' health wants them — on one worker only, since
   // the health is shared.
   void start_checks(const config::Profile& profile, bool health_checks = false);
-  // Stops the checks (a probe in flight is cancelled), and shared connections (Mux.Cool) close
-  // once their last tunnel has. Call on the loop before it ends; idempotent.
+  // Stops the checks (a probe in flight is cancelled) and closes the warm connections (their
+  // timers too; no more are dialled); shared connections (Mux.Cool) close once their last
+  // tunnel has. Call inside the running loop before it ends, which then finishes the closes;
+  // idempotent.
   void stop();
 
   // The first server of the profile.
@@ -61,6 +65,12 @@ class ServerPool final : public Dialer {
 
  private:
   void stop_checks();
+  // The warm pool of `server` on this loop, made on first call, or null: warm = 0, [server.mux]
+  // on (its connections are long-lived already), ws early data on (the upgrade waits for the
+  // app's first bytes, so a warm connection could only be held at TLS), or stopped.
+  WarmPool* warm_pool(const std::shared_ptr<const ServerContext>& server);
+  // Stops the pools of servers no longer configured; they stay allocated (see ServerSet::warm).
+  void stop_unused_warm_pools();
 
   OutboundContext context_;
   MuxPool mux_;  // [server.mux] on: tunnels are sessions of shared connections
@@ -69,6 +79,14 @@ class ServerPool final : public Dialer {
   std::shared_ptr<const ServerSet> set_;
   std::vector<FailFast*> checks_;            // each frees itself after stop()
   HealthChecker* health_checker_ = nullptr;  // frees itself after stop()
+  // Warm connections (warm_pool.hpp): one pool per server, each with its own timer. Keyed by
+  // the pinned ServerContext, so an address is never reused for another server's pool.
+  struct Warm {
+    std::unique_ptr<WarmPool::Clock> clock;  // reset by stop(), inside the running loop
+    std::unique_ptr<WarmPool> pool;
+  };
+  std::map<std::shared_ptr<const ServerContext>, std::unique_ptr<Warm>> warm_;
+  bool stopped_ = false;
 };
 
 }  // namespace vmlocal::outbound

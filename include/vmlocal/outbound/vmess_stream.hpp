@@ -12,6 +12,11 @@
 // views (StreamHandler::on_stream_views), never copied. END, or a clean close at a chunk
 // boundary, is on_stream_eof(); a close that may have cut data short is a failure (§10.4, §11).
 //
+// A warm stack (warm_pool.hpp) that turns out dead before the first response byte — closed by
+// the server, or failing at the first write or read — is replaced once by a fresh dial with a
+// fresh request, and the plaintext sent so far (kept until the first response byte, at most one
+// write's worth) is sent again on it, so the app never sees it (vmess_redial.cpp).
+//
 // Lifetime: owned by the handler (the tunnel); on_stream_closed() comes once the stack below and
 // the flush timer have closed, and the stream may be destroyed from it.
 #pragma once
@@ -20,9 +25,11 @@
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/server_context.hpp"
+#include "vmlocal/outbound/warm_pool.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/uv/close_latch.hpp"
@@ -46,16 +53,19 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
                                   vmess::Command command = vmess::Command::kTcp);
   // Cannot fail: for callers that must build the stream inside another layer's constructor
   // (the probe's TLS inside the tunnel). `report_outcome`: tell the server's ServerState whether
-  // the server responded (tunnels do; the probe reports its own verdict).
+  // the server responded (tunnels do; the probe reports its own verdict). With `warm`, the
+  // stack is a warm connection from that pool when it has one (warm_pool.hpp): connected
+  // already, or with a head start; else one is built and dialled as usual.
   static std::unique_ptr<VmessStream> create(OutboundContext& context,
                                              std::shared_ptr<const ServerContext> server,
                                              Prepared prepared, transport::StreamHandler& handler,
-                                             bool report_outcome = true);
+                                             bool report_outcome = true, WarmPool* warm = nullptr);
   static Result<std::unique_ptr<VmessStream>> open(OutboundContext& context,
                                                    std::shared_ptr<const ServerContext> server,
                                                    const TargetAddress& target,
                                                    transport::StreamHandler& handler,
-                                                   vmess::Command command = vmess::Command::kTcp);
+                                                   vmess::Command command = vmess::Command::kTcp,
+                                                   WarmPool* warm = nullptr);
   ~VmessStream() override;
   VmessStream(const VmessStream&) = delete;
   VmessStream& operator=(const VmessStream&) = delete;
@@ -79,13 +89,22 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
 
  private:
   VmessStream(OutboundContext& context, std::shared_ptr<const ServerContext> server,
-              Prepared prepared, transport::StreamHandler& handler, bool report_outcome);
+              Prepared prepared, transport::StreamHandler& handler, bool report_outcome,
+              WarmPool* warm);
 
   // With clock_offset = "auto": reads the server's Date from the upgrade response, and rebuilds
   // the (unsent) request when the offset to apply changed.
   void apply_server_clock();
   // Tells the ServerState, once, whether the server responded.
   void report_outcome(bool responded);
+
+  // Redial of a dead warm stack (vmess_redial.cpp).
+  void keep_for_replay(const uv_buf_t* bufs, size_t count);
+  void response_started();
+  bool redial_instead_of_failing();
+  void redial();
+  void replay();
+  void after_replay_write();
 
   // Handler of the stack below.
   void on_stream_connected() override;
@@ -135,6 +154,19 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
   bool connected_ = false;
   bool flush_timer_started_ = false;
   bool closing_ = false;
+  bool warm_ = false;                // the stack came from a warm pool
+  bool announce_connected_ = false;  // a connected warm stack: tell the handler on the next turn
+
+  // Redial of a dead warm stack.
+  std::vector<uint8_t> replay_;  // plaintext sent so far, while a redial is possible
+  bool replay_possible_ = false;
+  bool replay_end_ = false;            // END was sent too
+  bool redial_due_ = false;            // the flush timer redials on the next turn
+  bool redialing_ = false;             // the fresh stack is connecting
+  bool replay_write_pending_ = false;  // our write of header + replay
+  bool end_after_replay_pending_ = false;
+  std::vector<uv_buf_t> deferred_bufs_;         // a handler write made while redialing
+  std::unique_ptr<transport::Stream> retired_;  // the dead stack, closing
   bool failed_ = false;
 
   // Uplink.

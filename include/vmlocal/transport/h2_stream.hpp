@@ -91,9 +91,8 @@ class H2Stream final : public LayerStream {
   void on_stream_write_done() override;
 
   bool flush_for_close() override;
-  void on_resume() override;
+  void on_resume() override { resume_delivery(); }
   bool ready_for_reads() const override { return connected_; }
-  bool has_pending_delivery() const override;
   bool wants_inner_reads() const override;
 
   bool start_session();
@@ -104,7 +103,6 @@ class H2Stream final : public LayerStream {
   // Serializes what nghttp2 has to send and writes it below unless a write is pending. False
   // when nghttp2 or the write below failed (failure_ says why).
   bool pump_output();
-  void report_eof();
   void on_response_headers();
   void on_remote_end();
   // Appends bytes nghttp2 serialized to the batch.
@@ -135,8 +133,6 @@ class H2Stream final : public LayerStream {
   uint8_t* lent_ = nullptr;                   // the handler's buffer, lent below
   bool into_handler_ = false;                 // during receive(): payload goes to lent_
   size_t delivered_ = 0;                      // payload moved to lent_ in this receive()
-  std::vector<uint8_t> leftover_;             // payload that arrived outside the lent buffer
-  size_t leftover_offset_ = 0;
   grpc::HunkDecoder decoder_;
   int status_ = 0;  // :status of the response
   std::string content_type_;
@@ -149,8 +145,6 @@ class H2Stream final : public LayerStream {
   bool remote_ended_ = false;  // END_STREAM received
   bool stream_closed_ = false;
   bool inner_eof_ = false;
-  bool eof_reported_ = false;
-  bool end_pending_ = false;
   bool pending_failure_ = false;  // recorded in a callback, reported after mem_recv
   Failure pending_;
 };

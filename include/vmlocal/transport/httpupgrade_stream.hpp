@@ -36,12 +36,10 @@ class HttpUpgradeStream final : public LayerStream {
   void on_stream_eof() override;
   void on_stream_write_done() override;
 
-  void on_resume() override;
+  void on_resume() override { resume_delivery(); }
   bool ready_for_reads() const override { return connected_; }
-  bool has_pending_delivery() const override;
   bool wants_inner_reads() const override;
   void on_upgrade_bytes(size_t n);
-  void report_eof();
 
   httpupgrade::Request request_;
   std::unique_ptr<Upgrade> upgrade_;
@@ -49,13 +47,10 @@ class HttpUpgradeStream final : public LayerStream {
   uv_buf_t* queued_bufs_ = nullptr;  // the handler's write, waiting behind the request
   size_t queued_count_ = 0;
   bool write_queued_ = false;
-  Bytes leftover_;  // stream bytes that came with the 101
   uint8_t* lent_ = nullptr;
   bool inner_connected_ = false;
   bool connected_ = false;
   bool inner_eof_ = false;
-  bool end_pending_ = false;
-  bool eof_reported_ = false;
 };
 
 }  // namespace vmlocal::transport

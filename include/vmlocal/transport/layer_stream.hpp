@@ -1,7 +1,8 @@
-// The plumbing every layered upstream stream (TLS, WebSocket) shares: it owns the stream below
-// and is that stream's handler, defers work to the next loop iteration (so no handler callback
-// runs inside a call the handler made), reports one failure, and reports closed only once the
-// stream below and its own libuv handles are all closed.
+// The plumbing every layered upstream stream (TLS, WebSocket, HTTP/2, HTTPUpgrade) shares: it
+// owns the stream below and is that stream's handler, defers work to the next loop iteration
+// (so no handler callback runs inside a call the handler made), holds downlink bytes and the
+// end until the handler reads, reports one failure, and reports closed only once the stream
+// below and its own libuv handles are all closed.
 //
 // A graceful close first hands the stream below everything the layer still holds and its
 // closing message (flush_for_close), waiting for writes below to complete when it must — at
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "vmlocal/transport/stream.hpp"
+#include "vmlocal/util/bytes.hpp"
 #include "vmlocal/uv/close_latch.hpp"
 
 namespace vmlocal::transport {
@@ -61,8 +63,9 @@ class LayerStream : public Stream, protected StreamHandler {
 
   // True once the handler may read (the layer's own handshake is done).
   virtual bool ready_for_reads() const = 0;
-  // Data or an end the layer already holds for the handler.
-  virtual bool has_pending_delivery() const = 0;
+  // Data or an end the layer already holds for the handler. Default: held bytes or a pending
+  // end (below).
+  virtual bool has_pending_delivery() const { return holds_bytes() || end_pending_; }
   // Whether the layer wants bytes from below now (for its handshake, or room for the handler's
   // reads). Never asked while closing or failed.
   virtual bool wants_inner_reads() const = 0;
@@ -71,6 +74,23 @@ class LayerStream : public Stream, protected StreamHandler {
   // The stream below stopped reading by itself (EOF).
   void note_inner_reads_stopped() { inner_reading_ = false; }
   bool reading() const { return reading_; }
+
+  // Downlink bytes the layer received but the handler has not had yet (read past the layer's
+  // handshake, or beyond the handler's buffer); resume_delivery() hands them on.
+  void hold(const uint8_t* data, size_t n) { held_.insert(held_.end(), data, data + n); }
+  bool holds_bytes() const { return held_offset_ < held_.size(); }
+  // The end of the downlink, told to the handler once: now when it reads and no bytes are
+  // held, else (end_pending()) by resume_delivery() or the layer once that is so.
+  void report_eof();
+  bool eof_reported() const { return eof_reported_; }
+  bool end_pending() const { return end_pending_; }
+  // An on_resume() for a layer that holds bytes: a handler's buffer-full of them per loop
+  // iteration, each handed on by deliver_held(), then the pending end, then reads below as
+  // wants_inner_reads() says.
+  void resume_delivery();
+  // Hands on `n` held bytes just copied to `base` (the handler's buffer). Default: they are
+  // payload (handler_.on_stream_read).
+  virtual void deliver_held(uint8_t* base, size_t n);
 
   void schedule_resume();
   void cancel_resume();
@@ -97,6 +117,10 @@ class LayerStream : public Stream, protected StreamHandler {
   // Ends the wait of a graceful close and closes the inner stream (with a reset when asked).
   void end_drain(bool reset);
 
+  Bytes held_;
+  size_t held_offset_ = 0;  // held_[0, held_offset_) went to the handler
+  bool end_pending_ = false;
+  bool eof_reported_ = false;
   uv_idle_t resume_{};
   bool resume_scheduled_ = false;
   bool reading_ = false;        // the handler wants reads

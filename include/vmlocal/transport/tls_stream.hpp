@@ -80,7 +80,6 @@ class TlsStream final : public LayerStream {
   };
   ReadStop why_read_stopped(int rc);
   bool handle_read_stop(const ReadStop& stop);
-  void report_eof();
   WriteResult continue_write();
   WriteResult flush_output();
   void finish_shutdown();
@@ -120,8 +119,6 @@ class TlsStream final : public LayerStream {
   bool connected_ = false;
   bool inner_write_pending_ = false;
   bool inner_eof_ = false;
-  bool eof_reported_ = false;
-  bool end_pending_ = false;  // the end was seen while the handler was not reading
   bool shutdown_requested_ = false;
   bool shutdown_done_ = false;
   bool goodbye_queued_ = false;  // a graceful close queued its close_notify

@@ -71,7 +71,8 @@ class WsStream final : public LayerStream {
 
   bool flush_for_close() override;
   bool reply_owed() const override { return close_received_ && !failed(); }
-  void on_resume() override;
+  void on_resume() override { resume_delivery(); }
+  void deliver_held(uint8_t* base, size_t n) override;
 
   void on_upgrade_bytes(size_t n);
   // Sends the upgrade request; false when the write below failed (failure_ says why).
@@ -89,19 +90,15 @@ class WsStream final : public LayerStream {
   // Writes the queued control frames below; false when the write failed.
   bool write_control();
   WriteResult send_data(uv_buf_t* bufs, size_t count);
-  void report_eof();
   bool ready_for_reads() const override { return connected_; }
-  bool has_pending_delivery() const override;
   bool wants_inner_reads() const override;
   ws::MaskKey draw_mask();
 
   WsOptions options_;
   crypto::Random& random_;
   std::unique_ptr<Handshake> handshake_;  // only during the upgrade
-  Bytes leftover_;                        // frame bytes that came with the 101 response
   std::string status_line_;               // of the upgrade response, once read
   std::string date_;                      // its Date header
-  size_t leftover_offset_ = 0;
 
   ws::FrameDecoder decoder_{ws::Role::kClient};
   uint8_t* lent_ = nullptr;  // the handler's buffer, lent to the inner stream
@@ -129,8 +126,6 @@ class WsStream final : public LayerStream {
   bool shut_down_ = false;
   bool close_sent_ = false;
   bool close_received_ = false;
-  bool eof_reported_ = false;
-  bool end_pending_ = false;
   uint16_t peer_close_code_ = 0;
 };
 

@@ -42,20 +42,23 @@ void add_page_with_resources(HttpServer& http, int count) {
   }
 }
 
-CommandResult load_page_with_chromium(const Endpoint& socks, uint16_t http_port) {
+CommandResult load_with_chromium(const std::string& proxy_server, const std::string& url) {
   auto chromium = find_program("chromium");
   if (!chromium) throw std::runtime_error("chromium is not installed (scripts/test installs it)");
   TempDir profile_dir("chromium-profile");
-  const std::string url = "http://localhost:" + std::to_string(http_port) + "/";
   return run_command(
       {chromium->string(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
        "--no-first-run", "--disable-background-networking", "--disable-component-update",
        "--disable-sync", "--disable-dev-shm-usage",
-       "--user-data-dir=" + profile_dir.path().string(),
-       "--proxy-server=socks5://" + socks.to_string(),
+       "--user-data-dir=" + profile_dir.path().string(), "--proxy-server=" + proxy_server,
        // Chromium sends loopback names around a proxy unless told otherwise.
        "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=10000", "--dump-dom", url},
       Deadline::after(90s), {{"HOME", profile_dir.path().string()}});
+}
+
+CommandResult load_page_with_chromium(const Endpoint& socks, uint16_t http_port) {
+  return load_with_chromium("socks5://" + socks.to_string(),
+                            "http://localhost:" + std::to_string(http_port) + "/");
 }
 
 std::string page_problems(const HttpServer& http, const std::string& dom, int count) {

@@ -14,8 +14,12 @@ namespace vmlocal::itest {
 // Adds "/" and its 2 x `count` subresources to `http`.
 void add_page_with_resources(HttpServer& http, int count);
 
-// Loads http://localhost:PORT/ through the SOCKS5 proxy at `socks` and returns Chromium's run
-// (out: the DOM after scripts ran). Throws when chromium is not installed.
+// Loads `url` through `proxy_server` (Chromium's --proxy-server, e.g. "http://127.0.0.1:1080")
+// and returns Chromium's run (out: the DOM after scripts ran, virtual time up to 10 s). Throws
+// when chromium is not installed.
+CommandResult load_with_chromium(const std::string& proxy_server, const std::string& url);
+
+// load_with_chromium of http://localhost:PORT/ through the SOCKS5 proxy at `socks`.
 CommandResult load_page_with_chromium(const Endpoint& socks, uint16_t http_port);
 
 // Empty when the DOM `dom` and the requests `http` saw show all 2 x `count` resources loaded;

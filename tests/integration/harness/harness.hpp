@@ -1,7 +1,10 @@
 // Everything an integration test needs, in one include.
 #pragma once
 
+#include "harness/both_ways.hpp"
+#include "harness/certificate.hpp"
 #include "harness/chaos_relay.hpp"
+#include "harness/chromium.hpp"
 #include "harness/data_stream.hpp"
 #include "harness/deadline.hpp"
 #include "harness/echo_server.hpp"
@@ -14,6 +17,7 @@
 #include "harness/socket.hpp"
 #include "harness/socks5_client.hpp"
 #include "harness/source_server.hpp"
+#include "harness/stream_settings.hpp"
 #include "harness/tcp_server.hpp"
 #include "harness/temp_dir.hpp"
 #include "harness/transfer.hpp"

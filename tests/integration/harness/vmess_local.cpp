@@ -101,6 +101,8 @@ std::string VmessLocalProfile::to_toml() const {
   t += "security = " + toml_string(security) + "\n";
   t += "transport = " + toml_string(transport) + "\n";
   if (tcp_fast_open) t += "tcp_fast_open = true\n";
+  if (warm) t += "warm = " + std::to_string(*warm) + "\n";
+  if (warm_max_age) t += "warm_max_age = " + seconds(*warm_max_age) + "\n";
   if (!clock_offset.empty()) t += "clock_offset = " + clock_offset + "\n";
   for (const Server& more : more_servers) {
     t += "\n[[servers]]\n";
@@ -205,6 +207,12 @@ Socks5Client VmessLocal::socks_client() const {
   Socks5Client::Options options;
   options.credentials = profile_.credentials;
   return Socks5Client(socks_endpoint(), options);
+}
+
+Socket VmessLocal::open(const Socks5Target& target, Deadline deadline) const {
+  auto r = socks_client().connect(target, deadline);
+  if (!r.ok()) throw std::runtime_error(r.describe() + "\n" + log_text());
+  return std::move(r.socket);
 }
 
 }  // namespace vmlocal::itest

@@ -36,6 +36,9 @@ struct VmessLocalProfile {
   std::string security = "aes-128-gcm";
   std::string transport = "tcp";
   bool tcp_fast_open = false;  // [server] tcp_fast_open
+  // [server] warm and warm_max_age; not written when unset (the defaults: 1 and 3 s).
+  std::optional<std::uint32_t> warm;
+  std::optional<std::chrono::milliseconds> warm_max_age;
 
   // More servers: with any, the profile is written with [[servers]] — the server above first
   // (named `server_name` when set), then these, in order.
@@ -101,6 +104,9 @@ class VmessLocal {
   const Endpoint& socks_endpoint() const { return profile_.listen.front(); }
   // A client for the first listen endpoint, with the profile's credentials.
   Socks5Client socks_client() const;
+  // A tunnel to `target` through socks_client(); throws with the SOCKS5 result and the log
+  // unless it opened (a test that expects a refusal uses socks_client() itself).
+  Socket open(const Socks5Target& target, Deadline deadline) const;
 
   Process& process() { return *process_; }
   std::string log_text() const { return process_->log_text(); }
