@@ -164,7 +164,11 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* local = table_at(problems, root, "local")) {
     read_local(problems, *local, profile.local);
   }
-  read_servers(problems, root, source_path, profile.servers);
+  if (const toml::table* subscription = table_at(problems, root, "subscription")) {
+    read_subscription(problems, *subscription, profile.subscription);
+  }
+  const bool own_servers =
+      read_servers(problems, root, source_path, profile.servers, !profile.subscription.url.empty());
   if (const toml::table* balancer = table_at(problems, root, "balancer")) {
     read_balancer(problems, *balancer, profile.balancer);
   }
@@ -189,6 +193,8 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (problems.any()) {
     result.value = problems.render(source_path);
   } else {
+    // The constraints saw a default server; the subscription brings the real ones.
+    if (!own_servers) profile.servers.clear();
     result.value = std::move(profile);
   }
   return result;

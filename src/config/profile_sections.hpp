@@ -33,6 +33,7 @@ inline constexpr std::array kServerMuxKeys = {"enabled"sv, "concurrency"sv};
 inline constexpr std::array kBalancerKeys = {"strategy"sv, "tolerance_ms"sv};
 inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv, "timeout"sv};
 inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
+inline constexpr std::array kSubscriptionKeys = {"url"sv, "interval"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
@@ -42,6 +43,7 @@ inline constexpr TableSchema kServerMux = {"server.mux", kServerMuxKeys};
 inline constexpr TableSchema kBalancer = {"balancer", kBalancerKeys};
 inline constexpr TableSchema kProbe = {"probe", kProbeKeys};
 inline constexpr TableSchema kRoute = {"route", kRouteKeys};
+inline constexpr TableSchema kSubscription = {"subscription", kSubscriptionKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
 void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
@@ -58,9 +60,12 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
 // mux_settings.cpp
 void read_mux(Problems& problems, const toml::node& node, MuxSettings& out);
 // profile_servers.cpp: [server] or [[servers]] (exactly one of them) into `out`, each with its
-// name.
-void read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
-                  std::vector<Profile::Server>& out);
+// name. `optional` (a [subscription] supplies servers): neither is fine. Whether either was there.
+bool read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
+                  std::vector<Profile::Server>& out, bool optional = false);
+// profile_subscription.cpp: [subscription].
+void read_subscription(Problems& problems, const toml::table& subscription,
+                       Profile::Subscription& out);
 // profile_balancer.cpp: [balancer].
 void read_balancer(Problems& problems, const toml::table& balancer, Profile::Balancer& out);
 // profile_probe.cpp: [probe].

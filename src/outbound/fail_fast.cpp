@@ -29,6 +29,10 @@ FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const Server
     });
   } else if (probe_at_start) {
     self->schedule_probe(0);
+  } else if (probes && self->server_->state->refusing()) {
+    // A reload kept this server and its mark: the retry the stopped check had scheduled is
+    // gone, so probe again now rather than leave it marked.
+    self->schedule_probe(0);
   }
   return self;
 }

@@ -12,7 +12,21 @@ namespace vmlocal::outbound {
 Result<bool> ServerPool::configure(const config::Profile& profile) {
   stop_checks();
   auto set = std::make_shared<ServerSet>();
+  std::vector<bool> reused(set_ ? set_->servers.size() : 0, false);
   for (const config::Profile::Server& server : profile.servers) {
+    // A reload keeps an unchanged server's context: its state (fail-fast mark, clock offset),
+    // TLS session cache and Mux.Cool connections go on.
+    std::shared_ptr<const ServerContext> same;
+    for (size_t i = 0; i < reused.size() && !same; ++i) {
+      if (!reused[i] && set_->servers[i]->settings == server) {
+        reused[i] = true;
+        same = set_->servers[i];
+      }
+    }
+    if (same) {
+      set->servers.push_back(std::move(same));
+      continue;
+    }
     auto made = ServerContext::make(server);
     if (!made) return made.error();
     set->servers.push_back(std::move(*made));

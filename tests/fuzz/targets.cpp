@@ -21,6 +21,7 @@
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/handshake/socks5_udp_header.hpp"
 #include "vmlocal/import/import.hpp"
+#include "vmlocal/import/subscription.hpp"
 #include "vmlocal/mux/frame.hpp"
 #include "vmlocal/transport/grpc_frame.hpp"
 #include "vmlocal/transport/http_header.hpp"
@@ -774,7 +775,7 @@ Result ws_frames(ByteView input) {
 // import_text on arbitrary text: links, subscriptions (plain or base64) and JSON configs. Every
 // message is one line without a UUID the text holds (a base64 link hides its id from this
 // check, but not the plain forms); every server it returns writes a profile that loads and
-// survives its own v2rayN link.
+// survives its own v2rayN link. The same for import::subscription_servers.
 Result share_import(ByteView input) {
   const std::string_view text(reinterpret_cast<const char*>(input.data()), input.size());
   const import::ImportResult result = import::import_text(text);
@@ -788,6 +789,16 @@ Result share_import(ByteView input) {
   }
   require(!result.servers.empty() || !result.errors.empty(),
           "import: neither a server nor an error");
+  // The same text as a fetched [subscription]: the same servers, or an error, never both; the
+  // error is one line without a UUID.
+  const import::SubscriptionServers subscription = import::subscription_servers(text);
+  require(subscription.servers.size() == result.servers.size(),
+          "subscription: not the servers import reads");
+  require(subscription.servers.empty() != subscription.error.empty(),
+          "subscription: servers and an error, or neither");
+  require(subscription.error.find_first_of("\r\n") == std::string::npos &&
+              !shows_any(subscription.error, uuids),
+          "subscription: the error spans lines or shows a UUID");
   if (result.servers.empty()) return {Outcome::kRejected, false};
   const std::string profile = import::to_toml(result.servers, {"fuzz", {}});
   if (result.servers.size() == 1) {

@@ -257,7 +257,7 @@ TEST_CASE("profile: unknown tables and keys point at the key") {
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
   CHECK(parse_error(server_and({"[dns]"})) ==
         "p.toml:5:2: unknown table [dns] (allowed tables: [local], [server], [[servers]], "
-        "[balancer], [probe], [route], [timeouts], [log])");
+        "[balancer], [probe], [route], [timeouts], [log], [subscription])");
   CHECK(parse_error("listen = \"127.0.0.1:1080\"\n" + server_and({})) ==
         R"(p.toml:1:1: unknown key "listen" outside any [table] ("listen" belongs in [local]))");
   CHECK(parse_error(server_and({"[local]", R"(  lisen = ["127.0.0.1:1080"])"})) ==
@@ -362,10 +362,10 @@ TEST_CASE("profile: the first problem in the file is the one reported") {
 TEST_CASE("profile: missing [server] and missing required keys point at the table") {
   CHECK(parse_error("") ==
         "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
-        "written [[servers]])");
+        "written [[servers]]; or name a [subscription] url)");
   CHECK(parse_error(lines({"[local]", R"(listen = "127.0.0.1:1080")"})) ==
         "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
-        "written [[servers]])");
+        "written [[servers]]; or name a [subscription] url)");
   CHECK(parse_error(lines({"# comment", "", "[server]", "port = 443",
                            R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:3:1: missing server.address (the VMess server's host name or IP address)");
@@ -487,10 +487,10 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
         "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
   CHECK(parse_error(server_and({"[b831381d-6324-4d53-ad4f-8cda48b30811]"})) ==
         "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server], "
-        "[[servers]], [balancer], [probe], [route], [timeouts], [log])");
+        "[[servers]], [balancer], [probe], [route], [timeouts], [log], [subscription])");
   CHECK(parse_error(server_and({R"(["a\nb"])"})) ==
         "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server], "
-        "[[servers]], [balancer], [probe], [route], [timeouts], [log])");
+        "[[servers]], [balancer], [probe], [route], [timeouts], [log], [subscription])");
   // As an address it would also be sent to the DNS resolver.
   CHECK(parse_error(lines({"[server]", R"(address = "b831381d-6324-4d53-ad4f-8cda48b30811")",
                            "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==

@@ -25,6 +25,7 @@ struct ListenEndpoint {
   uint16_t port = 0;
   bool is_loopback() const;
   std::string to_string() const;  // as written in a profile
+  bool operator==(const ListenEndpoint&) const = default;
 };
 
 // tcp; ws (WebSocket); h2 (v2ray's "http" network: one HTTP/2 stream per tunnel); grpc (the
@@ -42,6 +43,7 @@ struct TlsSettings {
   std::string ca_file;    // PEM CA certificates to trust instead of the system store
   // SHA-256 of the server's SubjectPublicKeyInfo: a matching key is trusted on its own.
   std::vector<std::array<uint8_t, 32>> pin_sha256;
+  bool operator==(const TlsSettings&) const = default;
 };
 
 // [server.ws]: the WebSocket upgrade, used when server.transport = "ws".
@@ -55,12 +57,14 @@ struct WsSettings {
   uint32_t max_early_data = 0;
   // The header that carries them; "": appended to the path instead (v2fly's default form).
   std::string early_data_header = "Sec-WebSocket-Protocol";
+  bool operator==(const WsSettings&) const = default;
 };
 
 // [server.httpupgrade]: the HTTP/1.1 upgrade, used when server.transport = "httpupgrade".
 struct HttpUpgradeSettings {
   std::string path = "/";
   std::string host;  // Host header; empty: as for ws (sni, else address, with a non-default port)
+  bool operator==(const HttpUpgradeSettings&) const = default;
 };
 
 // [server.tcp]: v2ray's tcpSettings.header, used when server.transport = "tcp".
@@ -71,6 +75,7 @@ struct TcpSettings {
   // Empty: v2ray's defaults ("/"; "www.baidu.com" or "www.bing.com").
   std::vector<std::string> path;
   std::vector<std::string> host;
+  bool operator==(const TcpSettings&) const = default;
 };
 
 // [server.h2]: v2ray's httpSettings, used when server.transport = "h2" (always over TLS).
@@ -79,6 +84,7 @@ struct H2Settings {
   // :authority of each request, one drawn at random per tunnel as v2ray does; empty: v2ray's
   // default "www.example.com" (its server accepts only that host when none is configured).
   std::vector<std::string> host;
+  bool operator==(const H2Settings&) const = default;
 };
 
 // [server.grpc]: the gRPC "gun" transport (v2ray >= 4.36, Xray, sing-box), over TLS.
@@ -86,6 +92,7 @@ struct GrpcSettings {
   // The request path is /<service_name>/Tun; a name starting with "/" is the whole path
   // (Xray's custom-path form, e.g. "/my/path/Tun"). Required.
   std::string service_name;
+  bool operator==(const GrpcSettings&) const = default;
 };
 
 // The gRPC request path: "/<service_name>/Tun" (v2fly's and Xray's grpc transport docs), or
@@ -96,6 +103,7 @@ std::string grpc_path(const GrpcSettings& grpc);
 struct MuxSettings {
   bool enabled = false;
   uint32_t concurrency = 8;  // tunnels per connection at most; a new connection beyond
+  bool operator==(const MuxSettings&) const = default;
 };
 
 struct Profile {
@@ -156,6 +164,8 @@ struct Profile {
     // estimated from the server's HTTP Date (the WebSocket upgrade response), applied only when
     // it exceeds 60 s (outbound/server_state.hpp).
     std::optional<int32_t> clock_offset;
+    // Equal settings (name included): a reload keeps such a server's state and connections.
+    bool operator==(const Server&) const = default;
   };
   // The servers in the order the profile lists them ([server], or [[servers]]); never empty.
   std::vector<Server> servers{Server{}};
@@ -204,6 +214,14 @@ struct Profile {
   struct Log {
     log::Level level = log::Level::kInfo;
   } log;
+
+  // [subscription]: a provider's list of servers (vmess:// links, plain or base64), fetched at
+  // start, on SIGHUP and every `interval`; its servers come after the profile's own [server] /
+  // [[servers]] (which are optional then). Everything else in the profile applies to them.
+  struct Subscription {
+    std::string url;  // http:// or https://; empty: no subscription. May hold a token: not logged
+    std::chrono::milliseconds interval{3'600'000};
+  } subscription;
 };
 
 struct ProfileResult {

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <utility>
 
 #include "vmlocal/outbound/dialer.hpp"
 #include "vmlocal/route/rules.hpp"
@@ -15,10 +16,13 @@ namespace vmlocal::outbound {
 
 class Router final : public Dialer, public UdpDialer {
  public:
-  // `proxy` (the server pool), `udp_proxy` (the same, for UDP; null: no UDP) and `rules` must
-  // outlive the router.
-  Router(uv_loop_t* loop, Dialer& proxy, const route::Rules& rules, UdpDialer* udp_proxy = nullptr)
-      : loop_(loop), proxy_(proxy), rules_(rules), udp_proxy_(udp_proxy) {}
+  // `proxy` (the server pool) and `udp_proxy` (the same, for UDP; null: no UDP) must outlive
+  // the router. The rules are a copy: a reload replaces them (set_rules) while connections that
+  // dial later still hold this router.
+  Router(uv_loop_t* loop, Dialer& proxy, route::Rules rules, UdpDialer* udp_proxy = nullptr)
+      : loop_(loop), proxy_(proxy), rules_(std::move(rules)), udp_proxy_(udp_proxy) {}
+
+  void set_rules(route::Rules rules) { rules_ = std::move(rules); }
 
   // Errors: ErrorKind::kBlocked for a refused target (the message names the rule); otherwise
   // whatever the chosen way reports. A direct stream resolves a name on this machine.
@@ -35,7 +39,7 @@ class Router final : public Dialer, public UdpDialer {
 
   uv_loop_t* loop_;
   Dialer& proxy_;
-  const route::Rules& rules_;
+  route::Rules rules_;
   UdpDialer* udp_proxy_;
 };
 

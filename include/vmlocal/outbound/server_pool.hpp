@@ -33,7 +33,9 @@ class ServerPool final : public Dialer, public UdpDialer {
   void share_health(std::shared_ptr<ServerHealth> health) { shared_health_ = std::move(health); }
 
   // Builds the servers of `profile` for this loop; they replace the current ones for new tunnels
-  // only (and their fail-fast checks stop). Errors: as ServerContext::make.
+  // only (and their fail-fast checks stop). A server whose settings did not change (a reload)
+  // keeps its ServerContext. On an error nothing is replaced, but the checks have stopped:
+  // start_checks() again. Errors: as ServerContext::make.
   Result<bool> configure(const config::Profile& profile);
   // Starts the fail-fast checks of the configured servers (fail_fast.hpp): a probe now when the
   // profile names [probe] url, and after silent tunnels. `health_checks`: also the health
