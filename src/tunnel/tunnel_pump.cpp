@@ -217,6 +217,7 @@ void Tunnel::release_down_block() {
 void Tunnel::on_stream_eof() {
   if (phase_ != Phase::kEstablished || downlink_ended_) return;
   downlink_ended_ = true;
+  silent_remote_end_ = !app_eof_ && bytes_down_ == 0;
   release_down_block();
   if (uv_shutdown(&app_shutdown_req_, reinterpret_cast<uv_stream_t*>(&app_), on_app_shutdown) !=
       0) {
@@ -241,7 +242,12 @@ void Tunnel::on_app_shutdown(uv_shutdown_t* req, int /*status*/) {
 }
 
 void Tunnel::maybe_finish() {
-  if (uplink_done_ && downlink_done_) close(End::kClean, "closed");
+  if (!uplink_done_ || !downlink_done_) return;
+  // The far side ended first without a byte: a target that closed at once, or a server that
+  // dropped the request (its routing or a block) — the VMess response says nothing of which.
+  close(End::kClean, silent_remote_end_ ? "closed from the server's side before any byte (the "
+                                          "target closed at once, or the server dropped it)"
+                                        : "closed");
 }
 
 }  // namespace vmlocal::tunnel

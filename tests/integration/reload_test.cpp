@@ -177,8 +177,10 @@ bool marker_in_clear(RecordingRelay& relay, const Endpoint& proxy, const EchoSer
   echo_check(r.socket, marker, deadline);
   REQUIRE(relay.accepted() > before);
   r.socket.close();
+  // Any connection: with warm connections (the default) the tunnel's is not always the last
+  // one accepted (the pool refills behind it), and only this call sends the marker.
   const std::vector<bool> clear = relay.clear_marker();
-  return clear.back();
+  return std::find(clear.begin(), clear.end(), true) != clear.end();
 }
 
 // A subscription endpoint the test controls: every request gets the current status and body.

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -604,6 +605,61 @@ TEST_CASE("tunnel: outbound EOF first, then app EOF; a pending shutdown is waite
   h.handler().on_stream_write_done();
   check_freed(h);
   CHECK_FALSE(h.fake.close_reset);
+}
+
+// The summary line's reason for a clean end, captured from the log at info.
+std::string summary_reason(const std::function<void(Harness&, App&)>& run) {
+  std::vector<std::string> lines;
+  log::set_sink([&](log::Level, std::string_view line) { lines.emplace_back(line); });
+  {
+    Harness h;
+    log::set_level(log::Level::kInfo);  // after the harness, which quiets the log
+    App app(h);
+    establish(h, app);
+    run(h, app);
+    check_freed(h);
+  }
+  log::set_sink(nullptr);
+  log::set_level(log::Level::kError);
+  for (const std::string& line : lines) {
+    if (line.find("tunnel ") != std::string::npos && line.find(" B, ") != std::string::npos) {
+      const size_t at = line.find(" s, ", line.find(" B, down "));  // after the duration
+      return line.substr(at + 4);
+    }
+  }
+  std::string all;
+  for (const std::string& line : lines)
+    all += line + "\n";
+  return "(no summary line in: " + all + ")";
+}
+
+TEST_CASE("tunnel: a far side that ended first without a byte is named in the summary") {
+  const std::string silent =
+      "closed from the server's side before any byte (the target closed at once, or the server "
+      "dropped it)";
+  // Outbound EOF first, nothing downloaded, then the app leaves: the far side ended silently.
+  CHECK(summary_reason([](Harness& h, App& app) {
+          h.handler().on_stream_eof();
+          REQUIRE(app.wait_eof());
+          app.shutdown_write();
+        }) == silent);
+  // The same with an answer before the EOF: an ordinary end.
+  CHECK(summary_reason([](Harness& h, App& app) {
+          std::string answer = "pong";
+          uv_buf_t view = uv_buf_init(answer.data(), 4);
+          CHECK(h.handler().on_stream_views(&view, 1));
+          h.handler().on_stream_eof();
+          CHECK(app.receive(4) == to_bytes("pong"));
+          REQUIRE(app.wait_eof());
+          app.shutdown_write();
+        }) == "closed");
+  // The app ended first: whatever the far side does after, it is not a silent end of its own.
+  CHECK(summary_reason([](Harness& h, App& app) {
+          app.shutdown_write();
+          REQUIRE(h.run_until([&] { return h.fake.shutdown_calls == 1; }));
+          h.handler().on_stream_eof();
+          REQUIRE(app.wait_eof());
+        }) == "closed");
 }
 
 TEST_CASE("tunnel: an outbound failure after data resets the app and frees the tunnel") {

@@ -171,6 +171,7 @@ class Tunnel final : private transport::StreamHandler {
   size_t early_len_ = 0;
   bool up_write_pending_ = false;
   bool app_eof_ = false;
+  bool silent_remote_end_ = false;  // the outbound ended first, before any downlink byte
   bool end_requested_ = false;
   bool uplink_done_ = false;
 
