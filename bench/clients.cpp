@@ -23,10 +23,11 @@ json v2ray_client_config(std::uint16_t socks_port, const std::string& security,
       {"address", server.endpoint().host}, {"port", server.port()}, {"users", json::array({user})}};
   return json{
       {"log", {{"loglevel", "warning"}, {"access", "none"}}},
-      {"inbounds", json::array({{{"listen", "127.0.0.1"},
-                                 {"port", socks_port},
-                                 {"protocol", "socks"},
-                                 {"settings", {{"auth", "noauth"}, {"udp", false}}}}})},
+      {"inbounds",
+       json::array({{{"listen", "127.0.0.1"},
+                     {"port", socks_port},
+                     {"protocol", "socks"},
+                     {"settings", {{"auth", "noauth"}, {"udp", true}, {"ip", "127.0.0.1"}}}}})},
       {"outbounds",
        json::array({{{"protocol", "vmess"}, {"settings", {{"vnext", json::array({vnext})}}}}})},
   };

@@ -45,6 +45,7 @@ struct Options {
   int rounds = 3;
   std::uint64_t bulk_mib = 1024;
   std::size_t samples = 500;
+  std::size_t udp_samples = 1000;
   std::size_t held_tunnels = 1000;
   std::size_t tunnels = kManyTunnelsTarget;
   std::size_t window = 128;
@@ -75,6 +76,7 @@ int run(const Options& o) {
   RoundSettings settings;
   settings.bulk_bytes = o.bulk_mib << 20;
   settings.first_byte_samples = o.samples;
+  settings.udp_samples = o.udp_samples;
   settings.held_tunnels = o.held_tunnels;
   settings.window = o.window;
   // A client and the server each hold two descriptors per tunnel.
@@ -205,6 +207,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   app.add_option("--bulk-mib", o.bulk_mib, "MiB per bulk transfer (default 1024)")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--udp-samples", o.udp_samples,
+                 "UDP round trips per round through SOCKS5 UDP ASSOCIATE (default 1000)");
   app.add_option("--samples", o.samples, "first-byte samples per round (default 500)")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--held-tunnels", o.held_tunnels, "tunnels for RSS per tunnel (default 1000)")

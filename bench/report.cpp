@@ -100,6 +100,14 @@ const std::vector<Metric>& metrics() {
       {"rss_per_held_tunnel_kib", "RSS per held tunnel", "KiB", "%.2f",
        [](const ClientRound& r) { return r.rss_per_tunnel_kib; }, TargetKind::kValueAtMost,
        kPerTunnelTargetKib},
+      {"udp_round_trip_p50_us", "UDP round trip (SOCKS5 UDP ASSOCIATE), p50", "µs", "%.0f",
+       [](const ClientRound& r) { return r.udp.percentile_us(50); }},
+      {"udp_lost_percent", "… datagrams lost", "%", "%.2f",
+       [](const ClientRound& r) {
+         return r.udp.sent == 0
+                    ? 0.0
+                    : 100.0 * static_cast<double>(r.udp.lost) / static_cast<double>(r.udp.sent);
+       }},
       {"first_byte_p50_us", "first echoed byte, p50", "µs", "%.0f",
        [](const ClientRound& r) { return r.first_byte.percentile_us(50); },
        TargetKind::kRatioAtMost, kFirstByteP50RatioTarget},
@@ -350,6 +358,12 @@ json round_json(const ClientRound& r) {
           {"idle_fds", r.idle_fds},
           {"held", hold_json(r.held)},
           {"rss_per_tunnel_kib", r.rss_per_tunnel_kib},
+          {"udp_round_trip",
+           {{"p50_us", r.udp.percentile_us(50)},
+            {"p99_us", r.udp.percentile_us(99)},
+            {"sent", r.udp.sent},
+            {"lost", r.udp.lost},
+            {"error", r.udp.error}}},
           {"first_byte",
            {{"p50_us", r.first_byte.percentile_us(50)},
             {"p99_us", r.first_byte.percentile_us(99)},
@@ -443,8 +457,10 @@ std::string v2ray_table(const RunInfo& info, const std::vector<ClientRound>& rou
   for (const auto& m : metrics()) {
     Evaluated e = evaluate(m, ours, theirs, plain);
     md += "| " + m.label + " (" + m.unit + ") | " + format(m.precision, e.ours) + " | " +
-          format(m.precision, e.theirs) + " | " + format("%.2f", e.ratio) + "× | " + e.target_text +
-          " | " + status_text(e.met) + " |\n";
+          format(m.precision, e.theirs) + " | " +
+          // A ratio to a zero (no datagram lost by either) means nothing.
+          (e.theirs != 0 ? format("%.2f", e.ratio) + "×" : std::string("n/a")) + " | " +
+          e.target_text + " | " + status_text(e.met) + " |\n";
     if (m.plain && !plain.empty()) {
       const double p = plain_median(plain, m);
       md += "| … the plain relay (read/write, 64 KiB, no crypto; same run) (" + m.unit + ") | " +

@@ -131,6 +131,13 @@ ClientRound run_client_round(ClientKind kind, const std::string& security, int r
            r.first_byte.percentile_us(50), r.first_byte.percentile_us(99),
            r.first_byte.micros.size(), failure_summary(r.first_byte.failures).c_str());
 
+  r.udp = measure_udp_round_trip(client.socks(), s.udp_samples, s.udp_payload,
+                                 std::chrono::milliseconds(1000));
+  client.check_alive();
+  if (!r.udp.error.empty()) r.notes.push_back("UDP round trips skipped: " + r.udp.error);
+  progress(r, "UDP round trip (%zu B): p50 %.0f us, p99 %.0f us, %zu of %zu lost", s.udp_payload,
+           r.udp.percentile_us(50), r.udp.percentile_us(99), r.udp.lost, r.udp.sent);
+
   r.download =
       bulk_download(client.socks(), context.origin.source(), pid, s.bulk_bytes, context.pattern);
   client.check_alive();

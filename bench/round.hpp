@@ -21,6 +21,7 @@
 #include "first_byte.hpp"
 #include "origin.hpp"
 #include "pattern.hpp"
+#include "udp_round_trip.hpp"
 
 namespace vmlocal::bench {
 
@@ -30,6 +31,8 @@ struct RoundSettings {
   std::size_t held_tunnels = 1000;         // RSS per held tunnel
   std::size_t many_tunnels = 10000;        // possibly capped by the descriptor limit (see main.cpp)
   std::size_t window = 128;                // tunnel attempts in progress at once
+  std::size_t udp_samples = 1000;          // UDP round trips, one datagram at a time
+  std::size_t udp_payload = 512;           // bytes per datagram (a DNS-answer-sized payload)
   std::chrono::milliseconds settle{1000};  // after start, before idle RSS
 };
 
@@ -63,6 +66,7 @@ struct ClientRound {
   // taken just before the client's, so "added by the client" compares like with like.
   FirstByteResult first_byte_floor;
   double first_byte_cpu_seconds = 0;  // the client's, over all samples (setup and teardown)
+  UdpRoundTripResult udp;             // SOCKS5 UDP ASSOCIATE round trips
   BulkResult download;
   BulkResult upload;
   HoldPhase many;

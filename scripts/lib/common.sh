@@ -4,8 +4,10 @@
 # Debian packages by purpose. The scripts install whatever is missing.
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libssl-dev libsodium-dev
   libtomlplusplus-dev libcli11-dev libnghttp2-dev nlohmann-json3-dev libcurl4-openssl-dev scdoc)
+# dnsmasq-base: the binary alone (no service, never the system resolver); python3-socks: PySocks,
+# the SOCKS5 UDP client of the udp suite.
 TEST_PACKAGES=(doctest-dev nlohmann-json3-dev v2ray curl python3 iproute2 openssl chromium git
-  faketime systemd man-db)
+  faketime systemd man-db dnsmasq-base python3-socks)
 SANITIZE_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
 
 as_root() {

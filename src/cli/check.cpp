@@ -26,7 +26,8 @@ void print_summary(const std::string& path, const config::Profile& profile) {
                   static_cast<unsigned>(server.alter_id));
     servers += line;
   }
-  std::printf("%s: OK (listen %s; %s)\n", path.c_str(), listen.c_str(), servers.c_str());
+  std::printf("%s: OK (listen %s, UDP %s; %s)\n", path.c_str(), listen.c_str(),
+              config::udp_enabled(profile) ? "on" : "off", servers.c_str());
 }
 
 }  // namespace
@@ -44,6 +45,7 @@ void add_check(CLI::App& parent, Action& chosen) {
   CLI::App* check =
       parent.add_subcommand("check", "Check the profile, print a summary and exit (0: it loads)");
   add_profile_options(*check, *options);
+  add_listen_option(*check, *options);
   check->callback([options, &chosen] { chosen = [options] { return check_profile(*options); }; });
 }
 

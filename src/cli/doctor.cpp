@@ -45,8 +45,10 @@ int run_doctor(const DoctorOptions& options) {
     for (size_t i = 0; i < profile->servers.size(); ++i)
       chosen.push_back(i);
   }
-  // The report is the output; the log says only what goes wrong underneath.
-  log::set_level(log::Level::kError);
+  // The report is the output; the log says only what goes wrong underneath, unless
+  // --log-level asks for more.
+  log::set_level(options.profile.log_level.empty() ? log::Level::kError
+                                                   : *log::parse_level(options.profile.log_level));
   std::signal(SIGPIPE, SIG_IGN);
   crypto::ensure_initialized();
   return doctor::run_doctor(*profile, stdout, chosen);
@@ -59,7 +61,8 @@ void add_doctor(CLI::App& parent, Action& chosen) {
   CLI::App* doctor = parent.add_subcommand(
       "doctor",
       "Check every layer between this computer and the server (DNS, TCP, TLS, the transport, "
-      "VMess) and name the first that fails, with the fix (exit 0: all pass, 1: a layer failed). "
+      "VMess) and name the first that fails, with the fix (exit 0: all pass, 1: a layer failed, "
+      "2: a usage or profile error). "
       "With several servers, each in turn");
   add_profile_options(*doctor, options->profile);
   doctor->add_option("--server", options->servers,

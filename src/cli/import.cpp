@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "fetch.hpp"
+#include "invocation.hpp"
 #include "profile_options.hpp"
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/import/import.hpp"
@@ -138,12 +139,14 @@ int run_import(const ImportOptions& options) {
     return kExitOk;
   }
   if (!write_output(options.output, profile, options.force)) return kExitFailure;
-  const auto default_path = default_profile_candidates();
+  // Without -c, vmess-local runs the first default profile that exists: is it this one?
+  const auto default_path = default_profile_path();
+  std::error_code error;
   const bool is_default =
-      std::find(default_path.begin(), default_path.end(), options.output) != default_path.end();
+      default_path && std::filesystem::equivalent(*default_path, options.output, error);
   say("wrote " + std::to_string(result.servers.size()) +
       (result.servers.size() == 1 ? " server" : " servers") + " to " + options.output +
-      "; start with: vmess-local" + (is_default ? "" : " -c " + options.output));
+      "; start with: " + invoked_as() + (is_default ? "" : " -c " + shell_word(options.output)));
   return kExitOk;
 }
 

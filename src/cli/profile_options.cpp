@@ -5,7 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "invocation.hpp"
+#include "subscription_fetch.hpp"
+#include "vmlocal/import/subscription.hpp"
 #include "vmlocal/log/log.hpp"
+#include "vmlocal_paths.h"
 
 namespace vmlocal::cli {
 namespace {
@@ -32,52 +36,58 @@ std::optional<std::string> misplaced_input(const std::string& path) {
   return std::nullopt;
 }
 
-// The command-line settings that replace the profile's. False (after saying why) on a bad one.
-bool apply_overrides(const ProfileOptions& options, config::Profile& profile) {
+// The command-line settings that replace the profile's. The error on a bad one.
+std::optional<std::string> apply_overrides(const ProfileOptions& options,
+                                           config::Profile& profile) {
   if (!options.listen_override.empty()) {
     profile.local.listen.clear();
     for (const std::string& text : options.listen_override) {
       auto parsed = config::parse_listen_endpoint(text);
       if (const auto* error = std::get_if<std::string>(&parsed)) {
-        std::fprintf(stderr, "vmess-local: --listen %s: %s\n", text.c_str(), error->c_str());
-        return false;
+        return "--listen " + text + ": " + *error;
       }
       profile.local.listen.push_back(std::get<config::ListenEndpoint>(parsed));
     }
   }
   if (!options.log_level.empty()) profile.log.level = *log::parse_level(options.log_level);
-  return true;
+  return std::nullopt;
 }
 
-// False (after saying why) when the profile would open the proxy to others without auth.
-bool check_exposure(const config::Profile& profile) {
-  if (auto problem = config::open_proxy_problem(profile)) {
-    std::fprintf(stderr, "vmess-local: %s\n", problem->c_str());
-    return false;
-  }
+// Why the profile must not run — it would open the proxy to others without auth — or nullopt
+// (after the warning when it is opened on purpose).
+std::optional<std::string> exposure_problem(const config::Profile& profile) {
+  if (auto problem = config::open_proxy_problem(profile)) return problem;
   for (const auto& endpoint : profile.local.listen) {
     if (!endpoint.is_loopback() && profile.local.username.empty()) {
       log::warn("allow_open_proxy = true: anyone who can reach ", endpoint.to_string(),
                 " can use your server through this proxy");
     }
   }
-  return true;
+  return std::nullopt;
 }
 
 }  // namespace
 
 void add_profile_options(CLI::App& app, ProfileOptions& options) {
   app.add_option("-c,--config", options.config_path,
-                 "Profile to use (TOML; see example.toml). Default: "
-                 "$XDG_CONFIG_HOME/vmess-local/config.toml, then /etc/vmess-local/config.toml")
+                 "Profile to use (TOML; every key is explained in example.toml, in " VMLOCAL_DOCDIR
+                 " when installed, conf/ in the source). Default: "
+                 "$XDG_CONFIG_HOME/vmess-local/config.toml (~/.config/vmess-local/config.toml "
+                 "when XDG_CONFIG_HOME is unset), then /etc/vmess-local/config.toml")
       ->type_name("FILE");
+  app.add_option("--log-level", options.log_level,
+                 "error, warn, info or debug; replaces [log] level")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+}
+
+void add_listen_option(CLI::App& app, ProfileOptions& options) {
   app.add_option("-l,--listen", options.listen_override,
                  "Proxy listen address, e.g. 127.0.0.1:1080 or [::1]:1080; replaces [local] "
                  "listen (repeatable)")
       ->type_name("ADDR:PORT");
-  app.add_option("--log-level", options.log_level,
-                 "error, warn, info or debug; replaces [log] level")
-      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+}
+
+void add_stats_option(CLI::App& app, ProfileOptions& options) {
   app.add_option("--stats-interval", options.stats_interval,
                  "Log one line of counters per server every SECONDS (they are also logged on "
                  "SIGUSR1)")
@@ -107,7 +117,7 @@ std::optional<std::string> default_profile_path() {
 }
 
 std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
-                                                std::string* used_path) {
+                                                std::string* used_path, ProfileParts* parts) {
   std::string path = options.config_path;
   if (path.empty()) {
     auto found = default_profile_path();
@@ -117,8 +127,9 @@ std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
         tried += (tried.empty() ? "" : " or ") + candidate;
       std::fprintf(stderr,
                    "vmess-local: no profile: give one with -c FILE, or create %s (e.g. "
-                   "`vmess-local import LINK -o %s`)\n",
-                   tried.c_str(), default_profile_candidates().front().c_str());
+                   "`%s import LINK -o %s`)\n",
+                   tried.c_str(), invoked_as().c_str(),
+                   default_profile_candidates().front().c_str());
       return std::nullopt;
     }
     path = *found;
@@ -127,18 +138,40 @@ std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
     std::fprintf(stderr, "vmess-local: %s\n", hint->c_str());
     return std::nullopt;
   }
+  auto loaded = reload_profile_for(options, path);
+  if (const auto* error = std::get_if<std::string>(&loaded)) {
+    std::fprintf(stderr, "vmess-local: %s\n", error->c_str());
+    return std::nullopt;
+  }
+  config::Profile& profile = std::get<config::Profile>(loaded);
+  log::set_level(profile.log.level);
+  if (used_path != nullptr) *used_path = path;
+  if (parts != nullptr) parts->file = profile;
+  if (profile.subscription.url.empty()) return std::move(profile);
+  auto fetched = fetch_subscription(profile.subscription.url);
+  if (const auto* error = std::get_if<std::string>(&fetched)) {
+    if (profile.servers.empty()) {
+      std::fprintf(stderr, "vmess-local: %s: no server to use (the profile has none of its own)\n",
+                   error->c_str());
+      return std::nullopt;
+    }
+    log::warn(*error, "; going on with the profile's own servers");
+    return std::move(profile);
+  }
+  auto& servers = std::get<Servers>(fetched);
+  if (parts != nullptr) parts->subscription = servers;
+  return import::with_subscription(std::move(profile), servers);
+}
+
+std::variant<config::Profile, std::string> reload_profile_for(const ProfileOptions& options,
+                                                              const std::string& path) {
   config::ProfileResult loaded = config::load_profile(path);
   for (const std::string& warning : loaded.warnings)
     log::warn(warning);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "vmess-local: %s\n", loaded.error().c_str());
-    return std::nullopt;
-  }
+  if (!loaded.ok()) return loaded.error();
   config::Profile profile = loaded.profile();
-  if (!apply_overrides(options, profile)) return std::nullopt;
-  log::set_level(profile.log.level);
-  if (!check_exposure(profile)) return std::nullopt;
-  if (used_path != nullptr) *used_path = path;
+  if (auto error = apply_overrides(options, profile)) return *error;
+  if (auto problem = exposure_problem(profile)) return *problem;
   return profile;
 }
 

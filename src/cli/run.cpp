@@ -1,11 +1,16 @@
-// `vmess-local run` (and `vmess-local -c FILE`): the proxy, until SIGINT/SIGTERM.
+// `vmess-local run` (and `vmess-local -c FILE`): the proxy, until SIGINT/SIGTERM; SIGHUP
+// reloads the profile.
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <string>
+#include <utility>
+#include <variant>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "profile_options.hpp"
+#include "profile_source.hpp"
 #include "run_profile.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/platform/allocator.hpp"
@@ -15,21 +20,32 @@
 namespace vmlocal::cli {
 
 int run_proxy(const ProfileOptions& options) {
-  auto profile = load_profile_for(options);
+  std::string path;
+  ProfileParts parts;
+  auto profile = load_profile_for(options, &path, &parts);
   if (!profile) return kExitUsage;
+  runtime::RunOptions run;
+  run.stats_interval = std::chrono::seconds(options.stats_interval);
+  // SIGHUP: the same file, with the same command-line overrides, and its subscription.
+  auto source = std::make_shared<ProfileSource>(options, path, std::move(parts));
+  run.reload = [source](runtime::ReloadTrigger trigger) { return source->reload(trigger); };
   std::signal(SIGPIPE, SIG_IGN);
   platform::raise_descriptor_limit();  // many tunnels mean many descriptors
   // The pooled I/O blocks are the only allocations this large.
   platform::give_large_blocks_back_to_the_os(64 * 1024);
   crypto::ensure_initialized();
-  return runtime::run_proxy(*profile, std::chrono::seconds(options.stats_interval));
+  return runtime::run_proxy(*profile, std::move(run));
 }
 
 void add_run(CLI::App& parent, Action& chosen) {
   auto options = std::make_shared<ProfileOptions>();
   CLI::App* run = parent.add_subcommand(
-      "run", "Run the proxy with a profile (the default: `vmess-local -c FILE` is the same)");
+      "run",
+      "Run the proxy with a profile (the default: `vmess-local -c FILE` is the same); SIGHUP "
+      "reloads the profile and its [subscription] without dropping live connections");
   add_profile_options(*run, *options);
+  add_listen_option(*run, *options);
+  add_stats_option(*run, *options);
   run->callback([options, &chosen] { chosen = [options] { return run_proxy(*options); }; });
 }
 

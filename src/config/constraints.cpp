@@ -292,6 +292,20 @@ std::string open_proxy_reason(const Profile& p) {
          "username and password";
 }
 
+// --- UDP needs VMess chunks: "zero" sends the bare body, and datagram boundaries are lost ---
+// Only when udp = true is written: by default UDP is simply off with "zero" (udp_enabled()).
+// With several servers, UDP goes to those that have chunks: refused only when none has.
+bool udp_without_chunks(const Profile& p, const WrittenKeys& written) {
+  return p.local.udp && written.has("local.udp") &&
+         std::all_of(p.servers.begin(), p.servers.end(), [](const Profile::Server& server) {
+           return server.security == vmess::Security::kZero;
+         });
+}
+std::string udp_without_chunks_reason(const Profile&) {
+  return R"(server.security = "zero" sends the body without VMess chunks, so a server cannot )"
+         "tell one datagram from the next: SOCKS5 UDP (local.udp = true) cannot work over it";
+}
+
 constexpr std::array kConstraints = {
     Constraint{"ws-table-needs-ws",
                R"(server.transport x [server.ws])",
@@ -429,6 +443,15 @@ constexpr std::array kConstraints = {
                plaintext_reason,
                R"(add [server.tls] if the server has TLS, or use security = "auto" unless the )"
                R"(path is already private (a LAN, an SSH tunnel))",
+               nullptr},
+    Constraint{"udp-needs-chunks",
+               R"(local.udp x server.security = "zero")",
+               {"local.udp", "server.security"},
+               Verdict::kRefuse,
+               udp_without_chunks,
+               udp_without_chunks_reason,
+               R"(use security = "none" (no encryption either, but chunked) to keep UDP, or )"
+               R"(write udp = false in [local])",
                nullptr},
     Constraint{"local-credentials-pair",
                "local.username x local.password",

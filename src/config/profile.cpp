@@ -4,6 +4,7 @@
 // small tables; profile_keys.cpp, profile_local.cpp and profile_server.cpp do the rest.
 #include "vmlocal/config/profile.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -74,7 +75,45 @@ std::string escape_control_characters(std::string_view text) {
   return out;
 }
 
-std::string syntax_error(std::string_view path, const toml::parse_error& error) {
+// Line `number` (1-based) of `text`, without its line break; empty past the end.
+std::string_view line_of(std::string_view text, size_t number) {
+  for (size_t n = 1; n < number; ++n) {
+    const size_t end = text.find('\n');
+    if (end == std::string_view::npos) return {};
+    text.remove_prefix(end + 1);
+  }
+  text = text.substr(0, text.find('\n'));
+  if (text.ends_with('\r')) text.remove_suffix(1);
+  return text;
+}
+
+// A known mistake: `[probe] url = "..."`, a table header and a key on one line (INI habits, or
+// a hint taken literally). toml++ says only that it expected a comment. Returns the key, or
+// empty when the line is not that.
+std::string key_after_table_header(std::string_view line) {
+  const auto skip_blanks = [&line] {
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+      line.remove_prefix(1);
+  };
+  skip_blanks();
+  if (!line.starts_with('[')) return {};
+  const bool array = line.starts_with("[[");
+  const size_t close = line.find(array ? "]]" : "]");
+  if (close == std::string_view::npos) return {};
+  line.remove_prefix(close + (array ? 2 : 1));
+  skip_blanks();
+  size_t length = 0;
+  while (length < line.size() && line[length] != '=' && line[length] != ' ' && line[length] != '\t')
+    ++length;
+  if (length == 0) return {};
+  const std::string key(line.substr(0, length));
+  line.remove_prefix(length);
+  skip_blanks();
+  return line.starts_with('=') ? key : std::string();
+}
+
+std::string syntax_error(std::string_view path, std::string_view text,
+                         const toml::parse_error& error) {
   // toml++ quotes key names in some messages ("cannot redefine existing table 'x'").
   std::string message =
       format_problem(path, position_of(error.source()),
@@ -85,6 +124,13 @@ std::string syntax_error(std::string_view path, const toml::parse_error& error) 
   if (description.find("could not determine value type") != std::string_view::npos ||
       description.starts_with("Error while parsing date")) {
     message += R"( (text values need double quotes, e.g. address = "vmess.example.org"))";
+  }
+  if (description.starts_with("Error while parsing table header")) {
+    const std::string key = key_after_table_header(line_of(text, error.source().begin.line));
+    if (!key.empty()) {
+      message += " (a table header stands alone on its line: put `" +
+                 escape_control_characters(redact_uuids(key)) + " = ...` on the next line)";
+    }
   }
   return message;
 }
@@ -98,13 +144,13 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   try {
     root = toml::parse(text, source_path);
   } catch (const toml::parse_error& error) {
-    result.value = syntax_error(source_path, error);
+    result.value = syntax_error(source_path, text, error);
     return result;
   }
 #else
   toml::parse_result parsed = toml::parse(text, source_path);
   if (!parsed) {
-    result.value = syntax_error(source_path, parsed.error());
+    result.value = syntax_error(source_path, text, parsed.error());
     return result;
   }
   root = std::move(parsed).table();
@@ -118,7 +164,11 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (const toml::table* local = table_at(problems, root, "local")) {
     read_local(problems, *local, profile.local);
   }
-  read_servers(problems, root, source_path, profile.servers);
+  if (const toml::table* subscription = table_at(problems, root, "subscription")) {
+    read_subscription(problems, *subscription, profile.subscription);
+  }
+  const bool own_servers =
+      read_servers(problems, root, source_path, profile.servers, !profile.subscription.url.empty());
   if (const toml::table* balancer = table_at(problems, root, "balancer")) {
     read_balancer(problems, *balancer, profile.balancer);
   }
@@ -143,9 +193,17 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   if (problems.any()) {
     result.value = problems.render(source_path);
   } else {
+    // The constraints saw a default server; the subscription brings the real ones.
+    if (!own_servers) profile.servers.clear();
     result.value = std::move(profile);
   }
   return result;
+}
+
+bool udp_enabled(const Profile& profile) {
+  return profile.local.udp && profile.local.protocols.socks5 &&
+         std::any_of(profile.servers.begin(), profile.servers.end(),
+                     [](const Profile::Server& s) { return s.security != vmess::Security::kZero; });
 }
 
 }  // namespace vmlocal::config

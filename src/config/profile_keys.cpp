@@ -16,8 +16,9 @@
 namespace vmlocal::config {
 namespace {
 
-constexpr std::array kTopLevelTables = {"local"sv, "server"sv, "servers"sv,  "balancer"sv,
-                                        "probe"sv, "route"sv,  "timeouts"sv, "log"sv};
+constexpr std::array kTopLevelTables = {"local"sv,    "server"sv, "servers"sv,
+                                        "balancer"sv, "probe"sv,  "route"sv,
+                                        "timeouts"sv, "log"sv,    "subscription"sv};
 constexpr std::array kSchema = {kLocal,     kServer,   kTimeouts, kLog,
                                 kServerTls, kServerWs, kServerH2, kServerGrpc,
                                 kServerMux, kBalancer, kProbe,    kRoute};

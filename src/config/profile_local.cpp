@@ -77,6 +77,32 @@ void read_listen(Problems& problems, const toml::node* listen, Profile::Local& o
   out.listen = std::move(endpoints);
 }
 
+// The SOCKS5 UDP relay's keys.
+void read_udp(Problems& problems, const toml::table& local, Profile::Local& out) {
+  if (const toml::node* node = local.get("udp")) {
+    if (const auto* flag = node->as_boolean()) {
+      out.udp = flag->get();
+    } else {
+      problems.add(node->source(), "local.udp must be true or false, got " + describe(*node));
+    }
+  }
+  if (const toml::node* node = local.get("udp_idle_timeout")) {
+    if (auto value = read_seconds(problems, *node, "local.udp_idle_timeout")) {
+      out.udp_idle_timeout = *value;
+    }
+  }
+  if (const toml::node* node = local.get("udp_max_destinations")) {
+    if (auto limit = read_integer(problems, *node, "local.udp_max_destinations", 1, 4096)) {
+      out.udp_max_destinations = static_cast<uint32_t>(*limit);
+    }
+  }
+  if (const toml::node* node = local.get("udp_max_queued")) {
+    if (auto limit = read_integer(problems, *node, "local.udp_max_queued", 1, 65536)) {
+      out.udp_max_queued = static_cast<uint32_t>(*limit);
+    }
+  }
+}
+
 // ["socks5", "socks4", "http"]: a non-empty list of known names, each once.
 void read_protocols(Problems& problems, const toml::node& node, Profile::Local& out) {
   constexpr std::string_view kExample = R"(e.g. ["socks5", "socks4", "http"])";
@@ -139,6 +165,7 @@ void read_local(Problems& problems, const toml::table& local, Profile::Local& ou
       out.max_connections = static_cast<uint32_t>(*limit);
     }
   }
+  read_udp(problems, local, out);
 }
 
 }  // namespace vmlocal::config

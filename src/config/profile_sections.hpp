@@ -17,9 +17,10 @@ namespace vmlocal::config {
 
 using namespace std::string_view_literals;
 
-inline constexpr std::array kLocalKeys = {"listen"sv,           "username"sv,        "password"sv,
-                                          "allow_open_proxy"sv, "max_connections"sv, "workers"sv,
-                                          "protocols"sv};
+inline constexpr std::array kLocalKeys = {
+    "listen"sv,        "username"sv,  "password"sv, "allow_open_proxy"sv, "max_connections"sv,
+    "workers"sv,       "protocols"sv, "udp"sv,      "udp_idle_timeout"sv, "udp_max_destinations"sv,
+    "udp_max_queued"sv};
 inline constexpr std::array kServerKeys = {
     "address"sv,       "port"sv, "uuid"sv,         "alter_id"sv, "security"sv, "transport"sv,
     "tls"sv,           "ws"sv,   "h2"sv,           "grpc"sv,     "tcp"sv,      "httpupgrade"sv,
@@ -32,6 +33,7 @@ inline constexpr std::array kServerMuxKeys = {"enabled"sv, "concurrency"sv};
 inline constexpr std::array kBalancerKeys = {"strategy"sv, "tolerance_ms"sv};
 inline constexpr std::array kProbeKeys = {"url"sv, "interval"sv, "timeout"sv};
 inline constexpr std::array kRouteKeys = {"private"sv, "direct"sv, "block"sv};
+inline constexpr std::array kSubscriptionKeys = {"url"sv, "interval"sv};
 
 inline constexpr TableSchema kLocal = {"local", kLocalKeys};
 inline constexpr TableSchema kServer = {"server", kServerKeys};
@@ -41,6 +43,7 @@ inline constexpr TableSchema kServerMux = {"server.mux", kServerMuxKeys};
 inline constexpr TableSchema kBalancer = {"balancer", kBalancerKeys};
 inline constexpr TableSchema kProbe = {"probe", kProbeKeys};
 inline constexpr TableSchema kRoute = {"route", kRouteKeys};
+inline constexpr TableSchema kSubscription = {"subscription", kSubscriptionKeys};
 
 // Key checks (profile_keys.cpp). Rejects every key of `table` that the schema does not list.
 void check_keys(Problems& problems, const toml::table& table, const TableSchema& schema);
@@ -57,9 +60,12 @@ void read_server(Problems& problems, const toml::table& server, std::string_view
 // mux_settings.cpp
 void read_mux(Problems& problems, const toml::node& node, MuxSettings& out);
 // profile_servers.cpp: [server] or [[servers]] (exactly one of them) into `out`, each with its
-// name.
-void read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
-                  std::vector<Profile::Server>& out);
+// name. `optional` (a [subscription] supplies servers): neither is fine. Whether either was there.
+bool read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
+                  std::vector<Profile::Server>& out, bool optional = false);
+// profile_subscription.cpp: [subscription].
+void read_subscription(Problems& problems, const toml::table& subscription,
+                       Profile::Subscription& out);
 // profile_balancer.cpp: [balancer].
 void read_balancer(Problems& problems, const toml::table& balancer, Profile::Balancer& out);
 // profile_probe.cpp: [probe].

@@ -67,8 +67,8 @@ std::string default_server_name(const Profile::Server& server) {
   return (v6 ? "[" + server.address + "]" : server.address) + ":" + std::to_string(server.port);
 }
 
-void read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
-                  std::vector<Profile::Server>& out) {
+bool read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
+                  std::vector<Profile::Server>& out, bool optional) {
   const toml::node* single = root.get("server");
   const toml::node* list = root.get("servers");
   if (single != nullptr && list != nullptr) {
@@ -77,17 +77,17 @@ void read_servers(Problems& problems, const toml::table& root, std::string_view 
     problems.add(list_later ? list->source() : single->source(),
                  "the profile has both [server] and [[servers]]; use one of them (a single "
                  "server can be one [[servers]] entry, or move [server]'s keys into it)");
-    return;
+    return true;
   }
   if (list == nullptr) {
     if (const toml::table* server = table_at(problems, root, "server")) {
       read_one(problems, *server, source_path, out.front());
-    } else if (single == nullptr) {
+    } else if (single == nullptr && !optional) {
       problems.add_missing(nullptr,
                            "missing [server] table (it needs address, port and uuid; several "
-                           "servers are written [[servers]])");
+                           "servers are written [[servers]]; or name a [subscription] url)");
     }
-    return;
+    return single != nullptr;
   }
   const toml::array* tables = list->as_array();
   if (tables == nullptr || !tables->is_array_of_tables() || tables->empty()) {
@@ -95,7 +95,7 @@ void read_servers(Problems& problems, const toml::table& root, std::string_view 
                  "servers must be written as one [[servers]] table per server (double "
                  "brackets), got " +
                      describe(*list));
-    return;
+    return true;
   }
   std::vector<Profile::Server> servers(tables->size());
   for (size_t i = 0; i < tables->size(); ++i) {
@@ -103,6 +103,7 @@ void read_servers(Problems& problems, const toml::table& root, std::string_view 
   }
   check_names_unique(problems, *tables, servers);
   out = std::move(servers);
+  return true;
 }
 
 }  // namespace vmlocal::config

@@ -279,7 +279,10 @@ std::string clock_line(const ClockObservation& clock) {
 Verdict judge_vmess(const VmessObservation& seen) {
   Verdict v;
   v.layer = Layer::kVmess;
-  v.details.push_back(clock_line(seen.clock));
+  // The clock is worth a line when a Date gave its offset, or when a refusal makes it a suspect
+  // (then "no Date" says why it cannot be ruled out); after a pass, "no Date" says nothing.
+  const bool clock_suspect = seen.refused && !seen.responded && !seen.ok;
+  if (seen.clock.server_minus_local || clock_suspect) v.details.push_back(clock_line(seen.clock));
   if (seen.ok) {
     v.ok = true;
     v.details.insert(v.details.begin(),

@@ -42,7 +42,8 @@ Step SniffHandshake::feed(ByteView input) {
   const uint8_t first = input[0];
   if (first == socks5::kVersion) {
     if (!enabled_.socks5) return refuse(not_enabled("SOCKS5", "socks5"));
-    chosen_ = std::make_unique<socks5::HandshakeParser>(credentials_);
+    chosen_ =
+        std::make_unique<socks5::HandshakeParser>(credentials_, enabled_.socks5_udp_associate);
   } else if (first == socks4::kVersion) {
     if (!enabled_.socks4) return refuse(not_enabled("SOCKS4", "socks4"));
     chosen_ = std::make_unique<socks4::HandshakeParser>(credentials_.has_value());

@@ -28,7 +28,8 @@ bool is_acceptable_domain(ByteView name) {
 static_assert(kMaxAuthRequestSize >= kMaxGreetingSize && kMaxAuthRequestSize >= kMaxRequestSize,
               "buf_ must hold the longest handshake message");
 
-HandshakeParser::HandshakeParser(std::optional<Credentials> required) : required_(required) {}
+HandshakeParser::HandshakeParser(std::optional<Credentials> required, bool udp_associate)
+    : required_(required), udp_associate_(udp_associate) {}
 
 HandshakeParser::~HandshakeParser() {
   // A connection dropped mid-authentication leaves part of a password here.
@@ -166,7 +167,9 @@ size_t HandshakeParser::scan_request() {
     case Command::kBind:
       return fail_with_reply(ReplyCode::kCommandNotSupported, "unsupported command BIND");
     case Command::kUdpAssociate:
-      return fail_with_reply(ReplyCode::kCommandNotSupported, "unsupported command UDP ASSOCIATE");
+      if (udp_associate_) break;
+      return fail_with_reply(ReplyCode::kCommandNotSupported,
+                             "unsupported command UDP ASSOCIATE (UDP is off: [local] udp)");
     default:
       return fail_with_reply(ReplyCode::kCommandNotSupported,
                              "unknown command " + std::to_string(buf_[kRequestCmd]));
@@ -214,6 +217,9 @@ Step HandshakeParser::finish_request() {
       break;
     }
   }
+  request_.command = static_cast<Command>(buf_[kRequestCmd]) == Command::kUdpAssociate
+                         ? handshake::Request::Command::kUdpAssociate
+                         : handshake::Request::Command::kConnect;
   phase_ = Phase::kDone;
   size_ = 0;
   return {Action::kRequest, 0, {}, {}};
@@ -254,6 +260,11 @@ Step HandshakeParser::failure_step(size_t consumed) const {
 
 handshake::Reply HandshakeParser::success_reply() {
   final_reply_ = encode_reply(ReplyCode::kSucceeded);
+  return {final_reply_.bytes(), reply_code_name(ReplyCode::kSucceeded)};
+}
+
+handshake::Reply HandshakeParser::success_reply_bound(const TargetAddress& bound) {
+  final_reply_ = encode_reply(ReplyCode::kSucceeded, bound);
   return {final_reply_.bytes(), reply_code_name(ReplyCode::kSucceeded)};
 }
 

@@ -5,7 +5,9 @@
 #include <set>
 
 #include "reading.hpp"
+#include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/base64.hpp"
+#include "vmlocal_paths.h"  // VMLOCAL_DOCDIR, from meson.build
 
 namespace vmlocal::import {
 namespace {
@@ -122,6 +124,19 @@ std::vector<ImportedServer> with_unique_names(std::vector<ImportedServer> server
   return servers;
 }
 
+// The probe is not in a share link, but `vmess-local doctor` uses it on the first run: say what
+// it is for, and that it must be a URL the server can reach (a server that reaches only some
+// networks, or a test server, fails the probe to the default).
+std::string probe_comment() {
+  const std::string url = config::Profile::Probe{}.url;
+  return "\n# [probe]\n"
+         "# A URL fetched through the server to check it end to end: `vmess-local doctor` fetches\n"
+         "# it; vmess-local fetches it to fail fast when the server refuses us, and (with several\n"
+         "# servers) as the health check. Set a URL the server can reach that answers quickly and\n"
+         "# small (an HTTP 204 endpoint); url = \"\" turns the probes off.\n# Default: " +
+         toml_string(url) + ".\n# url = " + toml_string(url) + "\n";
+}
+
 }  // namespace
 
 std::string to_toml(const std::vector<ImportedServer>& servers, const TomlOptions& options) {
@@ -130,7 +145,8 @@ std::string to_toml(const std::vector<ImportedServer>& servers, const TomlOption
     out += "# vmess-local profile, written by `vmess-local import` from " +
            comment_text(options.source) +
            ".\n# Keep it private (mode 0600): the uuid is your password for the server.\n"
-           "# Every key is explained in example.toml (/usr/share/doc/vmess-local/).\n\n";
+           "# Every key is explained in " VMLOCAL_DOCDIR
+           "/example.toml\n# (conf/example.toml in the source).\n\n";
   }
   out += "[local]\n";
   if (options.listen.empty()) {
@@ -138,6 +154,7 @@ std::string to_toml(const std::vector<ImportedServer>& servers, const TomlOption
   } else {
     out += "listen = " + toml_list(options.listen) + "\n";
   }
+  out += probe_comment();
   const bool many = servers.size() > 1;
   for (const ImportedServer& server : many ? with_unique_names(servers) : servers) {
     out += "\n";

@@ -18,17 +18,23 @@ Proxy::Proxy(uv_loop_t* loop, config::Profile profile, WorkerSlot worker)
       worker_(worker),
       tunnels_(loop),
       servers_(loop, random_),
-      router_(loop, servers_, profile_->route) {
+      router_(loop, servers_, profile_->route, &servers_) {
+  set_limits();
+}
+
+void Proxy::set_limits() {
+  max_tunnels_ = SIZE_MAX;
+  profile_max_tunnels_ = SIZE_MAX;
   // Every tunnel holds two descriptors (app and upstream); keep some for listeners, DNS and
   // logs, so accept() never runs into EMFILE halfway through a tunnel.
   if (const std::optional<size_t> limit = platform::descriptor_limit()) {
     const size_t usable = *limit > kReservedDescriptors ? *limit - kReservedDescriptors : 0;
-    max_tunnels_ = std::max<size_t>(1, usable / 2 / worker.count);
+    max_tunnels_ = std::max<size_t>(1, usable / 2 / worker_.count);
   }
   if (profile_->local.max_connections > 0) {
     // The kernel spreads connections over the workers' listeners: each takes its share.
     profile_max_tunnels_ =
-        std::max<size_t>(1, (profile_->local.max_connections + worker.count - 1) / worker.count);
+        std::max<size_t>(1, (profile_->local.max_connections + worker_.count - 1) / worker_.count);
     max_tunnels_ = std::min(max_tunnels_, profile_max_tunnels_);
   }
 }
@@ -39,38 +45,123 @@ std::optional<std::string> Proxy::start() {
     if (!configured) return configured.error().message;
   }
   for (const config::ListenEndpoint& endpoint : profile_->local.listen) {
-    if (auto error = listen_on(endpoint)) return error;
+    Result<Listener*> listener = open_listener(endpoint);
+    if (!listener) return listener.error().message;
+    listeners_.push_back(*listener);
   }
+  if (auto error = start_udp_relay()) return error;
   // Health checks on worker 1 only: the health is shared by every worker.
   servers_.start_checks(*profile_, worker_.index == 0);
-  log_started();
+  log_started("vmess-local listening on ");
   return std::nullopt;
 }
 
-std::optional<std::string> Proxy::listen_on(const config::ListenEndpoint& endpoint) {
+std::optional<std::string> Proxy::reload(config::Profile profile,
+                                         std::shared_ptr<outbound::ServerHealth> health) {
+  if (stopped_) return std::string("stopping");
+  auto next = std::make_shared<const config::Profile>(std::move(profile));
+  // Listeners first: the kept ones by endpoint, the new ones opened now, so that a port in use
+  // leaves everything as it was.
+  std::vector<Listener*> listeners;
+  std::vector<Listener*> opened;
+  std::vector<bool> kept(listeners_.size(), false);
+  auto undo = [&opened] {
+    for (Listener* listener : opened)
+      close_listener(listener);
+  };
+  for (const config::ListenEndpoint& endpoint : next->local.listen) {
+    Listener* same = nullptr;
+    for (size_t i = 0; i < listeners_.size() && same == nullptr; ++i) {
+      if (!kept[i] && listeners_[i]->endpoint == endpoint) {
+        kept[i] = true;
+        same = listeners_[i];
+      }
+    }
+    if (same == nullptr) {
+      Result<Listener*> listener = open_listener(endpoint);
+      if (!listener) {
+        undo();
+        return listener.error().message;
+      }
+      same = *listener;
+      opened.push_back(same);
+    }
+    listeners.push_back(same);
+  }
+  servers_.share_health(std::move(health));
+  if (Result<bool> configured = servers_.configure(*next); !configured) {
+    undo();
+    servers_.start_checks(*profile_, worker_.index == 0);  // configure() stopped them
+    return configured.error().message;
+  }
+  // Committed. Connections already queued on a closed listener are refused by the kernel.
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    if (!kept[i]) close_listener(listeners_[i]);
+  }
+  listeners_ = std::move(listeners);
+  warn_if_udp_stays(*profile_, *next);
+  profile_ = std::move(next);
+  router_.set_rules(profile_->route);
+  set_limits();
+  servers_.start_checks(*profile_, worker_.index == 0);
+  log_started("profile reloaded: listening on ");
+  return std::nullopt;
+}
+
+// The UDP relay is shared by the workers and bound beside the listeners at start; a reload
+// reaches its routing (the router's rules) and servers (the pool), but not its sockets or its
+// limits: rebinding UDP ports under live associations would drop their datagrams. Say so once
+// (worker 1) when the reload changed what it cannot apply.
+void Proxy::warn_if_udp_stays(const config::Profile& before, const config::Profile& after) const {
+  if (worker_.index != 0) return;
+  const auto& a = before.local;
+  const auto& b = after.local;
+  const bool was_on = udp_relay_ != nullptr;
+  const bool changed =
+      was_on != config::udp_enabled(after) ||
+      (was_on &&
+       (a.listen != b.listen || a.udp_idle_timeout != b.udp_idle_timeout ||
+        a.udp_max_destinations != b.udp_max_destinations || a.udp_max_queued != b.udp_max_queued));
+  if (changed) {
+    log::warn(
+        "reload: UDP keeps the sockets and limits it started with ([local] listen, udp, "
+        "udp_* keys); restart vmess-local to apply the change to UDP");
+  }
+}
+
+void Proxy::close_listener(Listener* listener) {
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener->handle),
+           [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
+}
+
+Result<Proxy::Listener*> Proxy::open_listener(const config::ListenEndpoint& endpoint) {
   sockaddr_storage addr{};
   if (uv_ip4_addr(endpoint.host.c_str(), endpoint.port, reinterpret_cast<sockaddr_in*>(&addr)) !=
           0 &&
       uv_ip6_addr(endpoint.host.c_str(), endpoint.port, reinterpret_cast<sockaddr_in6*>(&addr)) !=
           0) {
-    return "listen " + endpoint.to_string() + ": not an IP address";
+    return Error{ErrorKind::kOther, "listen " + endpoint.to_string() + ": not an IP address"};
   }
   auto* listener = new Listener{};
   listener->proxy = this;
   listener->name = endpoint.to_string();
+  listener->endpoint = endpoint;
   // The socket is made now (not at bind) so SO_REUSEPORT can be set before binding.
   int rc = uv_tcp_init_ex(tunnels_.loop, &listener->handle, addr.ss_family);
   if (rc != 0) {
     delete listener;
-    return "listen " + endpoint.to_string() + ": " + uv_strerror(rc);
+    return Error{ErrorKind::kOther, "listen " + endpoint.to_string() + ": " + uv_strerror(rc)};
   }
   listener->handle.data = listener;
-  listeners_.push_back(listener);
+  auto fail = [&](std::string why) -> Result<Listener*> {
+    close_listener(listener);
+    return Error{ErrorKind::kOther, "listen " + endpoint.to_string() + ": " + why};
+  };
   if (worker_.count > 1) {
     uv_os_fd_t fd = -1;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&listener->handle), &fd) != 0 ||
         !platform::enable_reuseport(fd)) {
-      return "listen " + endpoint.to_string() + ": cannot set SO_REUSEPORT for workers";
+      return fail("cannot set SO_REUSEPORT for workers");
     }
   }
   // IPv6 listeners take only IPv6, so "[::]:1080" and "0.0.0.0:1080" can both be listed.
@@ -78,11 +169,33 @@ std::optional<std::string> Proxy::listen_on(const config::ListenEndpoint& endpoi
   rc = uv_tcp_bind(&listener->handle, reinterpret_cast<const sockaddr*>(&addr), flags);
   if (rc == 0)
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle), 1024, on_connection);
-  if (rc != 0) return "listen " + endpoint.to_string() + ": " + uv_strerror(rc);
+  if (rc != 0) return fail(uv_strerror(rc));
+  return listener;
+}
+
+// The first worker binds a UDP socket beside each TCP listener, on the address and port the
+// listener got; the others were handed its relay (share_udp_relay).
+std::optional<std::string> Proxy::start_udp_relay() {
+  if (!config::udp_enabled(*profile_)) return std::nullopt;
+  if (worker_.index == 0) {
+    udp_relay_ = std::make_shared<UdpRelay>(tunnels_.loop, profile_, router_);
+    for (const Listener* listener : listeners_) {
+      sockaddr_storage addr{};
+      int len = sizeof addr;
+      if (uv_tcp_getsockname(&listener->handle, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        continue;
+      }
+      if (auto error =
+              udp_relay_->bind(*reinterpret_cast<const sockaddr*>(&addr), listener->name)) {
+        return error;
+      }
+    }
+  }
+  tunnels_.udp = udp_relay_.get();
   return std::nullopt;
 }
 
-void Proxy::log_started() const {
+void Proxy::log_started(std::string_view what) const {
   std::string where;
   for (const std::string& name : bound_addresses())
     where += (where.empty() ? "" : ", ") + name;
@@ -95,12 +208,13 @@ void Proxy::log_started() const {
     servers += (servers.empty() ? "" : "; ") + server->describe();
   const config::Profile::Local::Protocols& p = profile_->local.protocols;
   std::string protocols;
-  for (auto [on, name] : {std::pair{p.socks5, "SOCKS5"}, std::pair{p.socks4, "SOCKS4/4a"},
-                          std::pair{p.http, "HTTP"}}) {
+  const char* socks5 = udp_relay_ ? "SOCKS5 with UDP" : "SOCKS5";
+  for (auto [on, name] :
+       {std::pair{p.socks5, socks5}, std::pair{p.socks4, "SOCKS4/4a"}, std::pair{p.http, "HTTP"}}) {
     if (on) protocols += (protocols.empty() ? "" : ", ") + std::string(name);
   }
   const route::Decision private_targets = profile_->route.private_targets;
-  log::info("vmess-local listening on ", where, worker_note, " (", protocols, "); ",
+  log::info(what, where, worker_note, " (", protocols, "); ",
             servers_.servers().size() > 1 ? "servers " : "server ", servers, "; private targets: ",
             private_targets == route::Decision::kProxy    ? "through the server"
             : private_targets == route::Decision::kDirect ? "direct"
@@ -160,7 +274,7 @@ void Proxy::accept_tunnel(uv_stream_t* server) {
   // Views into the snapshot, which the tunnel keeps alive as long as the handshake.
   if (!local.username.empty()) credentials = socks5::Credentials{local.username, local.password};
   const handshake::Protocols protocols{local.protocols.socks5, local.protocols.socks4,
-                                       local.protocols.http};
+                                       local.protocols.http, tunnels_.udp != nullptr};
   auto handshake = std::make_unique<handshake::SniffHandshake>(protocols, credentials);
   auto dialer =
       std::make_unique<ConnectionDialer>(tunnels_.loop, router_, *handshake,
@@ -195,11 +309,12 @@ void Proxy::note_refusal(const char* why) {
 void Proxy::stop(std::string_view why) {
   if (stopped_) return;
   stopped_ = true;
-  for (Listener* listener : listeners_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener->handle),
-             [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
-  }
+  for (Listener* listener : listeners_)
+    close_listener(listener);
   listeners_.clear();
+  // Only the first worker runs the relay; the UDP socket stops with the listeners.
+  if (udp_relay_ && worker_.index == 0) udp_relay_->stop();
+  tunnels_.udp = nullptr;
   servers_.stop();  // fail-fast checks and warm connections end; shared connections close as
                     // their last tunnel does
   const auto grace = profile_->timeouts.shutdown_grace;

@@ -11,6 +11,11 @@ namespace {
 // (v2ray 4.34: until its 4 s handshake timeout), while one whose target fails closes at once.
 constexpr std::chrono::milliseconds kQuickClose{1000};
 
+// The probe URL as the profile and `vmess-local doctor` spell it, scheme included.
+std::string url_text(const http::Url& url) {
+  return (url.https ? "https://" : "http://") + url.host_header() + url.target;
+}
+
 }  // namespace
 
 FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const ServerContext> server,
@@ -23,6 +28,10 @@ FailFast* FailFast::start(OutboundContext& context, std::shared_ptr<const Server
       if (probe_at_start) self->run_probe();
     });
   } else if (probe_at_start) {
+    self->schedule_probe(0);
+  } else if (probes && self->server_->state->refusing()) {
+    // A reload kept this server and its mark: the retry the stopped check had scheduled is
+    // gone, so probe again now rather than leave it marked.
     self->schedule_probe(0);
   }
   return self;
@@ -38,8 +47,7 @@ FailFast::FailFast(OutboundContext& context, std::shared_ptr<const ServerContext
   if (!probes) return;  // [probe] url = "": silent tunnels stay silent
   state.on_probe_wanted = [this] {
     log::info("server ", server_name(), ": ", ServerState::kSilentTunnelsBeforeProbe,
-              " tunnels in a row got no response; probing ", options_.url.host_header(),
-              options_.url.target, " through it");
+              " tunnels in a row got no response; probing ", url_text(options_.url), " through it");
     run_probe();
   };
   state.on_change = [this](bool refusing) {
@@ -108,14 +116,12 @@ void FailFast::on_probe_done(const ProbeResult& result) {
              result.elapsed - result.connect_time < kQuickClose) {
     // Closed at once without a response: what v2ray does when it cannot reach the probe URL
     // (a refused login is drained and held open for seconds). Not a verdict on the login.
-    log::info("server ", server_name(), " closed a probe to ", options_.url.host_header(),
-              options_.url.target,
+    log::info("server ", server_name(), " closed a probe to ", url_text(options_.url),
               " at once without a response: it cannot reach the probe URL (set [probe] url to "
               "one it can reach), or it refuses us");
   } else if (result.refused) {
     outcome = ServerState::ProbeOutcome::kRefused;
-    reason = "a probe to " + options_.url.host_header() + options_.url.target + " got " +
-             result.error.message +
+    reason = "a probe to " + url_text(options_.url) + " got " + result.error.message +
              " (a wrong uuid or alter_id, this clock off by more than 2 minutes, or a probe URL "
              "the server cannot reach)";
   }

@@ -45,17 +45,15 @@ class FailoverStream::Attempt final : public transport::StreamHandler {
   bool closed_ = false;
 };
 
-Result<std::unique_ptr<FailoverStream>> FailoverStream::open(OutboundContext& context,
-                                                             std::shared_ptr<const ServerSet> set,
-                                                             std::vector<size_t> order,
-                                                             const TargetAddress& target,
-                                                             transport::StreamHandler& handler) {
+Result<std::unique_ptr<FailoverStream>> FailoverStream::open(
+    OutboundContext& context, std::shared_ptr<const ServerSet> set, std::vector<size_t> order,
+    const TargetAddress& target, transport::StreamHandler& handler, vmess::Command command) {
   assert(!order.empty());
   std::unique_ptr<FailoverStream> stream(
-      new FailoverStream(context, std::move(set), std::move(order), target, handler));
+      new FailoverStream(context, std::move(set), std::move(order), target, handler, command));
   auto attempt = std::make_unique<Attempt>(*stream, stream->order_.front());
   auto opened = VmessStream::open(
-      context, stream->set_->servers[attempt->server()], target, *attempt, vmess::Command::kTcp,
+      context, stream->set_->servers[attempt->server()], target, *attempt, command,
       stream->set_->warm.empty() ? nullptr : stream->set_->warm[attempt->server()]);
   if (!opened) return opened.error();
   attempt->set_stream(std::move(*opened));
@@ -65,11 +63,12 @@ Result<std::unique_ptr<FailoverStream>> FailoverStream::open(OutboundContext& co
 
 FailoverStream::FailoverStream(OutboundContext& context, std::shared_ptr<const ServerSet> set,
                                std::vector<size_t> order, const TargetAddress& target,
-                               transport::StreamHandler& handler)
+                               transport::StreamHandler& handler, vmess::Command command)
     : context_(context),
       set_(std::move(set)),
       order_(std::move(order)),
       target_(target),
+      command_(command),
       handler_(handler) {
   attempt_timer_.data = this;
 }
@@ -164,7 +163,7 @@ void FailoverStream::next_or_fail(const transport::Failure& failure) {
     // Each server's attempt takes that server's warm connection, if it has one ready.
     WarmPool* warm = set_->warm.empty() ? nullptr : set_->warm[attempt->server()];
     auto opened = VmessStream::open(context_, set_->servers[attempt->server()], target_, *attempt,
-                                    vmess::Command::kTcp, warm);
+                                    command_, warm);
     if (!opened) {
       last = opened.error();
       tried_ += "; \"" + health.name(attempt->server()) + "\": " + last.message;

@@ -30,12 +30,31 @@ std::string seconds_text(Millis ms) {
 ServerHealth::ServerHealth(const config::Profile& profile)
     : probe_interval_(profile.probe.interval),
       balancer_(settings_for(profile), profile.servers.size()),
-      probed_at_(profile.servers.size()),
-      counters_(std::make_unique<ServerCounters[]>(profile.servers.size())) {
+      probed_at_(profile.servers.size()) {
   for (const auto& server : profile.servers) {
+    counters_.push_back(std::make_shared<ServerCounters>());
     names_.push_back(server.name.empty() ? config::default_server_name(server) : server.name);
   }
   (void)balancer_.take_choice_change(Millis(0));  // the first choice is no change
+}
+
+void ServerHealth::carry_over(size_t i, ServerHealth& old, size_t old_index) {
+  std::scoped_lock lock(mu_, old.mu_);
+  // One clock for both: the old state's times (retry_at, probed_at) stay meaningful.
+  epoch_ = old.epoch_;
+  balancer_.restore(i, old.balancer_.state(old_index));
+  probed_at_[i] = old.probed_at_[old_index];
+  counters_[i] = old.counters_[old_index];
+  (void)balancer_.take_choice_change(now());  // the choice after a reload is no change either
+}
+
+std::shared_ptr<ServerHealth> ServerHealth::successor(
+    const config::Profile& next, const std::vector<std::optional<size_t>>& same_server) {
+  auto health = std::make_shared<ServerHealth>(next);
+  for (size_t i = 0; i < same_server.size() && i < health->size(); ++i) {
+    if (same_server[i] && *same_server[i] < size()) health->carry_over(i, *this, *same_server[i]);
+  }
+  return health;
 }
 
 Millis ServerHealth::now() const {
@@ -55,7 +74,7 @@ void ServerHealth::record_success(size_t i) {
 }
 
 void ServerHealth::record_failure(size_t i, const Error& error, bool before_connect) {
-  counters_[i].failures[static_cast<size_t>(error.kind)].fetch_add(1, std::memory_order_relaxed);
+  counters_[i]->failures[static_cast<size_t>(error.kind)].fetch_add(1, std::memory_order_relaxed);
   if (!before_connect) return;
   std::lock_guard lock(mu_);
   const bool was_down = balancer_.state(i).down;
@@ -64,7 +83,7 @@ void ServerHealth::record_failure(size_t i, const Error& error, bool before_conn
 }
 
 void ServerHealth::record_probe(size_t i, std::optional<Millis> time, const std::string& why) {
-  if (!time) counters_[i].probes_failed.fetch_add(1, std::memory_order_relaxed);
+  if (!time) counters_[i]->probes_failed.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   const bool was_down = balancer_.state(i).down;
   const Millis at = now();
@@ -99,7 +118,7 @@ std::vector<std::string> ServerHealth::stats_lines() {
   const Millis at = now();
   std::vector<std::string> lines;
   for (size_t i = 0; i < size(); ++i) {
-    const ServerCounters& c = counters_[i];
+    const ServerCounters& c = *counters_[i];
     const HealthState& state = balancer_.state(i);
     std::string line = "server " + quoted(names_[i]) + ": ";
     if (state.down) {

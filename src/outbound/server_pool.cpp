@@ -12,7 +12,21 @@ namespace vmlocal::outbound {
 Result<bool> ServerPool::configure(const config::Profile& profile) {
   stop_checks();
   auto set = std::make_shared<ServerSet>();
+  std::vector<bool> reused(set_ ? set_->servers.size() : 0, false);
   for (const config::Profile::Server& server : profile.servers) {
+    // A reload keeps an unchanged server's context: its state (fail-fast mark, clock offset),
+    // TLS session cache and Mux.Cool connections go on.
+    std::shared_ptr<const ServerContext> same;
+    for (size_t i = 0; i < reused.size() && !same; ++i) {
+      if (!reused[i] && set_->servers[i]->settings == server) {
+        reused[i] = true;
+        same = set_->servers[i];
+      }
+    }
+    if (same) {
+      set->servers.push_back(std::move(same));
+      continue;
+    }
     auto made = ServerContext::make(server);
     if (!made) return made.error();
     set->servers.push_back(std::move(*made));
@@ -84,6 +98,26 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
   const std::shared_ptr<const ServerContext>& first = set_->servers[order.front()];
   if (first->settings.mux.enabled) return mux_.open(first, target, handler);
   auto made = FailoverStream::open(context_, set_, std::move(order), target, handler);
+  if (!made) return made.error();
+  return std::unique_ptr<transport::Stream>(std::move(*made));
+}
+
+Result<std::unique_ptr<transport::Stream>> ServerPool::dial_udp(const TargetAddress& target,
+                                                                transport::StreamHandler& handler) {
+  // As dial(), among the servers whose body has chunks (security "zero" cannot keep datagrams
+  // apart, §13), and never over Mux.Cool: each destination is a VMess connection of its own.
+  std::vector<size_t> order = health_->order();
+  std::erase_if(order, [&](size_t i) {
+    return set_->servers[i]->state->refusing() ||
+           set_->servers[i]->settings.security == vmess::Security::kZero;
+  });
+  if (order.empty()) {
+    return Error{ErrorKind::kRefusedLogin,
+                 "UDP: no server to send it to (each refuses us, or has security \"zero\", which "
+                 "cannot carry datagrams)"};
+  }
+  auto made =
+      FailoverStream::open(context_, set_, std::move(order), target, handler, vmess::Command::kUdp);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));
 }

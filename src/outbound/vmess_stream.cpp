@@ -2,6 +2,7 @@
 #include "vmlocal/outbound/vmess_stream.hpp"
 
 #include <cassert>
+#include <cstdint>
 #include <ctime>
 #include <exception>
 #include <optional>
@@ -44,6 +45,10 @@ Result<VmessStream::Prepared> VmessStream::prepare(OutboundContext& context,
     return Error{ErrorKind::kOther, std::string("internal: building the request: ") + e.what()};
   }
   if (!built->request) return Error{ErrorKind::kUnreachable, "target rejected: " + built->error};
+  if (command == vmess::Command::kUdp && built->request->uplink.max_payload() == SIZE_MAX) {
+    return Error{ErrorKind::kUnreachable,
+                 "UDP needs a chunked VMess body, and security \"zero\" has none"};
+  }
   return Prepared{target, std::move(*built->request), offset, command};
 }
 

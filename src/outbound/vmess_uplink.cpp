@@ -8,6 +8,8 @@
 namespace vmlocal::outbound {
 
 size_t VmessStream::max_write_size() const {
+  // Packet mode: a write's buffers are datagrams, each one chunk, so this bounds each of them.
+  if (command_ == vmess::Command::kUdp) return request_.uplink.max_payload();
   return kMaxUplinkChunks * request_.uplink.max_payload();
 }
 

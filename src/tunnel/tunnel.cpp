@@ -106,6 +106,7 @@ void Tunnel::close(End end, std::string reason) {
       end == End::kError && was == Phase::kEstablished && uv_tcp_close_reset(&app_, on_closed) == 0;
   if (!reset) uv_close(reinterpret_cast<uv_handle_t*>(&app_), on_closed);
   if (outbound_) outbound_->close(end == End::kError);
+  association_.reset();  // the TCP connection's end is the association's (RFC 1928 §7)
 }
 
 void Tunnel::log_close(End end, Phase was, const std::string& reason) const {

@@ -34,7 +34,11 @@ void Tunnel::on_handshake_bytes(size_t n) {
         early_len_ = input.size();
         if (early_len_ == 0) release_read_block();
         uv_read_stop(reinterpret_cast<uv_stream_t*>(&app_));
-        start_connect();
+        if (handshake_->request().command == handshake::Request::Command::kUdpAssociate) {
+          start_udp_association();
+        } else {
+          start_connect();
+        }
         return;
       case handshake::Action::kFail:
         refuse_with(step.reply, std::string(step.reason));

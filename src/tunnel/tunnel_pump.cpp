@@ -15,7 +15,9 @@ void Tunnel::on_app_alloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* b
   if (self->up_block_ == nullptr) self->up_block_ = self->context_.read_pool.acquire();
   size_t size = kAppReadSize;
   // Never read more than the outbound takes in one write.
-  if (self->phase_ == Phase::kEstablished) size = std::min(size, self->outbound_->max_write_size());
+  if (self->phase_ == Phase::kEstablished && self->outbound_) {
+    size = std::min(size, self->outbound_->max_write_size());
+  }
   *buf = uv_buf_init(reinterpret_cast<char*>(self->up_block_->data.data()),
                      static_cast<unsigned>(size));
 }

@@ -240,6 +240,21 @@ def ws_seeds():
     write("ws_frames", "server_masked", b"\x01\x05\x82\x8b" + masked(b"masked data"))
 
 
+def udp_header_seeds():
+    # Input: one datagram from a SOCKS5 client to the UDP relay (RFC 1928 section 7).
+    write("socks5_udp_header", "ipv4", b"\0\0\0\x01\x7f\0\0\x01" + u16(53) + b"query")
+    write("socks5_udp_header", "ipv6", b"\0\0\0\x04" + bytes(15) + b"\x01" + u16(443) + b"quic")
+    write("socks5_udp_header", "domain",
+          b"\0\0\0\x03\x0bexample.org" + u16(53) + b"dns")
+    write("socks5_udp_header", "empty_payload", b"\0\0\0\x01\x0a\0\0\x01" + u16(9))
+    write("socks5_udp_header", "fragment", b"\0\0\x01\x01\x7f\0\0\x01" + u16(53) + b"part")
+    write("socks5_udp_header", "truncated", b"\0\0\0\x04" + bytes(10))
+    write("socks5_udp_header", "bad_rsv", b"\0\x01\0\x01\x7f\0\0\x01" + u16(53))
+    write("socks5_udp_header", "bad_atyp", b"\0\0\0\x02\x7f\0\0\x01" + u16(53))
+    write("socks5_udp_header", "empty_domain", b"\0\0\0\x03\x00" + u16(53))
+    write("socks5_udp_header", "control_char", b"\0\0\0\x03\x03a\nb" + u16(53))
+
+
 def http_head_seeds():
     # Input: [reader: 0 the tcp "http" header, 1 HTTPUpgrade][split seed][the server's bytes].
     ok = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
@@ -353,7 +368,7 @@ def main():
     for target in ["socks5_handshake", "profile", "body_reader", "response_reader",
                    "body_reader_sealed", "response_reader_sealed", "ws_frames", "mux_frames",
                    "grpc_hunks", "socks4_handshake", "http_proxy_request", "sniff",
-                   "http_heads", "http_answer", "share_import"]:
+                   "http_heads", "http_answer", "share_import", "socks5_udp_header"]:
         shutil.rmtree(CORPUS / target, ignore_errors=True)
     socks5_seeds()
     inbound_seeds()
@@ -361,6 +376,7 @@ def main():
     reader_seeds()
     sealed_seeds()
     ws_seeds()
+    udp_header_seeds()
     http_head_seeds()
     share_import_seeds()
     mux_seeds()

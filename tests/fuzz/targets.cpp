@@ -19,7 +19,9 @@
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
+#include "vmlocal/handshake/socks5_udp_header.hpp"
 #include "vmlocal/import/import.hpp"
+#include "vmlocal/import/subscription.hpp"
 #include "vmlocal/mux/frame.hpp"
 #include "vmlocal/transport/grpc_frame.hpp"
 #include "vmlocal/transport/http_header.hpp"
@@ -773,7 +775,7 @@ Result ws_frames(ByteView input) {
 // import_text on arbitrary text: links, subscriptions (plain or base64) and JSON configs. Every
 // message is one line without a UUID the text holds (a base64 link hides its id from this
 // check, but not the plain forms); every server it returns writes a profile that loads and
-// survives its own v2rayN link.
+// survives its own v2rayN link. The same for import::subscription_servers.
 Result share_import(ByteView input) {
   const std::string_view text(reinterpret_cast<const char*>(input.data()), input.size());
   const import::ImportResult result = import::import_text(text);
@@ -787,6 +789,16 @@ Result share_import(ByteView input) {
   }
   require(!result.servers.empty() || !result.errors.empty(),
           "import: neither a server nor an error");
+  // The same text as a fetched [subscription]: the same servers, or an error, never both; the
+  // error is one line without a UUID.
+  const import::SubscriptionServers subscription = import::subscription_servers(text);
+  require(subscription.servers.size() == result.servers.size(),
+          "subscription: not the servers import reads");
+  require(subscription.servers.empty() != subscription.error.empty(),
+          "subscription: servers and an error, or neither");
+  require(subscription.error.find_first_of("\r\n") == std::string::npos &&
+              !shows_any(subscription.error, uuids),
+          "subscription: the error spans lines or shows a UUID");
   if (result.servers.empty()) return {Outcome::kRejected, false};
   const std::string profile = import::to_toml(result.servers, {"fuzz", {}});
   if (result.servers.size() == 1) {
@@ -900,6 +912,36 @@ Result mux_frames(ByteView input) {
   }
   if (whole.failed) return {Outcome::kRejected, exact};
   return {whole.frames.empty() ? Outcome::kIncomplete : Outcome::kAccepted, exact};
+}
+
+// Input: one datagram as the relay receives it. A parsed header must re-encode to the same bytes
+// (FRAG aside, which the encoder always writes as 0) and parse back to the same fields.
+Result socks5_udp_header(ByteView input) {
+  const socks5::UdpDatagram parsed = socks5::parse_udp_datagram(input);
+  if (parsed.status != socks5::UdpParseStatus::kOk) {
+    require(parsed.header_size == 0 && parsed.payload.empty(), "udp: a failure with fields");
+    require(!socks5::udp_parse_status_name(parsed.status).empty(), "udp: a status without a name");
+    return {Outcome::kRejected, false};
+  }
+  require(parsed.header_size <= input.size() && parsed.header_size <= socks5::kMaxUdpHeaderSize,
+          "udp: header size out of range");
+  require(parsed.payload.data() == input.data() + parsed.header_size &&
+              parsed.payload.size() == input.size() - parsed.header_size,
+          "udp: payload is not the rest of the datagram");
+  std::array<uint8_t, socks5::kMaxUdpHeaderSize> header{};
+  const size_t size = socks5::encode_udp_header(parsed.target, header.data());
+  require(size == parsed.header_size && size == socks5::udp_header_size(parsed.target),
+          "udp: re-encoded header has another size");
+  require(header[2] == 0, "udp: encoder wrote a fragment number");
+  header[2] = input[2];
+  require(
+      std::equal(header.begin(), header.begin() + static_cast<std::ptrdiff_t>(size), input.begin()),
+      "udp: re-encoded header differs");
+  const socks5::UdpDatagram again = socks5::parse_udp_datagram(ByteView(header.data(), size));
+  require(again.status == socks5::UdpParseStatus::kOk && again.target == parsed.target &&
+              again.payload.empty(),
+          "udp: re-encoded header parses differently");
+  return {parsed.frag == 0 ? Outcome::kAccepted : Outcome::kRejected, false};
 }
 
 namespace {
@@ -1107,7 +1149,7 @@ Result http_heads(ByteView input) {
 }
 
 std::span<const TargetInfo> all_targets() {
-  static constexpr std::array<TargetInfo, 15> kTargets = {{
+  static constexpr std::array<TargetInfo, 16> kTargets = {{
       {"socks5_handshake", socks5_handshake},
       {"profile", profile},
       {"response_reader", response_reader},
@@ -1123,6 +1165,7 @@ std::span<const TargetInfo> all_targets() {
       {"http_proxy_request", http_proxy_request},
       {"sniff", sniff},
       {"http_heads", http_heads},
+      {"socks5_udp_header", socks5_udp_header},
   }};
   return kTargets;
 }

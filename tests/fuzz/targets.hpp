@@ -38,6 +38,8 @@ Result socks5_handshake(ByteView input);
 Result profile(ByteView input);
 // ResponseReader (AEAD or legacy header, any body security) on raw bytes.
 Result response_reader(ByteView input);
+// One SOCKS5 UDP datagram (RFC 1928 §7) through parse_udp_datagram, re-encoded and re-parsed.
+Result socks5_udp_header(ByteView input);
 // BodyReader (every security, option set and transfer) on raw bytes.
 Result body_reader(ByteView input);
 // BodyReader on bodies sealed by BodyWriter or forged chunk by chunk, then mutated.

@@ -91,6 +91,8 @@ TEST_SUITE("doctor") {
       CHECK(run.output.find("connected in") != std::string::npos);
       CHECK(run.output.find("probe " + web.url("/") + ": \"HTTP/1.1 200 OK\" in") !=
             std::string::npos);
+      // A tcp VMess port gives no HTTP Date, and a pass makes the clock no suspect: no line.
+      CHECK(run.output.find("clock:") == std::string::npos);
     }
     {
       TempDir dir;
@@ -139,6 +141,17 @@ TEST_SUITE("doctor") {
     CHECK(run.code == 1);
     CHECK(run.last_line() == "doctor: the TCP layer failed: nothing listens on port " +
                                  std::to_string(p.port) + " (connection refused)");
+    // The log under the report stays at error level, unless --log-level asks for more.
+    CHECK(run.output.find(" DEBUG ") == std::string::npos);
+    VmessLocalOptions debug;
+    debug.extra_args = {"--log-level", "debug"};
+    const DoctorRun verbose = doctor(dir, p, debug);
+    CHECK(verbose.code == 1);
+    CHECK(verbose.output.find(" DEBUG ") != std::string::npos);
+    // Options doctor would ignore are refused, not silently accepted.
+    VmessLocalOptions listen;
+    listen.extra_args = {"--listen", "127.0.0.1:1"};
+    CHECK(doctor(dir, p, listen).code == 2);
   }
 
   TEST_CASE("doctor: a TLS profile against a plain server fails at TLS: remove [server.tls]") {
@@ -343,6 +356,8 @@ TEST_SUITE("doctor") {
          at = log.find("refuses us", at + 1))
       ++count;
     CHECK(count == 1);
+    // The URL as the profile (and doctor) spell it, scheme included.
+    CHECK(log.find("refuses us: a probe to " + web.url("/") + " got ") != std::string::npos);
     CHECK(echo.accepted() == 0);
     // The refused tunnels are found at info all the same: the next retry (2 s after the mark,
     // then doubling) counts them, and SIGUSR1's counters show them by kind.
@@ -372,6 +387,7 @@ TEST_SUITE("doctor") {
     const std::string log = local.log_text();
     CHECK(log.find("it cannot reach the probe URL (set [probe] url to one it can reach), or it "
                    "refuses us") != std::string::npos);
+    CHECK(log.find("closed a probe to " + web.url("/") + " at once") != std::string::npos);
     CHECK(log.find("New tunnels through it fail at once") == std::string::npos);
     CHECK(web.accepted() == 0);
   }

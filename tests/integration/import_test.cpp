@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "harness/harness.hpp"
+#include "vmlocal/config/profile.hpp"
 
 using namespace vmlocal::itest;
 using namespace std::chrono_literals;
@@ -192,7 +193,18 @@ TEST_SUITE("import") {
     auto written = import_command({"vmess://example@127.0.0.1:10086", "-o", home_profile.string()},
                                   {{"HOME", dir.path().string()}, {"XDG_CONFIG_HOME", ""}});
     REQUIRE_MESSAGE(written.success(), written.describe());
-    CHECK(written.err.find("start with: vmess-local\n") != std::string::npos);
+    // Named as it was run (by path: it is not on PATH before `meson install`); the default
+    // profile needs no -c.
+    CHECK(written.err.find("; start with: " + vmess_local_binary().string() + "\n") !=
+          std::string::npos);
+    const auto elsewhere = dir.path() / "profile with space.toml";
+    auto other = import_command({"vmess://example@127.0.0.1:10086", "-o", elsewhere.string()},
+                                {{"HOME", dir.path().string()}, {"XDG_CONFIG_HOME", ""}});
+    REQUIRE_MESSAGE(other.success(), other.describe());
+    const std::string start = vmess_local_binary().string() + " -c '" + elsewhere.string() + "'";
+    CHECK(other.err.find("; start with: " + start + "\n") != std::string::npos);
+    auto started = run_command({"sh", "-c", "exec " + start + " --check"}, Deadline::after(10s));
+    CHECK_MESSAGE(started.success(), started.describe());  // the command as printed works
     auto checked = run_command({vmess_local_binary().string(), "check"}, Deadline::after(10s),
                                {{"HOME", dir.path().string()}, {"XDG_CONFIG_HOME", ""}});
     REQUIRE_MESSAGE(checked.success(), checked.describe());
@@ -216,5 +228,29 @@ TEST_SUITE("import") {
     const std::string port = std::to_string(server["inbounds"][0]["port"].get<int>());
     CHECK(imported.out.find("address = \"127.0.0.1\"\nport = " + port + "\nuuid = \"" + uuid +
                             "\"\n") != std::string::npos);
+
+    // The lines the demo prints for the imported profile, pasted as printed: the printf line
+    // appends a [probe] URL on the demo's web server and [route] private = "proxy".
+    const std::string demo = read_text(root / "scripts" / "demo");
+    const size_t at = demo.find("printf '\\n[probe]");
+    REQUIRE(at != std::string::npos);
+    const std::string printf_line = demo.substr(at, demo.find('\n', at) - at);
+    CHECK(printf_line.ends_with(" >> ~/.config/vmess-local/config.toml"));
+    TempDir home;
+    const EnvVars env = {{"HOME", home.path().string()}, {"XDG_CONFIG_HOME", ""}};
+    const auto profile = home.path() / ".config" / "vmess-local" / "config.toml";
+    auto written =
+        import_command({link.out.substr(0, link.out.find('\n')), "-o", profile.string()});
+    REQUIRE_MESSAGE(written.success(), written.describe());
+    auto pasted = run_command({"sh", "-c", printf_line}, Deadline::after(10s), env);
+    REQUIRE_MESSAGE(pasted.success(), pasted.describe());
+    auto checked = run_command({vmess_local_binary().string(), "check"}, Deadline::after(10s), env);
+    CHECK_MESSAGE(checked.success(), checked.describe());
+    const vmlocal::config::ProfileResult loaded = vmlocal::config::load_profile(profile.string());
+    REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error()));
+    CHECK(loaded.profile().probe.url == "http://127.0.0.1:18080/probe");
+    CHECK(loaded.profile().route.private_targets == vmlocal::route::Decision::kProxy);
+    // The probe URL is a page the demo's web server has.
+    CHECK(std::filesystem::exists(root / "conf" / "demo" / "www" / "probe"));
   }
 }

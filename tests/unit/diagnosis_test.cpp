@@ -158,7 +158,9 @@ TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
     seen.refused = false;
     seen.responded = true;
     seen.error = "the probe URL's connection closed before an HTTP answer";
-    CHECK(has(judge_vmess(seen).cause, "the server accepted us, but the probe URL"));
+    const Verdict v = judge_vmess(seen);
+    CHECK(has(v.cause, "the server accepted us, but the probe URL"));
+    CHECK(v.details.empty());  // it accepted us: no Date, no clock line
   }
   SUBCASE("all good") {
     seen.refused = false;
@@ -169,5 +171,13 @@ TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
     const Verdict v = judge_vmess(seen);
     CHECK(v.ok);
     CHECK(v.details[0] == "probe http://127.0.0.1:8080/: \"HTTP/1.1 204 No Content\" in 12 ms");
+    // A pass without a Date: nothing to say about the clock.
+    CHECK(v.details.size() == 1);
+    // With one, the offset is worth knowing.
+    seen.clock.server_minus_local = 2;
+    seen.clock.source = "the WebSocket upgrade response";
+    const Verdict dated = judge_vmess(seen);
+    REQUIRE(dated.details.size() == 2);
+    CHECK(has(dated.details[1], "clock: this computer's clock is 2 s behind the server's"));
   }
 }

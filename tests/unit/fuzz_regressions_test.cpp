@@ -81,7 +81,7 @@ constexpr SeedGoal kSeedGoals[] = {
     {"grpc_hunks", true, false},         {"socks4_handshake", true, false},
     {"http_proxy_request", true, false}, {"sniff", true, false},
     {"http_heads", true, false},         {"http_answer", true, false},
-    {"share_import", true, false},
+    {"share_import", true, false},       {"socks5_udp_header", true, false},
 };
 
 }  // namespace

@@ -39,7 +39,14 @@ std::string servers_toml(const import::ImportResult& result) {
   const std::string text = import::to_toml(result.servers, {});
   const std::string local =
       "[local]\n# listen = [\"127.0.0.1:1080\"]  # the default: where your "
-      "apps find the proxy\n\n";
+      "apps find the proxy\n"
+      "\n# [probe]\n"
+      "# A URL fetched through the server to check it end to end: `vmess-local doctor` fetches\n"
+      "# it; vmess-local fetches it to fail fast when the server refuses us, and (with several\n"
+      "# servers) as the health check. Set a URL the server can reach that answers quickly and\n"
+      "# small (an HTTP 204 endpoint); url = \"\" turns the probes off.\n# Default: "
+      "\"https://www.gstatic.com/generate_204\".\n"
+      "# url = \"https://www.gstatic.com/generate_204\"\n\n";
   REQUIRE(text.starts_with(local));
   return text.substr(local.size());
 }
@@ -402,6 +409,28 @@ TEST_CASE("import: what it writes loads, and the v2rayN link it makes reads back
 
   const auto again = imported(import::to_v2rayn_link(first.servers.front()));
   CHECK(import::to_toml(again.servers, {}) == import::to_toml(first.servers, {}));
+}
+
+TEST_CASE("import: the profile explains [probe], and uncommented it sets the URL doctor uses") {
+  const auto first = imported(v2rayn_link(base_fields()));
+  const std::string profile = import::to_toml(first.servers, {"test", {}});
+  CHECK(profile.find("\n# [probe]\n") != std::string::npos);
+  CHECK(profile.find("`vmess-local doctor` fetches") != std::string::npos);
+  CHECK(profile.find("Set a URL the server can reach") != std::string::npos);
+  // The commented default is the loader's default: uncommenting changes nothing but url_set.
+  const std::string url = config::Profile::Probe{}.url;
+  CHECK(profile.find("# url = \"" + url + "\"\n") != std::string::npos);
+  std::string uncommented = profile;
+  for (const std::string& line : std::vector<std::string>{"[probe]", "url = \"" + url + "\""}) {
+    const size_t at = uncommented.find("\n# " + line + "\n");
+    REQUIRE(at != std::string::npos);
+    uncommented.erase(at + 1, 2);
+  }
+  const config::ProfileResult loaded = config::parse_profile(uncommented, "imported.toml");
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error()));
+  CHECK(loaded.profile().probe.url_set);
+  CHECK(loaded.profile().probe.url == url);
+  CHECK(loaded.profile().servers.size() == 1);
 }
 
 TEST_CASE("import: the transports built since tcp and ws import and load") {

@@ -236,12 +236,28 @@ TEST_CASE("profile: TOML syntax errors keep toml++'s position and wording") {
         "saw '2'");
 }
 
+TEST_CASE("profile: a table header and a key on one line get the fix") {
+  // The known mistake, as a hint pasted literally: `[probe] url = "..."`.
+  CHECK(parse_error(server_and({R"([probe] url = "http://127.0.0.1:18080/probe")"})) ==
+        "p.toml:5:9: Error while parsing table header: expected a comment or whitespace, saw "
+        "'u' (a table header stands alone on its line: put `url = ...` on the next line)");
+  CHECK(parse_error(lines({"  [[servers]]\tname=\"a\""}))
+            .ends_with("(a table header stands alone on its line: put `name = ...` on the next "
+                       "line)"));
+  CHECK(parse_error("[route]\r\n[probe] url=\"x\"\r\n")
+            .ends_with("put `url = ...` on the next line)"));
+  // Not that mistake: no hint.
+  CHECK(parse_error(lines({"[probe] url"})).find("stands alone") == std::string::npos);
+  CHECK(parse_error(lines({"[probe] # fine", "[probe] x"})).find("stands alone") ==
+        std::string::npos);
+}
+
 TEST_CASE("profile: unknown tables and keys point at the key") {
   CHECK(parse_error(server_and({"[sever]"})) ==
         R"(p.toml:5:2: unknown table [sever] (did you mean [server]?))");
   CHECK(parse_error(server_and({"[dns]"})) ==
         "p.toml:5:2: unknown table [dns] (allowed tables: [local], [server], [[servers]], "
-        "[balancer], [probe], [route], [timeouts], [log])");
+        "[balancer], [probe], [route], [timeouts], [log], [subscription])");
   CHECK(parse_error("listen = \"127.0.0.1:1080\"\n" + server_and({})) ==
         R"(p.toml:1:1: unknown key "listen" outside any [table] ("listen" belongs in [local]))");
   CHECK(parse_error(server_and({"[local]", R"(  lisen = ["127.0.0.1:1080"])"})) ==
@@ -346,10 +362,10 @@ TEST_CASE("profile: the first problem in the file is the one reported") {
 TEST_CASE("profile: missing [server] and missing required keys point at the table") {
   CHECK(parse_error("") ==
         "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
-        "written [[servers]])");
+        "written [[servers]]; or name a [subscription] url)");
   CHECK(parse_error(lines({"[local]", R"(listen = "127.0.0.1:1080")"})) ==
         "p.toml:1:1: missing [server] table (it needs address, port and uuid; several servers are "
-        "written [[servers]])");
+        "written [[servers]]; or name a [subscription] url)");
   CHECK(parse_error(lines({"# comment", "", "[server]", "port = 443",
                            R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==
         "p.toml:3:1: missing server.address (the VMess server's host name or IP address)");
@@ -471,10 +487,10 @@ TEST_CASE("profile: a UUID written in the wrong place is never echoed") {
         "\"[IPv6]:port\", e.g. \"127.0.0.1:1080\" or \"[::1]:1080\")");
   CHECK(parse_error(server_and({"[b831381d-6324-4d53-ad4f-8cda48b30811]"})) ==
         "p.toml:5:2: unknown table [<UUID hidden>] (allowed tables: [local], [server], "
-        "[[servers]], [balancer], [probe], [route], [timeouts], [log])");
+        "[[servers]], [balancer], [probe], [route], [timeouts], [log], [subscription])");
   CHECK(parse_error(server_and({R"(["a\nb"])"})) ==
         "p.toml:5:2: unknown table [\"a\\u000Ab\"] (allowed tables: [local], [server], "
-        "[[servers]], [balancer], [probe], [route], [timeouts], [log])");
+        "[[servers]], [balancer], [probe], [route], [timeouts], [log], [subscription])");
   // As an address it would also be sent to the DNS resolver.
   CHECK(parse_error(lines({"[server]", R"(address = "b831381d-6324-4d53-ad4f-8cda48b30811")",
                            "port = 443", R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")"})) ==

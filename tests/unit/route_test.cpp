@@ -236,6 +236,7 @@ TEST_CASE("route: the Router proxies, goes direct or refuses with kBlocked") {
   CHECK(listed.error().message == "refused: the target is in [route] block");
 
   rules.private_targets = Decision::kBlock;
+  router.set_rules(rules);  // the router keeps a copy (a reload replaces it)
   auto refused = router.dial(v4(10, 0, 0, 1), handler);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().kind == ErrorKind::kBlocked);

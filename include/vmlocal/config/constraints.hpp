@@ -24,6 +24,8 @@
 //   servers do not check it.
 // - tcp_fast_open x h2 / grpc: the ClientHello rides on the SYN, as for tcp+tls.
 // - timeouts x anything: each timeout bounds its own stage.
+// - local.udp x transport / TLS / alter_id: UDP rides a VMess tunnel like TCP does (Cmd 2,
+//   packet chunks, vmess-protocol.md §13); only the unchunked "zero" body cannot carry it.
 // - warm x tcp_fast_open: a warm plain-tcp connection sends its SYN only with the request
 //   (TCP_FASTOPEN_CONNECT), so it saves nothing there but costs nothing; over TLS or ws the
 //   ClientHello or upgrade carries the SYN while the connection waits. Works either way.

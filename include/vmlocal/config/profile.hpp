@@ -25,6 +25,7 @@ struct ListenEndpoint {
   uint16_t port = 0;
   bool is_loopback() const;
   std::string to_string() const;  // as written in a profile
+  bool operator==(const ListenEndpoint&) const = default;
 };
 
 // tcp; ws (WebSocket); h2 (v2ray's "http" network: one HTTP/2 stream per tunnel); grpc (the
@@ -42,6 +43,7 @@ struct TlsSettings {
   std::string ca_file;    // PEM CA certificates to trust instead of the system store
   // SHA-256 of the server's SubjectPublicKeyInfo: a matching key is trusted on its own.
   std::vector<std::array<uint8_t, 32>> pin_sha256;
+  bool operator==(const TlsSettings&) const = default;
 };
 
 // [server.ws]: the WebSocket upgrade, used when server.transport = "ws".
@@ -55,12 +57,14 @@ struct WsSettings {
   uint32_t max_early_data = 0;
   // The header that carries them; "": appended to the path instead (v2fly's default form).
   std::string early_data_header = "Sec-WebSocket-Protocol";
+  bool operator==(const WsSettings&) const = default;
 };
 
 // [server.httpupgrade]: the HTTP/1.1 upgrade, used when server.transport = "httpupgrade".
 struct HttpUpgradeSettings {
   std::string path = "/";
   std::string host;  // Host header; empty: as for ws (sni, else address, with a non-default port)
+  bool operator==(const HttpUpgradeSettings&) const = default;
 };
 
 // [server.tcp]: v2ray's tcpSettings.header, used when server.transport = "tcp".
@@ -71,6 +75,7 @@ struct TcpSettings {
   // Empty: v2ray's defaults ("/"; "www.baidu.com" or "www.bing.com").
   std::vector<std::string> path;
   std::vector<std::string> host;
+  bool operator==(const TcpSettings&) const = default;
 };
 
 // [server.h2]: v2ray's httpSettings, used when server.transport = "h2" (always over TLS).
@@ -79,6 +84,7 @@ struct H2Settings {
   // :authority of each request, one drawn at random per tunnel as v2ray does; empty: v2ray's
   // default "www.example.com" (its server accepts only that host when none is configured).
   std::vector<std::string> host;
+  bool operator==(const H2Settings&) const = default;
 };
 
 // [server.grpc]: the gRPC "gun" transport (v2ray >= 4.36, Xray, sing-box), over TLS.
@@ -86,6 +92,7 @@ struct GrpcSettings {
   // The request path is /<service_name>/Tun; a name starting with "/" is the whole path
   // (Xray's custom-path form, e.g. "/my/path/Tun"). Required.
   std::string service_name;
+  bool operator==(const GrpcSettings&) const = default;
 };
 
 // The gRPC request path: "/<service_name>/Tun" (v2fly's and Xray's grpc transport docs), or
@@ -96,6 +103,7 @@ std::string grpc_path(const GrpcSettings& grpc);
 struct MuxSettings {
   bool enabled = false;
   uint32_t concurrency = 8;  // tunnels per connection at most; a new connection beyond
+  bool operator==(const MuxSettings&) const = default;
 };
 
 struct Profile {
@@ -110,6 +118,15 @@ struct Profile {
     uint32_t max_connections = 0;
     // Event-loop threads, each accepting on the same ports (SO_REUSEPORT).
     uint32_t workers = 1;
+    // SOCKS5 UDP ASSOCIATE (RFC 1928 §7) over VMess: a UDP relay on each listen address.
+    bool udp = true;
+    // A destination of an association with no datagram either way for this long is closed
+    // (its VMess tunnel ends); the association itself lives as long as its TCP connection.
+    std::chrono::milliseconds udp_idle_timeout{60'000};
+    // Per association: destinations (one VMess tunnel each) open at once, and datagrams waiting
+    // for their tunnel to connect or drain. Beyond either, datagrams are dropped and counted.
+    uint32_t udp_max_destinations = 64;
+    uint32_t udp_max_queued = 256;
     // The inbound protocols every listen address accepts (picked by the app's first byte).
     struct Protocols {
       bool socks5 = true;
@@ -147,6 +164,8 @@ struct Profile {
     // estimated from the server's HTTP Date (the WebSocket upgrade response), applied only when
     // it exceeds 60 s (outbound/server_state.hpp).
     std::optional<int32_t> clock_offset;
+    // Equal settings (name included): a reload keeps such a server's state and connections.
+    bool operator==(const Server&) const = default;
   };
   // The servers in the order the profile lists them ([server], or [[servers]]); never empty.
   std::vector<Server> servers{Server{}};
@@ -195,6 +214,14 @@ struct Profile {
   struct Log {
     log::Level level = log::Level::kInfo;
   } log;
+
+  // [subscription]: a provider's list of servers (vmess:// links, plain or base64), fetched at
+  // start, on SIGHUP and every `interval`; its servers come after the profile's own [server] /
+  // [[servers]] (which are optional then). Everything else in the profile applies to them.
+  struct Subscription {
+    std::string url;  // http:// or https://; empty: no subscription. May hold a token: not logged
+    std::chrono::milliseconds interval{3'600'000};
+  } subscription;
 };
 
 struct ProfileResult {
@@ -210,6 +237,11 @@ struct ProfileResult {
 ProfileResult parse_profile(std::string_view text, std::string_view source_path);
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
+
+// Whether the UDP relay runs: [local] udp, SOCKS5 among [local] protocols, and a server whose
+// body can carry datagrams (security "zero" has no chunks, vmess-protocol.md §13; written as
+// udp = true with only such servers, the profile is refused). UDP goes to those servers only.
+bool udp_enabled(const Profile& profile);
 
 // "address:port", with an IPv6 literal in brackets: a server's default name.
 std::string default_server_name(const Profile::Server& server);

@@ -117,6 +117,8 @@ struct VmessObservation {
 };
 Verdict judge_vmess(const VmessObservation& seen);
 // One line about the clock: the offset and whether it explains a refusal (or is compensated).
+// judge_vmess adds it when a Date was seen or the server refused us, not after a pass without
+// one.
 std::string clock_line(const ClockObservation& clock);
 
 }  // namespace vmlocal::doctor

@@ -27,6 +27,8 @@ struct Protocols {
   bool socks5 = true;
   bool socks4 = true;
   bool http = true;
+  // SOCKS5 UDP ASSOCIATE (RFC 1928 §7) is answered: the UDP relay runs.
+  bool socks5_udp_associate = false;
 };
 
 class SniffHandshake final : public InboundHandshake {
@@ -40,6 +42,9 @@ class SniffHandshake final : public InboundHandshake {
   Step feed(ByteView input) override;
   const Request& request() const override { return chosen_->request(); }
   Reply success_reply() override { return chosen_->success_reply(); }
+  Reply success_reply_bound(const TargetAddress& bound) override {
+    return chosen_->success_reply_bound(bound);
+  }
   Reply failure_reply(ErrorKind kind) override { return chosen_->failure_reply(kind); }
 
   // After kRequest: the HTTP proxy handshake when that is what the app spoke and it asked for

@@ -51,7 +51,10 @@ using Step = handshake::Step;
 class HandshakeParser final : public handshake::InboundHandshake {
  public:
   // With credentials, the app must authenticate with them; without, it must offer no-auth.
-  explicit HandshakeParser(std::optional<Credentials> required = std::nullopt);
+  // `udp_associate`: UDP ASSOCIATE is a request (kRequest, command kUdpAssociate, target = the
+  // address the app says it will send from, often 0.0.0.0:0); otherwise it is refused with 0x07.
+  explicit HandshakeParser(std::optional<Credentials> required = std::nullopt,
+                           bool udp_associate = false);
   ~HandshakeParser() override;
   // Replies point into the parser, so it stays where it was built.
   HandshakeParser(const HandshakeParser&) = delete;
@@ -62,7 +65,7 @@ class HandshakeParser final : public handshake::InboundHandshake {
   // and takes all of its input, so a careless loop still ends.
   Step feed(ByteView input) override;
 
-  // After kRequest: the CONNECT destination (the only command accepted).
+  // After kRequest: the CONNECT destination, or the UDP ASSOCIATE client address.
   const TargetAddress& target() const { return request_.target; }
 
   std::string_view protocol() const override { return "socks5"; }
@@ -70,6 +73,8 @@ class HandshakeParser final : public handshake::InboundHandshake {
   // The request's reply (RFC 1928 §6): succeeded, or the code for `kind` (refused 0x05, DNS and
   // unreachable 0x04, timeout 0x06, anything else 0x01), with BND 0.0.0.0:0.
   handshake::Reply success_reply() override;
+  // UDP ASSOCIATE: succeeded, with BND = the relay's address.
+  handshake::Reply success_reply_bound(const TargetAddress& bound) override;
   handshake::Reply failure_reply(ErrorKind kind) override;
 
  private:
@@ -95,6 +100,7 @@ class HandshakeParser final : public handshake::InboundHandshake {
   Step failure_step(size_t consumed) const;
 
   std::optional<Credentials> required_;
+  bool udp_associate_ = false;
   Phase phase_ = Phase::kGreeting;
   size_t size_ = 0;  // bytes of the current message in buf_
   std::array<uint8_t, kMaxAuthRequestSize> buf_{};

@@ -66,6 +66,8 @@ class Balancer {
   std::optional<size_t> take_choice_change(Millis now);
 
   const HealthState& state(size_t i) const { return servers_[i]; }
+  // A reload kept server `i` unchanged: it takes the state it had (times on the same clock).
+  void restore(size_t i, HealthState state) { servers_[i] = std::move(state); }
   size_t size() const { return servers_.size(); }
 
  private:

@@ -19,4 +19,15 @@ class Dialer {
                                                           transport::StreamHandler& handler) = 0;
 };
 
+// How a UDP association asks for a VMess UDP tunnel to one destination (Cmd 2, packet mode,
+// vmess-protocol.md §13): the server pool in the product, a scripted fake in tests.
+class UdpDialer {
+ public:
+  virtual ~UdpDialer() = default;
+  // Not yet connected (the caller calls connect()). Errors as Dialer::dial, and kUnreachable
+  // when the server's body format cannot carry datagrams.
+  virtual Result<std::unique_ptr<transport::Stream>> dial_udp(
+      const TargetAddress& target, transport::StreamHandler& handler) = 0;
+};
+
 }  // namespace vmlocal::outbound

@@ -48,11 +48,11 @@ class FailoverStream final : public transport::Stream {
  public:
   // Opens the first attempt (in `order`, which must not be empty) at once, so a target VMess
   // cannot carry fails here as VmessStream::open does (kUnreachable), before any traffic.
-  static Result<std::unique_ptr<FailoverStream>> open(OutboundContext& context,
-                                                      std::shared_ptr<const ServerSet> set,
-                                                      std::vector<size_t> order,
-                                                      const TargetAddress& target,
-                                                      transport::StreamHandler& handler);
+  // `command`: each attempt's VmessStream command (kTcp, or kUdp for one UDP destination).
+  static Result<std::unique_ptr<FailoverStream>> open(
+      OutboundContext& context, std::shared_ptr<const ServerSet> set, std::vector<size_t> order,
+      const TargetAddress& target, transport::StreamHandler& handler,
+      vmess::Command command = vmess::Command::kTcp);
   ~FailoverStream() override;
   FailoverStream(const FailoverStream&) = delete;
   FailoverStream& operator=(const FailoverStream&) = delete;
@@ -76,7 +76,7 @@ class FailoverStream final : public transport::Stream {
 
   FailoverStream(OutboundContext& context, std::shared_ptr<const ServerSet> set,
                  std::vector<size_t> order, const TargetAddress& target,
-                 transport::StreamHandler& handler);
+                 transport::StreamHandler& handler, vmess::Command command);
 
   // From the attempts.
   void attempt_connected(Attempt& attempt);
@@ -100,6 +100,7 @@ class FailoverStream final : public transport::Stream {
   std::vector<size_t> order_;
   size_t next_ = 0;  // index in order_ of the current attempt
   TargetAddress target_;
+  vmess::Command command_;
   transport::StreamHandler& handler_;
   std::unique_ptr<Attempt> current_;
   std::vector<std::unique_ptr<Attempt>> retired_;  // closing, freed in their close callbacks

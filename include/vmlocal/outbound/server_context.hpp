@@ -37,7 +37,8 @@ struct ServerContext {
 
   // What a TCP request to `target` carries for this server: header mode, the wire security byte
   // (always 3, 4 or 5: servers such as sing-box's panic on 2 "auto" or 6 "zero") and options.
-  // `command`: kTcp for a tunnel, kMux for a Mux.Cool connection (no target on the wire).
+  // `command`: kTcp for a tunnel, kUdp for a UDP destination (§13), kMux for a Mux.Cool
+  // connection (no target on the wire).
   vmess::RequestParams request_params(const TargetAddress& target,
                                       vmess::Command command = vmess::Command::kTcp) const;
 

@@ -56,7 +56,16 @@ class ServerHealth {
   // A health probe's result: the time to the answer, or (time empty) the failure, `why`.
   void record_probe(size_t i, std::optional<Millis> time, const std::string& why = {});
 
-  ServerCounters& counters(size_t i) { return counters_[i]; }
+  ServerCounters& counters(size_t i) { return *counters_[i]; }
+  // A reload: server `i` here is server `old_index` of `old` with the same settings. It takes
+  // that server's health state, probe time and counters — the same counters object, so the
+  // tunnels still open on the old generation keep counting into the numbers shown. Call before
+  // this health is in use (any thread: `old` is read under its lock).
+  void carry_over(size_t i, ServerHealth& old, size_t old_index);
+  // The health for the servers of a reloaded profile: server i of `next` carries over this
+  // one's server same_server[i] when set (config::ReloadPlan), the others start fresh.
+  std::shared_ptr<ServerHealth> successor(const config::Profile& next,
+                                          const std::vector<std::optional<size_t>>& same_server);
   // One line per server: tunnels open and total, bytes up/down, failures by kind, health, the
   // last probe time. For SIGUSR1 and --stats-interval.
   std::vector<std::string> stats_lines();
@@ -70,9 +79,9 @@ class ServerHealth {
   Millis probe_interval_;
   Clock::time_point epoch_ = Clock::now();
   std::mutex mu_;
-  Balancer balancer_;                             // guarded by mu_
-  std::vector<std::optional<Millis>> probed_at_;  // guarded by mu_
-  std::unique_ptr<ServerCounters[]> counters_;
+  Balancer balancer_;                                      // guarded by mu_
+  std::vector<std::optional<Millis>> probed_at_;           // guarded by mu_
+  std::vector<std::shared_ptr<ServerCounters>> counters_;  // shared with a reload's successor
 };
 
 }  // namespace vmlocal::outbound

@@ -21,7 +21,7 @@
 
 namespace vmlocal::outbound {
 
-class ServerPool final : public Dialer {
+class ServerPool final : public Dialer, public UdpDialer {
  public:
   ServerPool(uv_loop_t* loop, crypto::Random& random) : context_(loop, random), mux_(context_) {}
   ~ServerPool();
@@ -33,7 +33,9 @@ class ServerPool final : public Dialer {
   void share_health(std::shared_ptr<ServerHealth> health) { shared_health_ = std::move(health); }
 
   // Builds the servers of `profile` for this loop; they replace the current ones for new tunnels
-  // only (and their fail-fast checks stop). Errors: as ServerContext::make.
+  // only (and their fail-fast checks stop). A server whose settings did not change (a reload)
+  // keeps its ServerContext. On an error nothing is replaced, but the checks have stopped:
+  // start_checks() again. Errors: as ServerContext::make.
   Result<bool> configure(const config::Profile& profile);
   // Starts the fail-fast checks of the configured servers (fail_fast.hpp): a probe now when the
   // profile names [probe] url, and after silent tunnels. `health_checks`: also the health
@@ -58,6 +60,11 @@ class ServerPool final : public Dialer {
 
   Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
                                                   transport::StreamHandler& handler) override;
+
+  // A VMess UDP tunnel (Cmd 2, packet mode, vmess-protocol.md §13) to `target` on the picked
+  // server, for one destination of a SOCKS5 UDP association. Errors: as VmessStream::open.
+  Result<std::unique_ptr<transport::Stream>> dial_udp(const TargetAddress& target,
+                                                      transport::StreamHandler& handler) override;
 
   size_t mux_connection_count() const { return mux_.connection_count(); }
 

@@ -46,8 +46,13 @@ class VmessStream final : public transport::Stream, private transport::StreamHan
     int64_t clock_offset = 0;  // the ServerState offset its timestamp used
     vmess::Command command = vmess::Command::kTcp;
   };
-  // Errors: kUnreachable when VMess cannot carry the target (e.g. a domain over 255 bytes).
-  // `command`: kTcp for a tunnel, kMux for a Mux.Cool connection (no target on the wire).
+  // Errors: kUnreachable when VMess cannot carry the target (e.g. a domain over 255 bytes), or,
+  // for Command::kUdp, when the server's body has no chunks ("zero") and so cannot keep
+  // datagrams apart (§13).
+  // `command`: kTcp for a tunnel, kMux for a Mux.Cool connection (no target on the wire), kUdp
+  // for packet mode (§13): each buffer given to write() is one datagram, sealed as one chunk (at
+  // most max_write_size() bytes each, up to kMaxUplinkChunks buffers per write), and each view
+  // handed to on_stream_views() is one datagram from the target.
   static Result<Prepared> prepare(OutboundContext& context, const ServerContext& server,
                                   const TargetAddress& target,
                                   vmess::Command command = vmess::Command::kTcp);

@@ -14,6 +14,7 @@
 namespace vmlocal::tunnel {
 
 class Tunnel;
+class UdpAssociator;
 
 // One app read, held while it is being written upstream (sealed there in place).
 inline constexpr size_t kAppReadSize = 64 * 1024;
@@ -34,6 +35,8 @@ struct LoopContext {
   // Live tunnels, an intrusive list (Tunnel::next_/prev_).
   Tunnel* tunnels = nullptr;
   size_t tunnel_count = 0;
+  // SOCKS5 UDP ASSOCIATE goes here; null when [local] udp is off (the handshake then refuses it).
+  UdpAssociator* udp = nullptr;
 };
 
 }  // namespace vmlocal::tunnel

@@ -32,6 +32,7 @@
 #include "vmlocal/outbound/dialer.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/tunnel/loop_context.hpp"
+#include "vmlocal/tunnel/udp_associator.hpp"
 #include "vmlocal/util/target_address.hpp"
 #include "vmlocal/uv/close_latch.hpp"
 
@@ -83,6 +84,11 @@ class Tunnel final : private transport::StreamHandler {
   void fail_request(ErrorKind kind, std::string reason);
   void start_connect();
   static void on_reply_write(uv_write_t* req, int status);
+
+  // UDP ASSOCIATE (tunnel_udp.cpp): the connection only holds the association open; its bytes
+  // are discarded and its end ends the association (RFC 1928 §7).
+  void start_udp_association();
+  static void on_control_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
   // StreamHandler (the outbound).
   void on_stream_connected() override;
@@ -136,6 +142,7 @@ class Tunnel final : private transport::StreamHandler {
   uv_write_t reply_write_req_{};
   uv_shutdown_t app_shutdown_req_{};
   std::unique_ptr<transport::Stream> outbound_;
+  std::unique_ptr<UdpAssociationLease> association_;  // UDP ASSOCIATE only
   uv::CloseLatch latch_;
   // The outbound took writes before it was connected (on_stream_writable): the app has been
   // answered and the uplink runs, while the connect timer still bounds the opening.

@@ -92,6 +92,7 @@ std::string VmessLocalProfile::to_toml() const {
       t += (i ? ", " : "") + toml_string(protocols[i]);
     t += "]\n";
   }
+  if (!extra_local_toml.empty()) t += extra_local_toml + "\n";
   t += more_servers.empty() ? "\n[server]\n" : "\n[[servers]]\n";
   if (!server_name.empty()) t += "name = " + toml_string(server_name) + "\n";
   t += "address = " + toml_string(server_address) + "\n";

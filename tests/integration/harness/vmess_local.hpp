@@ -72,7 +72,8 @@ struct VmessLocalProfile {
   // "auto", which sends a plain request to a ws server's port at start: a connection tests
   // that count them would see). Default "0": this machine's clock is right.
   std::string clock_offset = "0";
-  std::string extra_toml;  // appended verbatim (new tables only: it lands after [log])
+  std::string extra_toml;        // appended verbatim (new tables only: it lands after [log])
+  std::string extra_local_toml;  // lines added to [local] (e.g. the udp keys)
 
   // Address, port, UUID and alterId of a running V2rayServer's VMess inbound.
   static VmessLocalProfile for_server(const V2rayServer& server);

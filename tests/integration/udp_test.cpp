@@ -1,0 +1,312 @@
+// SOCKS5 UDP ASSOCIATE end to end: PySocks (python3-socks, a client no one here wrote) ->
+// vmess-local's UDP relay -> one VMess UDP tunnel per destination -> the real v2ray 4.34 ->
+// loopback UDP servers (a dnsmasq with --no-resolv answering from its own address= entry, and
+// the echo server inside tests/integration/udp/socks5_udp_client.py). Every datagram stays on
+// loopback: the harness's v2ray relays only there.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness/harness.hpp"
+
+using namespace vmlocal::itest;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+// Debian's interpreter, which has python3-socks (a pyenv one in PATH may not).
+constexpr const char* kPython = "/usr/bin/python3";
+const std::string kClient = std::string(VMLOCAL_ITEST_DIR) + "/udp/socks5_udp_client.py";
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++count;
+  return count;
+}
+
+struct Relay {
+  TempDir dir;
+  V2rayServer v2ray;
+  VmessLocal local;
+
+  // The UDP servers here are on loopback, a private target: through the server on purpose
+  // (the harness's default route_private) unless a test asks for another ("": the default).
+  explicit Relay(unsigned workers = 1, std::string security = "aes-128-gcm",
+                 std::string route = "proxy", std::string idle_timeout = "30")
+      : v2ray(V2rayServer::vmess(dir, {}, with_access_log())),
+        local(dir, profile_for(v2ray, workers, security, route, idle_timeout)) {}
+
+  // v2ray's access log on its output (the harness turns it off): one "accepted udp:HOST:PORT"
+  // line per UDP request it takes, so a test sees which destinations went through the server.
+  static V2rayOptions with_access_log() {
+    V2rayOptions options;
+    options.extra_config = {{"log", {{"access", ""}}}};
+    return options;
+  }
+
+  static VmessLocalProfile profile_for(const V2rayServer& v2ray, unsigned workers,
+                                       const std::string& security, const std::string& route,
+                                       const std::string& idle_timeout) {
+    auto p = VmessLocalProfile::for_server(v2ray);
+    p.log_level = "debug";
+    p.workers = workers;
+    p.security = security;
+    p.extra_local_toml = "udp = true\nudp_idle_timeout = " + idle_timeout;
+    p.route_private = route;
+    return p;
+  }
+
+  std::string proxy() const { return local.socks_endpoint().to_string(); }
+
+  // Runs the client in `mode` and returns the JSON it printed.
+  json run(const std::string& mode, std::vector<std::string> extra = {},
+           Deadline deadline = Deadline::after(120s)) {
+    std::vector<std::string> args = {kPython, kClient, mode, "--proxy", proxy()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CommandResult r = run_command(args, deadline);
+    INFO(r.describe());
+    INFO(local.log_text());
+    REQUIRE(r.success());
+    return json::parse(r.out);
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("udp") {
+  TEST_CASE("a DNS query through SOCKS5 UDP (PySocks) is answered by a loopback dnsmasq") {
+    Relay relay;
+    const uint16_t dns_port = free_port();
+    // --no-resolv, --no-hosts and no config file: it answers only from the address= entry and
+    // asks nobody; it binds only 127.0.0.1 and touches no resolver configuration.
+    Process dnsmasq(
+        {"dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+         "--user=root", "--pid-file=", "--listen-address=127.0.0.1", "--bind-interfaces",
+         "--port=" + std::to_string(dns_port), "--address=/udp-test.vmess-local.test/10.11.12.13",
+         "--log-queries", "--log-facility=-"},
+        relay.dir.file("dnsmasq.log"));
+    REQUIRE(dnsmasq.wait_for_log("started", Deadline::after(10s)));
+
+    const json out = relay.run("dns", {"--server", "127.0.0.1:" + std::to_string(dns_port),
+                                       "--name", "udp-test.vmess-local.test"});
+    CHECK(out["id_matches"] == true);
+    CHECK(out["rcode"] == 0);
+    CHECK(out["answers"] == json::array({"10.11.12.13"}));
+    CHECK(out["source"] == "127.0.0.1:" + std::to_string(dns_port));
+    CHECK(dnsmasq.log_text().find("query[A] udp-test.vmess-local.test from 127.0.0.1") !=
+          std::string::npos);
+    // It went through a VMess UDP tunnel, not around it.
+    CHECK(relay.local.log_text().find("-> 127.0.0.1:" + std::to_string(dns_port) +
+                                      ": opening a VMess UDP tunnel") != std::string::npos);
+  }
+
+  TEST_CASE("1,000 datagrams echoed through one association: none corrupted, loss counted") {
+    Relay relay;
+    const json out = relay.run("echo", {"--count", "1000", "--size", "1200", "--window", "16"});
+    MESSAGE("1000 x 1200 B through vmess-local and v2ray: " << out.dump());
+    CHECK(out["corrupted"] == 0);
+    // UDP may lose datagrams even on loopback under load (2 shared cores, ASan): a generous bound.
+    CHECK(out["lost"].get<int>() <= 50);
+    CHECK(out["received"].get<int>() >= 950);
+    CHECK(out["server_received"].get<int>() >= out["received"].get<int>());
+  }
+
+  TEST_CASE("a domain destination goes to the server unresolved, and the reply names it") {
+    // vmess-local runs with no resolver that could answer (VmessLocalOptions::hosts is not
+    // needed: it must not resolve at all); v2ray's freedom resolves localhost itself.
+    Relay relay;
+    const json out =
+        relay.run("echo", {"--count", "100", "--size", "300", "--target-name", "localhost"});
+    CHECK(out["corrupted"] == 0);
+    CHECK(out["received"].get<int>() >= 95);
+    CHECK(relay.local.log_text().find("-> localhost:") != std::string::npos);
+  }
+
+  TEST_CASE(
+      "datagrams over one packet chunk are dropped with a count; the largest that fits goes") {
+    Relay relay;  // aes-128-gcm with padding: 1967 bytes fit one chunk (vmess-protocol.md §13)
+    const json out = relay.run("sizes", {"--sizes", "1,1967,1968,4000,1500"});
+    CHECK(out["echoed"]["1"] == true);
+    CHECK(out["echoed"]["1967"] == true);
+    CHECK(out["echoed"]["1968"] == false);
+    CHECK(out["echoed"]["4000"] == false);
+    CHECK(out["echoed"]["1500"] == true);  // the tunnel is still in step after the drops
+    CHECK(out["server_received"] == 3);
+    REQUIRE(relay.local.wait_for_log("2 too large", Deadline::after(10s)));
+    CHECK(relay.local.log_text().find("dropped a datagram of 1968 B: one VMess packet chunk "
+                                      "carries at most 1967 B") != std::string::npos);
+  }
+
+  TEST_CASE("a fragment (FRAG != 0) is dropped and counted; whole datagrams still go") {
+    Relay relay;
+    const json out = relay.run("fragment");
+    CHECK(out["whole_echoed"] == true);
+    CHECK(out["server_received"] == 1);
+    REQUIRE(relay.local.wait_for_log("1 dropped (1 fragments", Deadline::after(10s)));
+  }
+
+  TEST_CASE("datagrams from any other source address are dropped") {
+    Relay relay;
+    const json out = relay.run("foreign");
+    CHECK(out["legit_echoed"] == true);
+    CHECK(out["still_echoed"] == true);
+    CHECK(out["foreign_replies"] == 0);
+    CHECK(out["server_received"] == 2);  // only the associated client's two datagrams
+    CHECK(relay.local.log_text().find("no UDP association for that address") != std::string::npos);
+  }
+
+  TEST_CASE("an association ends with its TCP control connection, and its state is freed") {
+    Relay relay;
+    const json out = relay.run("outlive");
+    CHECK(out["echoed_before"] == true);
+    CHECK(out["echoed_after"] == false);
+    CHECK(out["server_received"] == 1);
+    const std::string log = relay.local.log_text();
+    // The association's summary is logged as it is freed, before the later datagram came.
+    CHECK(log.find("ended (its TCP connection closed): 1 destination(s), 1 datagrams up, 1 down") !=
+          std::string::npos);
+    CHECK(log.find("no UDP association for that address") != std::string::npos);
+  }
+
+  TEST_CASE(
+      "[route]: UDP to a private target goes direct by default, through the server with "
+      "private = proxy, nowhere with block") {
+    // The echo server listens on 127.0.0.7: a private (loopback) target. v2ray logs every
+    // request it accepts ("accepted udp:HOST:PORT"), so the server's log tells whether the
+    // datagrams went through it.
+    for (const std::string route : {"", "proxy", "block"}) {
+      CAPTURE(route);
+      Relay relay(1, "aes-128-gcm", route);
+      const json out = relay.run("echo", {"--count", "200", "--size", "300", "--loss-after", "1",
+                                          "--echo-host", "127.0.0.7"});
+      const std::string log = relay.local.log_text();
+      const bool server_saw_udp =
+          relay.v2ray.log_text().find("accepted udp:127.0.0.7:") != std::string::npos;
+      if (route == "block") {
+        CHECK(out["received"] == 0);
+        CHECK(out["server_received"] == 0);
+        CHECK(log.find("[route] private = \"block\"") != std::string::npos);
+        CHECK_FALSE(server_saw_udp);
+        continue;
+      }
+      CHECK(out["received"] == 200);
+      CHECK(out["corrupted"] == 0);
+      CHECK(out["server_received"] == 200);
+      if (route.empty()) {
+        CHECK(log.find(": sending direct ([route])") != std::string::npos);
+        CHECK(log.find("opening a VMess UDP tunnel") == std::string::npos);
+        CHECK_FALSE(server_saw_udp);
+      } else {
+        CHECK(log.find("opening a VMess UDP tunnel") != std::string::npos);
+        CHECK(server_saw_udp);
+      }
+    }
+  }
+
+  TEST_CASE(
+      "[route] direct = [...]: a listed UDP destination goes direct even with private = "
+      "proxy; a DNS answer comes back from the target") {
+    TempDir dir;
+    V2rayServer v2ray = V2rayServer::vmess(dir, {}, Relay::with_access_log());
+    VmessLocalProfile p = Relay::profile_for(v2ray, 1, "aes-128-gcm", "", "30");
+    p.extra_toml = "[route]\nprivate = \"proxy\"\ndirect = [\"127.0.0.8/32\"]\n";
+    VmessLocal local(dir, p);
+    auto echo_via = [&](const std::string& host) {
+      std::vector<std::string> args = {
+          kPython,   kClient, "echo",         "--proxy", local.socks_endpoint().to_string(),
+          "--count", "50",    "--loss-after", "1",       "--echo-host",
+          host};
+      CommandResult r = run_command(args, Deadline::after(60s));
+      INFO(r.describe());
+      INFO(local.log_text());
+      REQUIRE(r.success());
+      return json::parse(r.out);
+    };
+    json out = echo_via("127.0.0.8");
+    CHECK(out["received"] == 50);
+    CHECK(out["corrupted"] == 0);
+    CHECK(v2ray.log_text().find("accepted udp:127.0.0.8:") == std::string::npos);
+    out = echo_via("127.0.0.7");
+    CHECK(out["received"] == 50);
+    CHECK(v2ray.log_text().find("accepted udp:127.0.0.7:") != std::string::npos);
+  }
+
+  TEST_CASE("an idle destination's tunnel is closed, and the next datagram opens a new one") {
+    Relay relay(1, "aes-128-gcm", "proxy", "1");
+    const json out = relay.run("pause", {"--wait", "3"});
+    CHECK(out["first_echoed"] == true);
+    CHECK(out["second_echoed"] == true);
+    CHECK(out["server_received"] == 2);
+    const std::string log = relay.local.log_text();
+    CHECK(log.find("idle for 1.0 s (local.udp_idle_timeout)") != std::string::npos);
+    const auto first = log.find("opening a VMess UDP tunnel");
+    REQUIRE(first != std::string::npos);
+    CHECK(log.find("opening a VMess UDP tunnel", first + 1) != std::string::npos);
+  }
+
+  TEST_CASE("with two workers every association is served by the one shared relay") {
+    Relay relay(2);
+    for (int i = 0; i < 6; ++i) {
+      CAPTURE(i);
+      const json out = relay.run("echo", {"--count", "50", "--size", "200"});
+      CHECK(out["corrupted"] == 0);
+      CHECK(out["received"].get<int>() >= 45);
+    }
+    // The control connections were spread over both workers (their lines carry w1 / w2).
+    const std::string log = relay.local.log_text();
+    CHECK(log.find("w2") != std::string::npos);
+  }
+
+  TEST_CASE("a reload keeps UDP going; one that changes a UDP limit says it needs a restart") {
+    Relay relay;
+    auto profile = relay.local.profile();
+    const auto reload = [&](const VmessLocalProfile& next) {
+      const std::string tmp = relay.local.profile_path().string() + ".new";
+      std::ofstream(tmp, std::ios::trunc) << next.to_toml();
+      std::filesystem::permissions(
+          tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+      std::filesystem::rename(tmp, relay.local.profile_path());
+      const size_t before = count_of(relay.local.log_text(), "profile reloaded: ");
+      relay.local.process().signal(SIGHUP);
+      const auto deadline = Deadline::after(10s);
+      while (count_of(relay.local.log_text(), "profile reloaded: ") == before) {
+        REQUIRE_MESSAGE(!deadline.expired(), relay.local.log_text());
+        std::this_thread::sleep_for(20ms);
+      }
+    };
+    // A change UDP does not care about: no warning, and datagrams still go.
+    profile.security = "chacha20-poly1305";
+    reload(profile);
+    CHECK(relay.local.log_text().find("UDP keeps the sockets") == std::string::npos);
+    json out = relay.run("echo", {"--count", "100", "--size", "300", "--window", "8"});
+    CHECK(out["corrupted"] == 0);
+    CHECK(out["received"].get<int>() >= 95);
+    // A UDP limit: the relay keeps the one it started with, and the log says so.
+    profile.extra_local_toml = "udp = true\nudp_idle_timeout = 45";
+    reload(profile);
+    CHECK(relay.local.log_text().find("reload: UDP keeps the sockets and limits it started with") !=
+          std::string::npos);
+    out = relay.run("echo", {"--count", "100", "--size", "300", "--window", "8"});
+    CHECK(out["corrupted"] == 0);
+    CHECK(out["received"].get<int>() >= 95);
+  }
+
+  TEST_CASE("chacha20-poly1305 and none carry datagrams too") {
+    for (const std::string security : {"chacha20-poly1305", "none"}) {
+      CAPTURE(security);
+      Relay relay(1, security);
+      const json out = relay.run("echo", {"--count", "200", "--size", "1000"});
+      CHECK(out["corrupted"] == 0);
+      CHECK(out["received"].get<int>() >= 190);
+    }
+  }
+}
