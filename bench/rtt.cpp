@@ -1,6 +1,7 @@
 #include "rtt.hpp"
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -13,6 +14,7 @@
 #include "harness/v2ray_server.hpp"
 #include "harness/vmess_local.hpp"
 #include "rtt_relay.hpp"
+#include "tls_terminator.hpp"
 
 namespace vmlocal::bench {
 namespace {
@@ -20,24 +22,26 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// "ws" and "ws ed" (WebSocket early data) are without TLS: v2ray 4.34 has no early data on
-// either side, so "ws ed" runs through the harness's Http1Front (which decodes it, as Xray,
-// sing-box and v2ray 5 do) in front of v2ray's plain-tcp VMess inbound, and has no TLS
-// terminator in front of that here.
-constexpr const char* kTransports[] = {"tcp", "tls", "ws+tls", "ws", "ws ed"};
+// "ws ed" and "ws+tls ed" are WebSocket early data: v2ray 4.34 has no early data on either
+// side, so they run through the harness's Http1Front (which decodes it, as Xray, sing-box and
+// v2ray 5 do) in front of v2ray's plain-tcp VMess inbound; "ws+tls ed" has stunnel terminating
+// TLS in front of the Http1Front (tls_terminator.hpp), behind the relay. "ws ed" stays beside
+// it: the pair ws / ws ed shows what early data saves with one server in both rows, while
+// ws+tls / ws+tls ed also differ in who terminates TLS (v2ray's Go TLS or stunnel).
+constexpr const char* kTransports[] = {"tcp", "tls", "ws+tls", "ws+tls ed", "ws", "ws ed"};
 constexpr const char* kClients[] = {"vmess-local plain", "vmess-local warm", "vmess-local mux",
                                     "v2ray plain", "v2ray mux"};
 // The target of issue 13: ws+tls, first echoed byte p50 with warm connections.
 constexpr double kWarmWsTlsTargetRtts = 1.1;
 
 bool has_tls(const std::string& t) {
-  return t == "tls" || t == "ws+tls";
+  return t == "tls" || t == "ws+tls" || t == "ws+tls ed";
 }
 bool has_ws(const std::string& t) {
-  return t == "ws+tls" || t == "ws" || t == "ws ed";
+  return t == "ws+tls" || t == "ws+tls ed" || t == "ws" || t == "ws ed";
 }
 bool early_data(const std::string& t) {
-  return t == "ws ed";
+  return t == "ws ed" || t == "ws+tls ed";
 }
 // Early data: v2ray 4.34's client has none, and vmess-local makes no warm pool with it (the
 // upgrade waits for the app's first bytes).
@@ -65,11 +69,11 @@ Certificate make_certificate(itest::TempDir& dir) {
 }
 
 json server_stream_settings(const std::string& transport, const Certificate& cert) {
-  // Early data: v2ray serves plain tcp behind the Http1Front.
+  // Early data: v2ray serves plain tcp behind the Http1Front (and stunnel's TLS).
   const bool ws = has_ws(transport) && !early_data(transport);
   json s = {{"network", ws ? "ws" : "tcp"}};
   if (ws) s["wsSettings"] = {{"path", "/ws"}};
-  if (has_tls(transport)) {
+  if (has_tls(transport) && !early_data(transport)) {
     s["security"] = "tls";
     s["tlsSettings"] = {{"certificates", json::array({{{"certificateFile", cert.cert.string()},
                                                        {"keyFile", cert.key.string()}}})}};
@@ -210,10 +214,15 @@ std::vector<RttCell> run_rtt_section(const RttSettings& s, const Origin& origin,
       o.backend = server.endpoint();
       front.emplace(o);
     }
-    RttRelay relay(front ? front->endpoint() : server.endpoint(),
-                   std::chrono::duration_cast<std::chrono::microseconds>(s.rtt));
+    // After the front and before the relay: destroyed before the front, after the relay.
+    std::optional<TlsTerminator> tls;
+    if (front && has_tls(transport)) tls.emplace(front->endpoint(), cert.cert, cert.key, dir);
+    const itest::Endpoint& upstream =
+        tls ? tls->endpoint() : (front ? front->endpoint() : server.endpoint());
+    RttRelay relay(upstream, std::chrono::duration_cast<std::chrono::microseconds>(s.rtt));
     for (const char* client : kClients) {
       if (!runs(client, transport)) continue;
+      const std::uint64_t early_before = front ? front->early_data_bytes() : 0;
       RttClient c(client, transport, s, server, relay.endpoint(), cert, dir, paths);
       // Unmeasured: starts the warm pool, the mux connection, the TLS session cache.
       measure_first_byte(c.socks(), origin.echo(), 1, timeout);
@@ -226,8 +235,13 @@ std::vector<RttCell> run_rtt_section(const RttSettings& s, const Origin& origin,
         for (const auto& [kind, n] : one.failures)
           cell.result.failures[kind] += n;
       }
+      // An early-data row where no early data reached the front measures something else.
+      if (front && front->early_data_bytes() == early_before) {
+        throw std::runtime_error(std::string("RTT section, ") + transport + ", " + client +
+                                 ": the Http1Front decoded no early data");
+      }
       std::fprintf(stderr,
-                   "[rtt %lld ms] %-7s %-18s first echoed byte p50 %.1f ms (%.2f RTT), "
+                   "[rtt %lld ms] %-9s %-18s first echoed byte p50 %.1f ms (%.2f RTT), "
                    "p99 %.1f ms (%.2f RTT), %zu failed\n",
                    static_cast<long long>(s.rtt.count()), transport, client,
                    cell.result.percentile_us(50) / 1000, rtts(cell.result.percentile_us(50), s),
@@ -255,11 +269,14 @@ std::string rtt_markdown(const RttSettings& s, const std::vector<RttCell>& cells
       "enabled = true` (concurrency 8, `warm = 0`). v2ray: plain, and mux = `mux.enabled`, "
       "concurrency 8\n";
   md +=
-      "- ws ed: WebSocket early data (`max_early_data = 2048`, `early_data_header = "
-      "\"Sec-WebSocket-Protocol\"`), without TLS, through the harness's Http1Front (v2ray 4.34 "
-      "has no early data on either side) in front of v2ray's plain-tcp inbound; compare with the "
-      "ws row. Only vmess-local plain and mux: v2ray 4.34's client has no early data, and "
-      "vmess-local keeps no warm connections with it\n\n";
+      "- ws ed and ws+tls ed: WebSocket early data (`max_early_data = 2048`, "
+      "`early_data_header = \"Sec-WebSocket-Protocol\"`) through the harness's Http1Front (v2ray "
+      "4.34 has no early data on either side) in front of v2ray's plain-tcp inbound; ws+tls ed "
+      "with stunnel terminating TLS (TLS 1.3, X25519) in front of the Http1Front, behind the "
+      "relay, so the "
+      "TLS handshake pays the RTT as in the ws+tls row. Compare ws+tls ed with ws+tls and ws ed "
+      "with ws (same server in both). Only vmess-local plain and mux: v2ray 4.34's client has no "
+      "early data, and vmess-local keeps no warm connections with it\n\n";
   md += "| transport | client | p50 ms | p50 RTT | p99 ms | p99 RTT | failed |\n";
   md += "|---|---|--:|--:|--:|--:|--:|\n";
   for (const auto& c : cells) {

@@ -1,7 +1,7 @@
 // The RTT section: time to the first echoed byte through a relay that adds a round trip
-// (rtt_relay.hpp) between the clients and the server, for tcp, tls, ws+tls, ws and ws with
-// early data, with vmess-local (warm connections off: "plain", on: "warm", and Mux.Cool:
-// "mux") and v2ray as a client (plain, and with its mux on) side by side. Reported in
+// (rtt_relay.hpp) between the clients and the server, for tcp, tls, ws+tls, ws+tls with early
+// data, ws and ws with early data, with vmess-local (warm connections off: "plain", on: "warm", and
+// Mux.Cool: "mux") and v2ray as a client (plain, and with its mux on) side by side. Reported in
 // milliseconds and in RTTs.
 //
 // Samples are spaced by a gap (default 5 RTT): a tunnel opened while the client is in use but
