@@ -109,15 +109,38 @@ void write_server(const ImportedServer& server, std::string_view table, bool man
   }
 }
 
+// What the loader takes as a [[servers]] name (config/profile_servers.cpp): 1 to 64 bytes, no
+// control characters. A provider's "ps" can be longer (emoji flags, whole descriptions): cut at
+// a UTF-8 character boundary, so the profile loads rather than failing on a cosmetic field.
+constexpr size_t kMaxNameBytes = 64;
+
+std::string fit_name(std::string name, size_t max_bytes) {
+  for (char& c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) c = ' ';
+  }
+  if (name.size() > max_bytes) {
+    size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80)
+      --cut;  // not inside a multi-byte character
+    name.resize(cut);
+  }
+  while (!name.empty() && name.back() == ' ')
+    name.pop_back();
+  return name;
+}
+
 // [[servers]] names must differ; "server N" for one without.
 std::vector<ImportedServer> with_unique_names(std::vector<ImportedServer> servers) {
   std::set<std::string> taken;
   for (size_t i = 0; i < servers.size(); ++i) {
-    std::string base = valid_utf8(servers[i].name);
+    std::string base = fit_name(valid_utf8(servers[i].name), kMaxNameBytes);
     if (base.empty()) base = "server " + std::to_string(i + 1);
     std::string name = base;
-    for (int n = 2; taken.count(name); ++n)
-      name = base + " (" + std::to_string(n) + ")";
+    for (int n = 2; taken.count(name); ++n) {
+      const std::string suffix = " (" + std::to_string(n) + ")";
+      name = fit_name(base, kMaxNameBytes - suffix.size()) + suffix;
+    }
     taken.insert(name);
     servers[i].name = name;
   }

@@ -411,6 +411,37 @@ TEST_CASE("import: what it writes loads, and the v2rayN link it makes reads back
   CHECK(import::to_toml(again.servers, {}) == import::to_toml(first.servers, {}));
 }
 
+TEST_CASE("import: long names from a provider are cut to what [[servers]] takes, and load") {
+  // 30 × "é" (2 bytes each) + "x" × 20 = 80 bytes; twice, so the second needs " (2)" too.
+  std::string long_name;
+  for (int i = 0; i < 30; ++i)
+    long_name += "\xc3\xa9";
+  long_name += std::string(20, 'x');
+  nlohmann::json fields = base_fields();
+  fields["ps"] = long_name;
+  const auto one = imported(v2rayn_link(fields));
+  const auto two = imported(v2rayn_link(fields));
+  std::vector<import::ImportedServer> servers = {one.servers.front(), two.servers.front()};
+  const config::ProfileResult loaded =
+      config::parse_profile(import::to_toml(servers, {}), "imported.toml");
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error()));
+  const auto& names = loaded.profile().servers;
+  REQUIRE(names.size() == 2);
+  // Cut at a character boundary: 32 "é" would be 64 bytes, but only 30 are there, then x's.
+  CHECK(names[0].name == long_name.substr(0, 64));
+  CHECK(names[1].name.size() <= 64);
+  CHECK(names[1].name.ends_with(" (2)"));
+  CHECK(names[1].name.starts_with(long_name.substr(0, 60)));
+  // A cut inside a two-byte character steps back to its start.
+  fields["ps"] = std::string(63, 'a') + "\xc3\xa9" + "tail";
+  const auto odd = imported(v2rayn_link(fields));
+  servers = {odd.servers.front(), one.servers.front()};
+  const config::ProfileResult cut =
+      config::parse_profile(import::to_toml(servers, {}), "imported.toml");
+  REQUIRE_MESSAGE(cut.ok(), (cut.ok() ? "" : cut.error()));
+  CHECK(cut.profile().servers[0].name == std::string(63, 'a'));
+}
+
 TEST_CASE("import: the profile explains [probe], and uncommented it sets the URL doctor uses") {
   const auto first = imported(v2rayn_link(base_fields()));
   const std::string profile = import::to_toml(first.servers, {"test", {}});
