@@ -351,11 +351,7 @@ TEST_SUITE("doctor") {
     }
     // One line says why; the refused tunnels add none at the default level.
     const std::string log = local.log_text();
-    size_t count = 0;
-    for (size_t at = log.find("refuses us"); at != std::string::npos;
-         at = log.find("refuses us", at + 1))
-      ++count;
-    CHECK(count == 1);
+    CHECK(count_of(log, "refuses us") == 1);
     // The URL as the profile (and doctor) spell it, scheme included.
     CHECK(log.find("refuses us: a probe to " + web.url("/") + " got ") != std::string::npos);
     CHECK(echo.accepted() == 0);

@@ -21,14 +21,6 @@ using vmlocal::test::port_for_script;
 
 namespace {
 
-size_t count_of(const std::string& text, std::string_view needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
-}
-
 vmlocal::vmess::Account account_for(const std::string& uuid) {
   return vmlocal::vmess::Account::make(*vmlocal::vmess::parse_uuid(uuid), 0);
 }

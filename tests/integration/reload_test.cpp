@@ -26,46 +26,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-size_t count_of(const std::string& text, std::string_view needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
-}
-
-void write_profile(const VmessLocal& local, const std::string& text) {
-  // Written to a new file and renamed over the old, as editors and `install` do: a SIGHUP never
-  // sees half a file.
-  const auto tmp = local.profile_path().string() + ".new";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-  }
-  std::filesystem::permissions(
-      tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  std::filesystem::rename(tmp, local.profile_path());
-}
-
-// Writes `text` as the profile, sends SIGHUP and waits for the reload's outcome: true when
-// "profile reloaded" was logged, false for "reload refused".
-bool reload(VmessLocal& local, const std::string& text, Deadline deadline,
-            size_t reloaded_lines = 1) {
-  const std::string before = local.log_text();
-  const size_t ok_before = count_of(before, "profile reloaded: ");
-  const size_t refused_before = count_of(before, "reload refused");
-  write_profile(local, text);
-  local.process().signal(SIGHUP);
-  while (!deadline.expired()) {
-    const std::string log = local.log_text();
-    if (count_of(log, "reload refused") > refused_before) return false;
-    if (count_of(log, "profile reloaded: ") >= ok_before + reloaded_lines) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  FAIL("no reload outcome logged:\n" << local.log_text());
-  return false;
-}
-
 void echo_check(Socket& tunnel, const std::string& text, Deadline deadline) {
   tunnel.send_all(text, deadline);
   const Bytes got = tunnel.recv_exact(text.size(), deadline);
@@ -77,25 +37,6 @@ Socket open_echo_tunnel(const Endpoint& proxy, const EchoServer& echo, Deadline 
   REQUIRE_MESSAGE(r.ok(), "SOCKS reply " << static_cast<int>(r.reply));
   echo_check(r.socket, "ping", deadline);
   return std::move(r.socket);
-}
-
-// The "tunnels N open, M total" of `server` from the counters logged on SIGUSR1.
-std::optional<uint64_t> tunnels_total(VmessLocal& local, const std::string& server,
-                                      Deadline deadline) {
-  const size_t before = count_of(local.log_text(), "server \"" + server + "\": ");
-  local.process().signal(SIGUSR1);
-  while (count_of(local.log_text(), "server \"" + server + "\": ") == before) {
-    if (deadline.expired()) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
-  const std::string log = local.log_text();
-  const std::regex line("server \"" + server + "\": [^;]*; tunnels ([0-9]+) open, ([0-9]+) total");
-  std::optional<uint64_t> last;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator();
-       ++it) {
-    last = std::stoull((*it)[2].str());
-  }
-  return last;
 }
 
 // A relay in front of the VMess server that says, per connection, whether a marker crossed it

@@ -18,14 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-size_t count_of(const std::string& text, std::string_view needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
-}
-
 // One echo round trip on an open tunnel.
 void echo_check(Socket& tunnel, const std::string& text, Deadline deadline) {
   tunnel.send_all(text, deadline);
@@ -41,25 +33,6 @@ Socket open_echo_tunnel(const VmessLocal& local, const EchoServer& echo, Deadlin
   REQUIRE(r.ok());
   echo_check(r.socket, "ping", deadline);
   return std::move(r.socket);
-}
-
-// The "tunnels N open, M total" of `server` from the counters vmess-local logs on SIGUSR1.
-std::optional<uint64_t> tunnels_total(VmessLocal& local, const std::string& server,
-                                      Deadline deadline) {
-  const size_t before = count_of(local.log_text(), "server \"" + server + "\": ");
-  local.process().signal(SIGUSR1);
-  while (count_of(local.log_text(), "server \"" + server + "\": ") == before) {
-    if (deadline.expired()) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
-  const std::string log = local.log_text();
-  const std::regex line("server \"" + server + "\": [^;]*; tunnels ([0-9]+) open, ([0-9]+) total");
-  std::optional<uint64_t> last;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator();
-       ++it) {
-    last = std::stoull((*it)[2].str());
-  }
-  return last;
 }
 
 // v2ray started again with the config it had, on the same port.

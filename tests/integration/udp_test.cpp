@@ -7,11 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <csignal>
-#include <filesystem>
-#include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "harness/harness.hpp"
@@ -25,13 +21,6 @@ namespace {
 // Debian's interpreter, which has python3-socks (a pyenv one in PATH may not).
 constexpr const char* kPython = "/usr/bin/python3";
 const std::string kClient = std::string(VMLOCAL_ITEST_DIR) + "/udp/socks5_udp_client.py";
-
-size_t count_of(const std::string& text, const std::string& needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++count;
-  return count;
-}
 
 struct Relay {
   TempDir dir;
@@ -269,30 +258,16 @@ TEST_SUITE("udp") {
   TEST_CASE("a reload keeps UDP going; one that changes a UDP limit says it needs a restart") {
     Relay relay;
     auto profile = relay.local.profile();
-    const auto reload = [&](const VmessLocalProfile& next) {
-      const std::string tmp = relay.local.profile_path().string() + ".new";
-      std::ofstream(tmp, std::ios::trunc) << next.to_toml();
-      std::filesystem::permissions(
-          tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-      std::filesystem::rename(tmp, relay.local.profile_path());
-      const size_t before = count_of(relay.local.log_text(), "profile reloaded: ");
-      relay.local.process().signal(SIGHUP);
-      const auto deadline = Deadline::after(10s);
-      while (count_of(relay.local.log_text(), "profile reloaded: ") == before) {
-        REQUIRE_MESSAGE(!deadline.expired(), relay.local.log_text());
-        std::this_thread::sleep_for(20ms);
-      }
-    };
     // A change UDP does not care about: no warning, and datagrams still go.
     profile.security = "chacha20-poly1305";
-    reload(profile);
+    REQUIRE(reload(relay.local, profile.to_toml(), Deadline::after(10s)));
     CHECK(relay.local.log_text().find("UDP keeps the sockets") == std::string::npos);
     json out = relay.run("echo", {"--count", "100", "--size", "300", "--window", "8"});
     CHECK(out["corrupted"] == 0);
     CHECK(out["received"].get<int>() >= 95);
     // A UDP limit: the relay keeps the one it started with, and the log says so.
     profile.extra_local_toml = "udp = true\nudp_idle_timeout = 45";
-    reload(profile);
+    REQUIRE(reload(relay.local, profile.to_toml(), Deadline::after(10s)));
     CHECK(relay.local.log_text().find("reload: UDP keeps the sockets and limits it started with") !=
           std::string::npos);
     out = relay.run("echo", {"--count", "100", "--size", "300", "--window", "8"});

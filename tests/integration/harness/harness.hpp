@@ -10,6 +10,7 @@
 #include "harness/echo_server.hpp"
 #include "harness/endpoint.hpp"
 #include "harness/http_server.hpp"
+#include "harness/log_checks.hpp"
 #include "harness/ports.hpp"
 #include "harness/process.hpp"
 #include "harness/sha256.hpp"
