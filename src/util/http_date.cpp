@@ -24,6 +24,8 @@ std::optional<int> take_number(std::string_view& s, size_t digits, bool space_pa
   if (s.size() < digits) return std::nullopt;
   std::string_view field = s.substr(0, digits);
   if (space_padded && field.front() == ' ') field.remove_prefix(1);
+  // from_chars takes a leading '-': "-994" is not a year of four digits.
+  if (field.empty() || field.front() < '0' || field.front() > '9') return std::nullopt;
   int value = 0;
   const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
   if (ec != std::errc() || end != field.data() + field.size()) return std::nullopt;

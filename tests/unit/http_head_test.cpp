@@ -94,6 +94,9 @@ TEST_CASE("http date: the three forms RFC 9110 §5.6.7 names, and garbage") {
   CHECK(http::parse_http_date("Sun Nov  6 08:49:37 1994") == 784111777);
   CHECK(http::parse_http_date("Mon, 30 Nov 2026 07:42:11 GMT") == 1796024531);
   CHECK(http::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT") == 0);
+  // A sign is not a digit: "-994" is no four-digit year (found by the http_answer fuzz target).
+  CHECK_FALSE(http::parse_http_date("Sun Nov  6 08:49:37 -994").has_value());
+  CHECK_FALSE(http::parse_http_date("Sun, 06 Nov -994 08:49:37 GMT").has_value());
   CHECK(http::parse_http_date("Tue, 29 Feb 2028 23:59:59 GMT") == 1835481599);
   CHECK_FALSE(http::parse_http_date("").has_value());
   CHECK_FALSE(http::parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC").has_value());
