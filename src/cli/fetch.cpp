@@ -2,12 +2,21 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <memory>
 
 namespace vmlocal::cli {
 namespace {
 
 constexpr size_t kMaxBody = 8 * 1024 * 1024;
+
+std::atomic<bool> cancelled{false};
+
+// libcurl calls this at least once a second while a transfer waits, so a stalled provider
+// cannot hold a stopping process for the whole timeout.
+int keep_going(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return cancelled.load(std::memory_order_relaxed) ? 1 : 0;
+}
 
 size_t append(char* data, size_t size, size_t count, void* user) {
   auto* body = static_cast<std::string*>(user);
@@ -18,6 +27,10 @@ size_t append(char* data, size_t size, size_t count, void* user) {
 }
 
 }  // namespace
+
+void cancel_fetches() {
+  cancelled.store(true, std::memory_order_relaxed);
+}
 
 std::variant<std::string, std::string> fetch_url(const std::string& url) {
   using Result = std::variant<std::string, std::string>;
@@ -38,9 +51,17 @@ std::variant<std::string, std::string> fetch_url(const std::string& url) {
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, append);
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, keep_going);
+  if (cancelled.load(std::memory_order_relaxed)) {
+    return Result(std::in_place_index<1>, "the fetch was cancelled: vmess-local is stopping");
+  }
   const CURLcode rc = curl_easy_perform(handle);
   if (rc == CURLE_WRITE_ERROR && body.size() + CURL_MAX_WRITE_SIZE > kMaxBody) {
     return Result(std::in_place_index<1>, "the answer is larger than 8 MiB");
+  }
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return Result(std::in_place_index<1>, "the fetch was cancelled: vmess-local is stopping");
   }
   if (rc != CURLE_OK) {
     return Result(std::in_place_index<1>, error[0] != '\0' ? error : curl_easy_strerror(rc));
