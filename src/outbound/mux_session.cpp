@@ -45,6 +45,7 @@ void MuxSession::connect() {
 void MuxSession::attached(MuxConnection& connection, uint16_t id) {
   connection_ = &connection;
   id_ = id;
+  if (phase_ == Phase::kIdle) phase_ = Phase::kConnecting;  // (connect() has set it already)
 }
 
 void MuxSession::connection_ready() {

@@ -18,6 +18,8 @@
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/mux/datagram.hpp"
 #include "vmlocal/mux/frame.hpp"
+#include "vmlocal/outbound/mux_connection.hpp"
+#include "vmlocal/outbound/mux_session.hpp"
 #include "vmlocal/outbound/server_pool.hpp"
 #include "vmlocal/outbound/vmess_udp_session.hpp"
 
@@ -264,4 +266,125 @@ TEST_CASE("mux udp: without [server.mux], security \"zero\" still cannot carry U
   server.mux.enabled = true;
   profile.servers = {server};
   CHECK(config::udp_enabled(profile));
+}
+
+namespace {
+
+// The app side of a MuxSession: the datagrams it was handed, one per view.
+struct DatagramApp final : transport::StreamHandler {
+  std::vector<Bytes> datagrams;
+  bool closed = false;
+  void on_stream_connected() override {}
+  void on_stream_failed(const transport::Failure&) override {}
+  MutableByteView on_stream_buffer() override { return {}; }
+  void on_stream_read(size_t) override {}
+  bool on_stream_views(uv_buf_t* views, size_t count) override {
+    for (size_t i = 0; i < count; ++i) {
+      const auto* p = reinterpret_cast<const uint8_t*>(views[i].base);
+      datagrams.emplace_back(p, p + views[i].len);
+    }
+    return true;
+  }
+  void on_stream_eof() override {}
+  void on_stream_write_done() override {}
+  void on_stream_closed() override { closed = true; }
+};
+
+Bytes unsent_of(const outbound::MuxSession& session) {
+  return Bytes(session.unsent().begin(), session.unsent().end());
+}
+
+}  // namespace
+
+TEST_CASE("mux udp: a packet-mode MuxSession frames v2ray's bytes, and hands each reply over "
+          "whole, one datagram per view") {
+  const auto& frames = load_vectors("mux_udp_frames.json")["frames"];
+  const nlohmann::json* new_v = nullptr;
+  const nlohmann::json* keep_v = nullptr;
+  const nlohmann::json* reply_v = nullptr;
+  for (const auto& v : frames) {
+    if (v["name"] == "new udp ipv4") new_v = &v;
+    if (v["name"] == "keep with one datagram") keep_v = &v;
+    if (v["name"] == "the server's reply to one datagram") reply_v = &v;
+  }
+  REQUIRE((new_v != nullptr && keep_v != nullptr && reply_v != nullptr));
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  crypto::SystemRandom random;
+  {
+    outbound::OutboundContext context(&loop, random);
+    outbound::MuxPool pool(context);
+    config::Profile::Server server;
+    server.address = "127.0.0.1";
+    server.port = 1;
+    server.uuid = test::fresh_account().id;
+    auto made = outbound::ServerContext::make(server);
+    REQUIRE(made);
+    // A connection that is never started: it takes the session's frames into nothing, which
+    // leaves them in the session (unsent()) for the test to read.
+    outbound::MuxConnection connection(context, *made, pool, 8);
+    DatagramApp app;
+    outbound::MuxSession session(&loop, pool, *made, target_of((*new_v)["target"]), app,
+                                 mux::Network::kUdp);
+    CHECK(session.max_write_size() == mux::kMaxUdpFrameData);
+    connection.attach(session);
+    REQUIRE(session.id() == (*new_v)["session_id"].get<uint16_t>());
+    session.connection_ready();
+    CHECK(unsent_of(session) == hex((*new_v)["bytes"]));
+    session.took(session.unsent().size());
+
+    // Uplink: one Keep frame per datagram; a datagram that cannot go is dropped, not split.
+    Bytes datagram = hex((*keep_v)["datagrams"][0]);
+    Bytes too_big(2049, 0x42);
+    uv_buf_t bufs[2] = {uv_buf_init(reinterpret_cast<char*>(datagram.data()),
+                                    static_cast<unsigned>(datagram.size())),
+                        uv_buf_init(reinterpret_cast<char*>(too_big.data()),
+                                    static_cast<unsigned>(too_big.size()))};
+    CHECK(session.write(bufs, 2) == transport::Stream::WriteResult::kPending);
+    CHECK(unsent_of(session) == hex((*keep_v)["bytes"]));
+    CHECK(session.uplink_drops() == 1);
+    session.took(session.unsent().size());
+    // A full write of the largest datagrams fits the session's buffer.
+    std::vector<Bytes> many(outbound::kMaxUplinkChunks, Bytes(mux::kMaxUdpFrameData, 7));
+    std::vector<uv_buf_t> many_bufs;
+    for (Bytes& d : many)
+      many_bufs.push_back(uv_buf_init(reinterpret_cast<char*>(d.data()), 2048));
+    CHECK(session.write(many_bufs.data(), many_bufs.size()) ==
+          transport::Stream::WriteResult::kPending);
+    CHECK(session.unsent().size() == outbound::kMaxUplinkChunks * (8 + 2048));
+    session.took(session.unsent().size());
+
+    // Downlink: the server's frame data in pieces (as FrameReader hands it) is one datagram.
+    session.read_start();
+    const Bytes reply = hex((*reply_v)["datagrams"][0]);
+    const ByteView r(reply);
+    session.on_frame_data(r.first(1), false);
+    session.on_frame_data(r.subspan(1, 700), false);
+    CHECK(app.datagrams.empty());
+    session.on_frame_data(r.subspan(701), true);
+    REQUIRE(app.datagrams.size() == 1);
+    CHECK(app.datagrams[0] == reply);
+    session.on_frame_data(r.first(10), true);
+    REQUIRE(app.datagrams.size() == 2);
+    CHECK(app.datagrams[1] == Bytes(reply.begin(), reply.begin() + 10));
+
+    // An app that does not read: replies over the budget are dropped and counted, and the
+    // session never holds more than kUdpDownlinkBudget (the shared connection never stalls).
+    session.read_stop();
+    const size_t fit = outbound::MuxSession::kUdpDownlinkBudget / reply.size();
+    for (size_t i = 0; i < fit + 5; ++i)
+      session.on_frame_data(r, true);
+    CHECK(session.buffered() <= outbound::MuxSession::kUdpDownlinkBudget);
+    CHECK(session.buffered() < outbound::MuxSession::kDownlinkBudget / 2);
+    CHECK(session.downlink_drops() == 5);
+    session.read_start();
+    uv_run(&loop, UV_RUN_NOWAIT);  // read_start delivers on a later loop iteration
+    CHECK(app.datagrams.size() == 2 + fit);
+
+    session.close(false);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(app.closed);
+  }
+  CHECK(uv_loop_close(&loop) == 0);
 }
