@@ -345,8 +345,8 @@ Result<std::unique_ptr<transport::Stream>> MuxPool::open(
       (target.domain.empty() || target.domain.size() > 255)) {
     return Error{ErrorKind::kUnreachable, "target rejected: a domain must be 1..255 bytes"};
   }
-  return std::unique_ptr<transport::Stream>(
-      std::make_unique<MuxSession>(context_.loop, *this, std::move(server), target, handler, network));
+  return std::unique_ptr<transport::Stream>(std::make_unique<MuxSession>(
+      context_.loop, *this, std::move(server), target, handler, network));
 }
 
 Result<MuxConnection*> MuxPool::connection_for(const std::shared_ptr<const ServerContext>& server) {

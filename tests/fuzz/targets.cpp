@@ -872,8 +872,8 @@ MuxRun drive_mux(ByteView stream, std::optional<uint8_t> split_seed) {
                 "mux: last_piece() disagrees with DataLen");
         const std::optional<ByteView> datagram = assembler.add(reader.data(), reader.last_piece());
         require(datagram.has_value() == reader.last_piece(), "mux: a datagram before its end");
-        require(!datagram || std::equal(datagram->begin(), datagram->end(), f.data.begin(),
-                                        f.data.end()),
+        require(!datagram ||
+                    std::equal(datagram->begin(), datagram->end(), f.data.begin(), f.data.end()),
                 "mux: a reassembled datagram is not the frame's data");
       }
       if (input.empty()) break;

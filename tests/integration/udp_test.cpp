@@ -361,8 +361,9 @@ TEST_SUITE("udp") {
     CHECK(relay.counter.accepted() == 1);
   }
 
-  TEST_CASE("[server.mux]: 1,000 datagrams of 1,200 B echoed through one association, none "
-            "corrupted") {
+  TEST_CASE(
+      "[server.mux]: 1,000 datagrams of 1,200 B echoed through one association, none "
+      "corrupted") {
     MuxRelay relay;
     const json out = relay.run("echo", {"--count", "1000", "--size", "1200", "--window", "16"});
     MESSAGE("1000 x 1200 B over Mux.Cool: " << out.dump());
@@ -376,8 +377,8 @@ TEST_SUITE("udp") {
 
   TEST_CASE("[server.mux]: three destinations of one association share one VMess connection") {
     MuxRelay relay;
-    const json out = relay.run(
-        "echo", {"--count", "300", "--size", "1200", "--window", "12", "--targets", "3"});
+    const json out =
+        relay.run("echo", {"--count", "300", "--size", "1200", "--window", "12", "--targets", "3"});
     MESSAGE("300 x 1200 B to 3 destinations over Mux.Cool: " << out.dump());
     CHECK(out["corrupted"] == 0);
     CHECK(out["wrong_source"] == 0);  // each reply came back from the destination it went to
@@ -391,13 +392,13 @@ TEST_SUITE("udp") {
     CHECK(relay.counter.accepted() == 1);
   }
 
-  TEST_CASE("[server.mux]: a 3,000 B datagram is refused; the association and a TCP tunnel on "
-            "the same mux connection keep working") {
+  TEST_CASE(
+      "[server.mux]: a 3,000 B datagram is refused; the association and a TCP tunnel on "
+      "the same mux connection keep working") {
     MuxRelay relay;
     EchoServer echo;
-    Socket tunnel =
-        relay.local.socks_client().open_tunnel(Socks5Target::to(echo.endpoint()),
-                                               Deadline::after(30s));
+    Socket tunnel = relay.local.socks_client().open_tunnel(Socks5Target::to(echo.endpoint()),
+                                                           Deadline::after(30s));
     REQUIRE(tcp_echoes(tunnel, "before the big datagram"));
     const json out = relay.run("sizes", {"--sizes", "1200,2048,3000,2049,1500"});
     CHECK(out["echoed"]["1200"] == true);
@@ -419,8 +420,9 @@ TEST_SUITE("udp") {
     CHECK(relay.v2ray.log_text().find("packet size too large") == std::string::npos);
   }
 
-  TEST_CASE("[server.mux]: an idle destination's sub-stream ends with End; the next datagram "
-            "opens a new one on the same connection") {
+  TEST_CASE(
+      "[server.mux]: an idle destination's sub-stream ends with End; the next datagram "
+      "opens a new one on the same connection") {
     MuxRelay relay("aes-128-gcm", "1");
     const json out = relay.run("pause", {"--wait", "3"});
     CHECK(out["first_echoed"] == true);

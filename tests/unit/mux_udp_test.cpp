@@ -211,8 +211,9 @@ struct IgnoreReplies final : outbound::UdpSessionHandler {
 
 }  // namespace
 
-TEST_CASE("mux udp: with [server.mux] on, a UDP destination is a Mux.Cool sub-stream that "
-          "refuses a datagram over 2048 B") {
+TEST_CASE(
+    "mux udp: with [server.mux] on, a UDP destination is a Mux.Cool sub-stream that "
+    "refuses a datagram over 2048 B") {
   for (const vmess::Security security : {vmess::Security::kAes128Gcm, vmess::Security::kZero}) {
     CAPTURE(static_cast<int>(security));
     uv_loop_t loop;
@@ -233,8 +234,8 @@ TEST_CASE("mux udp: with [server.mux] on, a UDP destination is a Mux.Cool sub-st
       REQUIRE(pool.configure(profile));
       IgnoreReplies handler;
       outbound::UdpQueueBudget budget;
-      auto opened = outbound::VmessUdpSession::open(
-          pool, TargetAddress::ipv4({127, 0, 0, 1}, 53), handler, budget);
+      auto opened = outbound::VmessUdpSession::open(pool, TargetAddress::ipv4({127, 0, 0, 1}, 53),
+                                                    handler, budget);
       REQUIRE(opened);
       outbound::VmessUdpSession* session = *opened;
       CHECK(session->route() == "mux");
@@ -296,8 +297,9 @@ Bytes unsent_of(const outbound::MuxSession& session) {
 
 }  // namespace
 
-TEST_CASE("mux udp: a packet-mode MuxSession frames v2ray's bytes, and hands each reply over "
-          "whole, one datagram per view") {
+TEST_CASE(
+    "mux udp: a packet-mode MuxSession frames v2ray's bytes, and hands each reply over "
+    "whole, one datagram per view") {
   const auto& frames = load_vectors("mux_udp_frames.json")["frames"];
   const nlohmann::json* new_v = nullptr;
   const nlohmann::json* keep_v = nullptr;

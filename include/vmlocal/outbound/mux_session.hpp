@@ -82,7 +82,7 @@ class MuxSession final : public transport::Stream {
   void connection_failed(const transport::Failure& failure);
   // A piece of a Keep frame's data; `last`: the frame's data is complete.
   void on_frame_data(ByteView data, bool last);
-  void on_end(bool error);            // the server's End
+  void on_end(bool error);  // the server's End
   // Our framed bytes not yet taken; the connection copies them into its write and calls took().
   ByteView unsent() const { return {out_.get() + out_taken_, out_len_ - out_taken_}; }
   void took(size_t n);
@@ -132,7 +132,7 @@ class MuxSession final : public transport::Stream {
   static constexpr size_t kOutCapacity =
       mux::kMaxFrameHeader +
       std::max(kMaxWrite + (kMaxWrite / mux::kTcpFrameData + 1) * 8,
-               kMaxUplinkChunks * (mux::kMaxUdpFrameData + 8)) +
+               kMaxUplinkChunks*(mux::kMaxUdpFrameData + 8)) +
       16;
   std::unique_ptr<uint8_t[]> out_;
   size_t out_len_ = 0;              // bytes framed
