@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "codec_floor.hpp"
 #include "harness/machine_info.hpp"
 #include "harness/process.hpp"
 #include "harness/temp_dir.hpp"
@@ -166,9 +167,12 @@ int run(const Options& o) {
                                      settings.bulk_bytes, pattern);
       plain.upload = bulk_upload(plain_relay.socks(), origin.sink(), plain_relay.pid(),
                                  settings.bulk_bytes, pattern);
-      std::fprintf(stderr, "[%s round %d] plain relay download %.3f CPU-s/GiB, upload %.3f\n",
+      plain.codec_cpu_s_per_gib = codec_cpu_seconds_per_gib(security);
+      std::fprintf(stderr,
+                   "[%s round %d] plain relay download %.3f CPU-s/GiB, upload %.3f; body codec "
+                   "alone %.3f\n",
                    security.c_str(), round, plain.download.cpu_seconds_per_gib(),
-                   plain.upload.cpu_seconds_per_gib());
+                   plain.upload.cpu_seconds_per_gib(), plain.codec_cpu_s_per_gib);
       info.plain.push_back(plain);
     }
   }

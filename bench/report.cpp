@@ -166,6 +166,13 @@ std::vector<const PlainRelayRound*> select_plain(const RunInfo& info, const std:
   return out;
 }
 
+double codec_median(const std::vector<const PlainRelayRound*>& plain) {
+  std::vector<double> values;
+  for (const auto* r : plain)
+    values.push_back(r->codec_cpu_s_per_gib);
+  return median(values);
+}
+
 double plain_median(const std::vector<const PlainRelayRound*>& plain, const Metric& m) {
   std::vector<double> values;
   for (const auto* r : plain)
@@ -467,6 +474,13 @@ std::string v2ray_table(const RunInfo& info, const std::vector<ClientRound>& rou
             format(m.precision, p) +
             " | | vmess-local / plain relay: " + format("%.2f", p != 0 ? e.ours / p : 0) +
             "× | | |\n";
+      // What no VMess client can go below: the relay's work plus the codec's (codec_floor.hpp).
+      const double floor = p + codec_median(plain);
+      md += "| … the plain relay + the VMess body codec alone (" +
+            format(m.precision, codec_median(plain)) + "): the floor for any VMess client (" +
+            m.unit + ") | " + format(m.precision, floor) +
+            " | | vmess-local / floor: " + format("%.2f", floor != 0 ? e.ours / floor : 0) +
+            "×, v2ray / floor: " + format("%.2f", floor != 0 ? e.theirs / floor : 0) + "× | | |\n";
     }
   }
   const ManyOutcome mo = many_outcome(ours);
@@ -494,7 +508,11 @@ json v2ray_summary(const RunInfo& info, const std::vector<ClientRound>& rounds,
   for (const auto& m : metrics()) {
     Evaluated e = evaluate(m, ours, theirs, plain);
     json row = {{"unit", m.unit}, {"vmess_local", e.ours}, {"v2ray", e.theirs}, {"ratio", e.ratio}};
-    if (m.plain && !plain.empty()) row["plain_relay"] = plain_median(plain, m);
+    if (m.plain && !plain.empty()) {
+      row["plain_relay"] = plain_median(plain, m);
+      row["codec"] = codec_median(plain);
+      row["floor"] = plain_median(plain, m) + codec_median(plain);
+    }
     if (e.met) {
       row["target"] = e.target_text;
       row["met"] = *e.met;
@@ -591,7 +609,8 @@ json to_json(const RunInfo& info, const std::vector<ClientRound>& rounds) {
     out["plain_relay_rounds"].push_back({{"security", r.security},
                                          {"round", r.round},
                                          {"download", bulk_json(r.download)},
-                                         {"upload", bulk_json(r.upload)}});
+                                         {"upload", bulk_json(r.upload)},
+                                         {"codec_cpu_s_per_gib", r.codec_cpu_s_per_gib}});
   }
   return out;
 }

@@ -23,6 +23,8 @@ struct PlainRelayRound {
   int round = 0;
   BulkResult download;
   BulkResult upload;
+  // The VMess body codec alone with the round's security (codec_floor.hpp), CPU-s/GiB.
+  double codec_cpu_s_per_gib = 0;
 };
 
 struct RunInfo {

@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "fetch.hpp"
 #include "profile_options.hpp"
 #include "profile_source.hpp"
 #include "run_profile.hpp"
@@ -29,6 +30,7 @@ int run_proxy(const ProfileOptions& options) {
   // SIGHUP: the same file, with the same command-line overrides, and its subscription.
   auto source = std::make_shared<ProfileSource>(options, path, std::move(parts));
   run.reload = [source](runtime::ReloadTrigger trigger) { return source->reload(trigger); };
+  run.cancel_reload = cancel_fetches;
   std::signal(SIGPIPE, SIG_IGN);
   platform::raise_descriptor_limit();  // many tunnels mean many descriptors
   // The pooled I/O blocks are the only allocations this large.

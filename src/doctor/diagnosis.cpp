@@ -229,6 +229,10 @@ Verdict judge_tcp_transport(const PlainObservation& seen) {
   v.details.push_back("the port " + describe_plain(seen));
   switch (seen.answer) {
     case PlainAnswer::kSilent:
+      // What a tcp VMess server does: it reads on, waiting for bytes it can authenticate.
+      v.ok = true;
+      v.details.push_back("(as a tcp VMess server does: it waits for a request it can check)");
+      return v;
     case PlainAnswer::kNoConnection:  // TCP passed: a hiccup, the probe tells
       v.ok = true;
       return v;

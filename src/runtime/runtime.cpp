@@ -272,7 +272,14 @@ void on_signal(uv_signal_t* handle, int signum) {
     uv_unref(reinterpret_cast<uv_handle_t*>(&h));
   uv_timer_stop(&signals->stats_timer);
   uv_timer_stop(&signals->subscription_timer);
-  if (signals->loading) uv_cancel(reinterpret_cast<uv_req_t*>(&signals->work));
+  if (signals->loading) {
+    // Not started yet: dropped. Running: asked to give up (a fetch waits up to 30 s), since the
+    // loop cannot end before the thread-pool job does.
+    if (uv_cancel(reinterpret_cast<uv_req_t*>(&signals->work)) != 0 &&
+        signals->options->cancel_reload) {
+      signals->options->cancel_reload();
+    }
+  }
 }
 
 // Starts worker 1, then the others on the ports it bound. On a failure every worker made so far

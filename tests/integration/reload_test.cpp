@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -129,10 +131,21 @@ class SubscriptionServer {
  public:
   SubscriptionServer()
       : server_("subscription server", Family::kV4, [this](Socket& s) { serve(s); }) {}
+  ~SubscriptionServer() { hang(false); }
+  SubscriptionServer(const SubscriptionServer&) = delete;
+  SubscriptionServer& operator=(const SubscriptionServer&) = delete;
   void set(int status, std::string body) {
     std::lock_guard lock(mu_);
     status_ = status;
     body_ = std::move(body);
+  }
+  // While on, a request is read and never answered (a stalled provider).
+  void hang(bool on) {
+    {
+      std::lock_guard lock(mu_);
+      hanging_ = on;
+    }
+    released_.notify_all();
   }
   uint64_t requests() const { return requests_; }
   std::string url(std::string_view path) const {
@@ -151,7 +164,8 @@ class SubscriptionServer {
     ++requests_;
     std::string response;
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
+      released_.wait_for(lock, 60s, [this] { return !hanging_; });
       response = "HTTP/1.1 " + std::to_string(status_) + (status_ == 200 ? " OK" : " Not Found") +
                  "\r\nContent-Type: text/plain\r\n" +
                  "Content-Length: " + std::to_string(body_.size()) +
@@ -161,6 +175,8 @@ class SubscriptionServer {
   }
 
   mutable std::mutex mu_;
+  std::condition_variable released_;
+  bool hanging_ = false;
   int status_ = 404;
   std::string body_;
   std::atomic<uint64_t> requests_{0};
@@ -518,5 +534,35 @@ TEST_SUITE("reload") {
     CHECK(count_of(local.log_text(), "profile reloaded: ") == 1);
     CHECK(local.log_text().find("s3cret") == std::string::npos);
     CHECK(process_tunnels_total(local, "sub-b", deadline) == 3u);
+  }
+
+  TEST_CASE("reload: SIGTERM while a subscription fetch hangs stops at once, not after 30 s") {
+    const auto deadline = Deadline::after(60s);
+    TempDir dir;
+    V2rayServer a = V2rayServer::vmess(dir);
+    SubscriptionServer provider;
+    provider.set(200, subscription_for(a, "sub-a"));
+    const Endpoint listen{"127.0.0.1", free_port()};
+    const std::string profile = "[local]\nlisten = [\"" + listen.to_string() +
+                                "\"]\n\n[probe]\nurl = \"\"\n\n[subscription]\nurl = \"" +
+                                provider.url("/sub") + "\"\ninterval = 0.3\n";
+    Process local = launch_vmess_local(dir, profile);
+    wait_until_accepting(listen, local, deadline);
+    INFO(local.log_text());
+    // The provider stalls: the next refresh waits on it (libcurl's timeout is 30 s).
+    provider.hang(true);
+    const uint64_t before = provider.requests();
+    while (provider.requests() < before + 1 && !deadline.expired())
+      std::this_thread::sleep_for(20ms);
+    REQUIRE(provider.requests() >= before + 1);
+    std::this_thread::sleep_for(200ms);  // well inside the fetch
+    const auto asked = std::chrono::steady_clock::now();
+    local.signal(SIGTERM);
+    const auto status = local.wait_exit(Deadline::after(20s));
+    const auto took = std::chrono::steady_clock::now() - asked;
+    REQUIRE(status.has_value());
+    CHECK_MESSAGE(status->success(), status->describe());
+    // libcurl asks whether to go on about once a second; 5 s leaves room for a loaded machine.
+    CHECK(took < 5s);
   }
 }

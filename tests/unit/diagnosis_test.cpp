@@ -107,7 +107,11 @@ TEST_CASE("diagnosis: WebSocket") {
 }
 
 TEST_CASE("diagnosis: the port of a tcp profile") {
-  CHECK(judge_tcp_transport({PlainAnswer::kSilent, {}, {}}).ok);
+  const Verdict silent = judge_tcp_transport({PlainAnswer::kSilent, {}, {}});
+  CHECK(silent.ok);
+  // The line says why silence is good news (a newcomer read it as a problem).
+  REQUIRE(silent.details.size() == 2);
+  CHECK(has(silent.details[1], "as a tcp VMess server does"));
   const Verdict http = judge_tcp_transport({PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}});
   CHECK_FALSE(http.ok);
   CHECK(http.layer == Layer::kTransport);

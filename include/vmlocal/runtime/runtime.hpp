@@ -42,6 +42,10 @@ struct RunOptions {
   std::chrono::seconds stats_interval{0};
   // Empty: SIGHUP is logged and ignored. Called on a thread-pool thread, one call at a time.
   std::function<ReloadResult(ReloadTrigger)> reload;
+  // Called on the main loop when SIGINT/SIGTERM comes while a reload runs: makes the reload
+  // return soon (a subscription fetch gives up), so stopping does not wait for a stalled
+  // provider. Empty: the stop waits for the reload to end by itself.
+  std::function<void()> cancel_reload;
 };
 
 // Returns the process exit code: 0 after a clean stop, 1 when the proxy could not start.
