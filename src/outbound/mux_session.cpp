@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cstring>
 
+#include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/mux_connection.hpp"
 
 namespace vmlocal::outbound {
@@ -288,6 +289,11 @@ void MuxSession::detach(bool reset) {
 void MuxSession::close(bool reset) {
   if (phase_ == Phase::kClosing) return;
   phase_ = Phase::kClosing;
+  if (downlink_drops_ + uplink_drops_ > 0) {
+    log::debug("Mux.Cool UDP sub-stream ", id_, " to ", target_.to_string(), ": dropped ",
+               downlink_drops_, " replies (the app left ", kUdpDownlinkBudget / 1024,
+               " KiB unread) and ", uplink_drops_, " datagrams that do not fit one frame");
+  }
   app_write_pending_ = false;
   detach(reset);
   timer_closing_ = true;
