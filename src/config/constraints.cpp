@@ -294,12 +294,11 @@ std::string open_proxy_reason(const Profile& p) {
 
 // --- UDP needs VMess chunks: "zero" sends the bare body, and datagram boundaries are lost ---
 // Only when udp = true is written: by default UDP is simply off with "zero" (udp_enabled()).
-// With several servers, UDP goes to those that have chunks: refused only when none has.
+// With several servers, UDP goes to those that have chunks: refused only when none has. Over
+// Mux.Cool ([server.mux] on) "zero" is fine: each datagram is a frame of its own.
 bool udp_without_chunks(const Profile& p, const WrittenKeys& written) {
   return p.local.udp && written.has("local.udp") &&
-         std::all_of(p.servers.begin(), p.servers.end(), [](const Profile::Server& server) {
-           return server.security == vmess::Security::kZero;
-         });
+         std::none_of(p.servers.begin(), p.servers.end(), carries_datagrams);
 }
 std::string udp_without_chunks_reason(const Profile&) {
   return R"(server.security = "zero" sends the body without VMess chunks, so a server cannot )"
@@ -450,8 +449,9 @@ constexpr std::array kConstraints = {
                Verdict::kRefuse,
                udp_without_chunks,
                udp_without_chunks_reason,
-               R"(use security = "none" (no encryption either, but chunked) to keep UDP, or )"
-               R"(write udp = false in [local])",
+               R"(use security = "none" (no encryption either, but chunked) to keep UDP, turn )"
+               R"(on [server.mux] (UDP then goes as Mux.Cool frames), or write udp = false in )"
+               R"([local])",
                nullptr},
     Constraint{"local-credentials-pair",
                "local.username x local.password",

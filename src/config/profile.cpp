@@ -200,10 +200,13 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   return result;
 }
 
+bool carries_datagrams(const Profile::Server& server) {
+  return server.security != vmess::Security::kZero || server.mux.enabled;
+}
+
 bool udp_enabled(const Profile& profile) {
   return profile.local.udp && profile.local.protocols.socks5 &&
-         std::any_of(profile.servers.begin(), profile.servers.end(),
-                     [](const Profile::Server& s) { return s.security != vmess::Security::kZero; });
+         std::any_of(profile.servers.begin(), profile.servers.end(), carries_datagrams);
 }
 
 }  // namespace vmlocal::config

@@ -63,9 +63,16 @@ void UdpAssociation::on_client_datagram(ByteView datagram) {
       return;
     case outbound::VmessUdpSession::SendResult::kTooLarge:
       ++drops_.too_large;
-      log::debug("udp ", name_, " -> ", parsed.target.to_string(), ": dropped a datagram of ",
-                 parsed.payload.size(), " B: one VMess packet chunk carries at most ",
-                 session->max_datagram(), " B with this server's security");
+      if (session->route() == "mux") {
+        // v2ray's server ends the whole Mux.Cool connection on a bigger UDP frame (§14).
+        log::debug("udp ", name_, " -> ", parsed.target.to_string(), ": dropped a datagram of ",
+                   parsed.payload.size(), " B: Mux.Cool carries at most ", session->max_datagram(),
+                   " B per datagram (v2ray's server ends the whole mux connection over that)");
+      } else {
+        log::debug("udp ", name_, " -> ", parsed.target.to_string(), ": dropped a datagram of ",
+                   parsed.payload.size(), " B: one VMess packet chunk carries at most ",
+                   session->max_datagram(), " B with this server's security");
+      }
       return;
     case outbound::VmessUdpSession::SendResult::kQueueFull:
       ++drops_.queue_full;
@@ -96,9 +103,11 @@ outbound::VmessUdpSession* UdpAssociation::destination_for(const TargetAddress& 
   expiry_.opened(key, now());
   arm_expiry();
   ++destinations_opened_;
+  const std::string_view route = (*opened)->route();
   log::debug("udp ", name_, " -> ", key,
-             (*opened)->route() == "direct" ? ": sending direct ([route])"
-                                            : ": opening a VMess UDP tunnel");
+             route == "direct" ? ": sending direct ([route])"
+             : route == "mux"  ? ": opening a Mux.Cool UDP sub-stream"
+                               : ": opening a VMess UDP tunnel");
   return *opened;
 }
 

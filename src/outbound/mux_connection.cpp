@@ -240,7 +240,7 @@ void MuxConnection::feed(ByteView input) {
       case mux::FrameReader::Event::kData:
         if (reading_into_ != nullptr) {
           MuxSession* session = reading_into_;
-          session->on_frame_data(reader_.data());  // may close the session (detach)
+          session->on_frame_data(reader_.data(), reader_.last_piece());  // may close it (detach)
           if (!stalled_ && sessions_.count(session->id()) != 0 &&
               session->buffered() > MuxSession::kDownlinkBudget) {
             // Mux.Cool has no per-session flow control (§14): hold the whole connection until
@@ -340,13 +340,13 @@ MuxPool::~MuxPool() = default;
 
 Result<std::unique_ptr<transport::Stream>> MuxPool::open(
     std::shared_ptr<const ServerContext> server, const TargetAddress& target,
-    transport::StreamHandler& handler) {
+    transport::StreamHandler& handler, mux::Network network) {
   if (target.type == TargetAddress::Type::kDomain &&
       (target.domain.empty() || target.domain.size() > 255)) {
     return Error{ErrorKind::kUnreachable, "target rejected: a domain must be 1..255 bytes"};
   }
-  return std::unique_ptr<transport::Stream>(
-      std::make_unique<MuxSession>(context_.loop, *this, std::move(server), target, handler));
+  return std::unique_ptr<transport::Stream>(std::make_unique<MuxSession>(
+      context_.loop, *this, std::move(server), target, handler, network));
 }
 
 Result<MuxConnection*> MuxPool::connection_for(const std::shared_ptr<const ServerContext>& server) {

@@ -5,17 +5,20 @@
 #include <cassert>
 #include <cstring>
 
+#include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/mux_connection.hpp"
 
 namespace vmlocal::outbound {
 
 MuxSession::MuxSession(uv_loop_t* loop, MuxPool& pool, std::shared_ptr<const ServerContext> server,
-                       const TargetAddress& target, transport::StreamHandler& handler)
+                       const TargetAddress& target, transport::StreamHandler& handler,
+                       mux::Network network)
     : loop_(loop),
       pool_(pool),
       server_(std::move(server)),
       target_(target),
       handler_(handler),
+      network_(network),
       out_(new uint8_t[kOutCapacity]) {
   uv_timer_init(loop_, &defer_timer_);
   defer_timer_.data = this;
@@ -43,6 +46,7 @@ void MuxSession::connect() {
 void MuxSession::attached(MuxConnection& connection, uint16_t id) {
   connection_ = &connection;
   id_ = id;
+  if (phase_ == Phase::kIdle) phase_ = Phase::kConnecting;  // (connect() has set it already)
 }
 
 void MuxSession::connection_ready() {
@@ -54,7 +58,7 @@ void MuxSession::connection_ready() {
   mux::FrameMeta meta;
   meta.session_id = id_;
   meta.status = mux::Status::kNew;
-  meta.network = mux::Network::kTcp;
+  meta.network = network_;
   meta.target = target_;
   append_frame(meta, {});
   new_sent_ = true;
@@ -96,22 +100,44 @@ transport::Stream::WriteResult MuxSession::write(uv_buf_t* bufs, size_t count) {
                 "Mux.Cool: the server ended this session; it cannot take more bytes from the app"};
     return WriteResult::kFailed;
   }
-  mux::FrameMeta meta;
-  meta.session_id = id_;
-  meta.status = mux::Status::kKeep;
-  meta.option = mux::kOptionData;
-  for (size_t i = 0; i < count; ++i) {
-    ByteView data(reinterpret_cast<const uint8_t*>(bufs[i].base), bufs[i].len);
-    while (!data.empty()) {
-      const size_t n = std::min(data.size(), mux::kTcpFrameData);
-      append_frame(meta, data.first(n));
-      data = data.subspan(n);
+  if (network_ == mux::Network::kUdp) {
+    append_datagrams(bufs, count);
+  } else {
+    mux::FrameMeta meta;
+    meta.session_id = id_;
+    meta.status = mux::Status::kKeep;
+    meta.option = mux::kOptionData;
+    for (size_t i = 0; i < count; ++i) {
+      ByteView data(reinterpret_cast<const uint8_t*>(bufs[i].base), bufs[i].len);
+      while (!data.empty()) {
+        const size_t n = std::min(data.size(), mux::kTcpFrameData);
+        append_frame(meta, data.first(n));
+        data = data.subspan(n);
+      }
     }
   }
   connection_->want_write(*this);
   if (out_taken_ == out_len_) return WriteResult::kDone;
   app_write_pending_ = true;
   return WriteResult::kPending;
+}
+
+// Packet mode: one Keep frame per datagram, never split (mux/datagram.hpp). The caller keeps to
+// max_write_size(); one that does not fit is still never sent (it would end the connection for
+// every tunnel on it), only counted.
+void MuxSession::append_datagrams(uv_buf_t* bufs, size_t count) {
+  assert(count <= kMaxUplinkChunks);
+  mux::FrameMeta meta;
+  meta.session_id = id_;
+  meta.status = mux::Status::kKeep;
+  meta.option = mux::kOptionData;
+  for (size_t i = 0; i < count && i < kMaxUplinkChunks; ++i) {
+    if (!mux::datagram_fits(bufs[i].len)) {
+      ++uplink_drops_;
+      continue;
+    }
+    append_frame(meta, ByteView(reinterpret_cast<const uint8_t*>(bufs[i].base), bufs[i].len));
+  }
 }
 
 transport::Stream::WriteResult MuxSession::shutdown() {
@@ -136,10 +162,28 @@ void MuxSession::took(size_t n) {
 // ---------------------------------------------------------------------------------------------
 // Downlink
 
-void MuxSession::on_frame_data(ByteView data) {
+void MuxSession::on_frame_data(ByteView data, bool last) {
   if (phase_ != Phase::kOpen) return;
+  if (network_ == mux::Network::kUdp) {
+    on_datagram_piece(data, last);
+    return;
+  }
   down_.emplace_back(data.begin(), data.end());
   down_bytes_ += data.size();
+  deliver();
+}
+
+// Packet mode: a reply is queued whole, one datagram per view, or dropped when the app has left
+// kUdpDownlinkBudget unread, so the shared connection never waits for this app (UDP may lose).
+void MuxSession::on_datagram_piece(ByteView data, bool last) {
+  const std::optional<ByteView> datagram = assembler_.add(data, last);
+  if (!datagram || datagram->empty()) return;
+  if (down_bytes_ + datagram->size() > kUdpDownlinkBudget) {
+    ++downlink_drops_;
+    return;
+  }
+  down_.emplace_back(datagram->begin(), datagram->end());
+  down_bytes_ += datagram->size();
   deliver();
 }
 
@@ -245,6 +289,11 @@ void MuxSession::detach(bool reset) {
 void MuxSession::close(bool reset) {
   if (phase_ == Phase::kClosing) return;
   phase_ = Phase::kClosing;
+  if (downlink_drops_ + uplink_drops_ > 0) {
+    log::debug("Mux.Cool UDP sub-stream ", id_, " to ", target_.to_string(), ": dropped ",
+               downlink_drops_, " replies (the app left ", kUdpDownlinkBudget / 1024,
+               " KiB unread) and ", uplink_drops_, " datagrams that do not fit one frame");
+  }
   app_write_pending_ = false;
   detach(reset);
   timer_closing_ = true;

@@ -105,17 +105,25 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
 
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial_udp(const TargetAddress& target,
                                                                 transport::StreamHandler& handler) {
-  // As dial(), among the servers whose body has chunks (security "zero" cannot keep datagrams
-  // apart, §13), and never over Mux.Cool: each destination is a VMess connection of its own.
+  // As dial(): a server that refuses us is not tried.
   std::vector<size_t> order = health_->order();
+  std::erase_if(order, [&](size_t i) { return set_->servers[i]->state->refusing(); });
+  // Mux.Cool on the first server: the destination is a UDP sub-stream of its shared connection
+  // (mux_session.hpp), as TCP tunnels are. Any security will do there: each datagram is a frame
+  // of its own, so the body need not keep datagrams apart.
+  if (!order.empty()) {
+    const std::shared_ptr<const ServerContext>& first = set_->servers[order.front()];
+    if (first->settings.mux.enabled) return mux_.open(first, target, handler, mux::Network::kUdp);
+  }
+  // Otherwise each destination is a VMess UDP connection of its own, among the servers whose
+  // body has chunks (security "zero" cannot keep datagrams apart, §13).
   std::erase_if(order, [&](size_t i) {
-    return set_->servers[i]->state->refusing() ||
-           set_->servers[i]->settings.security == vmess::Security::kZero;
+    return set_->servers[i]->settings.security == vmess::Security::kZero;
   });
   if (order.empty()) {
     return Error{ErrorKind::kRefusedLogin,
                  "UDP: no server to send it to (each refuses us, or has security \"zero\", which "
-                 "cannot carry datagrams)"};
+                 "cannot carry datagrams without [server.mux])"};
   }
   auto made =
       FailoverStream::open(context_, set_, std::move(order), target, handler, vmess::Command::kUdp);

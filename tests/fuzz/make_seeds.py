@@ -325,6 +325,14 @@ def mux_seeds():
     write("mux_frames", "bad_network", b"\x01\x00\x0c\x00\x01\x01\x00\x03\x1f\x90\x01\x7f\x00\x00\x01")
     write("mux_frames", "bad_address", b"\x02\x00\x0a\x00\x01\x01\x00\x01\x1f\x90\x01\x7f\x00")
     write("mux_frames", "keep_extra_meta", b"\x03\x00\x06\x00\x07\x02\x01\xaa\xbb\x00\x02hi")
+    # UDP sub-streams (tests/vectors/mux_udp_frames.json, v2ray 4.34's packet-mode writer): New
+    # with Net = UDP, then the Keep frames of datagrams; and an Xray UDP Keep (XUDP) with the
+    # address in its metadata.
+    udp = json.loads((ROOT / "tests" / "vectors" / "mux_udp_frames.json").read_text())["frames"]
+    for i, v in enumerate(udp):
+        write("mux_frames", "v2ray_udp_%d" % i, bytes([i * 53 % 256]) + bytes.fromhex(v["bytes"]))
+    write("mux_frames", "xudp_keep",
+          b"\x04\x00\x0c\x00\x09\x02\x01\x02\x00\x35\x01\x7f\x00\x00\x01\x00\x03dns")
 
 
 def grpc_seeds():

@@ -22,6 +22,7 @@
 #include "vmlocal/handshake/socks5_udp_header.hpp"
 #include "vmlocal/import/import.hpp"
 #include "vmlocal/import/subscription.hpp"
+#include "vmlocal/mux/datagram.hpp"
 #include "vmlocal/mux/frame.hpp"
 #include "vmlocal/transport/grpc_frame.hpp"
 #include "vmlocal/transport/http_header.hpp"
@@ -834,6 +835,7 @@ struct MuxRun {
 MuxRun drive_mux(ByteView stream, std::optional<uint8_t> split_seed) {
   MuxRun run;
   mux::FrameReader reader;
+  mux::DatagramAssembler assembler;  // as a UDP sub-stream reads each frame (MuxSession)
   uint32_t state = split_seed.value_or(0) * 2654435761u + 1;
   size_t at = 0;
   while (at < stream.size() && !run.failed) {
@@ -868,6 +870,11 @@ MuxRun drive_mux(ByteView stream, std::optional<uint8_t> split_seed) {
         require(f.data.size() <= f.declared, "mux: more data than DataLen");
         require(reader.last_piece() == (f.data.size() == f.declared),
                 "mux: last_piece() disagrees with DataLen");
+        const std::optional<ByteView> datagram = assembler.add(reader.data(), reader.last_piece());
+        require(datagram.has_value() == reader.last_piece(), "mux: a datagram before its end");
+        require(!datagram ||
+                    std::equal(datagram->begin(), datagram->end(), f.data.begin(), f.data.end()),
+                "mux: a reassembled datagram is not the frame's data");
       }
       if (input.empty()) break;
     }

@@ -1,8 +1,9 @@
 // SOCKS5 UDP ASSOCIATE end to end: PySocks (python3-socks, a client no one here wrote) ->
 // vmess-local's UDP relay -> one VMess UDP tunnel per destination -> the real v2ray 4.34 ->
 // loopback UDP servers (a dnsmasq with --no-resolv answering from its own address= entry, and
-// the echo server inside tests/integration/udp/socks5_udp_client.py). Every datagram stays on
-// loopback: the harness's v2ray relays only there.
+// the echo server inside tests/integration/udp/socks5_udp_client.py). With [server.mux] on, the
+// destinations are UDP sub-streams of one shared Mux.Cool connection instead (MuxRelay). Every
+// datagram stays on loopback: the harness's v2ray relays only there.
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -68,6 +69,56 @@ struct Relay {
     return json::parse(r.out);
   }
 };
+
+// The same with [server.mux] on, and a ChaosRelay (no faults) between vmess-local and v2ray
+// that counts the VMess connections. v2ray logs at info: "accepted udp:HOST:PORT" per Mux.Cool
+// UDP session it takes (the access log), "session N ends" when one ends.
+struct MuxRelay {
+  TempDir dir;
+  V2rayServer v2ray;
+  ChaosRelay counter;
+  VmessLocal local;
+
+  explicit MuxRelay(std::string security = "aes-128-gcm", std::string idle_timeout = "30")
+      : v2ray(V2rayServer::vmess(dir, {}, options())),
+        counter(v2ray.endpoint()),
+        local(dir, profile_for(v2ray, counter.port(), security, idle_timeout)) {}
+
+  static V2rayOptions options() {
+    V2rayOptions options = Relay::with_access_log();
+    options.log_level = "info";
+    return options;
+  }
+
+  static VmessLocalProfile profile_for(const V2rayServer& v2ray, uint16_t port,
+                                       const std::string& security,
+                                       const std::string& idle_timeout) {
+    VmessLocalProfile p = Relay::profile_for(v2ray, 1, security, "proxy", idle_timeout);
+    p.server_port = port;
+    p.extra_toml = "[server.mux]\nenabled = true\n";
+    return p;
+  }
+
+  json run(const std::string& mode, std::vector<std::string> extra = {},
+           Deadline deadline = Deadline::after(120s)) {
+    std::vector<std::string> args = {kPython, kClient, mode, "--proxy",
+                                     local.socks_endpoint().to_string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CommandResult r = run_command(args, deadline);
+    INFO(r.describe());
+    INFO(local.log_text());
+    REQUIRE(r.success());
+    return json::parse(r.out);
+  }
+};
+
+// One round trip of `text` on an open TCP tunnel to an echo server.
+bool tcp_echoes(Socket& s, const std::string& text) {
+  const Deadline deadline = Deadline::after(20s);
+  s.send_all(text, deadline);
+  const Bytes back = s.recv_exact(text.size(), deadline);
+  return std::string(back.begin(), back.end()) == text;
+}
 
 }  // namespace
 
@@ -283,5 +334,114 @@ TEST_SUITE("udp") {
       CHECK(out["corrupted"] == 0);
       CHECK(out["received"].get<int>() >= 190);
     }
+  }
+
+  TEST_CASE("[server.mux]: a DNS query goes as a Mux.Cool UDP sub-stream and is answered") {
+    MuxRelay relay;
+    const uint16_t dns_port = free_port();
+    Process dnsmasq(
+        {"dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+         "--user=root", "--pid-file=", "--listen-address=127.0.0.1", "--bind-interfaces",
+         "--port=" + std::to_string(dns_port), "--address=/udp-mux.vmess-local.test/10.11.12.14",
+         "--log-queries", "--log-facility=-"},
+        relay.dir.file("dnsmasq.log"));
+    REQUIRE(dnsmasq.wait_for_log("started", Deadline::after(10s)));
+    const json out = relay.run("dns", {"--server", "127.0.0.1:" + std::to_string(dns_port),
+                                       "--name", "udp-mux.vmess-local.test"});
+    CHECK(out["id_matches"] == true);
+    CHECK(out["rcode"] == 0);
+    CHECK(out["answers"] == json::array({"10.11.12.14"}));
+    CHECK(out["source"] == "127.0.0.1:" + std::to_string(dns_port));
+    const std::string log = relay.local.log_text();
+    CHECK(log.find("-> 127.0.0.1:" + std::to_string(dns_port) +
+                   ": opening a Mux.Cool UDP sub-stream") != std::string::npos);
+    CHECK(log.find("opening a VMess UDP tunnel") == std::string::npos);
+    CHECK(relay.v2ray.log_text().find("accepted udp:127.0.0.1:" + std::to_string(dns_port)) !=
+          std::string::npos);
+    CHECK(relay.counter.accepted() == 1);
+  }
+
+  TEST_CASE(
+      "[server.mux]: 1,000 datagrams of 1,200 B echoed through one association, none "
+      "corrupted") {
+    MuxRelay relay;
+    const json out = relay.run("echo", {"--count", "1000", "--size", "1200", "--window", "16"});
+    MESSAGE("1000 x 1200 B over Mux.Cool: " << out.dump());
+    CHECK(out["corrupted"] == 0);
+    CHECK(out["wrong_source"] == 0);
+    CHECK(out["received"].get<int>() >= 990);
+    CHECK(out["server_received"].get<int>() >= out["received"].get<int>());
+    CHECK(relay.local.log_text().find(": opening a Mux.Cool UDP sub-stream") != std::string::npos);
+    CHECK(relay.counter.accepted() == 1);
+  }
+
+  TEST_CASE("[server.mux]: three destinations of one association share one VMess connection") {
+    MuxRelay relay;
+    const json out =
+        relay.run("echo", {"--count", "300", "--size", "1200", "--window", "12", "--targets", "3"});
+    MESSAGE("300 x 1200 B to 3 destinations over Mux.Cool: " << out.dump());
+    CHECK(out["corrupted"] == 0);
+    CHECK(out["wrong_source"] == 0);  // each reply came back from the destination it went to
+    CHECK(out["received"].get<int>() >= 297);
+    for (const auto& n : out["per_target_received"])
+      CHECK(n.get<int>() >= 95);
+    // Three UDP sessions, one VMess connection (v2ray's own log and the connection counter).
+    const std::string v2ray_log = relay.v2ray.log_text();
+    CHECK(count_of(v2ray_log, "accepted udp:127.0.0.1:") == 3);
+    CHECK(count_of(relay.local.log_text(), ": opening a Mux.Cool UDP sub-stream") == 3);
+    CHECK(relay.counter.accepted() == 1);
+  }
+
+  TEST_CASE(
+      "[server.mux]: a 3,000 B datagram is refused; the association and a TCP tunnel on "
+      "the same mux connection keep working") {
+    MuxRelay relay;
+    EchoServer echo;
+    Socket tunnel = relay.local.socks_client().open_tunnel(Socks5Target::to(echo.endpoint()),
+                                                           Deadline::after(30s));
+    REQUIRE(tcp_echoes(tunnel, "before the big datagram"));
+    const json out = relay.run("sizes", {"--sizes", "1200,2048,3000,2049,1500"});
+    CHECK(out["echoed"]["1200"] == true);
+    CHECK(out["echoed"]["2048"] == true);  // the largest Mux.Cool carries
+    CHECK(out["echoed"]["3000"] == false);
+    CHECK(out["echoed"]["2049"] == false);
+    CHECK(out["echoed"]["1500"] == true);  // the association still works after the refusals
+    CHECK(out["server_received"] == 3);
+    CHECK(tcp_echoes(tunnel, "after the big datagram"));  // so does the shared connection
+    tunnel.close();
+    CHECK(relay.counter.accepted() == 1);
+    REQUIRE(relay.local.wait_for_log("2 too large", Deadline::after(10s)));
+    const std::string log = relay.local.log_text();
+    CHECK(log.find("dropped a datagram of 3000 B: Mux.Cool carries at most 2048 B per datagram "
+                   "(v2ray's server ends the whole mux connection over that)") !=
+          std::string::npos);
+    CHECK(log.find("with this server's security") == std::string::npos);
+    // v2ray never saw a frame it refuses (it would have ended the connection).
+    CHECK(relay.v2ray.log_text().find("packet size too large") == std::string::npos);
+  }
+
+  TEST_CASE(
+      "[server.mux]: an idle destination's sub-stream ends with End; the next datagram "
+      "opens a new one on the same connection") {
+    MuxRelay relay("aes-128-gcm", "1");
+    const json out = relay.run("pause", {"--wait", "3"});
+    CHECK(out["first_echoed"] == true);
+    CHECK(out["second_echoed"] == true);
+    CHECK(out["server_received"] == 2);
+    const std::string log = relay.local.log_text();
+    CHECK(log.find("idle for 1.0 s (local.udp_idle_timeout)") != std::string::npos);
+    CHECK(count_of(log, ": opening a Mux.Cool UDP sub-stream") == 2);
+    // v2ray's server closes a session on our End ("session 1 ends"), long before its own UDP
+    // idle timeout would.
+    CHECK(relay.v2ray.log_text().find("session 1 ends") != std::string::npos);
+    CHECK(relay.counter.accepted() == 1);
+  }
+
+  TEST_CASE("[server.mux]: security \"zero\" carries datagrams over Mux.Cool") {
+    MuxRelay relay("zero");
+    const json out = relay.run("echo", {"--count", "200", "--size", "1000"});
+    CHECK(out["corrupted"] == 0);
+    CHECK(out["received"].get<int>() >= 198);
+    CHECK(relay.local.log_text().find("opening a Mux.Cool UDP sub-stream") != std::string::npos);
   }
 }

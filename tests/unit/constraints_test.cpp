@@ -290,3 +290,20 @@ TEST_CASE(
   server.tls->alpn.reset();
   CHECK(vmlocal::transport::tls_options_for(server).alpn.empty());
 }
+
+TEST_CASE("constraints: security \"zero\" keeps UDP when [server.mux] is on") {
+  // Over Mux.Cool each datagram is a frame of its own, so a body without chunks is fine.
+  const ProfileResult on =
+      parse_profile(server_and({R"(security = "zero")", "[server.tls]", "[server.mux]",
+                                "enabled = true", "[local]", "udp = true"}),
+                    "p.toml");
+  REQUIRE(on.ok());
+  CHECK(vmlocal::config::udp_enabled(on.profile()));
+  const ProfileResult off =
+      parse_profile(server_and({R"(security = "zero")", "[server.tls]", "[server.mux]",
+                                "enabled = false", "[local]", "udp = true"}),
+                    "p.toml");
+  REQUIRE_FALSE(off.ok());
+  CHECK(off.error().find("SOCKS5 UDP (local.udp = true) cannot work over it") != std::string::npos);
+  CHECK(off.error().find("turn on [server.mux]") != std::string::npos);
+}

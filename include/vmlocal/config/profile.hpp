@@ -238,9 +238,12 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
 // Reads and parses a file; adds a warning when it is readable by group or others.
 ProfileResult load_profile(const std::string& path);
 
-// Whether the UDP relay runs: [local] udp, SOCKS5 among [local] protocols, and a server whose
-// body can carry datagrams (security "zero" has no chunks, vmess-protocol.md §13; written as
-// udp = true with only such servers, the profile is refused). UDP goes to those servers only.
+// Whether `server` can carry SOCKS5 UDP: its body has chunks (security "zero" has none, so a
+// VMess UDP connection cannot keep datagrams apart, vmess-protocol.md §13), or [server.mux] is
+// on (each datagram is a Mux.Cool frame of its own, §14, whatever the security).
+bool carries_datagrams(const Profile::Server& server);
+// Whether the UDP relay runs: [local] udp, SOCKS5 among [local] protocols, and a server that
+// carries_datagrams() (written as udp = true with none, the profile is refused).
 bool udp_enabled(const Profile& profile);
 
 // "address:port", with an IPv6 literal in brackets: a server's default name.

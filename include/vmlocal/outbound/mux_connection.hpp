@@ -128,9 +128,12 @@ class MuxPool {
   MuxPool& operator=(const MuxPool&) = delete;
 
   // A session to `target` through `server`'s mux; it attaches to a connection on connect().
+  // `network` kUdp: a UDP sub-stream in packet mode (mux_session.hpp), for one destination of
+  // a SOCKS5 UDP association. Errors: a domain target not 1..255 bytes.
   Result<std::unique_ptr<transport::Stream>> open(std::shared_ptr<const ServerContext> server,
                                                   const TargetAddress& target,
-                                                  transport::StreamHandler& handler);
+                                                  transport::StreamHandler& handler,
+                                                  mux::Network network = mux::Network::kTcp);
   // The connection for a session that is connecting now. Errors: the request could not be built.
   Result<MuxConnection*> connection_for(const std::shared_ptr<const ServerContext>& server);
   void stop();

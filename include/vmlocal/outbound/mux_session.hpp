@@ -10,10 +10,21 @@
 // connection (MuxPool). An End from the server ends the downlink; End with the error bit, or the
 // connection failing, fails the session. Lifetime: owned by the tunnel; on_stream_closed() comes
 // once nothing of it is in flight below.
+//
+// A UDP sub-stream (network kUdp: one destination of a SOCKS5 UDP association) is this same
+// class in packet mode rather than a class of its own, since everything but the data framing
+// is shared (attach, New, End, failure, close). It keeps the packet-mode Stream contract of
+// direct_udp_stream.hpp: each buffer given to write() is one datagram and goes as one Keep frame
+// (mux/datagram.hpp), at most kMaxUdpFrameData bytes (max_write_size(): the caller refuses a
+// bigger one, since v2ray's server would end the whole connection on it); each view handed to
+// on_stream_views() is one datagram, reassembled from the pieces the frame reader gives. UDP
+// may lose datagrams, so a UDP sub-stream never stalls the shared connection for a slow app:
+// it holds at most kUdpDownlinkBudget bytes and drops (counts) what comes over that.
 #pragma once
 
 #include <uv.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +32,9 @@
 #include <memory>
 #include <vector>
 
+#include "vmlocal/mux/datagram.hpp"
 #include "vmlocal/mux/frame.hpp"
+#include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/server_context.hpp"
 #include "vmlocal/transport/stream.hpp"
 #include "vmlocal/util/target_address.hpp"
@@ -38,9 +51,13 @@ class MuxSession final : public transport::Stream {
   static constexpr size_t kDownlinkBudget = 512 * 1024;
   // App bytes per write(): eight 8 KiB frames.
   static constexpr size_t kMaxWrite = 8 * mux::kTcpFrameData;
+  // UDP: bytes of replies held for an app that does not read; over this a reply is dropped.
+  // Well under half of kDownlinkBudget, so a UDP sub-stream never holds the connection.
+  static constexpr size_t kUdpDownlinkBudget = 64 * 1024;
 
   MuxSession(uv_loop_t* loop, MuxPool& pool, std::shared_ptr<const ServerContext> server,
-             const TargetAddress& target, transport::StreamHandler& handler);
+             const TargetAddress& target, transport::StreamHandler& handler,
+             mux::Network network = mux::Network::kTcp);
   ~MuxSession() override;
   MuxSession(const MuxSession&) = delete;
   MuxSession& operator=(const MuxSession&) = delete;
@@ -53,7 +70,9 @@ class MuxSession final : public transport::Stream {
   void close(bool reset) override;
   const transport::Failure& failure() const override { return failure_; }
   std::string_view connect_stage() const override;
-  size_t max_write_size() const override { return kMaxWrite; }
+  size_t max_write_size() const override {
+    return network_ == mux::Network::kUdp ? mux::kMaxUdpFrameData : kMaxWrite;
+  }
   void release_views() override;
   std::string_view route() const override { return "mux"; }
 
@@ -61,8 +80,9 @@ class MuxSession final : public transport::Stream {
   void attached(MuxConnection& connection, uint16_t id);
   void connection_ready();  // the VMess connection is up
   void connection_failed(const transport::Failure& failure);
-  void on_frame_data(ByteView data);  // a Keep frame's data, in pieces
-  void on_end(bool error);            // the server's End
+  // A piece of a Keep frame's data; `last`: the frame's data is complete.
+  void on_frame_data(ByteView data, bool last);
+  void on_end(bool error);  // the server's End
   // Our framed bytes not yet taken; the connection copies them into its write and calls took().
   ByteView unsent() const { return {out_.get() + out_taken_, out_len_ - out_taken_}; }
   void took(size_t n);
@@ -70,6 +90,11 @@ class MuxSession final : public transport::Stream {
 
  public:
   uint16_t id() const { return id_; }
+  mux::Network network() const { return network_; }
+  // UDP: replies dropped because the app left kUdpDownlinkBudget unread; datagrams write() was
+  // given that cannot go as one frame (empty or over kMaxUdpFrameData) and were dropped.
+  uint64_t downlink_drops() const { return downlink_drops_; }
+  uint64_t uplink_drops() const { return uplink_drops_; }
 
  private:
   enum class Phase : uint8_t { kIdle, kConnecting, kOpen, kFailed, kClosing };
@@ -78,6 +103,8 @@ class MuxSession final : public transport::Stream {
   static void on_timer_closed(uv_handle_t* handle);
 
   void append_frame(const mux::FrameMeta& meta, ByteView data);
+  void append_datagrams(uv_buf_t* bufs, size_t count);
+  void on_datagram_piece(ByteView data, bool last);
   void defer();
   void run_deferred();
   void deliver();
@@ -89,6 +116,7 @@ class MuxSession final : public transport::Stream {
   std::shared_ptr<const ServerContext> server_;
   TargetAddress target_;
   transport::StreamHandler& handler_;
+  mux::Network network_;
   MuxConnection* connection_ = nullptr;
   uint16_t id_ = 0;
   Phase phase_ = Phase::kIdle;
@@ -99,9 +127,13 @@ class MuxSession final : public transport::Stream {
   bool report_connected_ = false;
   bool report_failed_ = false;
 
-  // Uplink frames until the connection copies them: New + one write's frames + End fit.
+  // Uplink frames until the connection copies them: New + one write's frames + End fit, for a
+  // TCP write or a UDP one (kMaxUplinkChunks datagrams, each with its 8-byte Keep header).
   static constexpr size_t kOutCapacity =
-      mux::kMaxFrameHeader + kMaxWrite + (kMaxWrite / mux::kTcpFrameData + 1) * 8 + 16;
+      mux::kMaxFrameHeader +
+      std::max(kMaxWrite + (kMaxWrite / mux::kTcpFrameData + 1) * 8,
+               kMaxUplinkChunks*(mux::kMaxUdpFrameData + 8)) +
+      16;
   std::unique_ptr<uint8_t[]> out_;
   size_t out_len_ = 0;              // bytes framed
   size_t out_taken_ = 0;            // of those, copied into the connection's write
@@ -117,6 +149,11 @@ class MuxSession final : public transport::Stream {
   bool reading_ = false;
   bool server_ended_ = false;
   bool eof_reported_ = false;
+
+  // UDP only.
+  mux::DatagramAssembler assembler_;
+  uint64_t downlink_drops_ = 0;
+  uint64_t uplink_drops_ = 0;
 };
 
 }  // namespace vmlocal::outbound

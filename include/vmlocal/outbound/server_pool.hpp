@@ -63,8 +63,10 @@ class ServerPool final : public Dialer, public UdpDialer {
   Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
                                                   transport::StreamHandler& handler) override;
 
-  // A VMess UDP tunnel (Cmd 2, packet mode, vmess-protocol.md §13) to `target` on the picked
-  // server, for one destination of a SOCKS5 UDP association. Errors: as VmessStream::open.
+  // One destination of a SOCKS5 UDP association, as a packet-mode Stream: a Mux.Cool UDP
+  // sub-stream of the shared connection when the first server in the order has [server.mux] on
+  // (§14), else a VMess UDP tunnel (Cmd 2, §13) of its own. Errors: as VmessStream::open, or
+  // MuxPool::open.
   Result<std::unique_ptr<transport::Stream>> dial_udp(const TargetAddress& target,
                                                       transport::StreamHandler& handler) override;
 

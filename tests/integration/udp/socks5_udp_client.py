@@ -3,10 +3,11 @@
 suite and scripts/bench. Each mode prints one JSON object on stdout.
 
   dns     --proxy H:P --server H:P --name NAME     an A query; the answers and rcode
-  echo    --proxy H:P --count N --size S [--target-name NAME] [--window W]
+  echo    --proxy H:P --count N --size S [--target-name NAME] [--window W] [--targets T]
           N datagrams to a loopback UDP echo server this script runs (addressed as NAME, e.g.
           localhost, which the proxy's server resolves, instead of 127.0.0.1), at most W
-          outstanding; counts lost and corrupted ones and reports round-trip percentiles
+          outstanding; counts lost and corrupted ones and reports round-trip percentiles.
+          --targets T: T echo servers (T destinations of the one association), in turn
   sizes   --proxy H:P --sizes A,B,...   one datagram of each payload size: which came back
   fragment --proxy H:P   a datagram with FRAG 1, then a whole one: only the whole one is relayed
   pause   --proxy H:P --wait S   one datagram echoed, S seconds of silence, another one
@@ -108,21 +109,21 @@ def mode_dns(args):
 
 def mode_echo(args):
     proxy = host_port(args.proxy)
-    echo = EchoServer(args.echo_host)
-    target = (args.target_name or args.echo_host, echo.port)
+    echoes = [EchoServer(args.echo_host) for _ in range(args.targets)]
+    targets = [(args.target_name or args.echo_host, e.port) for e in echoes]
     s = proxied_socket(proxy, 0.05)
     sent_at = {}
     rtts = []
-    corrupted = duplicates = 0
+    corrupted = duplicates = wrong_source = 0
     next_seq = 0
     last_progress = time.monotonic()
     while True:
         while next_seq < args.count and len(sent_at) < args.window:
             sent_at[next_seq] = time.monotonic()
-            s.sendto(payload_for(next_seq, args.size), target)
+            s.sendto(payload_for(next_seq, args.size), targets[next_seq % len(targets)])
             next_seq += 1
         try:
-            data, _ = s.recvfrom(65535)
+            data, source = s.recvfrom(65535)
         except (socket.timeout, BlockingIOError):
             now = time.monotonic()
             # A datagram lost for this long will not come: forget it so the window moves on.
@@ -141,6 +142,8 @@ def mode_echo(args):
         if seq >= args.count or data != payload_for(seq, args.size):
             corrupted += 1
             continue
+        if source[1] != targets[seq % len(targets)][1]:
+            wrong_source += 1  # the reply names another destination than the one asked
         if seq not in sent_at:
             duplicates += 1  # or late, after it was counted lost
             continue
@@ -149,10 +152,13 @@ def mode_echo(args):
     rtts.sort()
     pct = lambda p: round(rtts[min(len(rtts) - 1, int(p * len(rtts)))], 3) if rtts else None
     result = {"sent": args.count, "size": args.size, "received": len(rtts),
-              "lost": args.count - len(rtts), "corrupted": corrupted, "late_or_duplicate": duplicates,
+              "lost": args.count - len(rtts), "corrupted": corrupted,
+              "wrong_source": wrong_source, "late_or_duplicate": duplicates,
               "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
-    echo.stop()
-    result["server_received"] = echo.received
+    for e in echoes:
+        e.stop()
+    result["server_received"] = sum(e.received for e in echoes)
+    result["per_target_received"] = [e.received for e in echoes]
     return result
 
 
@@ -270,6 +276,7 @@ def main():
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--window", type=int, default=16)
+    parser.add_argument("--targets", type=int, default=1)
     parser.add_argument("--loss-after", type=float, default=3.0)
     parser.add_argument("--wait", type=float, default=1.0)
     args = parser.parse_args()
