@@ -74,7 +74,11 @@ void Balancer::failed(size_t i, Millis now, std::string why) {
   s.last_failure = std::move(why);
   ++s.failures_in_a_row;
   if (s.down) {
-    // A retry after the back-off failed: wait twice as long before the next one.
+    // A retry after the back-off failed: wait twice as long before the next one. A failure
+    // before the retry was due is not one: tunnels that were already trying the server when it
+    // was marked down (16 sessions waiting on one Mux.Cool connection, say) fail just after, and
+    // would otherwise push the retry out to the max at once.
+    if (now < s.retry_at) return;
     s.backoff = std::min(s.backoff * 2, settings_.max_backoff);
     s.retry_at = now + s.backoff;
   } else if (s.failures_in_a_row >= settings_.failures_to_mark_down) {

@@ -5,13 +5,14 @@
 #include <utility>
 
 #include "vmlocal/log/log.hpp"
+#include "vmlocal/outbound/mux_connection.hpp"
 #include "vmlocal/outbound/vmess_stream.hpp"
 
 namespace vmlocal::outbound {
 
-// One server's try: the VmessStream and the handler it reports to, which tells the owner which
-// attempt spoke. Only the current attempt's data callbacks reach the tunnel; a given-up attempt
-// has been closed, so its only callback left is on_stream_closed.
+// One server's try: the VmessStream (or MuxSession) and the handler it reports to, which tells the
+// owner which attempt spoke. Only the current attempt's data callbacks reach the tunnel; a given-up
+// attempt has been closed, so its only callback left is on_stream_closed.
 class FailoverStream::Attempt final : public transport::StreamHandler {
  public:
   Attempt(FailoverStream& owner, size_t server) : owner_(owner), server_(server) {}
@@ -52,9 +53,7 @@ Result<std::unique_ptr<FailoverStream>> FailoverStream::open(
   std::unique_ptr<FailoverStream> stream(
       new FailoverStream(context, std::move(set), std::move(order), target, handler, command));
   auto attempt = std::make_unique<Attempt>(*stream, stream->order_.front());
-  auto opened = VmessStream::open(
-      context, stream->set_->servers[attempt->server()], target, *attempt, command,
-      stream->set_->warm.empty() ? nullptr : stream->set_->warm[attempt->server()]);
+  auto opened = stream->open_attempt(*attempt);
   if (!opened) return opened.error();
   attempt->set_stream(std::move(*opened));
   stream->current_ = std::move(attempt);
@@ -81,6 +80,18 @@ FailoverStream::~FailoverStream() {
 
 size_t FailoverStream::server() const {
   return order_[next_];
+}
+
+Result<std::unique_ptr<transport::Stream>> FailoverStream::open_attempt(Attempt& attempt) {
+  const std::shared_ptr<const ServerContext>& server = set_->servers[attempt.server()];
+  if (command_ == vmess::Command::kTcp && set_->mux != nullptr && server->settings.mux.enabled) {
+    return set_->mux->open(server, target_, attempt);
+  }
+  // Each server's attempt takes that server's warm connection, if it has one ready.
+  WarmPool* warm = set_->warm.empty() ? nullptr : set_->warm[attempt.server()];
+  auto opened = VmessStream::open(context_, server, target_, attempt, command_, warm);
+  if (!opened) return opened.error();
+  return std::unique_ptr<transport::Stream>(std::move(*opened));
 }
 
 void FailoverStream::connect() {
@@ -160,10 +171,7 @@ void FailoverStream::next_or_fail(const transport::Failure& failure) {
   while (next_ + 1 < order_.size()) {
     ++next_;
     auto attempt = std::make_unique<Attempt>(*this, order_[next_]);
-    // Each server's attempt takes that server's warm connection, if it has one ready.
-    WarmPool* warm = set_->warm.empty() ? nullptr : set_->warm[attempt->server()];
-    auto opened = VmessStream::open(context_, set_->servers[attempt->server()], target_, *attempt,
-                                    command_, warm);
+    auto opened = open_attempt(*attempt);
     if (!opened) {
       last = opened.error();
       tried_ += "; \"" + health.name(attempt->server()) + "\": " + last.message;
@@ -249,6 +257,10 @@ std::string_view FailoverStream::connect_stage() const {
   stage_ = "server \"" + set_->health->name(server()) +
            "\": " + std::string(current_->stream().connect_stage());
   return stage_;
+}
+
+std::string_view FailoverStream::route() const {
+  return current_ ? current_->stream().route() : std::string_view();
 }
 
 void FailoverStream::close(bool reset) {

@@ -42,6 +42,7 @@ Result<bool> ServerPool::configure(const config::Profile& profile) {
   set->attempt_timeout = std::max<Millis>(Millis(1'000), std::chrono::duration_cast<Millis>(share));
   for (const auto& server : set->servers)
     set->warm.push_back(warm_pool(server));
+  set->mux = &mux_;
   set_ = std::move(set);
   stop_unused_warm_pools();
   return true;
@@ -60,7 +61,8 @@ void ServerPool::start_checks(const config::Profile& profile, bool health_checks
     checks_.push_back(FailFast::start(context_, set_->servers[i], ProbeRecord{health_.get(), i},
                                       options, probes, probes && profile.probe.url_set));
   }
-  if (health_checks && health_->probes_enabled()) {
+  // url = "" turns every probe off, the health checks too (they would fetch an empty URL).
+  if (health_checks && probes && health_->probes_enabled()) {
     health_checker_ = HealthChecker::start(context_, set_, options, health_->probe_interval());
   }
 }
@@ -93,10 +95,9 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
                      " refuses us (a probe got no response; see the warning above): failing at "
                      "once"};
   }
-  // Mux.Cool: the session joins a shared connection to the first server in the order (no
-  // per-tunnel failover: the connection is dialled once for many tunnels).
-  const std::shared_ptr<const ServerContext>& first = set_->servers[order.front()];
-  if (first->settings.mux.enabled) return mux_.open(first, target, handler);
+  // Each attempt on a server with [server.mux] on is a session of a shared connection
+  // (FailoverStream::open_attempt); a connection that fails while connecting sends each of its
+  // sessions on to the next server.
   auto made = FailoverStream::open(context_, set_, std::move(order), target, handler);
   if (!made) return made.error();
   return std::unique_ptr<transport::Stream>(std::move(*made));

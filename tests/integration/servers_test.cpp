@@ -35,16 +35,6 @@ Socket open_echo_tunnel(const VmessLocal& local, const EchoServer& echo, Deadlin
   return std::move(r.socket);
 }
 
-// v2ray started again with the config it had, on the same port.
-Process restart_v2ray(TempDir& dir, const V2rayServer& server) {
-  Process restarted({v2ray_binary().string(), "-config", server.config_path().string()},
-                    dir.file("v2ray-restarted.log"));
-  const auto deadline = Deadline::after(15s);
-  REQUIRE(restarted.wait_for_log("started", deadline));
-  wait_until_accepting(server.endpoint(), restarted, deadline);
-  return restarted;
-}
-
 }  // namespace
 
 TEST_SUITE("servers") {

@@ -74,6 +74,25 @@ TEST_CASE("balancer: a down server is retried after its back-off, which doubles 
   CHECK(b.take_choice_change(Millis(14'001)) == 0u);  // taken back, said once
 }
 
+TEST_CASE(
+    "balancer: failures of tunnels already under way when a server is marked down do not double "
+    "its back-off") {
+  Balancer b(settings(), 2);
+  // 16 tunnels waiting on one dead connection fail together: the 2nd marks it down.
+  for (int i = 0; i < 16; ++i)
+    b.record_failure(0, Millis(1'000 + i), "refused");
+  CHECK(b.state(0).down);
+  CHECK(b.state(0).failures_in_a_row == 16u);
+  CHECK(b.state(0).backoff == Millis(2'000));
+  CHECK(b.state(0).retry_at == Millis(3'001));  // 2 s after the failure that marked it
+  CHECK(b.order(Millis(3'001)) == Order{0, 1});
+  // The retry fails (doubles), and so do tunnels that tried with it (they do not).
+  b.record_failure(0, Millis(3'050), "refused");
+  b.record_failure(0, Millis(3'060), "refused");
+  CHECK(b.state(0).backoff == Millis(4'000));
+  CHECK(b.state(0).retry_at == Millis(7'050));
+}
+
 TEST_CASE("balancer: with every server down, the soonest due is tried first") {
   Balancer b(settings(), 3);
   for (size_t i : {2, 0, 1}) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/fake_vmess_server.hpp"
@@ -121,6 +122,39 @@ uint8_t echo_once(uint16_t proxy_port) {
   return 0;
 }
 
+// echo_once from `n` apps at the same time: each one's problem, empty when it was answered
+// with success and got its echo (no doctest assertion off the main thread).
+std::vector<std::string> echo_at_once(uint16_t proxy_port, int n) {
+  std::vector<std::string> problems(static_cast<size_t>(n));
+  std::vector<std::thread> apps;
+  for (int i = 0; i < n; ++i) {
+    apps.emplace_back([&, i] {
+      try {
+        test::BlockingClient app(proxy_port);
+        const uint8_t reply = app.socks_connect(9);
+        if (reply != 0) {
+          problems[i] = "SOCKS reply " + std::to_string(reply);
+          return;
+        }
+        app.send_all(as_bytes("ping"));
+        uint8_t got[4] = {};
+        size_t have = 0;
+        while (have < 4) {
+          const size_t k = app.receive(got + have, 4 - have);
+          if (k == 0) break;
+          have += k;
+        }
+        if (std::string(reinterpret_cast<char*>(got), have) != "ping") problems[i] = "no echo";
+      } catch (const std::exception& e) {
+        problems[i] = e.what();
+      }
+    });
+  }
+  for (auto& app : apps)
+    app.join();
+  return problems;
+}
+
 }  // namespace
 
 TEST_CASE("failover: a refused first server is skipped before the app's answer, marked down once") {
@@ -185,4 +219,87 @@ TEST_CASE(
   CHECK(took >= 900ms);  // it did wait for the first server
   CHECK(took < 5s);      // and did not wait for the whole connect timeout on it... generously
   CHECK(live.requests_decoded() == 1);
+}
+
+TEST_CASE(
+    "failover: a refused first server with [server.mux] on: every tunnel waiting on its Mux.Cool "
+    "connection goes on to the next server (without mux) before the app's answer") {
+  LogCapture captured;
+  const vmess::Account account = fresh_account();
+  test::FakeVmessServer live(account, test::FakeScript::kEcho);
+  config::Profile profile;
+  profile.servers = {server("dead", closed_port(), account), server("live", live.port(), account)};
+  profile.servers[0].mux.enabled = true;
+  profile.servers[0].mux.concurrency = 4;  // 8 apps: two connections to the dead server
+  profile.probe.interval = 0ms;  // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
+  test::InProcessProxy proxy(profile);
+
+  const std::vector<std::string> problems = echo_at_once(proxy.port(), 8);
+  INFO(captured.all());
+  for (size_t i = 0; i < problems.size(); ++i) {
+    CAPTURE(i);
+    CHECK(problems[i] == "");
+  }
+  CHECK(live.requests_decoded() == 8);
+  CHECK(captured.count(
+            R"(server "dead" marked down after 2 failures in a row (last: upstream connect )") ==
+        1);
+  CHECK(captured.count(R"(servers: new tunnels now go to "live")") == 1);
+  // Marked down: the next tunnel goes to the live server first, answered as before.
+  CHECK(echo_once(proxy.port()) == 0x00);
+  CHECK(live.requests_decoded() == 9);
+}
+
+TEST_CASE(
+    "failover: a [server.mux] server that stalls in the handshake is given up after its share "
+    "of the connect timeout") {
+  LogCapture captured;
+  const vmess::Account account = fresh_account();
+  SilentListener stalled;
+  test::FakeVmessServer live(account, test::FakeScript::kEcho);
+  config::Profile profile;
+  profile.servers = {server("stalled", stalled.port(), account),
+                     server("live", live.port(), account)};
+  profile.servers[0].mux.enabled = true;
+  profile.servers[0].tls.emplace();  // TCP connects; the TLS handshake never gets an answer
+  profile.servers[0].tls->insecure = true;
+  profile.timeouts.connect = 2s;  // 1 s for the first of two servers
+  profile.probe.interval = 0ms;   // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
+  test::InProcessProxy proxy(profile);
+
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::string> problems = echo_at_once(proxy.port(), 3);
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO(captured.all());
+  for (size_t i = 0; i < problems.size(); ++i) {
+    CAPTURE(i);
+    CHECK(problems[i] == "");
+  }
+  CHECK(took >= 900ms);  // they did wait for the first server
+  CHECK(took < 5s);      // and not for the whole connect timeout on it... generously
+  CHECK(live.requests_decoded() == 3);
+  CHECK(captured.count(R"(server "stalled" marked down after 2 failures in a row (last: no )") ==
+        1);
+}
+
+TEST_CASE("failover: probe url = \"\" turns the health checks off too (no probe of an empty URL)") {
+  LogCapture captured;
+  log::set_level(log::Level::kDebug);  // each health check's result is logged at debug
+  const vmess::Account account = fresh_account();
+  test::FakeVmessServer a(account, test::FakeScript::kEcho);
+  test::FakeVmessServer b(account, test::FakeScript::kEcho);
+  config::Profile profile;
+  profile.servers = {server("a", a.port(), account), server("b", b.port(), account)};
+  profile.probe.url.clear();  // url = ""; the interval keeps its default
+  profile.probe.url_set = true;
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
+  test::InProcessProxy proxy(profile);
+  CHECK(echo_once(proxy.port()) == 0x00);  // the proxy runs
+  std::this_thread::sleep_for(500ms);      // a health check round would have gone at start
+  INFO(captured.all());
+  CHECK(captured.count("health check through") == 0);
+  CHECK(a.requests_decoded() == 1);  // the tunnel's only
+  CHECK(b.requests_decoded() == 0);
 }

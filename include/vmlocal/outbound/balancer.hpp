@@ -5,8 +5,9 @@
 // Health comes from two sources: tunnels (their upstream stack connected, or failed at DNS,
 // TCP, TLS or WebSocket) and probes (a VMess request through the server, timed to its answer).
 // A server is marked down after `failures_to_mark_down` failures in a row; while down it is
-// tried only after its back-off (first_backoff, doubling to max_backoff), or when every other
-// server is down too, and the first success brings it back.
+// tried only after its back-off (first_backoff, doubling to max_backoff each time a retry once
+// due fails; failures of tunnels that were trying it already do not double it), or when every
+// other server is down too, and the first success brings it back.
 //
 // Strategies ([balancer] strategy):
 //  - "first": the servers that are up, in profile order.

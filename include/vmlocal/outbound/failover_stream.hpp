@@ -1,14 +1,19 @@
 // The stream ServerPool::dial returns: one tunnel's way to the servers, trying them in the
-// order the shared ServerHealth gives until one connects. Each attempt is a VmessStream; when
-// one fails before its stack is ready — at DNS, TCP, TLS or the WebSocket upgrade, or by
-// taking longer than its share of the connect timeout — it is closed and the next server is
-// dialled, so the app is answered only once a server works, and never sees a dead one. The
-// tunnel sees one stream: it does not know how many attempts there were.
+// order the shared ServerHealth gives until one connects. Each attempt is a VmessStream, or, on
+// a server with [server.mux] on, a Mux.Cool session (MuxSession, which joins or opens a shared
+// MuxConnection from the loop's MuxPool). When an attempt fails before its stack is ready — at
+// DNS, TCP, TLS or the WebSocket upgrade (for a session: its mux connection failed while
+// connecting), or by taking longer than its share of the connect timeout — it is closed and the
+// next server is dialled, mux or not, so the app is answered only once a server works, and never
+// sees a dead one. The tunnel sees one stream: it does not know how many attempts there were.
+// The sessions waiting on one mux connection that fails are each told, and each fails over on
+// its own; the failed connection takes no new sessions (MuxPool opens a fresh one).
 //
 // After the stack is ready (on_stream_connected reached the tunnel, and the app got its reply)
-// nothing is retried: the VMess request has gone, and a failure from then on may be the
-// target's. Every attempt's outcome goes to ServerHealth (marking servers down and up), and the
-// bytes and tunnels to the server's counters.
+// nothing is retried: the VMess request has gone (for a session: its New frame), and a failure
+// from then on may be the target's; a mux connection that dies fails every session on it. Every
+// attempt's outcome goes to ServerHealth (marking servers down and up), and the bytes and
+// tunnels to the server's counters.
 //
 // Lifetime: owned by the handler (the tunnel). Attempts that were given up are closed at once
 // (reset) and kept until their close callbacks; on_stream_closed() comes once every attempt and
@@ -30,6 +35,8 @@
 
 namespace vmlocal::outbound {
 
+class MuxPool;
+
 // The servers of one configuration, as a tunnel pins them.
 struct ServerSet {
   std::vector<std::shared_ptr<const ServerContext>> servers;
@@ -42,13 +49,17 @@ struct ServerSet {
   // none. Owned by the ServerPool, which keeps every pool it made until it is destroyed, so a
   // tunnel pinning an older set after a reload finds a stopped pool (take() gives nothing).
   std::vector<WarmPool*> warm;
+  // The Mux.Cool connections of this loop, for the servers with [server.mux] on; null: every
+  // attempt is a VmessStream. Owned by the ServerPool, which outlives its tunnels.
+  MuxPool* mux = nullptr;
 };
 
 class FailoverStream final : public transport::Stream {
  public:
   // Opens the first attempt (in `order`, which must not be empty) at once, so a target VMess
   // cannot carry fails here as VmessStream::open does (kUnreachable), before any traffic.
-  // `command`: each attempt's VmessStream command (kTcp, or kUdp for one UDP destination).
+  // `command`: each attempt's VmessStream command (kTcp, or kUdp for one UDP destination, which
+  // never rides Mux.Cool here). With kTcp, a server with [server.mux] on gets a MuxSession.
   static Result<std::unique_ptr<FailoverStream>> open(
       OutboundContext& context, std::shared_ptr<const ServerSet> set, std::vector<size_t> order,
       const TargetAddress& target, transport::StreamHandler& handler,
@@ -65,6 +76,7 @@ class FailoverStream final : public transport::Stream {
   void close(bool reset) override;
   const transport::Failure& failure() const override;
   std::string_view connect_stage() const override;
+  std::string_view route() const override;
   size_t max_write_size() const override;
   void release_views() override;
 
@@ -86,6 +98,9 @@ class FailoverStream final : public transport::Stream {
   bool attempt_views(uv_buf_t* views, size_t count);
   void attempt_read(size_t n);
 
+  // The stream of an attempt on `attempt.server()`: a Mux.Cool session when that server has
+  // [server.mux] on (and the command is kTcp), else a VmessStream. Errors: as VmessStream::open.
+  Result<std::unique_ptr<transport::Stream>> open_attempt(Attempt& attempt);
   // Starts the attempt at order_[next_] once it is open; false when none could be opened.
   void start_current();
   // Gives up on the current attempt and dials the next server, or fails the stream.

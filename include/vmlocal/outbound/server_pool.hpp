@@ -1,7 +1,9 @@
 // The servers new tunnels may use, per event loop, and the choice among them: dial() returns a
 // FailoverStream that tries the servers in the order the shared ServerHealth gives (health,
-// [balancer] strategy) until one connects. A server the fail-fast check marked as refusing us is
-// skipped; when every server is, the tunnel fails at once (kRefusedLogin).
+// [balancer] strategy) until one connects — each attempt on a server with [server.mux] on a
+// session of this loop's MuxPool, so a dead mux server is failed over like any other before the
+// app is answered. A server the fail-fast check marked as refusing us is skipped; when every
+// server is, the tunnel fails at once (kRefusedLogin).
 #pragma once
 
 #include <map>
@@ -80,7 +82,7 @@ class ServerPool final : public Dialer, public UdpDialer {
   void stop_unused_warm_pools();
 
   OutboundContext context_;
-  MuxPool mux_;  // [server.mux] on: tunnels are sessions of shared connections
+  MuxPool mux_;  // [server.mux] on: attempts are sessions of shared connections (ServerSet::mux)
   std::shared_ptr<ServerHealth> shared_health_;
   std::shared_ptr<ServerHealth> health_;
   std::shared_ptr<const ServerSet> set_;

@@ -200,4 +200,15 @@ Socks5Client V2rayServer::socks_client() const {
   return Socks5Client(endpoint_, options);
 }
 
+Process restart_v2ray(TempDir& dir, const V2rayServer& server) {
+  Process restarted({v2ray_binary().string(), "-config", server.config_path().string()},
+                    dir.file("v2ray-restarted.log"));
+  const auto deadline = Deadline::after(std::chrono::seconds(15));
+  if (!restarted.wait_for_log("started", deadline)) {
+    throw std::runtime_error("v2ray did not start again:\n" + restarted.log_text());
+  }
+  wait_until_accepting(server.endpoint(), restarted, deadline);
+  return restarted;
+}
+
 }  // namespace vmlocal::itest

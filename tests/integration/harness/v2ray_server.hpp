@@ -89,6 +89,11 @@ nlohmann::json loopback_only_config();
 // Empty when `config` relays only to loopback in that way; else what is wrong with it.
 std::string check_loopback_only(const nlohmann::json& config);
 
+// `server` started again (after a test killed it) with the config it had, on the same port,
+// logging to `dir`/v2ray-restarted.log; returns once it accepts. Throws when it does not start
+// within 15 s.
+Process restart_v2ray(TempDir& dir, const V2rayServer& server);
+
 // $V2RAY_BIN if set, else v2ray from PATH.
 std::filesystem::path v2ray_binary();
 

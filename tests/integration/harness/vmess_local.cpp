@@ -105,6 +105,9 @@ std::string VmessLocalProfile::to_toml() const {
   if (warm) t += "warm = " + std::to_string(*warm) + "\n";
   if (warm_max_age) t += "warm_max_age = " + seconds(*warm_max_age) + "\n";
   if (!clock_offset.empty()) t += "clock_offset = " + clock_offset + "\n";
+  if (mux)
+    t +=
+        more_servers.empty() ? "[server.mux]\nenabled = true\n" : "[servers.mux]\nenabled = true\n";
   for (const Server& more : more_servers) {
     t += "\n[[servers]]\n";
     if (!more.name.empty()) t += "name = " + toml_string(more.name) + "\n";
@@ -112,6 +115,7 @@ std::string VmessLocalProfile::to_toml() const {
     t += "port = " + std::to_string(more.port) + "\n";
     t += "uuid = " + toml_string(more.uuid) + "\n";
     t += "security = " + toml_string(more.security) + "\n";
+    if (more.mux) t += "[servers.mux]\nenabled = true\n";
   }
   if (!route_private.empty()) t += "\n[route]\nprivate = " + toml_string(route_private) + "\n";
   t += "\n[timeouts]\n";

@@ -48,9 +48,13 @@ struct VmessLocalProfile {
     std::uint16_t port = 0;
     std::string uuid;
     std::string security = "aes-128-gcm";
+    bool mux = false;  // [servers.mux] enabled = true
     static Server for_server(const V2rayServer& server, std::string name = {});
   };
   std::string server_name;  // [server] name; empty: not written
+  // [server.mux] enabled = true ([servers.mux] with more_servers) for the server above; a test
+  // that needs other [server.mux] keys writes the table in extra_toml instead.
+  bool mux = false;
   std::vector<Server> more_servers;
 
   std::chrono::milliseconds handshake_timeout{10'000};
