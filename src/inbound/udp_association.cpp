@@ -140,6 +140,14 @@ void UdpAssociation::close_destination(std::string key, const std::string& why) 
   outbound::VmessUdpSession* session = it->second.session;
   destinations_.erase(it);
   expiry_.forget(key);
+  if (session->dropped_too_large() > 0) {
+    // Counted as sent when queued: now as dropped instead.
+    drops_.too_large += session->dropped_too_large();
+    datagrams_up_ -= std::min(datagrams_up_, session->dropped_too_large());
+    log::debug("udp ", name_, " -> ", key, ": ", session->dropped_too_large(),
+               " datagram(s) queued while connecting were over the limit of the server it failed "
+               "over to, and dropped");
+  }
   log::debug("udp ", name_, " -> ", key, ": ", session->datagrams_up(), " datagrams up, ",
              session->datagrams_down(), " down, ", why);
   session->close();

@@ -84,8 +84,11 @@ size_t FailoverStream::server() const {
 
 Result<std::unique_ptr<transport::Stream>> FailoverStream::open_attempt(Attempt& attempt) {
   const std::shared_ptr<const ServerContext>& server = set_->servers[attempt.server()];
-  if (command_ == vmess::Command::kTcp && set_->mux != nullptr && server->settings.mux.enabled) {
-    return set_->mux->open(server, target_, attempt);
+  if (set_->mux != nullptr && server->settings.mux.enabled) {
+    // A UDP destination is a packet-mode sub-stream (mux_session.hpp), a TCP target a stream.
+    return set_->mux->open(
+        server, target_, attempt,
+        command_ == vmess::Command::kUdp ? mux::Network::kUdp : mux::Network::kTcp);
   }
   // Each server's attempt takes that server's warm connection, if it has one ready.
   WarmPool* warm = set_->warm.empty() ? nullptr : set_->warm[attempt.server()];

@@ -105,20 +105,16 @@ Result<std::unique_ptr<transport::Stream>> ServerPool::dial(const TargetAddress&
 
 Result<std::unique_ptr<transport::Stream>> ServerPool::dial_udp(const TargetAddress& target,
                                                                 transport::StreamHandler& handler) {
-  // As dial(): a server that refuses us is not tried.
+  // As dial(): a server that refuses us is not tried, and the servers are tried in order until
+  // one connects (FailoverStream). On a server with [server.mux] on the destination is a UDP
+  // sub-stream of its shared connection (mux_session.hpp), where any security will do: each
+  // datagram is a frame of its own. Without mux it is a VMess UDP connection of its own, which
+  // needs a body with chunks (security "zero" cannot keep datagrams apart, §13).
   std::vector<size_t> order = health_->order();
-  std::erase_if(order, [&](size_t i) { return set_->servers[i]->state->refusing(); });
-  // Mux.Cool on the first server: the destination is a UDP sub-stream of its shared connection
-  // (mux_session.hpp), as TCP tunnels are. Any security will do there: each datagram is a frame
-  // of its own, so the body need not keep datagrams apart.
-  if (!order.empty()) {
-    const std::shared_ptr<const ServerContext>& first = set_->servers[order.front()];
-    if (first->settings.mux.enabled) return mux_.open(first, target, handler, mux::Network::kUdp);
-  }
-  // Otherwise each destination is a VMess UDP connection of its own, among the servers whose
-  // body has chunks (security "zero" cannot keep datagrams apart, §13).
   std::erase_if(order, [&](size_t i) {
-    return set_->servers[i]->settings.security == vmess::Security::kZero;
+    const ServerContext& server = *set_->servers[i];
+    return server.state->refusing() ||
+           (server.settings.security == vmess::Security::kZero && !server.settings.mux.enabled);
   });
   if (order.empty()) {
     return Error{ErrorKind::kRefusedLogin,

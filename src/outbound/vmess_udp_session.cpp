@@ -75,6 +75,15 @@ void VmessUdpSession::release_budget() {
 void VmessUdpSession::on_stream_connected() {
   if (closing_) return;
   connected_ = true;
+  // The limit send() checked queued datagrams against was the first server's; failing over may
+  // have landed on one with a smaller limit (2048 B per datagram over Mux.Cool, one packet chunk
+  // for the security otherwise, §13). What no longer fits is dropped, never split.
+  const size_t limit = max_datagram();
+  const size_t before = queue_.size();
+  std::erase_if(queue_, [limit](const std::vector<uint8_t>& d) { return d.size() > limit; });
+  const size_t dropped = before - queue_.size();
+  budget_.queued -= dropped;
+  dropped_too_large_ += dropped;
   stream_->read_start();
   pump();
 }

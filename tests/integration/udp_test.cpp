@@ -5,6 +5,7 @@
 // destinations are UDP sub-streams of one shared Mux.Cool connection instead (MuxRelay). Every
 // datagram stays on loopback: the harness's v2ray relays only there.
 #include <doctest/doctest.h>
+#include <signal.h>
 
 #include <nlohmann/json.hpp>
 
@@ -105,6 +106,52 @@ struct MuxRelay {
                                      local.socks_endpoint().to_string()};
     args.insert(args.end(), extra.begin(), extra.end());
     CommandResult r = run_command(args, deadline);
+    INFO(r.describe());
+    INFO(local.log_text());
+    REQUIRE(r.success());
+    return json::parse(r.out);
+  }
+};
+
+// A v2ray server that is dead from the start: its port refuses connections.
+V2rayServer dead_server(TempDir& dir) {
+  V2rayServer server = V2rayServer::vmess(dir);
+  server.process().signal(SIGKILL);
+  server.process().wait_exit(Deadline::after(10s));
+  return server;
+}
+
+// Two servers, the first with [server.mux] on and dead, the second answering (with or without
+// mux), strategy "first": each destination's attempt on the first fails at TCP and it goes on to
+// the second (FailoverStream), before a datagram is lost.
+struct FailoverRelay {
+  TempDir dir;
+  V2rayServer first;
+  V2rayServer second;
+  VmessLocal local;
+
+  explicit FailoverRelay(bool second_mux)
+      : first(dead_server(dir)),
+        second(V2rayServer::vmess(dir, {}, Relay::with_access_log())),
+        local(dir, profile_for(first, second, second_mux)) {}
+
+  static VmessLocalProfile profile_for(const V2rayServer& first, const V2rayServer& second,
+                                       bool second_mux) {
+    VmessLocalProfile p = Relay::profile_for(first, 1, "aes-128-gcm", "proxy", "30");
+    p.server_name = "first";
+    p.mux = true;
+    auto more = VmessLocalProfile::Server::for_server(second, "second");
+    more.mux = second_mux;
+    p.more_servers = {more};
+    p.extra_toml = "[balancer]\nstrategy = \"first\"\n";
+    return p;
+  }
+
+  json run(const std::string& mode, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {kPython, kClient, mode, "--proxy",
+                                     local.socks_endpoint().to_string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CommandResult r = run_command(args, Deadline::after(120s));
     INFO(r.describe());
     INFO(local.log_text());
     REQUIRE(r.success());
@@ -443,5 +490,35 @@ TEST_SUITE("udp") {
     CHECK(out["corrupted"] == 0);
     CHECK(out["received"].get<int>() >= 198);
     CHECK(relay.local.log_text().find("opening a Mux.Cool UDP sub-stream") != std::string::npos);
+  }
+
+  TEST_CASE(
+      "[server.mux] failover: the first mux server refuses; a UDP destination's sub-stream goes "
+      "on to the second's Mux.Cool connection and every datagram is echoed") {
+    FailoverRelay relay(true);
+    const json out = relay.run("echo", {"--count", "200", "--size", "1200", "--window", "8"});
+    MESSAGE("200 x 1200 B with the first server dead: " << out.dump());
+    CHECK(out["corrupted"] == 0);
+    CHECK(out["wrong_source"] == 0);
+    CHECK(out["received"].get<int>() >= 198);
+    const std::string log = relay.local.log_text();
+    CHECK(log.find("no server to send it to") == std::string::npos);
+    CHECK(relay.second.log_text().find("accepted udp:127.0.0.1:") != std::string::npos);
+  }
+
+  TEST_CASE(
+      "[server.mux] failover to a server without mux: datagrams go as a VMess UDP tunnel; one "
+      "queued while connecting that is over the second's limit is dropped, not split") {
+    FailoverRelay relay(false);
+    // 2000 B fits Mux.Cool's 2048 (the first server's limit, checked when it was queued) but
+    // not one aes-128-gcm packet chunk (1967, the second's, §13).
+    const json out = relay.run("sizes", {"--sizes", "2000,1200,1500"});
+    CHECK(out["echoed"]["2000"] == false);
+    CHECK(out["echoed"]["1200"] == true);
+    CHECK(out["echoed"]["1500"] == true);
+    CHECK(out["server_received"] == 2);
+    REQUIRE(relay.local.wait_for_log("over the limit of the server it failed over to",
+                                     Deadline::after(40s)));
+    CHECK(relay.second.log_text().find("accepted udp:127.0.0.1:") != std::string::npos);
   }
 }

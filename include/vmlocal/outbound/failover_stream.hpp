@@ -58,8 +58,8 @@ class FailoverStream final : public transport::Stream {
  public:
   // Opens the first attempt (in `order`, which must not be empty) at once, so a target VMess
   // cannot carry fails here as VmessStream::open does (kUnreachable), before any traffic.
-  // `command`: each attempt's VmessStream command (kTcp, or kUdp for one UDP destination, which
-  // never rides Mux.Cool here). With kTcp, a server with [server.mux] on gets a MuxSession.
+  // `command`: each attempt's VmessStream command (kTcp, or kUdp for one UDP destination). A
+  // server with [server.mux] on gets a MuxSession instead (a packet-mode one for kUdp).
   static Result<std::unique_ptr<FailoverStream>> open(
       OutboundContext& context, std::shared_ptr<const ServerSet> set, std::vector<size_t> order,
       const TargetAddress& target, transport::StreamHandler& handler,

@@ -63,10 +63,10 @@ class ServerPool final : public Dialer, public UdpDialer {
   Result<std::unique_ptr<transport::Stream>> dial(const TargetAddress& target,
                                                   transport::StreamHandler& handler) override;
 
-  // One destination of a SOCKS5 UDP association, as a packet-mode Stream: a Mux.Cool UDP
-  // sub-stream of the shared connection when the first server in the order has [server.mux] on
-  // (§14), else a VMess UDP tunnel (Cmd 2, §13) of its own. Errors: as VmessStream::open, or
-  // MuxPool::open.
+  // One destination of a SOCKS5 UDP association, as a packet-mode Stream that fails over like
+  // dial()'s: on each server tried, a Mux.Cool UDP sub-stream of its shared connection when it
+  // has [server.mux] on (§14), else a VMess UDP tunnel (Cmd 2, §13) of its own. Servers with
+  // security "zero" are left out unless mux is on. Errors: as FailoverStream::open.
   Result<std::unique_ptr<transport::Stream>> dial_udp(const TargetAddress& target,
                                                       transport::StreamHandler& handler) override;
 

@@ -77,6 +77,8 @@ class VmessUdpSession final : private transport::StreamHandler {
   std::string_view route() const { return stream_->route(); }
   uint64_t datagrams_up() const { return datagrams_up_; }
   uint64_t datagrams_down() const { return datagrams_down_; }
+  // Queued before the tunnel was up and over the limit of the server it reached (a failover).
+  uint64_t dropped_too_large() const { return dropped_too_large_; }
 
   // Ends the tunnel (the END chunk when nothing is in flight, then a graceful close) and frees
   // the session once the stream has closed. Idempotent.
@@ -112,6 +114,7 @@ class VmessUdpSession final : private transport::StreamHandler {
   bool closing_ = false;
   uint64_t datagrams_up_ = 0;
   uint64_t datagrams_down_ = 0;
+  uint64_t dropped_too_large_ = 0;
 };
 
 }  // namespace vmlocal::outbound
