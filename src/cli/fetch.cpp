@@ -111,6 +111,11 @@ std::variant<std::string, std::string> fetch_url(const std::string& url) {
   api->easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
   api->easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
   api->easy_setopt(handle, CURLOPT_TIMEOUT, 30L);
+  // A provider that accepts and then says nothing is given up after 10 s, not 30: the proxy's
+  // start (and a reload) waits for this.
+  api->easy_setopt(handle, CURLOPT_CONNECTTIMEOUT, 10L);
+  api->easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  api->easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, 10L);
   api->easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   api->easy_setopt(handle, CURLOPT_USERAGENT, "vmess-local");
   api->easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
@@ -127,6 +132,10 @@ std::variant<std::string, std::string> fetch_url(const std::string& url) {
   }
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     return Result(std::in_place_index<1>, "the fetch was cancelled: vmess-local is stopping");
+  }
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return Result(std::in_place_index<1>,
+                  "no answer: nothing came for 10 s, or the whole fetch took over 30 s");
   }
   if (rc != CURLE_OK) {
     return Result(std::in_place_index<1>, error[0] != '\0' ? error : api->easy_strerror(rc));

@@ -6,8 +6,9 @@
 
 namespace vmlocal::cli {
 
-// The body of a 2xx answer, or why there is none. Follows up to 5 redirects, gives up after
-// 30 s, refuses more than 8 MiB, verifies certificates; honours http_proxy/https_proxy.
+// The body of a 2xx answer, or why there is none. Follows up to 5 redirects, gives up when
+// nothing came for 10 s (connecting included) or after 30 s in all, refuses more than 8 MiB,
+// verifies certificates; honours http_proxy/https_proxy.
 std::variant<std::string, std::string> fetch_url(const std::string& url);
 
 // Makes every fetch in flight, and every later one, give up within about a second ("the fetch

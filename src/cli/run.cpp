@@ -14,16 +14,38 @@
 #include "profile_source.hpp"
 #include "run_profile.hpp"
 #include "vmlocal/crypto/random.hpp"
+#include "vmlocal/log/log.hpp"
 #include "vmlocal/platform/allocator.hpp"
 #include "vmlocal/platform/descriptor_limit.hpp"
 #include "vmlocal/runtime/runtime.hpp"
 
 namespace vmlocal::cli {
+namespace {
+
+// SIGINT/SIGTERM while the profile loads (its subscription fetch may wait up to 10 s): a clean
+// stop, as once running, instead of the default action's silent exit 143. Only async-signal-safe
+// work here: a flag and the fetch's cancel flag.
+volatile std::sig_atomic_t stop_signal = 0;
+
+void on_stop_while_loading(int signum) {
+  stop_signal = signum;
+  cancel_fetches();
+}
+
+}  // namespace
 
 int run_proxy(const ProfileOptions& options) {
   std::string path;
   ProfileParts parts;
+  std::signal(SIGINT, on_stop_while_loading);
+  std::signal(SIGTERM, on_stop_while_loading);
   auto profile = load_profile_for(options, &path, &parts);
+  if (stop_signal != 0) {
+    log::info("stopping (", stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+              ") before the proxy started");
+    return kExitOk;
+  }
+  // From here the event loop's signal handling takes over (runtime::run_proxy).
   if (!profile) return kExitUsage;
   runtime::RunOptions run;
   run.stats_interval = std::chrono::seconds(options.stats_interval);

@@ -565,4 +565,44 @@ TEST_SUITE("reload") {
     // libcurl asks whether to go on about once a second; 5 s leaves room for a loaded machine.
     CHECK(took < 5s);
   }
+
+  TEST_CASE(
+      "reload: a subscription server that never answers holds the start 10 s, not 30, and says "
+      "so; SIGTERM meanwhile is a clean stop") {
+    TempDir dir;
+    V2rayServer a = V2rayServer::vmess(dir);
+    SubscriptionServer provider;
+    provider.hang(true);
+    const Endpoint listen{"127.0.0.1", free_port()};
+    // Servers of its own, so the proxy goes on with them when the fetch gives up.
+    VmessLocalProfile own = VmessLocalProfile::for_server(a);
+    own.listen = {listen};
+    own.extra_toml = "[subscription]\nurl = \"" + provider.url("/sub") + "\"\n";
+    {
+      Process local = launch_vmess_local(dir, own.to_toml(), {}, "hang-start");
+      INFO(local.log_text());
+      // The line comes before the wait, so a user sees what the start is waiting for.
+      REQUIRE(local.wait_for_log("INFO  fetching subscription http://", Deadline::after(10s)));
+      const auto asked = std::chrono::steady_clock::now();
+      wait_until_accepting(listen, local, Deadline::after(25s));
+      const auto waited = std::chrono::steady_clock::now() - asked;
+      CHECK(waited > 8s);   // the provider's 10 s, from a little after the line
+      CHECK(waited < 20s);  // libcurl's whole-fetch limit is 30 s
+      CHECK(local.log_text().find("nothing came for 10 s") != std::string::npos);
+      CHECK(local.log_text().find("going on with the profile's own servers") != std::string::npos);
+      local.signal(SIGTERM);
+      REQUIRE(local.wait_exit(Deadline::after(20s)).has_value());
+    }
+    {
+      Process local = launch_vmess_local(dir, own.to_toml(), {}, "hang-stop");
+      INFO(local.log_text());
+      REQUIRE(local.wait_for_log("INFO  fetching subscription http://", Deadline::after(10s)));
+      local.signal(SIGTERM);
+      const auto status = local.wait_exit(Deadline::after(5s));
+      REQUIRE(status.has_value());
+      CHECK_MESSAGE(status->success(), status->describe());  // not the default action's 143
+      CHECK(local.log_text().find("stopping (SIGTERM) before the proxy started") !=
+            std::string::npos);
+    }
+  }
 }
