@@ -26,8 +26,10 @@ void print_summary(const std::string& path, const config::Profile& profile) {
                   static_cast<unsigned>(server.alter_id));
     servers += line;
   }
-  std::printf("%s: OK (listen %s, UDP %s; %s)\n", path.c_str(), listen.c_str(),
-              config::udp_enabled(profile) ? "on" : "off", servers.c_str());
+  const std::string udp =
+      config::udp_enabled(profile) ? "on" : "off: " + config::udp_off_reason(profile);
+  std::printf("%s: OK (listen %s, UDP %s; %s)\n", path.c_str(), listen.c_str(), udp.c_str(),
+              servers.c_str());
 }
 
 }  // namespace

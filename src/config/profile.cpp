@@ -204,6 +204,16 @@ bool carries_datagrams(const Profile::Server& server) {
   return server.security != vmess::Security::kZero || server.mux.enabled;
 }
 
+std::string udp_off_reason(const Profile& profile) {
+  if (!profile.local.udp) return "[local] udp = false";
+  if (!profile.local.protocols.socks5) return "SOCKS5 is not in [local] protocols";
+  if (!std::any_of(profile.servers.begin(), profile.servers.end(), carries_datagrams)) {
+    return std::string(profile.servers.size() > 1 ? "every server has" : "the server has") +
+           " security \"zero\" without [server.mux], which cannot keep datagrams apart";
+  }
+  return {};
+}
+
 bool udp_enabled(const Profile& profile) {
   return profile.local.udp && profile.local.protocols.socks5 &&
          std::any_of(profile.servers.begin(), profile.servers.end(), carries_datagrams);

@@ -169,7 +169,8 @@ size_t HandshakeParser::scan_request() {
     case Command::kUdpAssociate:
       if (udp_associate_) break;
       return fail_with_reply(ReplyCode::kCommandNotSupported,
-                             "unsupported command UDP ASSOCIATE (UDP is off: [local] udp)");
+                             "unsupported command UDP ASSOCIATE (UDP is off in this profile: "
+                             "`vmess-local check` says why)");
     default:
       return fail_with_reply(ReplyCode::kCommandNotSupported,
                              "unknown command " + std::to_string(buf_[kRequestCmd]));

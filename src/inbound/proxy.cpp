@@ -208,10 +208,16 @@ void Proxy::log_started(std::string_view what) const {
     servers += (servers.empty() ? "" : "; ") + server->describe();
   const config::Profile::Local::Protocols& p = profile_->local.protocols;
   std::string protocols;
-  const char* socks5 = udp_relay_ ? "SOCKS5 with UDP" : "SOCKS5";
-  for (auto [on, name] :
-       {std::pair{p.socks5, socks5}, std::pair{p.socks4, "SOCKS4/4a"}, std::pair{p.http, "HTTP"}}) {
-    if (on) protocols += (protocols.empty() ? "" : ", ") + std::string(name);
+  // UDP off although [local] udp is on (security "zero" everywhere): say why, since nothing
+  // else will.
+  std::string socks5 = udp_relay_ ? "SOCKS5 with UDP" : "SOCKS5";
+  if (!udp_relay_ && profile_->local.udp && !config::udp_enabled(*profile_)) {
+    socks5 += " without UDP (" + config::udp_off_reason(*profile_) + ")";
+  }
+  for (const auto& [on, name] : {std::pair<bool, std::string>{p.socks5, socks5},
+                                 {p.socks4, "SOCKS4/4a"},
+                                 {p.http, "HTTP"}}) {
+    if (on) protocols += (protocols.empty() ? "" : ", ") + name;
   }
   const route::Decision private_targets = profile_->route.private_targets;
   log::info(what, where, worker_note, " (", protocols, "); ",

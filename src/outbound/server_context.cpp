@@ -64,7 +64,10 @@ std::string ServerContext::describe() const {
                                 : "\"" + settings.name + "\" at " + where;
   return named + " over " + transport::describe_upstream(settings) + ", " +
          std::string(wire_security_name(body_format)) + ", " +
-         std::string(header_mode_name(header_mode));
+         std::string(header_mode_name(header_mode)) +
+         (settings.mux.enabled
+              ? ", Mux.Cool (" + std::to_string(settings.mux.concurrency) + " per connection)"
+              : std::string());
 }
 
 }  // namespace vmlocal::outbound

@@ -264,9 +264,20 @@ TEST_CASE("mux udp: without [server.mux], security \"zero\" still cannot carry U
   server.security = vmess::Security::kZero;
   profile.servers = {server};
   CHECK_FALSE(config::udp_enabled(profile));
+  // The reason `check` and the start line give (a newcomer was told "[local] udp", which they
+  // had never set).
+  CHECK(config::udp_off_reason(profile) ==
+        "the server has security \"zero\" without [server.mux], which cannot keep datagrams "
+        "apart");
+  profile.servers = {server, server};
+  CHECK(config::udp_off_reason(profile).starts_with("every server has security \"zero\""));
+  profile.local.udp = false;
+  CHECK(config::udp_off_reason(profile) == "[local] udp = false");
+  profile.local.udp = true;
   server.mux.enabled = true;
   profile.servers = {server};
   CHECK(config::udp_enabled(profile));
+  CHECK(config::udp_off_reason(profile).empty());
 }
 
 namespace {

@@ -227,7 +227,8 @@ std::vector<FailureCase> failure_cases() {
        cat({kMethodNoAuth, failure_reply(0x07)}), "unsupported command BIND"},
       {"UDP ASSOCIATE", std::nullopt, cat({kGreetingNoAuth, hex("05030001000000000000")}),
        cat({kMethodNoAuth, failure_reply(0x07)}),
-       "unsupported command UDP ASSOCIATE (UDP is off: [local] udp)"},
+       "unsupported command UDP ASSOCIATE (UDP is off in this profile: `vmess-local check` says "
+       "why)"},
       {"unknown command", std::nullopt, cat({kGreetingNoAuth, hex("050900017f0000010050")}),
        cat({kMethodNoAuth, failure_reply(0x07)}), "unknown command 9"},
       {"command 0", kCredentials, cat({up, auth, hex("050000017f0000010050")}),

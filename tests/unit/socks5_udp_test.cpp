@@ -147,7 +147,9 @@ TEST_CASE("socks5 UDP ASSOCIATE: a request when UDP is on, 0x07 when it is off")
   step = off.feed(ByteView(request).subspan(step.consumed));
   REQUIRE(step.action == Action::kFail);
   CHECK(to_hex(step.reply) == "05070001000000000000");
-  CHECK(step.reason == "unsupported command UDP ASSOCIATE (UDP is off: [local] udp)");
+  CHECK(step.reason ==
+        "unsupported command UDP ASSOCIATE (UDP is off in this profile: `vmess-local check` says "
+        "why)");
 
   // CONNECT stays CONNECT on a parser that allows UDP.
   HandshakeParser connect(std::nullopt, true);

@@ -245,6 +245,9 @@ bool carries_datagrams(const Profile::Server& server);
 // Whether the UDP relay runs: [local] udp, SOCKS5 among [local] protocols, and a server that
 // carries_datagrams() (written as udp = true with none, the profile is refused).
 bool udp_enabled(const Profile& profile);
+// Why udp_enabled() is false ("[local] udp = false", "the server has security \"zero\" without
+// [server.mux], ..."), or empty when it is true.
+std::string udp_off_reason(const Profile& profile);
 
 // "address:port", with an IPv6 literal in brackets: a server's default name.
 std::string default_server_name(const Profile::Server& server);
