@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "vmlocal/config/profile.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/mux_session.hpp"
 #include "vmlocal/outbound/vmess_stream.hpp"
@@ -283,8 +284,11 @@ void MuxConnection::fail_all(const transport::Failure& failure) {
   cut_ = nullptr;
   reading_into_ = nullptr;
   if (!attached.empty()) {
-    log::debug("Mux.Cool connection to ", server_->settings.address, ": ", failure.message, " (",
-               attached.size(), " session(s))");
+    log::debug("Mux.Cool connection to ",
+               server_->settings.name.empty() ? config::default_server_name(server_->settings)
+                                              : "\"" + server_->settings.name + "\" at " +
+                                                    config::default_server_name(server_->settings),
+               ": ", failure.message, " (", attached.size(), " session(s))");
   }
   for (MuxSession* session : attached)
     session->connection_failed(failure);
