@@ -141,6 +141,11 @@ std::vector<std::string> ServerHealth::stats_lines() {
                   std::to_string(n);
     }
     line += std::to_string(total) + (failures.empty() ? "" : " (" + failures + ")");
+    // Failed probes count towards marking a server down too ("marked down after 2 failures in
+    // a row" may be one tunnel and one probe), so they are shown beside the tunnels' failures.
+    if (const uint64_t probes = c.probes_failed.load(std::memory_order_relaxed); probes > 0) {
+      line += ", and " + std::to_string(probes) + " failed probe" + (probes > 1 ? "s" : "");
+    }
     if (state.probe_time) {
       line += "; probe " + std::to_string(state.probe_time->count()) + " ms (" +
               seconds_text(at - *probed_at_[i]) + " ago)";

@@ -157,7 +157,7 @@ TEST_CASE("server health: the counters line per server says health, tunnels, byt
   health.record_failure(0, {vmlocal::ErrorKind::kTimeout, "no answer"}, true);  // down now
   health.record_failure(0, {vmlocal::ErrorKind::kReset, "read: reset"}, false);
   health.record_probe(1, Millis(85));
-  const auto lines = health.stats_lines();
+  auto lines = health.stats_lines();
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].starts_with(R"(server "tokyo": down (retry in )"));
   CHECK(lines[0].find("; tunnels 2 open, 7 total; bytes up 1234, down 56789; failures 3 "
@@ -165,6 +165,10 @@ TEST_CASE("server health: the counters line per server says health, tunnels, byt
   CHECK(lines[1].starts_with(R"(server "[2001:db8::1]:443": up; tunnels 0 open, 0 total;)"));
   CHECK(lines[1].find("; failures 0; probe 85 ms (") != std::string::npos);
   CHECK(health.order() == Order{1, 0});
+  // A failed probe counts towards marking too, so the line shows it beside the tunnels'.
+  health.record_probe(1, std::nullopt, "no answer");
+  lines = health.stats_lines();
+  CHECK(lines[1].find("; failures 0, and 1 failed probe; probe failed ") != std::string::npos);
 
   profile.servers.resize(1);
   CHECK_FALSE(vmlocal::outbound::ServerHealth(profile).probes_enabled());  // one server: no probes
