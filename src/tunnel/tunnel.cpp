@@ -189,13 +189,22 @@ void Tunnel::on_idle_timer() {
   const bool writing = up_write_pending_ || down_write_pending_;
   if (quiet < limit || ((downlink_only || uplink_only) && writing)) {
     arm_timer(TimerPurpose::kIdle, quiet < limit ? limit - quiet : limit);
+  } else if (downlink_only && bytes_down_ == 0) {
+    // Not a finished download: nothing ever came. Say so, with the causes it may have, rather
+    // than let the timeout's name suggest the timeout was the problem.
+    close(End::kClean,
+          "the server sent nothing at all (it took the request and never answered: a target "
+          "that did not answer, or a server that refuses us or whose clock is off); closed " +
+              format_seconds(quiet) + " after the app finished sending (timeouts.downlink_only)");
   } else if (downlink_only) {
     // The app has finished and the server went quiet without END (sing-box's server never
     // passes END on): the same ending as a close without END after ours (§10.4).
-    close(End::kClean, "no data from the server for " + format_seconds(quiet) +
+    close(End::kClean, "done: the server sent nothing more for " + format_seconds(quiet) +
                            " after the app finished sending (timeouts.downlink_only)");
   } else if (uplink_only) {
-    close(End::kClean, "no data from the app for " + format_seconds(quiet) +
+    // The usual end of a download whose app keeps its connection open (and of every Mux.Cool
+    // download: the app's end is not passed on there).
+    close(End::kClean, "done: the app sent nothing more for " + format_seconds(quiet) +
                            " after the server finished sending (timeouts.uplink_only)");
   } else {
     close(End::kError, "idle for " + format_seconds(quiet));

@@ -633,6 +633,29 @@ std::string summary_reason(const std::function<void(Harness&, App&)>& run) {
   return "(no summary line in: " + all + ")";
 }
 
+TEST_CASE("tunnel: downlink_only after nothing at all says the server never answered") {
+  // A server that took the request and says nothing (a newcomer's silent test server): the
+  // summary names that, not just the timeout that ended it.
+  const std::string nothing = summary_reason([](Harness& h, App& app) {
+    app.shutdown_write();
+    REQUIRE(h.run_until([&] { return h.fake.close_calls > 0; }, 5s));
+  });
+  CHECK(
+      nothing.starts_with("the server sent nothing at all (it took the request and never "
+                          "answered"));
+  CHECK(nothing.ends_with("after the app finished sending (timeouts.downlink_only)"));
+  // After an answer it is an ordinary end.
+  const std::string answered = summary_reason([](Harness& h, App& app) {
+    std::string answer = "pong";
+    uv_buf_t view = uv_buf_init(answer.data(), 4);
+    CHECK(h.handler().on_stream_views(&view, 1));
+    CHECK(app.receive(4) == to_bytes("pong"));
+    app.shutdown_write();
+    REQUIRE(h.run_until([&] { return h.fake.close_calls > 0; }, 5s));
+  });
+  CHECK(answered.starts_with("done: the server sent nothing more for "));
+}
+
 TEST_CASE("tunnel: a far side that ended first without a byte is named in the summary") {
   const std::string silent =
       "closed from the server's side before any byte (the target closed at once, or the server "
