@@ -1,5 +1,6 @@
 #include "vmlocal/outbound/fail_fast.hpp"
 
+#include "vmlocal/config/profile.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/server_health.hpp"
 
@@ -68,7 +69,10 @@ FailFast::FailFast(OutboundContext& context, std::shared_ptr<const ServerContext
 }
 
 std::string FailFast::server_name() const {
-  return server_->settings.address + ":" + std::to_string(server_->settings.port);
+  // The profile's name when it has one, as the counters and the failover lines say it.
+  const std::string where = config::default_server_name(server_->settings);
+  const std::string& name = server_->settings.name;
+  return name.empty() || name == where ? where : "\"" + name + "\" at " + where;
 }
 
 bool FailFast::clock_checks() const {
@@ -159,7 +163,7 @@ void FailFast::on_probe_done(const ProbeResult& result) {
   const uint64_t refused = state.refused_tunnels();
   if (was_refusing && state.refusing() && refused > refused_reported_) {
     log::info("server ", server_name(),
-              " is still marked (the retry probe got no response): ", refused,
+              " still refuses us (the retry probe got no response): ", refused,
               " tunnel(s) failed at once so far; next probe in ", (delay + 500) / 1000, " s");
     refused_reported_ = refused;
   }

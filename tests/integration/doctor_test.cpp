@@ -351,14 +351,14 @@ TEST_SUITE("doctor") {
     }
     // One line says why; the refused tunnels add none at the default level.
     const std::string log = local.log_text();
-    CHECK(count_of(log, "refuses us") == 1);
+    CHECK(count_of(log, " refuses us: ") == 1);
     // The URL as the profile (and doctor) spell it, scheme included.
     CHECK(log.find("refuses us: a probe to " + web.url("/") + " got ") != std::string::npos);
     CHECK(echo.accepted() == 0);
     // The refused tunnels are found at info all the same: the next retry (2 s after the mark,
     // then doubling) counts them, and SIGUSR1's counters show them by kind.
     CHECK(
-        local.wait_for_log("is still marked (the retry probe got no response): 5 tunnel(s) "
+        local.wait_for_log("still refuses us (the retry probe got no response): 5 tunnel(s) "
                            "failed at once so far; next probe in ",
                            Deadline::after(15s)));
     local.process().signal(SIGUSR1);
