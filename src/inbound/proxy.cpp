@@ -211,6 +211,22 @@ void Proxy::log_started(std::string_view what) const {
   // UDP off although [local] udp is on (security "zero" everywhere): say why, since nothing
   // else will.
   std::string socks5 = udp_relay_ ? "SOCKS5 with UDP" : "SOCKS5";
+  if (udp_relay_) {
+    // After a reload that added a listen address: UDP only where it started (its sockets stay).
+    const std::vector<std::string> udp = udp_relay_->bound_names();
+    std::string only;
+    bool all = true;
+    for (const std::string& name : bound_addresses()) {
+      if (std::find(udp.begin(), udp.end(), name) != udp.end()) {
+        only += (only.empty() ? "" : ", ") + name;
+      } else {
+        all = false;
+      }
+    }
+    if (!all)
+      socks5 += " on " + (only.empty() ? std::string("none of them") : only) +
+                " only (UDP keeps the addresses it started with: restart for the others)";
+  }
   if (!udp_relay_ && profile_->local.udp && !config::udp_enabled(*profile_)) {
     socks5 += " without UDP (" + config::udp_off_reason(*profile_) + ")";
   }

@@ -127,6 +127,14 @@ std::optional<std::string> UdpRelay::bind(const sockaddr& address, const std::st
   return std::nullopt;
 }
 
+std::vector<std::string> UdpRelay::bound_names() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [address, port] : bound_)
+    names.push_back(uv::format_sockaddr(reinterpret_cast<const sockaddr*>(&address)));
+  return names;
+}
+
 Result<tunnel::UdpAssociated> UdpRelay::associate(const TargetAddress& client, const sockaddr& peer,
                                                   const sockaddr& local) {
   std::lock_guard lock(mutex_);

@@ -371,6 +371,16 @@ TEST_SUITE("udp") {
     out = relay.run("echo", {"--count", "100", "--size", "300", "--window", "8"});
     CHECK(out["corrupted"] == 0);
     CHECK(out["received"].get<int>() >= 95);
+    // A listen address added by a reload gets TCP but no UDP socket: the line says where UDP
+    // is (it claimed "SOCKS5 with UDP" for both).
+    const Endpoint first = relay.local.socks_endpoint();
+    const Endpoint added{"127.0.0.1", free_port()};
+    profile.listen = {first, added};
+    REQUIRE(reload(relay.local, profile.to_toml(), Deadline::after(10s)));
+    CHECK(relay.local.wait_for_log("(SOCKS5 with UDP on " + first.to_string() +
+                                       " only (UDP keeps the addresses it started with: restart "
+                                       "for the others)",
+                                   Deadline::after(10s)));
   }
 
   TEST_CASE("chacha20-poly1305 and none carry datagrams too") {

@@ -53,6 +53,10 @@ class UdpRelay final : public tunnel::UdpAssociator, public std::enable_shared_f
   Result<tunnel::UdpAssociated> associate(const TargetAddress& client, const sockaddr& peer,
                                           const sockaddr& local) override;
 
+  // Any thread: the addresses its sockets are bound to ("127.0.0.1:1080"), in bind order. They
+  // stay as started: a reload that adds a listen address adds no UDP socket there.
+  std::vector<std::string> bound_names();
+
   // On the relay's loop: closes the sockets and every association; later leases only mark.
   void stop();
 
