@@ -65,9 +65,17 @@ void add_doctor(CLI::App& parent, Action& chosen) {
       "2: a usage or profile error). "
       "With several servers, each in turn");
   add_profile_options(*doctor, options->profile);
-  doctor->add_option("--server", options->servers,
-                     "Diagnose only this server: its [[servers]] name, or address:port when it has "
-                     "none (repeatable; default: every server)");
+  doctor
+      ->add_option("--server", options->servers,
+                   "Diagnose only this server: its [[servers]] name, or address:port when it has "
+                   "none (repeatable; default: every server)")
+      ->type_name("NAME");
+  // The report is the output: the log only says what goes wrong underneath, unless asked.
+  if (CLI::Option* level = doctor->get_option_no_throw("--log-level")) {
+    level->description(
+        "error, warn, info or debug (default here: error, whatever [log] level "
+        "says: the report is the output)");
+  }
   doctor->callback([options, &chosen] { chosen = [options] { return run_doctor(*options); }; });
 }
 
