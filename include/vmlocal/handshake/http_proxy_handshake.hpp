@@ -41,6 +41,8 @@ class HandshakeParser final : public handshake::InboundHandshake {
   std::string_view protocol() const override { return forwarding_ ? "http" : "http-connect"; }
   const handshake::Request& request() const override { return request_; }
   handshake::Reply success_reply() override;
+  // Never asked: this protocol has no UDP command.
+  handshake::Reply success_reply_bound(const TargetAddress&) override { return success_reply(); }
   handshake::Reply failure_reply(ErrorKind kind) override;
 
   // After kRequest: true for an absolute-form request (plain HTTP forwarding).

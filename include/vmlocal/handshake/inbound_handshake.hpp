@@ -65,12 +65,10 @@ class InboundHandshake {
   // After kRequest, once the outbound is up.
   virtual Reply success_reply() = 0;
   // After a kUdpAssociate request, once the relay has taken the association: the success reply
-  // naming where the app sends its datagrams (RFC 1928 §7: BND.ADDR, BND.PORT). Protocols
-  // without UDP never see that command.
-  virtual Reply success_reply_bound(const TargetAddress& bound) {
-    (void)bound;
-    return success_reply();
-  }
+  // naming where the app sends its datagrams (RFC 1928 §7: BND.ADDR, BND.PORT). No default:
+  // a wrapper that forgot to pass it on once sent the app 0.0.0.0:0 (SniffHandshake), and a
+  // protocol without UDP says so where it implements it.
+  virtual Reply success_reply_bound(const TargetAddress& bound) = 0;
   // After kRequest, when the outbound could not be opened: the protocol's answer for `kind`.
   virtual Reply failure_reply(ErrorKind kind) = 0;
   // After kRequest: how many of the app's bytes this consumed that the outbound still carries

@@ -48,6 +48,8 @@ class HandshakeParser final : public handshake::InboundHandshake {
   const handshake::Request& request() const override { return request_; }
   // 0x5A granted; every failure is 0x5B (SOCKS4 has no finer codes: 0x5C/0x5D are identd's).
   handshake::Reply success_reply() override;
+  // Never asked: this protocol has no UDP command.
+  handshake::Reply success_reply_bound(const TargetAddress&) override { return success_reply(); }
   handshake::Reply failure_reply(ErrorKind kind) override;
 
  private:
