@@ -4,9 +4,12 @@
 // log says once when a server is marked down and where new tunnels go.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -69,6 +72,86 @@ class SilentListener {
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
+};
+
+// A TCP relay to `target` that can stop taking new connections while the ones it holds go on:
+// a server that is up for the connections already made and refuses every new one.
+class GateRelay {
+ public:
+  explicit GateRelay(uint16_t target) : target_(target) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listen_fd_, 16) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~GateRelay() {
+    close_gate();
+    stopping_ = true;
+    for (auto& t : pumps_)
+      t.join();
+  }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_; }
+  // From now on a connection to the port is refused; the relayed ones go on.
+  void close_gate() {
+    if (listen_fd_ < 0) return;
+    ::shutdown(listen_fd_, SHUT_RDWR);  // wakes accept()
+    acceptor_.join();
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+
+ private:
+  void accept_loop() {
+    for (;;) {
+      const int client = ::accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) return;
+      ++accepted_;
+      const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(target_);
+      if (::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(upstream);
+        ::close(client);
+        continue;
+      }
+      pumps_.emplace_back([this, client, upstream] { pump(client, upstream); });
+    }
+  }
+  // Both ways until either side ends or the relay is destroyed.
+  void pump(int a, int b) {
+    std::array<pollfd, 2> fds{pollfd{a, POLLIN, 0}, pollfd{b, POLLIN, 0}};
+    std::array<char, 16384> buf{};
+    while (!stopping_) {
+      if (::poll(fds.data(), fds.size(), 100) <= 0) continue;
+      bool done = false;
+      for (size_t i = 0; i < 2 && !done; ++i) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        const ssize_t n = ::read(fds[i].fd, buf.data(), buf.size());
+        done =
+            n <= 0 || ::send(fds[1 - i].fd, buf.data(), static_cast<size_t>(n), MSG_NOSIGNAL) != n;
+      }
+      if (done) break;
+    }
+    ::close(a);
+    ::close(b);
+  }
+
+  uint16_t target_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> pumps_;  // only the acceptor adds, before close_gate() joins it
 };
 
 // Captures the log lines while it lives.
@@ -302,4 +385,40 @@ TEST_CASE("failover: probe url = \"\" turns the health checks off too (no probe 
   CHECK(captured.count("health check through") == 0);
   CHECK(a.requests_decoded() == 1);  // the tunnel's only
   CHECK(b.requests_decoded() == 0);
+}
+
+TEST_CASE(
+    "failover: the attempt on the second server takes its warm connection (the request leaves "
+    "at once)") {
+  LogCapture captured;
+  log::set_level(log::Level::kDebug);  // each failover step is logged at debug
+  const vmess::Account account = fresh_account();
+  test::FakeVmessServer live(account, test::FakeScript::kEcho);
+  GateRelay second(live.port());
+  config::Profile profile;
+  profile.servers = {server("dead", closed_port(), account),
+                     server("second", second.port(), account)};
+  // warm = 1 (the default) on both; warm_max_age 3 s.
+  profile.probe.interval = 0ms;  // no health checks: the failures counted here are the tunnels'
+  profile.route.private_targets = route::Decision::kProxy;  // the targets are on loopback
+  test::InProcessProxy proxy(profile);
+
+  // Two tunnels fail over to the second (the first is then marked down, retried in 2 s); the
+  // second's pool has started and keeps one connection ready.
+  CHECK(echo_once(proxy.port()) == 0x00);
+  CHECK(echo_once(proxy.port()) == 0x00);
+  REQUIRE(captured.count(R"(server "dead" marked down after 2 failures in a row)") == 1);
+  // Past the first's retry time, so the next tunnel tries it first again: a failover attempt.
+  std::this_thread::sleep_for(2300ms);
+  // The second now refuses every new connection: only a connection made before can carry the
+  // tunnel, so it succeeds only if its attempt took the warm one.
+  const int before = second.accepted();
+  REQUIRE(before >= 3);  // two tunnels' connections (or warm ones) and one held ready
+  second.close_gate();
+  CHECK(echo_once(proxy.port()) == 0x00);
+  CHECK(live.requests_decoded() == 3);
+  INFO(captured.all());
+  // It was a failover attempt: the first was tried again (a third refusal) before the second.
+  CHECK(captured.count(R"(server "dead" failed (upstream connect )") == 3);
+  CHECK(captured.count(R"(; trying "second")") == 3);
 }
