@@ -21,25 +21,13 @@
 #include <thread>
 #include <vector>
 
+#include "echo_tunnel.hpp"
 #include "harness/harness.hpp"
 
 using namespace vmlocal::itest;
 using namespace std::chrono_literals;
 
 namespace {
-
-void echo_check(Socket& tunnel, const std::string& text, Deadline deadline) {
-  tunnel.send_all(text, deadline);
-  const Bytes got = tunnel.recv_exact(text.size(), deadline);
-  CHECK(std::string(got.begin(), got.end()) == text);
-}
-
-Socket open_echo_tunnel(const Endpoint& proxy, const EchoServer& echo, Deadline deadline) {
-  Socks5Result r = Socks5Client(proxy).connect(Socks5Target::to(echo.endpoint()), deadline);
-  REQUIRE_MESSAGE(r.ok(), "SOCKS reply " << static_cast<int>(r.reply));
-  echo_check(r.socket, "ping", deadline);
-  return std::move(r.socket);
-}
 
 // A relay in front of the VMess server that says, per connection, whether a marker crossed it
 // in the clear on the uplink (looked for in each connection's first 64 KiB). With VMess

@@ -11,31 +11,11 @@
 #include <thread>
 #include <vector>
 
+#include "echo_tunnel.hpp"
 #include "harness/harness.hpp"
 
 using namespace vmlocal::itest;
 using namespace std::chrono_literals;
-
-namespace {
-
-// One echo round trip on an open tunnel.
-void echo_check(Socket& tunnel, const std::string& text, Deadline deadline) {
-  tunnel.send_all(text, deadline);
-  const Bytes got = tunnel.recv_exact(text.size(), deadline);
-  CHECK(std::string(got.begin(), got.end()) == text);
-}
-
-// A tunnel to `echo` through `local`, checked with one round trip; fails the test unless the
-// SOCKS reply is success.
-Socket open_echo_tunnel(const VmessLocal& local, const EchoServer& echo, Deadline deadline) {
-  Socks5Result r = local.socks_client().connect(Socks5Target::to(echo.endpoint()), deadline);
-  INFO("SOCKS reply " << static_cast<int>(r.reply) << "\n" << local.log_text());
-  REQUIRE(r.ok());
-  echo_check(r.socket, "ping", deadline);
-  return std::move(r.socket);
-}
-
-}  // namespace
 
 TEST_SUITE("servers") {
   TEST_CASE(

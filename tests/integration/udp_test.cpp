@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "harness/harness.hpp"
@@ -23,6 +24,19 @@ namespace {
 // Debian's interpreter, which has python3-socks (a pyenv one in PATH may not).
 constexpr const char* kPython = "/usr/bin/python3";
 const std::string kClient = std::string(VMLOCAL_ITEST_DIR) + "/udp/socks5_udp_client.py";
+
+// Runs the UDP client in `mode` through `local`'s SOCKS5 port and returns the JSON it printed.
+json run_client(const VmessLocal& local, const std::string& mode, std::vector<std::string> extra,
+                Deadline deadline) {
+  std::vector<std::string> args = {kPython, kClient, mode, "--proxy",
+                                   local.socks_endpoint().to_string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  CommandResult r = run_command(args, deadline);
+  INFO(r.describe());
+  INFO(local.log_text());
+  REQUIRE(r.success());
+  return json::parse(r.out);
+}
 
 struct Relay {
   TempDir dir;
@@ -56,18 +70,10 @@ struct Relay {
     return p;
   }
 
-  std::string proxy() const { return local.socks_endpoint().to_string(); }
-
   // Runs the client in `mode` and returns the JSON it printed.
   json run(const std::string& mode, std::vector<std::string> extra = {},
            Deadline deadline = Deadline::after(120s)) {
-    std::vector<std::string> args = {kPython, kClient, mode, "--proxy", proxy()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult r = run_command(args, deadline);
-    INFO(r.describe());
-    INFO(local.log_text());
-    REQUIRE(r.success());
-    return json::parse(r.out);
+    return run_client(local, mode, std::move(extra), deadline);
   }
 };
 
@@ -102,14 +108,7 @@ struct MuxRelay {
 
   json run(const std::string& mode, std::vector<std::string> extra = {},
            Deadline deadline = Deadline::after(120s)) {
-    std::vector<std::string> args = {kPython, kClient, mode, "--proxy",
-                                     local.socks_endpoint().to_string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult r = run_command(args, deadline);
-    INFO(r.describe());
-    INFO(local.log_text());
-    REQUIRE(r.success());
-    return json::parse(r.out);
+    return run_client(local, mode, std::move(extra), deadline);
   }
 };
 
@@ -148,14 +147,7 @@ struct FailoverRelay {
   }
 
   json run(const std::string& mode, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {kPython, kClient, mode, "--proxy",
-                                     local.socks_endpoint().to_string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult r = run_command(args, Deadline::after(120s));
-    INFO(r.describe());
-    INFO(local.log_text());
-    REQUIRE(r.success());
-    return json::parse(r.out);
+    return run_client(local, mode, std::move(extra), Deadline::after(120s));
   }
 };
 

@@ -19,12 +19,14 @@
 #include "support/fake_vmess_server.hpp"
 #include "support/fresh_account.hpp"
 #include "support/in_process_proxy.hpp"
+#include "support/loopback.hpp"
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/vmess/account.hpp"
 
 using namespace vmlocal;
 using namespace std::chrono_literals;
+using vmlocal::test::closed_port;
 using vmlocal::test::fresh_account;
 
 namespace {
@@ -39,32 +41,12 @@ config::Profile::Server server(const std::string& name, uint16_t port, const vme
   return s;
 }
 
-// A loopback port nothing listens on: connecting is refused at once.
-uint16_t closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // A listener that never accepts or answers: the kernel completes TCP, then nothing comes.
 class SilentListener {
  public:
   SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    fd_ = test::bind_loopback(port_);
     REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
   }
   ~SilentListener() { ::close(fd_); }
   uint16_t port() const { return port_; }
@@ -79,15 +61,8 @@ class SilentListener {
 class GateRelay {
  public:
   explicit GateRelay(uint16_t target) : target_(target) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    listen_fd_ = test::bind_loopback(port_);
     REQUIRE(::listen(listen_fd_, 16) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
   ~GateRelay() {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/fresh_account.hpp"
+#include "support/loopback.hpp"
 #include "support/vectors.hpp"
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/random.hpp"
@@ -190,20 +191,6 @@ TEST_CASE("mux udp: an Xray UDP Keep frame with the address in its metadata (XUD
 
 namespace {
 
-// A loopback port nothing listens on: the mux connection's dial fails, which these tests do
-// not wait for.
-uint16_t closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 struct IgnoreReplies final : outbound::UdpSessionHandler {
   void on_udp_reply(outbound::VmessUdpSession&, ByteView) override {}
   void on_udp_session_ended(outbound::VmessUdpSession&, const std::string&) override {}
@@ -222,7 +209,7 @@ TEST_CASE(
     config::Profile profile;
     config::Profile::Server server;
     server.address = "127.0.0.1";
-    server.port = closed_port();
+    server.port = test::closed_port();  // the mux dial fails; these tests do not wait for it
     server.uuid = test::fresh_account().id;
     server.security = security;
     server.mux.enabled = true;
