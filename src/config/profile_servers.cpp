@@ -67,6 +67,12 @@ std::string default_server_name(const Profile::Server& server) {
   return (v6 ? "[" + server.address + "]" : server.address) + ":" + std::to_string(server.port);
 }
 
+std::string server_label(const Profile::Server& server) {
+  const std::string where = default_server_name(server);
+  return server.name.empty() || server.name == where ? where
+                                                     : "\"" + server.name + "\" at " + where;
+}
+
 bool read_servers(Problems& problems, const toml::table& root, std::string_view source_path,
                   std::vector<Profile::Server>& out, bool optional) {
   const toml::node* single = root.get("server");

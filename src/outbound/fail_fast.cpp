@@ -69,10 +69,7 @@ FailFast::FailFast(OutboundContext& context, std::shared_ptr<const ServerContext
 }
 
 std::string FailFast::server_name() const {
-  // The profile's name when it has one, as the counters and the failover lines say it.
-  const std::string where = config::default_server_name(server_->settings);
-  const std::string& name = server_->settings.name;
-  return name.empty() || name == where ? where : "\"" + name + "\" at " + where;
+  return config::server_label(server_->settings);
 }
 
 bool FailFast::clock_checks() const {

@@ -284,11 +284,8 @@ void MuxConnection::fail_all(const transport::Failure& failure) {
   cut_ = nullptr;
   reading_into_ = nullptr;
   if (!attached.empty()) {
-    log::debug("Mux.Cool connection to ",
-               server_->settings.name.empty() ? config::default_server_name(server_->settings)
-                                              : "\"" + server_->settings.name + "\" at " +
-                                                    config::default_server_name(server_->settings),
-               ": ", failure.message, " (", attached.size(), " session(s))");
+    log::debug("Mux.Cool connection to ", config::server_label(server_->settings), ": ",
+               failure.message, " (", attached.size(), " session(s))");
   }
   for (MuxSession* session : attached)
     session->connection_failed(failure);

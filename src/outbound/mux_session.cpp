@@ -103,10 +103,7 @@ transport::Stream::WriteResult MuxSession::write(uv_buf_t* bufs, size_t count) {
   if (network_ == mux::Network::kUdp) {
     append_datagrams(bufs, count);
   } else {
-    mux::FrameMeta meta;
-    meta.session_id = id_;
-    meta.status = mux::Status::kKeep;
-    meta.option = mux::kOptionData;
+    const mux::FrameMeta meta = keep_meta();
     for (size_t i = 0; i < count; ++i) {
       ByteView data(reinterpret_cast<const uint8_t*>(bufs[i].base), bufs[i].len);
       while (!data.empty()) {
@@ -122,15 +119,20 @@ transport::Stream::WriteResult MuxSession::write(uv_buf_t* bufs, size_t count) {
   return WriteResult::kPending;
 }
 
+mux::FrameMeta MuxSession::keep_meta() const {
+  mux::FrameMeta meta;
+  meta.session_id = id_;
+  meta.status = mux::Status::kKeep;
+  meta.option = mux::kOptionData;
+  return meta;
+}
+
 // Packet mode: one Keep frame per datagram, never split (mux/datagram.hpp). The caller keeps to
 // max_write_size(); one that does not fit is still never sent (it would end the connection for
 // every tunnel on it), only counted.
 void MuxSession::append_datagrams(uv_buf_t* bufs, size_t count) {
   assert(count <= kMaxUplinkChunks);
-  mux::FrameMeta meta;
-  meta.session_id = id_;
-  meta.status = mux::Status::kKeep;
-  meta.option = mux::kOptionData;
+  const mux::FrameMeta meta = keep_meta();
   for (size_t i = 0; i < count && i < kMaxUplinkChunks; ++i) {
     if (!mux::datagram_fits(bufs[i].len)) {
       ++uplink_drops_;

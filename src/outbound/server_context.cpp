@@ -58,11 +58,7 @@ vmess::RequestParams ServerContext::request_params(const TargetAddress& target,
 }
 
 std::string ServerContext::describe() const {
-  const std::string where = config::default_server_name(settings);
-  const std::string named = settings.name.empty() || settings.name == where
-                                ? where
-                                : "\"" + settings.name + "\" at " + where;
-  return named + " over " + transport::describe_upstream(settings) + ", " +
+  return config::server_label(settings) + " over " + transport::describe_upstream(settings) + ", " +
          std::string(wire_security_name(body_format)) + ", " +
          std::string(header_mode_name(header_mode)) +
          (settings.mux.enabled

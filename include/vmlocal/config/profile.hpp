@@ -252,6 +252,10 @@ std::string udp_off_reason(const Profile& profile);
 // "address:port", with an IPv6 literal in brackets: a server's default name.
 std::string default_server_name(const Profile::Server& server);
 
+// How log lines name a server: "\"tokyo\" at 198.51.100.7:443", or "address:port" when it has
+// no name of its own.
+std::string server_label(const Profile::Server& server);
+
 // "first" / "fastest".
 std::string_view strategy_name(Profile::Balancer::Strategy strategy);
 

@@ -103,6 +103,7 @@ class MuxSession final : public transport::Stream {
   static void on_timer_closed(uv_handle_t* handle);
 
   void append_frame(const mux::FrameMeta& meta, ByteView data);
+  mux::FrameMeta keep_meta() const;  // a Keep frame of this session, with data
   void append_datagrams(uv_buf_t* bufs, size_t count);
   void on_datagram_piece(ByteView data, bool last);
   void defer();
