@@ -25,6 +25,9 @@ void print_summary(const std::string& path, const config::Profile& profile) {
                   std::string(vmess::security_name(server.security)).c_str(),
                   static_cast<unsigned>(server.alter_id));
     servers += line;
+    if (server.mux.enabled) {
+      servers += ", Mux.Cool (" + std::to_string(server.mux.concurrency) + " per connection)";
+    }
   }
   const std::string udp =
       config::udp_enabled(profile) ? "on" : "off: " + config::udp_off_reason(profile);

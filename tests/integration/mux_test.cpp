@@ -27,6 +27,21 @@ VmessLocalProfile mux_profile(const V2rayServer& v2ray, uint16_t server_port, in
 }  // namespace
 
 TEST_SUITE("mux") {
+  TEST_CASE("check and the start line say Mux.Cool is on (a newcomer could not tell)") {
+    TempDir dir;
+    V2rayServer v2ray = V2rayServer::vmess(dir);
+    VmessLocalProfile profile = mux_profile(v2ray, v2ray.endpoint().port, 4);
+    profile.listen = {Endpoint{"127.0.0.1", free_port()}};
+    const auto path = dir.write_file("mux.toml", profile.to_toml());
+    const auto checked = run_command({vmess_local_binary().string(), "check", "-c", path.string()},
+                                     Deadline::after(10s));
+    REQUIRE_MESSAGE(checked.success(), checked.describe());
+    CHECK(checked.out.find(", Mux.Cool (4 per connection))") != std::string::npos);
+    VmessLocal local(dir, profile);
+    CHECK(local.wait_for_log(", Mux.Cool (4 per connection); private targets: ",
+                             Deadline::after(10s)));
+  }
+
   TEST_CASE("64 tunnels at once, 4 MiB each way each, over Mux.Cool: every byte intact") {
     TempDir dir;
     V2rayOptions options;
