@@ -71,7 +71,8 @@ Result<std::vector<Header>> parse_fields(const std::vector<std::string_view>& li
         })) {
       return bad("control character in a header value");
     }
-    if (headers.size() == kMaxHeaderCount) return bad("too many header fields");
+    static_assert(kMaxHeaderCount == 128, "kTooManyFields names the limit");
+    if (headers.size() == kMaxHeaderCount) return bad(std::string(kTooManyFields));
     headers.push_back({name, value});
   }
   return headers;
@@ -421,17 +422,17 @@ std::string_view header_value(const std::vector<Header>& headers, std::string_vi
   return {};
 }
 
-std::string rewrite_request_head(const RequestHead& head, const AbsoluteTarget& target) {
+namespace {
+
+// The fields of a request the proxy forwards: what rewrite_request_head() writes after its own
+// Host line and before its own "Connection: Upgrade".
+template <typename Visit>
+void for_each_forwarded_field(const RequestHead& head, Visit visit) {
   const bool upgrade = wants_upgrade(head);
   std::vector<std::string_view> named;  // fields the Connection header lists
   for_each_element(head.headers, "connection", [&](std::string_view e) { named.push_back(e); });
   for_each_element(head.headers, "proxy-connection",
                    [&](std::string_view e) { named.push_back(e); });
-  std::string out;
-  out.reserve(512);
-  out.append(head.method).append(" ").append(target.origin_form);
-  out.append(head.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  out.append("Host: ").append(target.authority).append("\r\n");
   for (const Header& h : head.headers) {
     constexpr std::string_view kHopByHop[] = {
         "connection", "proxy-connection", "keep-alive", "proxy-authorization",
@@ -445,12 +446,30 @@ std::string rewrite_request_head(const RequestHead& head, const AbsoluteTarget& 
       drop = std::any_of(named.begin(), named.end(),
                          [&](std::string_view n) { return iequals(h.name, n); });
     }
-    if (drop) continue;
-    out.append(h.name).append(": ").append(h.value).append("\r\n");
+    if (!drop) visit(h);
   }
-  if (upgrade) out.append("Connection: Upgrade\r\n");
+}
+
+}  // namespace
+
+std::string rewrite_request_head(const RequestHead& head, const AbsoluteTarget& target) {
+  std::string out;
+  out.reserve(512);
+  out.append(head.method).append(" ").append(target.origin_form);
+  out.append(head.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  out.append("Host: ").append(target.authority).append("\r\n");
+  for_each_forwarded_field(head, [&](const Header& h) {
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
+  });
+  if (wants_upgrade(head)) out.append("Connection: Upgrade\r\n");
   out.append("\r\n");
   return out;
+}
+
+size_t forwarded_field_count(const RequestHead& head) {
+  size_t count = 1 + (wants_upgrade(head) ? 1 : 0);  // Host, Connection: Upgrade
+  for_each_forwarded_field(head, [&](const Header&) { ++count; });
+  return count;
 }
 
 std::string make_response(int status, std::string_view reason, std::string_view body,

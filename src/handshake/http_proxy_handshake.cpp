@@ -69,6 +69,9 @@ Step HandshakeParser::feed(ByteView input) {
 
 Step HandshakeParser::finish(size_t consumed) {
   Result<http1::RequestHead> parsed = http1::parse_request_head(head_);
+  if (!parsed && parsed.error().message == http1::kTooManyFields) {
+    return fail(consumed, 431, "Request Header Fields Too Large", parsed.error().message);
+  }
   if (!parsed) return fail(consumed, 400, "Bad Request", parsed.error().message);
   const http1::RequestHead& head = *parsed;
   if (required_ && !authorized(http1::header_value(head.headers, "proxy-authorization"))) {
@@ -98,6 +101,11 @@ Step HandshakeParser::finish(size_t consumed) {
     }
     if (Result<http1::Framing> framing = http1::request_framing(head); !framing) {
       return fail(consumed, 400, "Bad Request", framing.error().message);
+    }
+    if (http1::forwarded_field_count(head) > http1::kMaxHeaderCount) {
+      return fail(consumed, 431, "Request Header Fields Too Large",
+                  "the forwarded request would carry more than " +
+                      std::to_string(http1::kMaxHeaderCount) + " header fields");
     }
     request_.target = target_from_host(target->host, target->port);
     forwarding_ = true;

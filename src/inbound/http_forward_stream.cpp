@@ -255,7 +255,11 @@ HttpForwardStream::Pump HttpForwardStream::on_request_head() {
   Result<http1::RequestHead> parsed = http1::parse_request_head(head);
   if (!parsed) {
     wipe();
-    answer_locally(400, "Bad Request", parsed.error().message);
+    if (parsed.error().message == http1::kTooManyFields) {
+      answer_locally(431, "Request Header Fields Too Large", parsed.error().message);
+    } else {
+      answer_locally(400, "Bad Request", parsed.error().message);
+    }
     return Pump::kDone;
   }
   if (http1::iequals(parsed->method, "CONNECT")) {
@@ -270,6 +274,13 @@ HttpForwardStream::Pump HttpForwardStream::on_request_head() {
   if (!target || !framing) {
     wipe();
     answer_locally(400, "Bad Request", !target ? target.error().message : framing.error().message);
+    return Pump::kDone;
+  }
+  if (http1::forwarded_field_count(*parsed) > http1::kMaxHeaderCount) {
+    wipe();
+    answer_locally(431, "Request Header Fields Too Large",
+                   "the forwarded request would carry more than " +
+                       std::to_string(http1::kMaxHeaderCount) + " header fields");
     return Pump::kDone;
   }
   out_head_ = http1::rewrite_request_head(*parsed, *target);

@@ -155,6 +155,40 @@ TEST_CASE("http1: an Upgrade request keeps Upgrade and Connection: Upgrade") {
         "Connection: Upgrade\r\n\r\n");
 }
 
+TEST_CASE("http1: forwarded_field_count is what the rewrite writes") {
+  // Found by the http_proxy_request fuzz target: 128 fields without Host parsed, and the rewrite
+  // (which adds Host) made a head of 129 fields that parse_request_head itself refuses. The
+  // proxy now refuses such a request (431) by this count, so it must match the rewrite exactly.
+  const auto fields_of = [](const std::string& text) {
+    size_t lines = 0;
+    for (size_t at = text.find("\r\n"); at != std::string::npos; at = text.find("\r\n", at + 2))
+      ++lines;
+    return lines - 2;  // the request line and the blank line
+  };
+  std::string many = "POST http://a/ HTTP/1.1\r\n";
+  for (size_t i = 0; i < kMaxHeaderCount; ++i)
+    many += "X-" + std::to_string(i) + ": 1\r\n";
+  many += "\r\n";
+  for (const std::string& text :
+       {many, std::string("GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: b\r\nX: 1\r\n\r\n"),
+        std::string("GET http://a/ HTTP/1.1\r\nConnection: Upgrade, X-Hop\r\nUpgrade: ws\r\n"
+                    "X-Hop: 1\r\nTE: trailers\r\nContent-Length: 0\r\n\r\n"),
+        std::string("GET http://a/ HTTP/1.1\r\nUpgrade: ws\r\nProxy-Connection: x\r\n\r\n")}) {
+    const RequestHead head = request(text);
+    Result<AbsoluteTarget> target = parse_absolute_form(head.target);
+    REQUIRE(target.ok());
+    const std::string rewritten = rewrite_request_head(head, *target);
+    CHECK(forwarded_field_count(head) == fields_of(rewritten));
+  }
+  const RequestHead full = request(many);
+  CHECK(full.headers.size() == kMaxHeaderCount);
+  CHECK(forwarded_field_count(full) == kMaxHeaderCount + 1);
+  Result<RequestHead> one_more =
+      parse_request_head(many.insert(many.find("\r\n") + 2, "X-one-more: 1\r\n"));
+  REQUIRE_FALSE(one_more.ok());
+  CHECK(one_more.error().message == "more than 128 header fields");
+}
+
 TEST_CASE("http1: absolute-form edge cases") {
   CHECK(parse_absolute_form("http://a.example")->origin_form == "/");
   CHECK(parse_absolute_form("HTTP://a.example?q")->origin_form == "/?q");

@@ -227,6 +227,26 @@ TEST_CASE("forwarding: a bad later request gets 400 after the response before it
   CHECK(f.dialer.legs[0]->written == "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 }
 
+TEST_CASE(
+    "forwarding: a later request with too many fields, or one the rewrite would add to, 431") {
+  // kMaxHeaderCount fields and no Host: the rewrite's Host would make one too many.
+  for (size_t count : {http1::kMaxHeaderCount, http1::kMaxHeaderCount + 1}) {
+    CAPTURE(count);
+    Fixture f("GET http://127.0.0.1/ HTTP/1.1\r\n\r\n");
+    f.connect_leg(0);
+    f.origin_sends(0, "HTTP/1.1 204 No Content\r\n\r\n");
+    std::string many = "GET http://127.0.0.1/two HTTP/1.1\r\n";
+    for (size_t i = 0; i < count; ++i)
+      many += "X-" + std::to_string(i) + ": 1\r\n";
+    many += "\r\n";
+    CHECK(f.app_writes(many) == transport::Stream::WriteResult::kDone);
+    CHECK(f.app.down.find("HTTP/1.1 431 Request Header Fields Too Large\r\n") != std::string::npos);
+    CHECK(f.app.down.find("more than 128 header fields") != std::string::npos);
+    CHECK(f.app.eof);
+    CHECK(f.dialer.legs[0]->written == "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  }
+}
+
 TEST_CASE("forwarding: a later origin that cannot be reached gets 502") {
   Fixture f("GET http://127.0.0.1/ HTTP/1.1\r\n\r\n");
   f.connect_leg(0);

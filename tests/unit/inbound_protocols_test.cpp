@@ -207,6 +207,12 @@ TEST_CASE("http proxy: an absolute-form request is forwarded; its head is kept f
 }
 
 TEST_CASE("http proxy: bad requests get 400 with the reason, an overlong head 431") {
+  const auto many_fields = [](size_t count) {
+    std::string text = "GET http://example.org/ HTTP/1.1\r\n";
+    for (size_t i = 0; i < count; ++i)
+      text += "X-" + std::to_string(i) + ": 1\r\n";
+    return text + "\r\n";
+  };
   struct Case {
     std::string input;
     int status;
@@ -232,6 +238,9 @@ TEST_CASE("http proxy: bad requests get 400 with the reason, an overlong head 43
       {"GET http://u:p@example.org/ HTTP/1.1\r\n\r\n", 400, "userinfo"},
       {"GET http://example.org/ HTTP/1.1\r\n" + std::string(http1::kMaxHeadSize, 'a'), 431,
        "longer than"},
+      // 128 fields and no Host: forwarded with Host added, it would pass the limit.
+      {many_fields(http1::kMaxHeaderCount), 431, "more than 128 header fields"},
+      {many_fields(http1::kMaxHeaderCount + 1), 431, "more than 128 header fields"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.input.substr(0, 80));

@@ -25,6 +25,9 @@ namespace vmlocal::http1 {
 // The longest head (start line + fields + the blank line) we accept; a longer one gets 431.
 inline constexpr size_t kMaxHeadSize = 32 * 1024;
 inline constexpr size_t kMaxHeaderCount = 128;
+// The parse error of a head with more than kMaxHeaderCount fields; a proxy answers it with 431
+// (RFC 6585 §5) where other parse errors get 400.
+inline constexpr std::string_view kTooManyFields = "more than 128 header fields";
 
 struct Header {
   std::string_view name;   // as sent; compare with iequals()
@@ -125,6 +128,11 @@ Result<Authority> parse_authority(std::string_view text, bool port_required,
 // request asks to upgrade, in which case "Connection: Upgrade" and Upgrade stay).
 // Transfer-Encoding and Content-Length stay: the body is relayed byte for byte.
 std::string rewrite_request_head(const RequestHead& head, const AbsoluteTarget& target);
+
+// How many fields rewrite_request_head() writes for `head`: one more than the request carried
+// when it had no Host. A proxy refuses (431) a request whose forwarded head would exceed
+// kMaxHeaderCount, so that what it sends parses under the limit it holds requests to.
+size_t forwarded_field_count(const RequestHead& head);
 
 // True when the request asks for a protocol upgrade (Connection names "upgrade" and an Upgrade
 // field is present): after a 101 the connection is relayed untouched.
