@@ -1,5 +1,6 @@
 #include "profile_options.hpp"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -91,7 +92,21 @@ void add_stats_option(CLI::App& app, ProfileOptions& options) {
   app.add_option("--stats-interval", options.stats_interval,
                  "Log one line of counters per server every SECONDS (they are also logged on "
                  "SIGUSR1)")
-      ->type_name("SECONDS");
+      ->type_name("SECONDS")
+      // Runs before CLI11's conversion, whose own message ("Could not convert: ...") says
+      // neither what was wrong nor what is expected.
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            unsigned seconds = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+            if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+              return "\"" + text +
+                     "\" is not a whole number of seconds (e.g. 60; 0 or leaving it out: counters "
+                     "only on SIGUSR1)";
+            }
+            return {};
+          },
+          "", "whole seconds"));
 }
 
 std::vector<std::string> default_profile_candidates() {
