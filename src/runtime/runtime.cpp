@@ -168,6 +168,7 @@ bool apply_profile(Signals& signals, config::Profile next) {
   const config::ReloadPlan plan = config::plan_reload(signals.running, next);
   for (const std::string& note : plan.notes)
     log::warn(note);
+  if (!plan.servers_changed.empty()) log::info(plan.servers_changed);
   auto health = workers[0]->proxy().server_pool().health()->successor(next, plan.same_server);
   const log::Level level_before = log::level();
   log::set_level(next.log.level);  // so the "reloaded" line obeys the new level

@@ -496,6 +496,8 @@ TEST_SUITE("reload") {
     provider.set(200, subscription_for(b, "sub-b"));
     REQUIRE(wait_for_count(local, "profile reloaded: ", 1, deadline) == 1);
     CHECK(local.log_text().find("the server list changed (1 server(s))") != std::string::npos);
+    CHECK(local.log_text().find("servers: 0 kept; new: \"sub-b\"; gone: \"sub-a\"") !=
+          std::string::npos);
     a.process().signal(SIGKILL);
     a.process().wait_exit(deadline);
     open_echo_tunnel(listen, echo, deadline);

@@ -44,6 +44,12 @@ TEST_CASE("reload plan: servers with the same settings are matched, in any order
   const auto plan = plan_reload(running, next);
   CHECK(plan.same_server == Same{2u, std::nullopt, 0u, std::nullopt});
   CHECK(plan.notes.empty());
+  CHECK(plan.servers_changed == "servers: 2 kept; new: \"d\"; changed: \"b\"");
+
+  Profile same = parse(server("b", 1002) + server("a", 1001) + server("c", 1003));
+  CHECK(plan_reload(running, same).servers_changed.empty());  // order alone is no change
+  Profile fewer = parse(server("a", 1001));
+  CHECK(plan_reload(running, fewer).servers_changed == "servers: 1 kept; gone: \"b\", \"c\"");
 
   // A renamed server is another server (its counters are named after it).
   Profile renamed = parse(server("z", 1001));

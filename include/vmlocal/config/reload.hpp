@@ -23,6 +23,10 @@ struct ReloadPlan {
   // (its socket is kept).
   std::vector<bool> listen_kept;
   size_t listen_closed = 0;  // old endpoints the new profile does not list
+  // For the log, empty when the servers are the same ones: what the reload did to them, by
+  // name ("servers: 2 kept; new: \"d\"; changed: \"b\"; gone: \"c\""). A subscription refresh
+  // that changed them says so only here.
+  std::string servers_changed;
   // One line each for the log: what was ignored and why ("[local] workers: ...").
   std::vector<std::string> notes;
 };
