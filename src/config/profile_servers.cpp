@@ -106,6 +106,7 @@ bool read_servers(Problems& problems, const toml::table& root, std::string_view 
   std::vector<Profile::Server> servers(tables->size());
   for (size_t i = 0; i < tables->size(); ++i) {
     read_one(problems, *tables->get(i)->as_table(), source_path, servers[i]);
+    servers[i].origin = Profile::Server::Origin::kServers;
   }
   check_names_unique(problems, *tables, servers);
   out = std::move(servers);

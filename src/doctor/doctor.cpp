@@ -17,6 +17,7 @@
 
 #include "vmlocal/crypto/random.hpp"
 #include "vmlocal/doctor/diagnosis.hpp"
+#include "vmlocal/doctor/fix_terms.hpp"
 #include "vmlocal/log/log.hpp"
 #include "vmlocal/outbound/clock_check.hpp"
 #include "vmlocal/outbound/outbound_context.hpp"
@@ -147,8 +148,9 @@ bool Doctor::report(const Verdict& verdict) {
   for (const std::string& line : verdict.details)
     std::fprintf(out_, "          %s\n", line.c_str());
   if (!verdict.ok) {
+    const std::string fix = fix_for_origin(verdict.fix, server_.origin, server_.name);
     std::fprintf(out_, "          cause: %s\n          fix: %s\n", verdict.cause.c_str(),
-                 verdict.fix.c_str());
+                 fix.c_str());
     std::fprintf(out_, "doctor: the %s layer failed: %s\n", name.c_str(), verdict.cause.c_str());
   }
   std::fflush(out_);

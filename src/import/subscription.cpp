@@ -41,6 +41,7 @@ config::Profile with_subscription(config::Profile profile,
     for (int n = 2; taken.count(server.name) != 0; ++n)
       server.name = base + " (" + std::to_string(n) + ")";
     taken.insert(server.name);
+    server.origin = config::Profile::Server::Origin::kSubscription;
     profile.servers.push_back(std::move(server));
   }
   return profile;

@@ -281,6 +281,9 @@ TEST_SUITE("doctor") {
       REQUIRE(good != std::string::npos);
       REQUIRE(dead != std::string::npos);
       CHECK((good < passed && passed < dead && dead < tcp && tcp != std::string::npos));
+      // The fix names the entry's key as the profile writes it, not a [server] table's.
+      CHECK(run.output.find("fix: check port in [[servers]] \"dead\" against the server's inbound "
+                            "port") != std::string::npos);
       CHECK(run.last_line() ==
             "doctor: 1 of 2 servers failed: dead (each one's failed layer is "
             "above)");

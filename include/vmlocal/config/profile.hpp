@@ -136,6 +136,10 @@ struct Profile {
   } local;
 
   struct Server {
+    // Where the server was written, so that messages name its keys as the user sees them:
+    // [server], a [[servers]] entry, or an entry of the [subscription] (its provider's).
+    enum class Origin : uint8_t { kServer, kServers, kSubscription };
+    Origin origin = Origin::kServer;
     // For logs and counters: [[servers]] name, or "address:port" ("[2001:db8::1]:443").
     std::string name;
     std::string address;  // host name or IP literal
