@@ -65,20 +65,36 @@ std::optional<std::string> Proxy::reload(config::Profile profile,
   std::vector<Listener*> listeners;
   std::vector<Listener*> opened;
   std::vector<bool> kept(listeners_.size(), false);
-  auto undo = [&opened] {
+  // Old listeners closed early to hand their port over (below): their endpoints, to take back.
+  std::vector<std::optional<config::ListenEndpoint>> handed_over(listeners_.size());
+  auto undo = [&] {
     for (Listener* listener : opened)
       close_listener(listener);
+    for (size_t i = 0; i < listeners_.size(); ++i) {
+      if (!handed_over[i]) continue;
+      Result<Listener*> back = open_listener(*handed_over[i]);
+      if (back) {
+        listeners_[i] = *back;
+      } else {  // lost meanwhile: say so, and serve on the others
+        log::error(back.error().message, " (closed for a reload that was then refused)");
+      }
+    }
+    std::erase(listeners_, nullptr);
   };
   for (const config::ListenEndpoint& endpoint : next->local.listen) {
     Listener* same = nullptr;
     for (size_t i = 0; i < listeners_.size() && same == nullptr; ++i) {
-      if (!kept[i] && listeners_[i]->endpoint == endpoint) {
+      if (!kept[i] && listeners_[i] != nullptr && listeners_[i]->endpoint == endpoint) {
         kept[i] = true;
         same = listeners_[i];
       }
     }
     if (same == nullptr) {
-      Result<Listener*> listener = open_listener(endpoint);
+      int uv_error = 0;
+      Result<Listener*> listener = open_listener(endpoint, &uv_error);
+      if (!listener && uv_error == UV_EADDRINUSE && hand_over_port(*next, endpoint, handed_over)) {
+        listener = open_listener(endpoint);
+      }
       if (!listener) {
         undo();
         return listener.error().message;
@@ -96,7 +112,7 @@ std::optional<std::string> Proxy::reload(config::Profile profile,
   }
   // Committed. Connections already queued on a closed listener are refused by the kernel.
   for (size_t i = 0; i < listeners_.size(); ++i) {
-    if (!kept[i]) close_listener(listeners_[i]);
+    if (!kept[i] && listeners_[i] != nullptr) close_listener(listeners_[i]);
   }
   listeners_ = std::move(listeners);
   warn_if_udp_stays(*profile_, *next);
@@ -129,12 +145,35 @@ void Proxy::warn_if_udp_stays(const config::Profile& before, const config::Profi
   }
 }
 
+// The port of a new endpoint may be ours: an old listener that the new profile drops holds it
+// under an address that overlaps (127.0.0.1:1080 -> 0.0.0.0:1080), and the kernel refuses the
+// overlap without SO_REUSEPORT (set only with several workers, which therefore never get here,
+// so that a second vmess-local on the port fails loudly). Such listeners are closed now (libuv
+// closes the socket at once) so the caller can bind again; reload's undo() takes them back.
+// Connections that arrive in between, microseconds, are refused. Returns whether one was.
+bool Proxy::hand_over_port(const config::Profile& next, const config::ListenEndpoint& endpoint,
+                           std::vector<std::optional<config::ListenEndpoint>>& handed_over) {
+  bool any = false;
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    Listener* old = listeners_[i];
+    if (old == nullptr || old->endpoint.port != endpoint.port) continue;
+    const auto& listen = next.local.listen;
+    if (std::find(listen.begin(), listen.end(), old->endpoint) != listen.end()) continue;
+    handed_over[i] = old->endpoint;
+    close_listener(old);
+    listeners_[i] = nullptr;
+    any = true;
+  }
+  return any;
+}
+
 void Proxy::close_listener(Listener* listener) {
   uv_close(reinterpret_cast<uv_handle_t*>(&listener->handle),
            [](uv_handle_t* handle) { delete static_cast<Listener*>(handle->data); });
 }
 
-Result<Proxy::Listener*> Proxy::open_listener(const config::ListenEndpoint& endpoint) {
+Result<Proxy::Listener*> Proxy::open_listener(const config::ListenEndpoint& endpoint,
+                                              int* uv_error) {
   sockaddr_storage addr{};
   if (uv_ip4_addr(endpoint.host.c_str(), endpoint.port, reinterpret_cast<sockaddr_in*>(&addr)) !=
           0 &&
@@ -154,6 +193,7 @@ Result<Proxy::Listener*> Proxy::open_listener(const config::ListenEndpoint& endp
   }
   listener->handle.data = listener;
   auto fail = [&](std::string why) -> Result<Listener*> {
+    if (uv_error != nullptr) *uv_error = rc;
     close_listener(listener);
     return Error{ErrorKind::kOther, "listen " + endpoint.to_string() + ": " + why};
   };
@@ -223,9 +263,16 @@ void Proxy::log_started(std::string_view what) const {
         all = false;
       }
     }
-    if (!all)
-      socks5 += " on " + (only.empty() ? std::string("none of them") : only) +
+    if (!all && !only.empty()) {
+      socks5 += " on " + only +
                 " only (UDP keeps the addresses it started with: restart for the others)";
+    } else if (!all) {
+      std::string started;
+      for (const std::string& name : udp)
+        started += (started.empty() ? "" : ", ") + name;
+      socks5 = "SOCKS5 without UDP here (UDP keeps the addresses it started with, " + started +
+               ": restart for UDP on these)";
+    }
   }
   if (!udp_relay_ && profile_->local.udp && !config::udp_enabled(*profile_)) {
     socks5 += " without UDP (" + config::udp_off_reason(*profile_) + ")";

@@ -311,6 +311,55 @@ TEST_SUITE("reload") {
   }
 
   TEST_CASE(
+      "reload: a listener moved to the wildcard address of its own port takes the port over; a "
+      "refused reload gives it back") {
+    // One worker has no SO_REUSEPORT, and the kernel refuses 0.0.0.0:P beside 127.0.0.1:P: the
+    // old listener hands the port over. The proxy needs a password on 0.0.0.0, and the test
+    // reaches it only through 127.0.0.1.
+    const auto deadline = Deadline::after(60s);
+    TempDir dir;
+    EchoServer echo;
+    V2rayServer server = V2rayServer::vmess(dir);
+    auto profile = VmessLocalProfile::for_server(server);
+    const Socks5Credentials credentials{"user", "pass-w0rd"};
+    profile.credentials = credentials;
+    const uint16_t port = free_port();
+    profile.listen = {Endpoint{"127.0.0.1", port}};
+    VmessLocal local(dir, profile);
+    const Socks5Client client(Endpoint{"127.0.0.1", port}, {credentials});
+    const auto tunnel = [&] {
+      Socks5Result r = client.connect(Socks5Target::to(echo.endpoint()), deadline);
+      INFO("SOCKS reply " << static_cast<int>(r.reply) << "\n" << local.log_text());
+      REQUIRE(r.ok());
+      echo_check(r.socket, "ping", deadline);
+      return std::move(r.socket);
+    };
+    Socket live = tunnel();
+
+    profile.listen = {Endpoint{"0.0.0.0", port}};
+    REQUIRE(reload(local, profile.to_toml(), deadline));
+    CHECK(local.log_text().find("profile reloaded: listening on 0.0.0.0:" + std::to_string(port)) !=
+          std::string::npos);
+    CHECK(local.log_text().find("SOCKS5 without UDP here (UDP keeps the addresses it started "
+                                "with, 127.0.0.1:" +
+                                std::to_string(port) + ": restart for UDP on these)") !=
+          std::string::npos);
+    tunnel();
+
+    // Back, and then a reload that fails on its second address (held by this test): the port
+    // handed over for the first is taken back, and the running profile serves on.
+    profile.listen = {Endpoint{"127.0.0.1", port}};
+    REQUIRE(reload(local, profile.to_toml(), deadline));
+    const Socket held = Socket::listen(Endpoint{"127.0.0.1", free_port()});
+    profile.listen = {Endpoint{"0.0.0.0", port}, held.local_endpoint()};
+    CHECK_FALSE(reload(local, profile.to_toml(), deadline));
+    CHECK(local.log_text().find("reload refused: listen " + held.local_endpoint().to_string() +
+                                ": address already in use") != std::string::npos);
+    tunnel();
+    echo_check(live, "after three reloads", deadline);
+  }
+
+  TEST_CASE(
       "reload: an unchanged listener never refuses a connection while SIGHUPs come in a loop "
       "(two workers)") {
     TempDir dir;

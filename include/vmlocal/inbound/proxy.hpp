@@ -78,9 +78,12 @@ class Proxy {
     config::ListenEndpoint endpoint;  // as the profile says (a reload compares it)
   };
 
-  // A bound, listening socket; on an error the half-made one is closed (and freed) already.
-  Result<Listener*> open_listener(const config::ListenEndpoint& endpoint);
+  // A bound, listening socket; on an error the half-made one is closed (and freed) already, and
+  // `uv_error` (when given) gets libuv's code.
+  Result<Listener*> open_listener(const config::ListenEndpoint& endpoint, int* uv_error = nullptr);
   static void close_listener(Listener* listener);
+  bool hand_over_port(const config::Profile& next, const config::ListenEndpoint& endpoint,
+                      std::vector<std::optional<config::ListenEndpoint>>& handed_over);
   void set_limits();
   std::optional<std::string> start_udp_relay();
   void warn_if_udp_stays(const config::Profile& before, const config::Profile& after) const;
