@@ -351,7 +351,7 @@ Result<std::unique_ptr<transport::Stream>> MuxPool::open(
 }
 
 Result<MuxConnection*> MuxPool::connection_for(const std::shared_ptr<const ServerContext>& server) {
-  if (stopping_) return Error{ErrorKind::kOther, "vmess-local is stopping"};
+  if (stopping_) return Error{ErrorKind::kStopping, "vmess-local is stopping"};
   for (const auto& connection : connections_) {
     if (connection->server() == server.get() && connection->accepts_new()) {
       return connection.get();

@@ -74,6 +74,7 @@ void ServerHealth::record_success(size_t i) {
 }
 
 void ServerHealth::record_failure(size_t i, const Error& error, bool before_connect) {
+  if (error.kind == ErrorKind::kStopping) return;  // our shutdown, not the server's failure
   counters_[i]->failures[static_cast<size_t>(error.kind)].fetch_add(1, std::memory_order_relaxed);
   if (!before_connect) return;
   std::lock_guard lock(mu_);
@@ -112,7 +113,7 @@ std::vector<std::string> ServerHealth::stats_lines() {
   static constexpr std::array kKinds = {
       ErrorKind::kResolve, ErrorKind::kRefused,  ErrorKind::kUnreachable, ErrorKind::kTimeout,
       ErrorKind::kReset,   ErrorKind::kProtocol, ErrorKind::kNoResponse,  ErrorKind::kRefusedLogin,
-      ErrorKind::kBlocked, ErrorKind::kOther};
+      ErrorKind::kBlocked, ErrorKind::kStopping, ErrorKind::kOther};
   static_assert(kKinds.size() == std::tuple_size_v<decltype(ServerCounters::failures)>);
   std::lock_guard lock(mu_);
   const Millis at = now();

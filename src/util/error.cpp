@@ -22,6 +22,8 @@ std::string_view error_kind_name(ErrorKind kind) {
       return "blocked";
     case ErrorKind::kRefusedLogin:
       return "server refuses us";
+    case ErrorKind::kStopping:
+      return "stopping";
     case ErrorKind::kOther:
       break;
   }

@@ -156,6 +156,9 @@ TEST_CASE("server health: the counters line per server says health, tunnels, byt
   health.record_failure(0, {vmlocal::ErrorKind::kRefused, "connect: refused"}, true);
   health.record_failure(0, {vmlocal::ErrorKind::kTimeout, "no answer"}, true);  // down now
   health.record_failure(0, {vmlocal::ErrorKind::kReset, "read: reset"}, false);
+  // Our own shutdown is nobody's failure: neither counted nor marking.
+  health.record_failure(1, {vmlocal::ErrorKind::kStopping, "vmess-local is stopping"}, true);
+  health.record_failure(1, {vmlocal::ErrorKind::kStopping, "vmess-local is stopping"}, true);
   health.record_probe(1, Millis(85));
   auto lines = health.stats_lines();
   REQUIRE(lines.size() == 2);

@@ -168,6 +168,7 @@ TEST_CASE("inbound handshake: socks5 failure_reply() maps every ErrorKind to its
       {ErrorKind::kNoResponse, 0x01, "general failure"},
       {ErrorKind::kBlocked, 0x02, "not allowed by ruleset"},
       {ErrorKind::kRefusedLogin, 0x01, "general failure"},
+      {ErrorKind::kStopping, 0x01, "general failure"},
       {ErrorKind::kOther, 0x01, "general failure"},
   };
   // Every enumerator is listed: a new kind must be added here, with its code, deliberately.

@@ -22,6 +22,7 @@ enum class ErrorKind : uint8_t {
   kBlocked,       // refused by this client's own rules ([route] block)
   kRefusedLogin,  // a probe showed the server refuses us (outbound/server_state.hpp): the
                   // tunnel fails at once, and the reason is logged once, not per tunnel
+  kStopping,      // this client is stopping: never the server's doing, never counted against it
   kOther,
 };
 
