@@ -309,6 +309,11 @@ bool parse_json(std::string_view text, nlohmann::json& out, std::string& error) 
     error =
         "not valid JSON (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
     return false;
+  } catch (const nlohmann::json::exception&) {
+    // The parser's other refusal (out_of_range 406): a number beyond a double, e.g. 1e999.
+    // Its what() quotes the number; it has no position.
+    error = "not valid JSON (a number too large to read)";
+    return false;
   }
 }
 

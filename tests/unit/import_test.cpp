@@ -382,6 +382,13 @@ TEST_CASE("import: malformed input, one clear line each, never the id") {
         "hex digits)");
   CHECK(one_error("{\"outbounds\": [") ==
         "the input starts like a v2ray/Xray JSON config but is not valid JSON (line 1, column 16)");
+  // A number beyond a double: nlohmann's other exception (out_of_range), which once escaped.
+  CHECK(one_error("{\"outbounds\": [{\"protocol\": 1e999}]}") ==
+        "the input starts like a v2ray/Xray JSON config but is not valid JSON (a number too large "
+        "to read)");
+  CHECK(one_error("vmess://" + crypto::base64_encode(as_bytes(std::string("{\"port\": 1e999}")))) ==
+        "link 1: the base64 after vmess:// decodes to text that is not valid JSON (a number too "
+        "large to read)");
   CHECK(one_error(R"({"outbounds": [{"protocol": "vless"}, {"protocol": "freedom"}]})") ==
         "no vmess outbound in this config (its outbounds: vless, freedom)");
   CHECK(one_error(R"({"inbounds": [{"protocol": "vmess"}]})") ==
