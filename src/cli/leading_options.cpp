@@ -19,8 +19,8 @@ void forward_leading_options(CLI::App& app) {
                                            " --help` lists its options)");
     }
     if (theirs->count() > 0) {
-      throw CLI::ValidationError(name, "given both before and after \"" + subcommand.get_name() +
-                                           "\"; give it once");
+      throw CLI::ValidationError(
+          name, "given both before and after \"" + subcommand.get_name() + "\"; give it once");
     }
     // The raw text again, through the subcommand's own conversion and checks.
     theirs->add_result(given->results());
