@@ -53,6 +53,7 @@ Result<std::unique_ptr<transport::Stream>> HttpForwardStream::open(
   leg->stream = std::move(*dialed);
   self->leg_ = leg.get();
   self->legs_.push_back(std::move(leg));
+  self->origin_ = target;
   self->head_ = std::string(first_head);
   // The timers exist only once the stream does: a failed open leaves nothing for libuv.
   uv_timer_init(loop, &self->defer_timer_);
@@ -336,8 +337,15 @@ void HttpForwardStream::open_leg() {
     answer_locally(502, "Bad Gateway", dialed.error().message);
     return;
   }
-  log::debug("http forwarding: next request goes to ", next_target_->to_string());
   leg->stream = std::move(*dialed);
+  // The tunnel's summary names the first origin only: say where a keep-alive connection moves.
+  if (origin_ && !(*origin_ == *next_target_)) {
+    const std::string_view route = leg->stream->route();
+    log::info("http forwarding: the app's next request on this connection goes to ",
+              next_target_->to_string(), route.empty() ? "" : " (", route,
+              route.empty() ? "" : ")");
+  }
+  origin_ = *next_target_;
   leg_ = leg.get();
   legs_.push_back(std::move(leg));
   wait_ = Wait::kConnecting;

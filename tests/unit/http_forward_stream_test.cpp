@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vmlocal/inbound/http_forward_stream.hpp"
+#include "vmlocal/log/log.hpp"
 
 using namespace vmlocal;
 
@@ -176,6 +177,9 @@ TEST_CASE("forwarding: a chunked body and pipelined requests to the same origin 
 }
 
 TEST_CASE("forwarding: another origin gets a new leg only after the earlier response ended") {
+  std::vector<std::string> lines;
+  log::set_sink([&](log::Level, std::string_view line) { lines.emplace_back(line); });
+  log::set_level(log::Level::kInfo);
   Fixture f("GET http://127.0.0.1/1 HTTP/1.1\r\n\r\n");
   f.connect_leg(0);
   std::string next = "GET http://example.org:8080/2 HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -193,6 +197,12 @@ TEST_CASE("forwarding: another origin gets a new leg only after the earlier resp
   CHECK(f.dialer.legs[1]->written == "GET /2 HTTP/1.1\r\nHost: example.org:8080\r\n\r\n");
   CHECK(f.app.write_done == 1);
   CHECK(f.dialer.legs[0]->written == "GET /1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  log::set_sink(nullptr);
+  log::set_level(log::Level::kError);
+  // The tunnel's summary names the first origin: the move to the second is a line of its own.
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("http forwarding: the app's next request on this connection goes to "
+                      "example.org:8080") != std::string::npos);
 }
 
 TEST_CASE("forwarding: a close-delimited response ends the app's connection at the close") {
