@@ -11,6 +11,13 @@
 namespace vmlocal::inbound {
 namespace {
 
+// Which end closed is not known: a VMess server closes the same way when its routing drops the
+// target, and reports it as an end or as kNoResponse depending on timing.
+std::string closed_before_response(const TargetAddress& target) {
+  return "the connection to " + target.to_string() +
+         " closed before any response (the server dropped the request, or the origin closed it)";
+}
+
 // What the tunnel may read at once while no leg is up (a leg's own limit applies otherwise).
 constexpr size_t kFallbackWriteSize = 16 * 1024;
 
@@ -391,6 +398,25 @@ void HttpForwardStream::leg_connected(Leg* leg) {
 
 void HttpForwardStream::leg_failed(Leg* leg, const transport::Failure& failure) {
   if (closing_ || leg != leg_) return;  // an old leg ending is no news
+  if (first_connected_ && wait_ == Wait::kNone && methods_.size() == 1 && down_ == Down::kHead &&
+      response_head_.empty()) {
+    // Failed before a byte of the answer, as when the leg closes then (leg_eof): the app can
+    // still get a proper 502 rather than a reset. A VMess server that drops the target closes
+    // either way, and which one the stream reports depends on timing.
+    leg->closing = true;
+    leg_ = nullptr;
+    leg->stream->close(true);
+    methods_.pop_back();
+    if (failure.kind == ErrorKind::kNoResponse) {
+      answer_locally(502, "Bad Gateway", closed_before_response(leg->target));
+    } else {
+      answer_locally(failure.kind == ErrorKind::kTimeout ? 504 : 502,
+                     failure.kind == ErrorKind::kTimeout ? "Gateway Timeout" : "Bad Gateway",
+                     "the connection to " + leg->target.to_string() +
+                         " failed before any response: " + failure.message);
+    }
+    return;
+  }
   if (!first_connected_ || wait_ != Wait::kConnecting) {
     failure_ = failure;
     handler_.on_stream_failed(failure_);
@@ -467,10 +493,7 @@ void HttpForwardStream::leg_eof(Leg* leg) {
     // Not a byte of the answer yet: the app can still get a proper one. Which end closed is not
     // known here — a VMess server closes the same way when its routing drops the target.
     methods_.pop_back();
-    answer_locally(502, "Bad Gateway",
-                   "the connection to " + leg->target.to_string() +
-                       " closed before any response (the server dropped the request, or the "
-                       "origin closed it)");
+    answer_locally(502, "Bad Gateway", closed_before_response(leg->target));
     return;
   }
   fail(ErrorKind::kReset,
