@@ -403,17 +403,20 @@ void HttpForwardStream::leg_failed(Leg* leg, const transport::Failure& failure) 
     // Failed before a byte of the answer, as when the leg closes then (leg_eof): the app can
     // still get a proper 502 rather than a reset. A VMess server that drops the target closes
     // either way, and which one the stream reports depends on timing.
+    // Copies first: closing may free the leg, and the failure its stream holds, at once.
+    const TargetAddress target = leg->target;
+    const transport::Failure failed = failure;
     leg->closing = true;
     leg_ = nullptr;
     leg->stream->close(true);
     methods_.pop_back();
-    if (failure.kind == ErrorKind::kNoResponse) {
-      answer_locally(502, "Bad Gateway", closed_before_response(leg->target));
+    if (failed.kind == ErrorKind::kNoResponse) {
+      answer_locally(502, "Bad Gateway", closed_before_response(target));
     } else {
-      answer_locally(failure.kind == ErrorKind::kTimeout ? 504 : 502,
-                     failure.kind == ErrorKind::kTimeout ? "Gateway Timeout" : "Bad Gateway",
-                     "the connection to " + leg->target.to_string() +
-                         " failed before any response: " + failure.message);
+      answer_locally(failed.kind == ErrorKind::kTimeout ? 504 : 502,
+                     failed.kind == ErrorKind::kTimeout ? "Gateway Timeout" : "Bad Gateway",
+                     "the connection to " + target.to_string() +
+                         " failed before any response: " + failed.message);
     }
     return;
   }
@@ -423,15 +426,16 @@ void HttpForwardStream::leg_failed(Leg* leg, const transport::Failure& failure) 
     return;
   }
   uv_timer_stop(&connect_timer_);
+  const transport::Failure failed = failure;  // the leg's stream may hold it: freed by close
   leg->closing = true;
   leg_ = nullptr;
   leg->stream->close(true);
   methods_.pop_back();
   wait_ = Wait::kNone;
-  if (failure.kind == ErrorKind::kTimeout) {
-    answer_locally(504, "Gateway Timeout", failure.message);
+  if (failed.kind == ErrorKind::kTimeout) {
+    answer_locally(504, "Gateway Timeout", failed.message);
   } else {
-    answer_locally(502, "Bad Gateway", failure.message);
+    answer_locally(502, "Bad Gateway", failed.message);
   }
 }
 
