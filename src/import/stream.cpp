@@ -236,6 +236,7 @@ void apply_stream(const StreamFields& stream, Reading& reading) {
 void set_user_id(std::string_view text, std::string_view field, Reading& reading) {
   if (auto uuid = vmess::parse_user_id(text)) {
     reading.server.uuid = vmess::format_uuid(*uuid);
+    if (auto cut = vmess::cut_uuid_warning(text)) reading.warn(std::string(field) + " " + *cut);
     return;
   }
   reading.fail(std::string(field) +

@@ -595,3 +595,19 @@ TEST_CASE("import: a v2rayN link cut short says so, wherever the cut falls") {
         "link 1: the text after vmess:// is neither base64 (v2rayN's form) nor UUID@HOST:PORT (the "
         "URI form)");
 }
+
+TEST_CASE("import: a link's user ID cut short imports as an Xray text ID, with a warning") {
+  const import::ImportResult uri = imported("vmess://3f1c2a4e8b7d4e219c550123456a@127.0.0.1:443");
+  CHECK(warned(uri,
+               "link 1: the user ID before \"@\" looks like a cut-off UUID (28 hex digits; a "
+               "UUID has 32); v2ray needs the whole 8-4-4-4-12 form; other text is taken as "
+               "an Xray text ID"));
+  for (const std::string& warning : uri.warnings)
+    CHECK(warning.find("3f1c2a4e") == std::string::npos);
+  nlohmann::json fields = base_fields();
+  fields["id"] = "b831381d-6324-4d53-ad4f";
+  CHECK(warned(imported(v2rayn_link(fields)),
+               "link 1 (\"Tokyo\"): field \"id\" looks like a cut-off UUID (23 characters: hex "
+               "digits in groups 8-4-4-4)"));
+  CHECK(imported(v2rayn_link(base_fields())).warnings.empty());
+}
