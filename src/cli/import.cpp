@@ -20,6 +20,7 @@
 #include "invocation.hpp"
 #include "profile_options.hpp"
 #include "vmlocal/config/profile.hpp"
+#include "vmlocal/import/argument.hpp"
 #include "vmlocal/import/import.hpp"
 
 namespace vmlocal::cli {
@@ -39,38 +40,40 @@ void say(const std::string& line) {
 // The text to import, and a description of where it came from (never the link itself: it
 // holds the uuid). False after saying why there is none.
 bool read_input(const std::string& input, std::string& text, std::string& source) {
-  if (input == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    source = "standard input";
-    return true;
-  }
-  if (input.rfind("vmess://", 0) == 0) {
-    text = input;
-    source = "a vmess:// link";
-    return true;
-  }
-  if (input.rfind("http://", 0) == 0 || input.rfind("https://", 0) == 0) {
-    auto fetched = fetch_url(input);
-    // The URL may carry a subscription token: name the host only.
-    const size_t start = input.find("://") + 3;
-    source = "the subscription at " + input.substr(0, input.find_first_of("/?#", start));
-    if (!is_body(fetched)) {
-      say("cannot fetch " + source.substr(20) + ": " + std::get<1>(fetched));
-      return false;
+  const import::Argument argument = import::classify_argument(input, [](const std::string& path) {
+    std::error_code error;
+    return std::filesystem::exists(path, error);
+  });
+  source = argument.source;
+  switch (argument.kind) {
+    case import::ArgumentKind::kStandardInput:
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      return true;
+    case import::ArgumentKind::kText:
+      text = argument.value;
+      return true;
+    case import::ArgumentKind::kUrl: {
+      auto fetched = fetch_url(argument.value);
+      if (!is_body(fetched)) {
+        say("cannot fetch " + source.substr(std::string_view("the subscription at ").size()) +
+            ": " + std::get<1>(fetched));
+        return false;
+      }
+      text = std::move(std::get<0>(fetched));
+      return true;
     }
-    text = std::move(std::get<0>(fetched));
-    return true;
+    case import::ArgumentKind::kFile:
+      break;
   }
-  std::ifstream file(input, std::ios::binary);
+  std::ifstream file(argument.value, std::ios::binary);
   if (!file) {
-    say("cannot read " + input + ": " + std::strerror(errno) +
+    say("cannot read " + import::path_for_message(argument.value) + ": " + std::strerror(errno) +
         " (give a vmess:// link, a file, an http(s) URL, or - for standard input)");
     return false;
   }
   std::ostringstream content;
   content << file.rdbuf();
   text = content.str();
-  source = input;
   return true;
 }
 

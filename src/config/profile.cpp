@@ -188,6 +188,7 @@ ProfileResult parse_profile(std::string_view text, std::string_view source_path)
   // valid on its own gets that far.
   if (!problems.any()) {
     check_constraints(problems, result.warnings, root, source_path, profile);
+    warn_cut_user_ids(root, source_path, profile, result.warnings);
   }
 
   if (problems.any()) {

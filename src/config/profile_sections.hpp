@@ -74,6 +74,10 @@ void read_probe(Problems& problems, const toml::table& probe, Profile::Probe& ou
 void read_clock_offset(Problems& problems, const toml::node& node, Profile::Server& out);
 // profile_route.cpp
 void read_route(Problems& problems, const toml::table& route, route::Rules& out);
+// user_id_shape.cpp: a warning for each server.uuid that loads as an Xray text ID but looks
+// like a UUID cut short.
+void warn_cut_user_ids(const toml::table& root, std::string_view source_path,
+                       const Profile& profile, std::vector<std::string>& warnings);
 // constraints.cpp: the rules about settings together, applied once everything was read without
 // a problem. Refusals go to `problems`; repairs and warnings to `warnings`, with their position.
 void check_constraints(Problems& problems, std::vector<std::string>& warnings,

@@ -83,6 +83,16 @@ bool has_scheme_line(std::string_view text) {
 
 }  // namespace
 
+bool looks_like_bare_uri(std::string_view text) {
+  const std::string_view authority = text.substr(0, text.find_first_of("?#"));
+  if (authority.find_first_of("/ \t\n") != std::string_view::npos) return false;
+  const size_t at = authority.rfind('@');
+  const size_t colon = authority.rfind(':');
+  return at != 0 && at != std::string_view::npos && colon != std::string_view::npos &&
+         colon > at + 1 && colon + 1 < authority.size() &&
+         authority.find_first_not_of("0123456789", colon + 1) == std::string_view::npos;
+}
+
 ImportResult import_text(std::string_view input) {
   ImportResult result;
   std::string text = trim(input);
@@ -106,16 +116,26 @@ ImportResult import_text(std::string_view input) {
     }
   } else if (has_scheme_line(text)) {
     read_links(text, readings);
+  } else if (looks_like_v2rayn_body(text)) {
+    // Copied from a panel without its first characters, or pasted after typing the scheme.
+    Reading reading;
+    reading.where = "link 1";
+    reading.warn(
+        "this looks like the base64 of a v2rayN link without its vmess:// prefix: read as one");
+    read_v2rayn_link(text, reading);
+    readings.push_back(std::move(reading));
   } else if (auto decoded = crypto::base64_decode_lenient(text);
              decoded && has_scheme_line(std::string_view(
                             reinterpret_cast<const char*>(decoded->data()), decoded->size()))) {
     read_links(std::string(decoded->begin(), decoded->end()), readings);
   } else {
     const bool toml = text.front() == '[' || text.find("[server]") != std::string::npos;
-    result.errors.push_back(
-        toml ? "this looks like a vmess-local profile already: use it with -c"
-             : "not a vmess:// link, a subscription (links, plain or base64) or a v2ray/Xray "
-               "JSON config");
+    result.errors.push_back(toml ? "this looks like a vmess-local profile already: use it with -c"
+                            : looks_like_bare_uri(text)
+                                ? "this looks like ID@HOST:PORT without vmess:// in front: "
+                                  "add it"
+                                : "not a vmess:// link, a subscription (links, plain or "
+                                  "base64) or a v2ray/Xray JSON config");
     return result;
   }
 

@@ -54,6 +54,16 @@ void apply_stream(const StreamFields& stream, Reading& reading);
 void set_user_id(std::string_view text, std::string_view field, Reading& reading);
 void set_security(std::string_view text, std::string_view field, Reading& reading);
 
+// What a link cut short while copying gets, whatever part of it was lost.
+inline constexpr std::string_view kLinkCutOff = "the link looks cut off (copy it whole)";
+
+// Whether `text` is base64 of the start of a JSON object (v2rayN's link body without
+// "vmess://"), whole or cut short anywhere, even inside a base64 quantum.
+bool looks_like_v2rayn_body(std::string_view text);
+
+// The URI form's ID@HOST:PORT[?...][#...] on one line, without "vmess://" before it.
+bool looks_like_bare_uri(std::string_view text);
+
 // The readers. `body` is what follows "vmess://".
 void read_v2rayn_link(std::string_view body, Reading& reading);
 void read_uri_link(std::string_view body, Reading& reading);
@@ -67,7 +77,10 @@ std::vector<std::string> split_list(std::string_view text);  // "a, b,c" -> {a, 
 // nlohmann's description of a JSON value's type, for "got ...".
 std::string json_kind(const nlohmann::json& value);
 // Parses without echoing the text (it holds user ids): "not valid JSON (line L, column C)".
-bool parse_json(std::string_view text, nlohmann::json& out, std::string& error);
+// `ended_early` (when given): whether the text ended before the JSON was complete, the mark of
+// a value cut short rather than a wrong one.
+bool parse_json(std::string_view text, nlohmann::json& out, std::string& error,
+                bool* ended_early = nullptr);
 // Valid UTF-8 as it is; otherwise each bad byte becomes U+FFFD, so the profile stays valid TOML.
 std::string valid_utf8(std::string_view text);
 // A value for a message: user IDs hidden, valid UTF-8, control characters as \xNN (no line

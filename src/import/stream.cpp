@@ -236,6 +236,7 @@ void apply_stream(const StreamFields& stream, Reading& reading) {
 void set_user_id(std::string_view text, std::string_view field, Reading& reading) {
   if (auto uuid = vmess::parse_user_id(text)) {
     reading.server.uuid = vmess::format_uuid(*uuid);
+    if (auto cut = vmess::cut_uuid_warning(text)) reading.warn(std::string(field) + " " + *cut);
     return;
   }
   reading.fail(std::string(field) +
@@ -289,12 +290,15 @@ std::string json_kind(const nlohmann::json& value) {
   return "an object";
 }
 
-bool parse_json(std::string_view text, nlohmann::json& out, std::string& error) {
+bool parse_json(std::string_view text, nlohmann::json& out, std::string& error, bool* ended_early) {
+  if (ended_early != nullptr) *ended_early = false;
   try {
     out = nlohmann::json::parse(text.begin(), text.end(), nullptr, true, /*ignore_comments=*/true);
     return true;
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() quotes the text it stopped at, which may be a user id: give the position only.
+    // At the end of the text nlohmann counts one byte past it.
+    if (ended_early != nullptr) *ended_early = e.byte > text.size();
     const size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
     size_t line = 1;
     size_t column = 1;

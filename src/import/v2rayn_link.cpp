@@ -2,7 +2,9 @@
 // "2"). Panels write the numbers as strings or as numbers, so both are taken.
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
+#include <optional>
 
 #include "reading.hpp"
 #include "vmlocal/crypto/base64.hpp"
@@ -53,13 +55,65 @@ std::optional<uint64_t> number_field(const nlohmann::json& link, const char* key
   return value;
 }
 
+// The base64 as the lenient decoder reads it: without spaces, line breaks and padding.
+std::string compact_base64(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') out += c;
+  }
+  out.erase(out.find_last_not_of('=') + 1);
+  return out;
+}
+
+// A cut falls anywhere, often inside the last 4-character quantum, which then has a length
+// (1) or stray low bits (2, 3) no encoder writes: decodes the whole quanta before it. nullopt
+// when the text ends on a whole quantum or is not base64 before its end.
+std::optional<Bytes> decode_before_cut(std::string_view text) {
+  std::string compact = compact_base64(text);
+  std::optional<Bytes> out;
+  if (compact.size() % 4 != 0 && compact.size() > 4) {
+    out =
+        crypto::base64_decode_lenient(std::string_view(compact).substr(0, compact.size() / 4 * 4));
+  }
+  crypto::secure_wipe(compact.data(), compact.size());
+  return out;
+}
+
+// '{' then '"' (spaces and line breaks allowed: v2rayN indents), or the text ends first.
+bool starts_like_json_object(const Bytes& text) {
+  size_t i = 0;
+  auto next = [&] {
+    while (i < text.size() && std::isspace(text[i]) != 0)
+      ++i;
+    return i < text.size() ? static_cast<char>(text[i++]) : '\0';
+  };
+  if (next() != '{') return false;
+  const char after = next();
+  return after == '"' || after == '\0';
+}
+
 }  // namespace
+
+bool looks_like_v2rayn_body(std::string_view text) {
+  if (text.size() < 8) return false;  // "e30=" is "{}", and also a plausible file name
+  auto decoded = crypto::base64_decode_lenient(text);
+  if (!decoded) decoded = decode_before_cut(text);
+  if (!decoded) return false;
+  const bool object = decoded->size() >= 2 && starts_like_json_object(*decoded);
+  crypto::secure_wipe(decoded->data(), decoded->size());
+  return object;
+}
 
 void read_v2rayn_link(std::string_view body, Reading& reading) {
   // A few generators append "#name" or "?remarks=" to the base64; neither is base64.
-  const size_t end = body.find_first_of("#?");
-  auto decoded = crypto::base64_decode_lenient(body.substr(0, end));
+  const std::string_view base64 = body.substr(0, body.find_first_of("#?"));
+  auto decoded = crypto::base64_decode_lenient(base64);
   if (!decoded) {
+    if (auto before = decode_before_cut(base64)) {
+      const bool object = starts_like_json_object(*before);
+      crypto::secure_wipe(before->data(), before->size());
+      if (object) return reading.fail(std::string(kLinkCutOff));
+    }
     reading.fail(
         "the text after vmess:// is neither base64 (v2rayN's form) nor UUID@HOST:PORT "
         "(the URI form)");
@@ -69,8 +123,10 @@ void read_v2rayn_link(std::string_view body, Reading& reading) {
   crypto::secure_wipe(decoded->data(), decoded->size());
   nlohmann::json link;
   std::string error;
-  if (!parse_json(json_text, link, error)) {
-    reading.fail("the base64 after vmess:// decodes to text that is " + error);
+  bool ended_early = false;
+  if (!parse_json(json_text, link, error, &ended_early)) {
+    reading.fail(ended_early ? std::string(kLinkCutOff)
+                             : "the base64 after vmess:// decodes to text that is " + error);
     return;
   }
   if (!link.is_object()) {

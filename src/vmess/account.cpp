@@ -87,6 +87,40 @@ std::optional<Uuid> parse_user_id(std::string_view text) {
   return out;
 }
 
+std::optional<std::string> cut_uuid_warning(std::string_view text) {
+  if (text.empty() || text.size() > kMaxUserIdText) return std::nullopt;  // not a text ID
+  std::vector<size_t> groups{0};
+  for (char c : text) {
+    if (c == '-') {
+      groups.push_back(0);
+    } else if (hex_digit(c) >= 0) {
+      ++groups.back();
+    } else {
+      return std::nullopt;
+    }
+  }
+  std::string shape;
+  if (groups.size() == 1) {
+    if (groups.front() < 16) return std::nullopt;  // too short to tell from a chosen name
+    shape = std::to_string(groups.front()) + " hex digits; a UUID has 32";
+  } else {
+    // Every group before the last one whole, the last one no longer than its own.
+    static constexpr std::array<size_t, 5> kGroups = {8, 4, 4, 4, 12};
+    if (groups.size() > kGroups.size() || groups.back() > kGroups[groups.size() - 1]) {
+      return std::nullopt;
+    }
+    for (size_t i = 0; i + 1 < groups.size(); ++i) {
+      if (groups[i] != kGroups[i]) return std::nullopt;
+    }
+    if (groups.back() == 0) groups.pop_back();  // "3f1c2a4e-": cut right after a dash
+    shape = std::to_string(text.size()) + " characters: hex digits in groups ";
+    for (size_t i = 0; i < groups.size(); ++i)
+      shape += (i == 0 ? "" : "-") + std::to_string(groups[i]);
+  }
+  return "looks like a cut-off UUID (" + shape +
+         "); v2ray needs the whole 8-4-4-4-12 form; other text is taken as an Xray text ID";
+}
+
 std::string format_uuid(const Uuid& uuid) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

@@ -298,6 +298,11 @@ def share_import_seeds():
         "uri_kcp": f"vmess://{uuid}@1.2.3.4:80?type=kcp&headerType=wechat-video",
         "uri_reality": f"vmess://{uuid}@1.2.3.4:443?security=reality&pbk=x",
     }
+    # Pasted as users paste them: cut short, without the scheme, in upper case with spaces.
+    links["v2rayn_cut"] = links["v2rayn_tcp"][:60]
+    links["v2rayn_bare"] = links["v2rayn_tcp"][len("vmess://"):]
+    links["uri_upper_spaced"] = f"  VMESS://{uuid}@1.2.3.4:443  \n"
+    links["uri_bare"] = f"{uuid}@1.2.3.4:443"
     for name, text in links.items():
         write("share_import", name, text.encode())
     subscription = "\n".join([links["v2rayn_tcp"], links["uri_ws_tls"], "vless://x@y:1"])

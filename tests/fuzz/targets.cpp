@@ -20,6 +20,7 @@
 #include "vmlocal/handshake/socks5_constants.hpp"
 #include "vmlocal/handshake/socks5_handshake.hpp"
 #include "vmlocal/handshake/socks5_udp_header.hpp"
+#include "vmlocal/import/argument.hpp"
 #include "vmlocal/import/import.hpp"
 #include "vmlocal/import/subscription.hpp"
 #include "vmlocal/mux/datagram.hpp"
@@ -790,6 +791,17 @@ Result share_import(ByteView input) {
   }
   require(!result.servers.empty() || !result.errors.empty(),
           "import: neither a server nor an error");
+  // The same text as `vmess-local import`'s argument, naming no file: what a message may echo
+  // (a path, the source) never shows a UUID; a link is never taken for a path.
+  const import::Argument argument =
+      import::classify_argument(text, [](const std::string&) { return false; });
+  require(!shows_any(import::path_for_message(text), uuids),
+          "import argument: the path for a message shows a UUID");
+  require(argument.kind == import::ArgumentKind::kFile || !shows_any(argument.source, uuids),
+          "import argument: the source shows a UUID");
+  require(
+      text.find("://") == std::string_view::npos || argument.kind != import::ArgumentKind::kFile,
+      "import argument: a link taken for a path");
   // The same text as a fetched [subscription]: the same servers, or an error, never both; the
   // error is one line without a UUID.
   const import::SubscriptionServers subscription = import::subscription_servers(text);

@@ -130,6 +130,49 @@ TEST_SUITE("import") {
     CHECK((st.st_mode & 0777) == 0600);
   }
 
+  TEST_CASE("a pasted link is read as text, never echoed as a path: spaces, case, schemes") {
+    const std::string uuid = "3f1c2a4e-8b7d-4e21-9c55-0123456789ab";
+    const std::string uri = uuid + "@127.0.0.1:21002";
+    TempDir dir;
+    for (const std::string& link : {" vmess://" + uri, "VMESS://" + uri, "vmess://" + uri + "\n"}) {
+      auto result = import_command({link, "-o", (dir.path() / "p.toml").string(), "--force"});
+      CHECK_MESSAGE(result.success(), result.describe());
+      CHECK(result.err.find(uuid) == std::string::npos);
+      CHECK(read_text(dir.path() / "p.toml").find("uuid = \"" + uuid + "\"") != std::string::npos);
+    }
+    auto vless = import_command({"vless://" + uri + "?type=ws#x"});
+    CHECK(vless.status->code == 1);
+    CHECK(
+        vless.err ==
+        "vmess-local: import: link 1: a vless:// link, not VMess: vmess-local speaks VMess only\n");
+    const json fields = {{"v", "2"},   {"ps", "x"},    {"add", "127.0.0.1"}, {"port", "21002"},
+                         {"id", uuid}, {"net", "tcp"}, {"tls", ""}};
+    const std::string body = base64(fields.dump());
+    auto bare = import_command({body});
+    CHECK_MESSAGE(bare.success(), bare.describe());
+    CHECK(bare.err.find("without its vmess:// prefix") != std::string::npos);
+    CHECK(bare.err.find(uuid) == std::string::npos);
+    auto cut = import_command({"vmess://" + body.substr(0, 60)});
+    CHECK(cut.status->code == 1);
+    CHECK(cut.err == "vmess-local: import: link 1: the link looks cut off (copy it whole)\n");
+    // A long body is text too, not a file name too long to open.
+    auto long_body = import_command({body + body});
+    CHECK(long_body.err.find("File name too long") == std::string::npos);
+    CHECK(long_body.err.find(body.substr(0, 40)) == std::string::npos);
+    // A missing file is named, unless its name looks like it holds a user ID.
+    auto missing = import_command({(dir.path() / "links.txt").string()});
+    CHECK(missing.status->code == 1);
+    CHECK(missing.err.starts_with("vmess-local: import: cannot read " +
+                                  (dir.path() / "links.txt").string() +
+                                  ": No such file or directory"));
+    auto secret = import_command({(dir.path() / (uuid + ".txt")).string()});
+    CHECK(secret.status->code == 1);
+    CHECK(
+        secret.err.starts_with("vmess-local: import: cannot read the file given (its name looks "
+                               "like it holds a user ID, so it is not shown): No such file"));
+    CHECK(secret.err.find(uuid.substr(0, 8)) == std::string::npos);
+  }
+
   TEST_CASE("a subscription fetched over http from a loopback server, and stdin") {
     const std::string uuid = "b831381d-6324-4d53-ad4f-8cda48b30811";
     const std::string list = "vmess://" + uuid + "@one.example.org:443#one\nvmess://" + uuid +

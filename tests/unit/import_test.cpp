@@ -8,6 +8,7 @@
 
 #include "vmlocal/config/profile.hpp"
 #include "vmlocal/crypto/base64.hpp"
+#include "vmlocal/import/argument.hpp"
 #include "vmlocal/import/features.hpp"
 #include "vmlocal/import/import.hpp"
 
@@ -335,6 +336,8 @@ TEST_CASE("import: malformed input, one clear line each, never the id") {
         "link 1: the text after vmess:// is neither base64 (v2rayN's form) nor UUID@HOST:PORT (the "
         "URI form)");
   CHECK(one_error("vmess://" + crypto::base64_encode(as_bytes(std::string("{\"add\": ")))) ==
+        "link 1: the link looks cut off (copy it whole)");
+  CHECK(one_error("vmess://" + crypto::base64_encode(as_bytes(std::string("{\"add\": }")))) ==
         "link 1: the base64 after vmess:// decodes to text that is not valid JSON (line 1, "
         "column 9)");
   CHECK(one_error("vmess://" + crypto::base64_encode(as_bytes(std::string("[1]")))) ==
@@ -495,4 +498,116 @@ TEST_CASE("import: the transports built since tcp and ws import and load") {
     REQUIRE(result.errors.empty());
     CHECK(servers_toml(result).find(c.toml_tail) != std::string::npos);
   }
+}
+
+TEST_CASE("import argument: a pasted link or text is text, never a path to echo") {
+  auto none = [](const std::string&) { return false; };
+  const std::string link = "vmess://" + std::string(kUuid) + "@127.0.0.1:21002";
+  auto kind = [&](std::string_view argument) {
+    return import::classify_argument(argument, none).kind;
+  };
+  CHECK(kind("-") == import::ArgumentKind::kStandardInput);
+  CHECK(kind(" " + link) == import::ArgumentKind::kText);  // a pasted leading space
+  CHECK(kind("VMESS://" + std::string(kUuid) + "@127.0.0.1:21002") == import::ArgumentKind::kText);
+  CHECK(kind("vless://" + std::string(kUuid) + "@127.0.0.1:443?type=ws#x") ==
+        import::ArgumentKind::kText);
+  CHECK(kind(link + "\n") == import::ArgumentKind::kText);
+  CHECK(kind(std::string(kUuid) + "@127.0.0.1:21002") == import::ArgumentKind::kText);
+  const std::string body = v2rayn_link(base_fields()).substr(8);
+  CHECK(kind(body) == import::ArgumentKind::kText);
+  CHECK(kind(body.substr(0, 60)) == import::ArgumentKind::kText);     // cut, and still base64
+  CHECK(kind(std::string(300, 'a')) == import::ArgumentKind::kText);  // longer than NAME_MAX
+  CHECK(kind("links.txt") == import::ArgumentKind::kFile);
+  CHECK(kind("/home/me/sub scription.txt") == import::ArgumentKind::kFile);
+  CHECK(kind("e30=") == import::ArgumentKind::kFile);  // "{}", but too short to be a link
+
+  const import::Argument url =
+      import::classify_argument(" HTTPS://user:token@sub.example.org:8443/s/token?x=1 ", none);
+  CHECK(url.kind == import::ArgumentKind::kUrl);
+  CHECK(url.value == "HTTPS://user:token@sub.example.org:8443/s/token?x=1");
+  CHECK(url.source == "the subscription at https://sub.example.org:8443");
+  CHECK(import::classify_argument(" " + link, none).source == "a vmess:// link");
+  CHECK(import::classify_argument(body, none).source == "the text given");
+
+  // A file that exists is read, even when its name could be text; a trimmed name too.
+  auto exists = [&](const std::string& path) { return path == body || path == "my links.txt"; };
+  CHECK(import::classify_argument(body, exists).kind == import::ArgumentKind::kFile);
+  const import::Argument spaced = import::classify_argument(" my links.txt\n", exists);
+  CHECK(spaced.kind == import::ArgumentKind::kFile);
+  CHECK(spaced.value == "my links.txt");
+  CHECK(import::classify_argument("vmess://x@h:1", [](const std::string&) { return true; }).kind ==
+        import::ArgumentKind::kText);
+}
+
+TEST_CASE("import argument: a path is echoed only when it does not look like it holds an ID") {
+  CHECK(import::path_for_message("/tmp/links.txt") == "/tmp/links.txt");
+  CHECK(import::path_for_message("a\nb") == "a\\x0ab");
+  CHECK(import::path_for_message("backup-2024-05-01.json") == "backup-2024-05-01.json");
+  const std::string hidden =
+      "the file given (its name looks like it holds a user ID, so it is not shown)";
+  CHECK(import::path_for_message("/tmp/" + std::string(kUuid)) == hidden);
+  CHECK(import::path_for_message("b831381d63244d53ad4f8cda48b30811") == hidden);
+  CHECK(import::path_for_message(std::string(kUuid).substr(0, 13)) == hidden);  // a cut UUID
+  CHECK(import::path_for_message("b831381d6324ad4f") == hidden);                // 16 digits
+}
+
+TEST_CASE("import: the text of pasted links: any case of scheme, spaces, other protocols") {
+  const std::string uri = std::string(kUuid) + "@127.0.0.1:21002";
+  CHECK(imported(" vmess://" + uri + " \n").servers.front().port == 21002);
+  CHECK(imported("VMESS://" + uri).servers.front().uuid == kUuid);
+  CHECK(imported("VMess://" + uri).servers.front().address == "127.0.0.1");
+  CHECK(one_error("vless://" + std::string(kUuid) + "@127.0.0.1:443?type=ws#x") ==
+        "link 1: a vless:// link, not VMess: vmess-local speaks VMess only");
+  CHECK(one_error("Trojan://secret@127.0.0.1:443") ==
+        "link 1: a Trojan:// link, not VMess: vmess-local speaks VMess only");
+  CHECK(one_error(uri) == "this looks like ID@HOST:PORT without vmess:// in front: add it");
+  CHECK(one_error(uri + "?type=ws#name") ==
+        "this looks like ID@HOST:PORT without vmess:// in front: add it");
+}
+
+TEST_CASE("import: a v2rayN link's base64 without vmess:// is read as one, and said so") {
+  const std::string body = v2rayn_link(base_fields()).substr(8);
+  const import::ImportResult result = imported(body);
+  CHECK(result.servers.front().uuid == kUuid);
+  CHECK(result.servers.front().address == "vmess.example.org");
+  CHECK(warned(result,
+               "link 1 (\"Tokyo\"): this looks like the base64 of a v2rayN link without "
+               "its vmess:// prefix: read as one"));
+  CHECK(one_error(body.substr(0, 60)) == "link 1: the link looks cut off (copy it whole)");
+}
+
+TEST_CASE("import: a v2rayN link cut short says so, wherever the cut falls") {
+  nlohmann::json fields = base_fields();
+  fields["ps"] = "a server with a longer name, as providers write them";
+  const std::string link = v2rayn_link(fields, false, false);
+  // Every cut after "vmess://eyJ2" (the first base64 quantum: '{', '"', 'v'): inside a quantum,
+  // on its edge, inside a string of the JSON, between its fields.
+  for (size_t length = 12; length < link.size() - 1; ++length) {
+    CAPTURE(length);
+    CHECK(one_error(link.substr(0, length)) == "link 1: the link looks cut off (copy it whole)");
+  }
+  // JSON that is wrong before its end keeps its own message.
+  CHECK(one_error("vmess://" + crypto::base64_encode(as_bytes(std::string("{\"add\": ]}")))) ==
+        "link 1: the base64 after vmess:// decodes to text that is not valid JSON (line 1, "
+        "column 9)");
+  // Text that is not base64 before its end either.
+  CHECK(one_error("vmess://eyJ2Ijo%iMiIs") ==
+        "link 1: the text after vmess:// is neither base64 (v2rayN's form) nor UUID@HOST:PORT (the "
+        "URI form)");
+}
+
+TEST_CASE("import: a link's user ID cut short imports as an Xray text ID, with a warning") {
+  const import::ImportResult uri = imported("vmess://3f1c2a4e8b7d4e219c550123456a@127.0.0.1:443");
+  CHECK(warned(uri,
+               "link 1: the user ID before \"@\" looks like a cut-off UUID (28 hex digits; a "
+               "UUID has 32); v2ray needs the whole 8-4-4-4-12 form; other text is taken as "
+               "an Xray text ID"));
+  for (const std::string& warning : uri.warnings)
+    CHECK(warning.find("3f1c2a4e") == std::string::npos);
+  nlohmann::json fields = base_fields();
+  fields["id"] = "b831381d-6324-4d53-ad4f";
+  CHECK(warned(imported(v2rayn_link(fields)),
+               "link 1 (\"Tokyo\"): field \"id\" looks like a cut-off UUID (23 characters: hex "
+               "digits in groups 8-4-4-4)"));
+  CHECK(imported(v2rayn_link(base_fields())).warnings.empty());
 }

@@ -427,6 +427,44 @@ TEST_CASE("profile: server.address must be a host name or IP literal") {
         "p.toml:2:11: server.address is \"a..example\", which is not a valid host name");
 }
 
+TEST_CASE("profile: a server.uuid cut short loads as an Xray text ID, with a warning") {
+  auto warnings_for = [](std::string_view uuid_line) {
+    const ProfileResult result = parse_profile(
+        lines({"[server]", R"(address = "vmess.example.org")", "port = 443", uuid_line}), "p.toml");
+    REQUIRE(result.ok());
+    return result.warnings;
+  };
+  const auto dashed = warnings_for(R"(uuid = "3f1c2a4e-8b7d-4e21-9c55")");
+  REQUIRE(dashed.size() == 1);
+  CHECK(dashed[0] ==
+        "p.toml:4:8: server.uuid looks like a cut-off UUID (23 characters: hex digits in groups "
+        "8-4-4-4); v2ray needs the whole 8-4-4-4-12 form; other text is taken as an Xray text ID");
+  const auto digits = warnings_for(R"(uuid = "3f1c2a4e8b7d4e219c550123456a")");
+  REQUIRE(digits.size() == 1);
+  CHECK(digits[0] ==
+        "p.toml:4:8: server.uuid looks like a cut-off UUID (28 hex digits; a UUID has 32); v2ray "
+        "needs the whole 8-4-4-4-12 form; other text is taken as an Xray text ID");
+  CHECK(digits[0].find("3f1c2a4e") == std::string::npos);
+  // Whole UUIDs and text IDs that are names are not warned about.
+  CHECK(warnings_for(R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")").empty());
+  CHECK(warnings_for(R"(uuid = "b831381d63244d53ad4f8cda48b30811")").empty());
+  CHECK(warnings_for(R"(uuid = "alice")").empty());
+  CHECK(warnings_for(R"(uuid = "deadbeef")").empty());
+  CHECK(warnings_for(R"(uuid = "2024-05-01")").empty());
+  // [[servers]]: named, at the entry's uuid.
+  const ProfileResult several = parse_profile(
+      lines({"[[servers]]", R"(name = "a")", R"(address = "a.example.org")", "port = 443",
+             R"(uuid = "b831381d-6324-4d53-ad4f-8cda48b30811")", "[[servers]]", R"(name = "b")",
+             R"(address = "b.example.org")", "port = 443", R"(uuid = "3f1c2a4e-8b7d-")"}),
+      "p.toml");
+  REQUIRE(several.ok());
+  REQUIRE(several.warnings.size() == 1);
+  CHECK(several.warnings[0] ==
+        "p.toml:10:8: [[servers]] \"b\": server.uuid looks like a cut-off UUID (14 characters: "
+        "hex digits in groups 8-4); v2ray needs the whole 8-4-4-4-12 form; other text is taken as "
+        "an Xray text ID");
+}
+
 TEST_CASE("profile: a bad server.uuid is reported without echoing it") {
   auto with_uuid = [](std::string_view uuid) {
     return lines({"[server]", R"(address = "vmess.example.org")", "port = 443", uuid});

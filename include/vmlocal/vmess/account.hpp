@@ -23,6 +23,14 @@ std::optional<Uuid> parse_uuid(std::string_view text);
 // for anything else (31 bytes and more that are not a UUID, or empty).
 std::optional<Uuid> parse_user_id(std::string_view text);
 
+// A user ID that parse_user_id takes as Xray text but that looks like what copying left of a
+// UUID: only hex digits and dashes, either the start of the 8-4-4-4-12 form (at least the first
+// group and its dash) or 16..31 digits without dashes. v2ray (which has no text IDs) refuses
+// it; Xray maps it, so the server would see another user. nullopt when it does not look cut,
+// otherwise the rest of a warning that names its shape and never its value: "looks like a
+// cut-off UUID (23 characters: hex digits in groups 8-4-4-4); v2ray needs ...".
+std::optional<std::string> cut_uuid_warning(std::string_view text);
+
 // The canonical lower-case 8-4-4-4-12 form (for writing a profile; never for logs).
 std::string format_uuid(const Uuid& uuid);
 
