@@ -180,6 +180,10 @@ Verdict judge_ws(const WsObservation& seen) {
   if (!seen.status_line.empty())
     v.details.push_back("GET " + seen.path + " (Host " + seen.host + "): \"" + seen.status_line +
                         "\"");
+  if (seen.early_data) {
+    v.details.push_back(
+        "(the upgrade went without early data; the VMess probe sends its header as early data)");
+  }
   if (seen.ok) {
     v.ok = true;
     return v;
@@ -291,6 +295,14 @@ Verdict judge_vmess(const VmessObservation& seen) {
     v.ok = true;
     v.details.insert(v.details.begin(),
                      "probe " + seen.url + ": \"" + seen.status_line + "\" in " + ms(seen.elapsed));
+    return v;
+  }
+  if (seen.ok_without_early_data) {
+    v.details.insert(v.details.begin(), "probe " + seen.url + " with early data: " + seen.error);
+    v.cause =
+        "the server ignores WebSocket early data: the VMess request sent in the upgrade got no "
+        "response, the same request sent after it did (v2ray 4.x has no early data)";
+    v.fix = "set [server.ws] max_early_data = 0 (or turn early data on in the server's wsSettings)";
     return v;
   }
   if (seen.responded) {

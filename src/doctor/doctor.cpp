@@ -326,14 +326,20 @@ WsObservation Doctor::check_ws(const std::string& address) {
   const transport::WsOptions options = transport::ws_options_for(server());
   seen.path = options.request.path;
   seen.host = options.request.host;
-  auto made = outbound::ServerContext::make(server());
+  // With early data on, the stream sends its upgrade only with the first payload, and this
+  // check has none: it upgrades without early data (servers that take early data take an
+  // upgrade without it too), and the VMess probe then sends its header as the early data.
+  config::Profile::Server upgrade = server();
+  seen.early_data = upgrade.ws.max_early_data > 0;
+  upgrade.ws.max_early_data = 0;
+  auto made = outbound::ServerContext::make(upgrade);
   if (!made) {
     seen.error = made.error().message;
     return seen;
   }
   Watch watch;
   std::unique_ptr<transport::Stream> stack =
-      transport::make_upstream(&loop_, watch, server(), (*made)->tls.get(), random_);
+      transport::make_upstream(&loop_, watch, upgrade, (*made)->tls.get(), random_);
   stack->connect();
   run_until([&] { return watch.connected || watch.failed; }, step_timeout());
   seen.ok = watch.connected;
@@ -393,11 +399,31 @@ VmessObservation Doctor::check_vmess() {
   options.url = std::get<http::Url>(url);
   options.connect_timeout = step_timeout();
   options.timeout = profile_.probe.timeout;
-  std::optional<outbound::ProbeResult> result;
-  outbound::Probe::start(*context_, context, options,
-                         [&](const outbound::ProbeResult& r) { result = r; });
-  run_until([&] { return result.has_value(); },
-            options.connect_timeout + options.timeout + milliseconds(5000));
+  auto probe = [&](const std::shared_ptr<const outbound::ServerContext>& through) {
+    std::optional<outbound::ProbeResult> result;
+    outbound::Probe::start(*context_, through, options,
+                           [&](const outbound::ProbeResult& r) { result = r; });
+    run_until([&] { return result.has_value(); },
+              options.connect_timeout + options.timeout + milliseconds(5000));
+    return result;
+  };
+  const std::optional<outbound::ProbeResult> result = probe(context);
+  if (result && !result->ok && !result->responded && server().transport == config::Transport::kWs &&
+      server().ws.max_early_data > 0) {
+    // A server without early data (v2ray 4.x) answers the upgrade but drops the header that
+    // rode in it, which looks like a refusal: the same probe without early data tells.
+    config::Profile::Server plain = server();
+    plain.ws.max_early_data = 0;
+    if (auto without = outbound::ServerContext::make(plain)) {
+      if (clock_offset_) {
+        (*without)->state->note_server_date(
+            static_cast<int64_t>(std::time(nullptr)) + *clock_offset_,
+            static_cast<int64_t>(std::time(nullptr)));
+      }
+      const auto retry = probe(*without);
+      seen.ok_without_early_data = retry && (retry->ok || retry->responded);
+    }
+  }
   if (!result) {
     seen.error = "the probe did not finish";
     return seen;

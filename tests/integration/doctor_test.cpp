@@ -11,6 +11,7 @@
 #include <string>
 
 #include "harness/harness.hpp"
+#include "harness/http1_front.hpp"
 
 using namespace vmlocal::itest;
 using namespace std::chrono_literals;
@@ -197,6 +198,57 @@ TEST_SUITE("doctor") {
         run.last_line().starts_with("doctor: the WebSocket layer failed: the server refused the "
                                     "WebSocket upgrade: \"HTTP/1.1 404 Not Found\""));
     CHECK(run.output.find("check [server.ws] path (\"/wrong\")") != std::string::npos);
+  }
+
+  TEST_CASE("doctor: ws early data (Sec-WebSocket-Protocol): the upgrade is sent and judged") {
+    TempDir dir;
+    HttpServer web;
+    const std::string early =
+        "[server.ws]\npath = \"/ws\"\nmax_early_data = 2048\n"
+        "early_data_header = \"Sec-WebSocket-Protocol\"\n";
+    SUBCASE("a server that takes early data: every layer passes, the probe's header rides early") {
+      V2rayServer v2ray = V2rayServer::vmess(dir);
+      Http1FrontOptions o;
+      o.mode = FrontMode::kWebSocket;
+      o.path = "/ws";
+      o.max_early_data = 2048;
+      o.early_data_header = "Sec-WebSocket-Protocol";
+      o.backend = v2ray.endpoint();
+      Http1Front front(o);
+      Profile p = profile_for(v2ray, web);
+      p.port = front.port();
+      p.transport = "ws";
+      p.tables = early;
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 0);
+      CHECK(run.last_line() == "doctor: every layer passed");
+      CHECK(run.output.find("\"HTTP/1.1 101 Switching Protocols\"") != std::string::npos);
+      CHECK(run.output.find("the upgrade went without early data") != std::string::npos);
+      CHECK(front.upgrades() >= 2);         // the WebSocket check's, then the probe's
+      CHECK(front.early_data_bytes() > 0);  // the probe's VMess header rode in its upgrade
+      CHECK(front.errors().empty());
+      CHECK(web.accepted() == 1);
+    }
+    SUBCASE("v2ray 4.34's ws inbound (no early data): the upgrade passes, early data is named") {
+      VmessInboundOptions inbound;
+      inbound.stream_settings = ws_stream_settings("/ws");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.transport = "ws";
+      p.tables = early;
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 1);
+      CHECK(run.output.find("WebSocket ok") != std::string::npos);
+      CHECK(run.output.find("GET /ws (Host 127.0.0.1:" + std::to_string(v2ray.port()) +
+                            "): \"HTTP/1.1 101 Switching Protocols\"") != std::string::npos);
+      CHECK(run.output.find("set transport = \"tcp\"") == std::string::npos);
+      // The header that rode in the upgrade was dropped; the same probe after it passed.
+      CHECK(run.last_line().starts_with(
+          "doctor: the VMess layer failed: the server ignores WebSocket early data"));
+      CHECK(run.output.find("fix: set [server.ws] max_early_data = 0") != std::string::npos);
+      CHECK(run.output.find("copy server.uuid") == std::string::npos);
+      CHECK(web.accepted() == 1);  // the probe without early data
+    }
   }
 
   TEST_CASE("doctor: a certificate that does not verify fails at TLS, with the certificate") {

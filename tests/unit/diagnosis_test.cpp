@@ -185,3 +185,32 @@ TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
     CHECK(has(dated.details[1], "clock: this computer's clock is 2 s behind the server's"));
   }
 }
+
+TEST_CASE("diagnosis: ws early data — the upgrade without it, and a server that drops it") {
+  WsObservation ws;
+  ws.ok = true;
+  ws.status_line = "HTTP/1.1 101 Switching Protocols";
+  ws.path = "/ws";
+  ws.host = "example.org";
+  ws.early_data = true;
+  const Verdict w = judge_ws(ws);
+  CHECK(w.ok);
+  REQUIRE(w.details.size() == 2);
+  CHECK(has(w.details[1], "the upgrade went without early data"));
+
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.refused = true;
+  v.error = "no response from the server within 2000 ms while it kept the connection open";
+  v.clock.server_minus_local = 0;
+  v.clock.source = "the WebSocket upgrade response";
+  v.ok_without_early_data = true;
+  const Verdict e = judge_vmess(v);
+  CHECK_FALSE(e.ok);
+  CHECK(has(e.cause, "the server ignores WebSocket early data"));
+  CHECK(e.fix.starts_with("set [server.ws] max_early_data = 0"));
+  CHECK_FALSE(has(e.fix, "uuid"));
+  CHECK(e.details[0] == "probe http://example.org/ with early data: " + v.error);
+  v.ok_without_early_data = false;  // the same refusal without that evidence: the uuid first
+  CHECK(judge_vmess(v).fix.starts_with("copy server.uuid"));
+}

@@ -89,6 +89,9 @@ struct WsObservation {
   std::string error;
   std::string path;  // what the profile asked for
   std::string host;
+  // [server.ws] max_early_data > 0: the check's upgrade went without early data (it has no
+  // payload to carry); the VMess probe sends its header as the early data.
+  bool early_data = false;
   PlainObservation plain;  // when no HTTP answer came: what the port says to plain HTTP
 };
 Verdict judge_ws(const WsObservation& seen);
@@ -114,6 +117,9 @@ struct VmessObservation {
   ErrorKind kind = ErrorKind::kOther;
   ClockObservation clock;
   bool plain_closed_at_once = false;  // tcp profile: the port closed a plain request at once
+  // ws early data on and the probe got no VMess response: the same probe without early data
+  // got one (the server drops early data: v2ray 4.x has none).
+  bool ok_without_early_data = false;
 };
 Verdict judge_vmess(const VmessObservation& seen);
 // One line about the clock: the offset and whether it explains a refusal (or is compensated).
