@@ -230,7 +230,25 @@ Verdict judge_ws(const WsObservation& seen) {
 Verdict judge_tcp_transport(const PlainObservation& seen) {
   Verdict v;
   v.layer = Layer::kTransport;
-  v.details.push_back("the port " + describe_plain(seen));
+  if (!seen.request_line.empty()) {
+    v.details.push_back("sent [server.tcp]'s HTTP header request: " + seen.request_line);
+    v.details.push_back("the port " + (seen.answer == PlainAnswer::kHttp
+                                           ? "answers it: \"" + seen.status_line + "\""
+                                           : describe_plain(seen)));
+  } else {
+    v.details.push_back("the port " + describe_plain(seen));
+  }
+  if (!seen.request_line.empty() && seen.answer == PlainAnswer::kHttp) {
+    // v2ray's header server answers only a path it does not list (404) or a bad request (400).
+    v.cause = "the server answered [server.tcp]'s request \"" + seen.request_line + "\" with \"" +
+              seen.status_line +
+              "\": its tcpSettings HTTP header lists other paths, or it is not a tcp server with "
+              "the HTTP header";
+    v.fix =
+        "set [server.tcp] path to one of the server's tcpSettings.header.request.path (or check "
+        "transport)";
+    return v;
+  }
   switch (seen.answer) {
     case PlainAnswer::kSilent:
       // What a tcp VMess server does: it reads on, waiting for bytes it can authenticate.
@@ -243,7 +261,10 @@ Verdict judge_tcp_transport(const PlainObservation& seen) {
     case PlainAnswer::kHttp:
       v.cause = "the server answers HTTP on this port (\"" + seen.status_line +
                 "\"), so it expects WebSocket (or another HTTP transport), not raw tcp";
-      v.fix = "set transport = \"ws\" and [server.ws] path to the server's wsSettings path";
+      v.fix =
+          "set transport = \"ws\" and [server.ws] path to the server's wsSettings path (or, if "
+          "the server is tcp with v2ray's HTTP header disguise, [server.tcp] header = \"http\" "
+          "and path as its tcpSettings.header.request has them)";
       return v;
     case PlainAnswer::kClosedAtOnce:
       // A TLS server does this, and so does a VMess server whose drain (a per-server random
@@ -295,6 +316,18 @@ Verdict judge_vmess(const VmessObservation& seen) {
     v.ok = true;
     v.details.insert(v.details.begin(),
                      "probe " + seen.url + ": \"" + seen.status_line + "\" in " + ms(seen.elapsed));
+    return v;
+  }
+  if (!seen.http_header_answer.empty()) {
+    v.details.insert(v.details.begin(), "probe " + seen.url + ": " + seen.error);
+    v.details.push_back("the port answers bytes that are no HTTP request with \"" +
+                        seen.http_header_answer + "\"");
+    v.cause =
+        "the server expects v2ray's HTTP header disguise (tcpSettings.header type \"http\"): it "
+        "answers a first flight that is no HTTP request with HTTP";
+    v.fix =
+        "set [server.tcp] header = \"http\", with path and host as the server's "
+        "tcpSettings.header.request has them (its default path is \"/\")";
     return v;
   }
   if (seen.ok_without_early_data) {

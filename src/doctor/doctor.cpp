@@ -23,6 +23,7 @@
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/probe.hpp"
 #include "vmlocal/outbound/server_context.hpp"
+#include "vmlocal/transport/http_header.hpp"
 #include "vmlocal/transport/tcp_stream.hpp"
 #include "vmlocal/transport/tls_stream.hpp"
 #include "vmlocal/transport/upstream.hpp"
@@ -123,7 +124,8 @@ class Doctor {
   bool report(const Verdict& verdict);
   DnsObservation resolve();
   std::vector<TcpAttempt> connect_each(const std::vector<std::string>& addresses);
-  PlainObservation plain_request(const std::string& address);
+  // What the port says to `request` ("": a plain GET / with the server's address as Host).
+  PlainObservation plain_request(const std::string& address, const std::string& request = {});
   TlsObservation check_tls(const std::string& address);
   WsObservation check_ws(const std::string& address);
   VmessObservation check_vmess();
@@ -140,6 +142,7 @@ class Doctor {
   std::optional<int64_t> clock_offset_;  // the server's clock minus ours, from an HTTP Date
   std::string clock_source_;
   bool plain_closed_at_once_ = false;
+  std::string address_;  // the address TCP connected to
 };
 
 bool Doctor::report(const Verdict& verdict) {
@@ -232,7 +235,7 @@ std::vector<TcpAttempt> Doctor::connect_each(const std::vector<std::string>& add
   return attempts;
 }
 
-PlainObservation Doctor::plain_request(const std::string& address) {
+PlainObservation Doctor::plain_request(const std::string& address, const std::string& request) {
   PlainObservation seen;
   Watch watch;
   transport::TcpStream tcp(&loop_, watch, address, server().port);
@@ -243,9 +246,11 @@ PlainObservation Doctor::plain_request(const std::string& address) {
     return seen;
   }
   const std::string host = server().address + ":" + std::to_string(server().port);
-  std::string request = "GET / HTTP/1.1\r\nHost: " + host +
-                        "\r\nUser-Agent: vmess-local-doctor\r\nConnection: close\r\n\r\n";
-  uv_buf_t buf = uv::make_buf(reinterpret_cast<const uint8_t*>(request.data()), request.size());
+  const std::string sent =
+      !request.empty() ? request
+                       : "GET / HTTP/1.1\r\nHost: " + host +
+                             "\r\nUser-Agent: vmess-local-doctor\r\nConnection: close\r\n\r\n";
+  uv_buf_t buf = uv::make_buf(reinterpret_cast<const uint8_t*>(sent.data()), sent.size());
   const auto start = Clock::now();
   tcp.write(&buf, 1);
   tcp.read_start();
@@ -424,6 +429,14 @@ VmessObservation Doctor::check_vmess() {
       seen.ok_without_early_data = retry && (retry->ok || retry->responded);
     }
   }
+  if (result && !result->ok && !result->responded &&
+      server().transport == config::Transport::kTcp &&
+      server().tcp.header == config::TcpHeader::kNone && !server().tls && !address_.empty()) {
+    // A server with v2ray's HTTP header disguise answers a first flight that is no HTTP request
+    // (as our VMess request is not) with "HTTP/1.1 400 Bad Request": a few such bytes tell.
+    const PlainObservation garbled = plain_request(address_, "vmess-local-doctor\r\n\r\n");
+    if (garbled.answer == PlainAnswer::kHttp) seen.http_header_answer = garbled.status_line;
+  }
   if (!result) {
     seen.error = "the probe did not finish";
     return seen;
@@ -462,13 +475,22 @@ int Doctor::run() {
       break;
     }
   }
+  address_ = address;
   if (server().tls) {
     if (!report(judge_tls(check_tls(address)))) return kExitLayerFailed;
   }
   if (server().transport == config::Transport::kWs) {
     if (!report(judge_ws(check_ws(address)))) return kExitLayerFailed;
   } else if (!server().tls) {
-    const PlainObservation plain = plain_request(address);
+    // With [server.tcp] header = "http" the port is asked what the tunnels send first: the
+    // header's request head (a GET / would be a path the server does not list: its 404).
+    const bool http_header = server().tcp.header == config::TcpHeader::kHttp;
+    const std::string head = http_header
+                                 ? transport::http_header::build_request_head(
+                                       transport::http_header_options_for(server()), random_)
+                                 : std::string();
+    PlainObservation plain = plain_request(address, head);
+    if (http_header) plain.request_line = head.substr(0, head.find('\r'));
     note_date(plain.date, "the answer to a plain HTTP request");
     plain_closed_at_once_ = plain.answer == PlainAnswer::kClosedAtOnce;
     if (!report(judge_tcp_transport(plain))) return kExitLayerFailed;

@@ -251,6 +251,53 @@ TEST_SUITE("doctor") {
     }
   }
 
+  TEST_CASE("doctor: tcp with v2ray's HTTP header disguise (tcpSettings.header type http)") {
+    TempDir dir;
+    HttpServer web;
+    VmessInboundOptions inbound;
+    SUBCASE("header on both sides: every layer passes") {
+      inbound.stream_settings = json::parse(
+          R"({"network":"tcp","tcpSettings":{"header":{"type":"http","request":{"path":["/a"]}}}})");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.tables = "[server.tcp]\nheader = \"http\"\npath = [\"/a\"]\n";
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 0);
+      CHECK(run.last_line() == "doctor: every layer passed");
+      CHECK(run.output.find("sent [server.tcp]'s HTTP header request: GET /a HTTP/1.1") !=
+            std::string::npos);
+      CHECK(run.output.find("404") == std::string::npos);
+      CHECK(web.accepted() == 1);
+    }
+    SUBCASE("header on both sides, another path: the transport names [server.tcp] path") {
+      inbound.stream_settings = json::parse(
+          R"({"network":"tcp","tcpSettings":{"header":{"type":"http","request":{"path":["/a"]}}}})");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.tables = "[server.tcp]\nheader = \"http\"\npath = [\"/b\"]\n";
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 1);
+      CHECK(run.last_line().starts_with(
+          "doctor: the transport layer failed: the server answered [server.tcp]'s request \"GET "
+          "/b HTTP/1.1\" with \"HTTP/1.1 404 Not Found\""));
+      CHECK(run.output.find("fix: set [server.tcp] path") != std::string::npos);
+      CHECK(run.output.find("set transport = \"ws\"") == std::string::npos);
+    }
+    SUBCASE("the server has the header (default path /), the profile not: the fix says so") {
+      inbound.stream_settings =
+          json::parse(R"({"network":"tcp","tcpSettings":{"header":{"type":"http"}}})");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      const DoctorRun run = doctor(dir, profile_for(v2ray, web));
+      CHECK(run.code == 1);
+      CHECK(run.last_line().starts_with(
+          "doctor: the VMess layer failed: the server expects v2ray's HTTP header disguise"));
+      CHECK(run.output.find("the port answers bytes that are no HTTP request with \"HTTP/1.1 400 "
+                            "Bad Request\"") != std::string::npos);
+      CHECK(run.output.find("fix: set [server.tcp] header = \"http\"") != std::string::npos);
+      CHECK(run.output.find("alter_id") == std::string::npos);
+    }
+  }
+
   TEST_CASE("doctor: a certificate that does not verify fails at TLS, with the certificate") {
     TempDir dir;
     HttpServer web;

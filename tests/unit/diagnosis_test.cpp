@@ -68,7 +68,7 @@ TEST_CASE("diagnosis: TLS tells a bad certificate from a port without TLS") {
   plain.plain.answer = PlainAnswer::kSilent;
   CHECK(has(judge_tls(plain).cause, "does not speak TLS on this port"));
   CHECK(judge_tls(plain).fix == "remove [server.tls]");
-  plain.plain = PlainObservation{PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}};
+  plain.plain = PlainObservation{PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}, {}};
   CHECK(has(judge_tls(plain).cause, "plain HTTP on this port"));
   plain.plain.answer = PlainAnswer::kOtherBytes;  // not enough to name a cause
   CHECK(has(judge_tls(plain).cause, "the TLS handshake failed"));
@@ -107,18 +107,19 @@ TEST_CASE("diagnosis: WebSocket") {
 }
 
 TEST_CASE("diagnosis: the port of a tcp profile") {
-  const Verdict silent = judge_tcp_transport({PlainAnswer::kSilent, {}, {}});
+  const Verdict silent = judge_tcp_transport({PlainAnswer::kSilent, {}, {}, {}});
   CHECK(silent.ok);
   // The line says why silence is good news (a newcomer read it as a problem).
   REQUIRE(silent.details.size() == 2);
   CHECK(has(silent.details[1], "as a tcp VMess server does"));
-  const Verdict http = judge_tcp_transport({PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}});
+  const Verdict http =
+      judge_tcp_transport({PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}, {}});
   CHECK_FALSE(http.ok);
   CHECK(http.layer == Layer::kTransport);
   CHECK(has(http.fix, "set transport = \"ws\""));
-  CHECK(judge_tcp_transport({PlainAnswer::kTlsAlert, {}, {}}).fix == "add [server.tls]");
+  CHECK(judge_tcp_transport({PlainAnswer::kTlsAlert, {}, {}, {}}).fix == "add [server.tls]");
   // A VMess server with a short drain closes at once too: not enough to name TLS.
-  CHECK(judge_tcp_transport({PlainAnswer::kClosedAtOnce, {}, {}}).ok);
+  CHECK(judge_tcp_transport({PlainAnswer::kClosedAtOnce, {}, {}, {}}).ok);
 }
 
 TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
@@ -213,4 +214,32 @@ TEST_CASE("diagnosis: ws early data — the upgrade without it, and a server tha
   CHECK(e.details[0] == "probe http://example.org/ with early data: " + v.error);
   v.ok_without_early_data = false;  // the same refusal without that evidence: the uuid first
   CHECK(judge_vmess(v).fix.starts_with("copy server.uuid"));
+}
+
+TEST_CASE("diagnosis: tcp with v2ray's HTTP header disguise, on either side") {
+  // The profile has the header: the port is asked its request head, and silence is a pass.
+  PlainObservation head{PlainAnswer::kSilent, {}, {}, "GET /a HTTP/1.1"};
+  const Verdict ok = judge_tcp_transport(head);
+  CHECK(ok.ok);
+  CHECK(ok.details[0] == "sent [server.tcp]'s HTTP header request: GET /a HTTP/1.1");
+  // A path the server does not list: its 404 names [server.tcp] path, not ws.
+  head.answer = PlainAnswer::kHttp;
+  head.status_line = "HTTP/1.1 404 Not Found";
+  const Verdict wrong = judge_tcp_transport(head);
+  CHECK_FALSE(wrong.ok);
+  CHECK(has(wrong.cause, "\"GET /a HTTP/1.1\" with \"HTTP/1.1 404 Not Found\""));
+  CHECK(wrong.fix.starts_with("set [server.tcp] path"));
+  CHECK_FALSE(has(wrong.fix, "\"ws\""));
+  // The server has the header and the profile not: its HTTP answer to a non-request says so.
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.error = "response header length authentication failed";
+  v.http_header_answer = "HTTP/1.1 400 Bad Request";
+  const Verdict h = judge_vmess(v);
+  CHECK_FALSE(h.ok);
+  CHECK(has(h.cause, "HTTP header disguise"));
+  CHECK(h.fix.starts_with("set [server.tcp] header = \"http\""));
+  CHECK_FALSE(has(h.fix, "alter_id"));
+  v.http_header_answer.clear();  // without that answer: as before
+  CHECK(has(judge_vmess(v).fix, "alter_id"));
 }

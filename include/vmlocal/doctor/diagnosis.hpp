@@ -60,6 +60,9 @@ struct PlainObservation {
   PlainAnswer answer = PlainAnswer::kNoConnection;
   std::string status_line;  // kHttp
   std::string date;         // kHttp: the Date header, "" when absent
+  // The request line sent when it was [server.tcp]'s HTTP header head ("GET /a HTTP/1.1"); ""
+  // for the doctor's plain GET /.
+  std::string request_line;
 };
 std::string describe_plain(const PlainObservation& seen);
 
@@ -120,6 +123,10 @@ struct VmessObservation {
   // ws early data on and the probe got no VMess response: the same probe without early data
   // got one (the server drops early data: v2ray 4.x has none).
   bool ok_without_early_data = false;
+  // tcp profile without [server.tcp] header and the probe got no VMess response: the status
+  // line the port answered a first flight that is no HTTP request with ("" when none), which a
+  // server with v2ray's HTTP header disguise does.
+  std::string http_header_answer;
 };
 Verdict judge_vmess(const VmessObservation& seen);
 // One line about the clock: the offset and whether it explains a refusal (or is compensated).
