@@ -318,6 +318,16 @@ Verdict judge_vmess(const VmessObservation& seen) {
                      "probe " + seen.url + ": \"" + seen.status_line + "\" in " + ms(seen.elapsed));
     return v;
   }
+  if (seen.tls_on_port) {
+    v.details.insert(v.details.begin(), "probe " + seen.url + ": " + seen.error);
+    v.details.push_back(
+        "the port closed a plain request at once, and a TLS handshake with it worked");
+    v.cause = "the server expects TLS on this port, and the profile has no [server.tls]";
+    v.fix =
+        "add [server.tls] (with sni, and ca_file or pin_sha256 if the server's certificate is its "
+        "own)";
+    return v;
+  }
   if (!seen.http_header_answer.empty()) {
     v.details.insert(v.details.begin(), "probe " + seen.url + ": " + seen.error);
     v.details.push_back("the port answers bytes that are no HTTP request with \"" +
@@ -376,8 +386,10 @@ Verdict judge_vmess(const VmessObservation& seen) {
       "copy server.uuid and alter_id again from the server's settings, and check that this "
       "computer's clock is right (timedatectl)";
   if (seen.plain_closed_at_once) {
-    v.cause += "; or the port expects TLS: it also closed a plain request at once";
-    v.fix += "; if the server uses TLS, add [server.tls]";
+    // The doctor tried TLS on such a port (tls_on_port): it is not TLS, so not one of these.
+    v.details.push_back(
+        "the port closed a plain request at once, but a TLS handshake with it failed: not a TLS "
+        "port (a VMess server that drained a short request does this)");
   }
   return v;
 }

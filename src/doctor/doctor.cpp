@@ -127,6 +127,9 @@ class Doctor {
   // What the port says to `request` ("": a plain GET / with the server's address as Host).
   PlainObservation plain_request(const std::string& address, const std::string& request = {});
   TlsObservation check_tls(const std::string& address);
+  // A profile without [server.tls]: whether the port completes a TLS handshake (certificate not
+  // checked), which tells a TLS port from a VMess server that drained a refused login.
+  bool tls_handshake_works(const std::string& address);
   WsObservation check_ws(const std::string& address);
   VmessObservation check_vmess();
   // The server's clock from an HTTP Date, once: `date` as received just now, or a ClockCheck.
@@ -326,6 +329,26 @@ TlsObservation Doctor::check_tls(const std::string& address) {
   return seen;
 }
 
+bool Doctor::tls_handshake_works(const std::string& address) {
+  config::Profile::Server with_tls = server();
+  with_tls.tls.emplace();
+  transport::TlsOptions options = transport::tls_options_for(with_tls);
+  options.insecure = true;
+  options.pins.clear();
+  auto made = transport::TlsContext::create(std::move(options));
+  if (!std::holds_alternative<std::unique_ptr<transport::TlsContext>>(made)) return false;
+  auto context = std::move(std::get<std::unique_ptr<transport::TlsContext>>(made));
+  Watch watch;
+  transport::TlsStream tls(&loop_, watch, *context, [&](transport::StreamHandler& h) {
+    return std::make_unique<transport::TcpStream>(&loop_, h, address, server().port);
+  });
+  tls.connect();
+  run_until([&] { return watch.connected || watch.failed; }, step_timeout());
+  const bool ok = watch.connected;
+  close_stream(tls, watch);
+  return ok;
+}
+
 WsObservation Doctor::check_ws(const std::string& address) {
   WsObservation seen;
   const transport::WsOptions options = transport::ws_options_for(server());
@@ -428,6 +451,10 @@ VmessObservation Doctor::check_vmess() {
       const auto retry = probe(*without);
       seen.ok_without_early_data = retry && (retry->ok || retry->responded);
     }
+  }
+  if (result && !result->ok && !result->responded && plain_closed_at_once_ && !server().tls &&
+      !address_.empty()) {
+    seen.tls_on_port = tls_handshake_works(address_);
   }
   if (result && !result->ok && !result->responded &&
       server().transport == config::Transport::kTcp &&

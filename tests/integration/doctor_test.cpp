@@ -426,6 +426,37 @@ TEST_SUITE("doctor") {
   constexpr const char* kHoldsRefusedLogins = "00000010-0000-4000-8000-000000000000";  // 3263+ B
   constexpr const char* kDrainsFewBytes = "00000df4-0000-4000-8000-000000000000";      // <= 69 B
 
+  TEST_CASE("doctor: a plain profile on a TLS port: add [server.tls] first, not the uuid") {
+    TempDir dir;
+    HttpServer web;
+    SUBCASE("tcp+tls server: the port takes a TLS handshake, so TLS is named") {
+      const Certificate cert = make_certificate(dir);
+      VmessInboundOptions inbound;
+      inbound.stream_settings = stream_settings(TransportKind::kTls, cert);
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      const DoctorRun run = doctor(dir, profile_for(v2ray, web));
+      CHECK(run.code == 1);
+      CHECK(run.last_line() ==
+            "doctor: the VMess layer failed: the server expects TLS on this port, and the profile "
+            "has no [server.tls]");
+      CHECK(run.output.find("fix: add [server.tls]") != std::string::npos);
+      CHECK(run.output.find("copy server.uuid") == std::string::npos);
+    }
+    SUBCASE("plain server that closes a refused login at once: no TLS, the uuid stays first") {
+      VmessInboundOptions inbound;
+      inbound.uuid = kDrainsFewBytes;
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.uuid = random_uuid();
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 1);
+      CHECK(run.last_line().starts_with("doctor: the VMess layer failed: the server refused us"));
+      CHECK(run.output.find("fix: copy server.uuid") != std::string::npos);
+      CHECK(run.output.find("expects TLS on this port") == std::string::npos);
+      CHECK(run.output.find("a TLS handshake with it failed: not a TLS port") != std::string::npos);
+    }
+  }
+
   TEST_CASE("fail fast: a wrong UUID is reported within 5 s, once, and tunnels fail at once") {
     TempDir dir;
     HttpServer web;

@@ -133,7 +133,9 @@ TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
     CHECK(has(v.cause, "wrong uuid/alter_id, or the clock is off"));
     CHECK(has(v.details[1], "cannot be estimated"));
     seen.plain_closed_at_once = true;
-    CHECK(has(judge_vmess(seen).cause, "or the port expects TLS"));
+    const Verdict closed = judge_vmess(seen);  // and a TLS handshake failed (no tls_on_port)
+    CHECK(closed.cause == v.cause);
+    CHECK(has(closed.details.back(), "a TLS handshake with it failed: not a TLS port"));
   }
   SUBCASE("this clock 300 s behind: the clock") {
     seen.clock.server_minus_local = 300;
@@ -242,4 +244,21 @@ TEST_CASE("diagnosis: tcp with v2ray's HTTP header disguise, on either side") {
   CHECK_FALSE(has(h.fix, "alter_id"));
   v.http_header_answer.clear();  // without that answer: as before
   CHECK(has(judge_vmess(v).fix, "alter_id"));
+}
+
+TEST_CASE("diagnosis: a plain profile on a TLS port names [server.tls] first, not the uuid") {
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.error = "the server closed the connection at once without a response";
+  v.plain_closed_at_once = true;
+  v.tls_on_port = true;
+  const Verdict t = judge_vmess(v);
+  CHECK_FALSE(t.ok);
+  CHECK(t.cause == "the server expects TLS on this port, and the profile has no [server.tls]");
+  CHECK(t.fix.starts_with("add [server.tls]"));
+  CHECK_FALSE(has(t.fix, "uuid"));
+  // Closed at once but no TLS handshake: still one of several, the uuid first.
+  v.tls_on_port = false;
+  v.refused = true;
+  CHECK(judge_vmess(v).fix.starts_with("copy server.uuid"));
 }

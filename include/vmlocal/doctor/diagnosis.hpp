@@ -119,7 +119,9 @@ struct VmessObservation {
   std::string error;
   ErrorKind kind = ErrorKind::kOther;
   ClockObservation clock;
-  bool plain_closed_at_once = false;  // tcp profile: the port closed a plain request at once
+  // tcp profile: the port closed a plain request at once (the doctor then tries a TLS
+  // handshake when the probe fails: tls_on_port).
+  bool plain_closed_at_once = false;
   // ws early data on and the probe got no VMess response: the same probe without early data
   // got one (the server drops early data: v2ray 4.x has none).
   bool ok_without_early_data = false;
@@ -127,6 +129,9 @@ struct VmessObservation {
   // line the port answered a first flight that is no HTTP request with ("" when none), which a
   // server with v2ray's HTTP header disguise does.
   std::string http_header_answer;
+  // A profile without [server.tls] whose port closed a plain request at once, and the probe got
+  // no VMess response: a TLS handshake (certificate not checked) with the port worked.
+  bool tls_on_port = false;
 };
 Verdict judge_vmess(const VmessObservation& seen);
 // One line about the clock: the offset and whether it explains a refusal (or is compensated).
