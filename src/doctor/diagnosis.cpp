@@ -357,6 +357,15 @@ Verdict judge_vmess(const VmessObservation& seen) {
   }
   if (!seen.refused) {
     v.cause = "the VMess request failed: " + seen.error;
+    // A transport that names its own setting (h2 "check [server.h2] path and host", gRPC
+    // "check [server.grpc] service_name") failed before VMess: the fix is that setting.
+    const size_t hint = seen.error.find("check [server.");
+    if (hint != std::string::npos) {
+      std::string named = seen.error.substr(hint);
+      if (named.ends_with(")")) named.pop_back();
+      v.fix = named;
+      return v;
+    }
     v.fix = "check security and alter_id against the server's settings";
     return v;
   }

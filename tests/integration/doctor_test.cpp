@@ -298,6 +298,29 @@ TEST_SUITE("doctor") {
     }
   }
 
+  TEST_CASE("doctor: a wrong h2 path: the fix is [server.h2] path, as the cause says") {
+    TempDir dir;
+    HttpServer web;
+    const Certificate cert = make_certificate(dir);
+    VmessInboundOptions inbound;
+    inbound.stream_settings = with_tls(
+        {{"network", "http"}, {"httpSettings", {{"path", "/right"}, {"host", {"a.example.org"}}}}},
+        cert);
+    V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+    Profile p = profile_for(v2ray, web);
+    p.address = "localhost";
+    p.transport = "h2";
+    p.tables = "[server.tls]\n" + ca_file_line(cert) +
+               "[server.h2]\npath = \"/wrong\"\nhost = [\"a.example.org\"]\n";
+    const DoctorRun run = doctor(dir, p);
+    CHECK(run.code == 1);
+    CHECK(
+        run.last_line().starts_with("doctor: the VMess layer failed: the VMess request failed: "));
+    CHECK(run.last_line().find("404 to PUT /wrong") != std::string::npos);
+    CHECK(run.output.find("fix: check [server.h2] path and host") != std::string::npos);
+    CHECK(run.output.find("alter_id") == std::string::npos);
+  }
+
   TEST_CASE("doctor: a certificate that does not verify fails at TLS, with the certificate") {
     TempDir dir;
     HttpServer web;

@@ -262,3 +262,21 @@ TEST_CASE("diagnosis: a plain profile on a TLS port names [server.tls] first, no
   v.refused = true;
   CHECK(judge_vmess(v).fix.starts_with("copy server.uuid"));
 }
+
+TEST_CASE("diagnosis: an h2 or gRPC answer that names its setting gets that setting as the fix") {
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.error =
+      "upstream HTTP/2: the server answered 404 to PUT /x (check [server.h2] path and host; the "
+      "host sent was \"www.example.com\")";
+  const Verdict h2 = judge_vmess(v);
+  CHECK_FALSE(h2.ok);
+  CHECK(h2.cause == "the VMess request failed: " + v.error);
+  CHECK(h2.fix == "check [server.h2] path and host; the host sent was \"www.example.com\"");
+  v.error =
+      "upstream gRPC: the server ended the call with status UNIMPLEMENTED; check "
+      "[server.grpc] service_name";
+  CHECK(judge_vmess(v).fix == "check [server.grpc] service_name");
+  v.error = "server sent a bad response: response header length authentication failed";
+  CHECK(judge_vmess(v).fix == "check security and alter_id against the server's settings");
+}
