@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/invocation.hpp"
+#include "cli/leading_options.hpp"
 #include "cli/run_profile.hpp"
 #include "vmlocal_version.h"
 
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+    forward_leading_options(app);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);  // prints help, version or the error
     return rc == 0 ? kExitOk : kExitUsage;

@@ -34,9 +34,10 @@ int run_doctor(const DoctorOptions& options) {
       std::string names;
       for (const auto& server : profile->servers)
         names += (names.empty() ? "" : ", ") + server.name;
-      std::fprintf(stderr,
-                   "vmess-local doctor: no server named \"%s\" in the profile (it has: %s)\n",
-                   wanted.c_str(), names.c_str());
+      std::fprintf(
+          stderr,
+          "vmess-local: doctor --server: no server named \"%s\" in the profile (it has: %s)\n",
+          wanted.c_str(), names.c_str());
       return kExitUsage;
     }
     if (std::find(chosen.begin(), chosen.end(), i) == chosen.end()) chosen.push_back(i);

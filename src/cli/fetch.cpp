@@ -7,6 +7,9 @@
 #include <memory>
 #include <mutex>
 
+#include "env_proxy.hpp"
+#include "vmlocal/log/log.hpp"
+
 namespace vmlocal::cli {
 namespace {
 
@@ -95,7 +98,8 @@ void cancel_fetches() {
   cancelled.store(true, std::memory_order_relaxed);
 }
 
-std::variant<std::string, std::string> fetch_url(const std::string& url) {
+std::variant<std::string, std::string> fetch_url(const std::string& url,
+                                                 const FetchOptions& options) {
   using Result = std::variant<std::string, std::string>;
   std::string why;
   const CurlApi* api = curl_api(why);
@@ -126,6 +130,18 @@ std::variant<std::string, std::string> fetch_url(const std::string& url) {
   if (cancelled.load(std::memory_order_relaxed)) {
     return Result(std::in_place_index<1>, "the fetch was cancelled: vmess-local is stopping");
   }
+  std::optional<EnvProxy> proxy = env_proxy_for(url);
+  if (proxy && names_own_listener(*proxy, options.not_serving)) {
+    log::info(proxy->variable, " names this proxy itself (", proxy->to_string(),
+              "), which does not serve yet: fetching directly");
+    api->easy_setopt(handle, CURLOPT_PROXY, "");  // "" turns the environment's proxy off
+    proxy.reset();
+  }
+  // A failure through a proxy may be the proxy's: say which one.
+  const auto failed = [&proxy](std::string why) {
+    if (proxy) why += " (through the proxy in " + proxy->variable + ", " + proxy->to_string() + ")";
+    return Result(std::in_place_index<1>, std::move(why));
+  };
   const CURLcode rc = api->easy_perform(handle);
   if (rc == CURLE_WRITE_ERROR && body.size() + CURL_MAX_WRITE_SIZE > kMaxBody) {
     return Result(std::in_place_index<1>, "the answer is larger than 8 MiB");
@@ -134,16 +150,13 @@ std::variant<std::string, std::string> fetch_url(const std::string& url) {
     return Result(std::in_place_index<1>, "the fetch was cancelled: vmess-local is stopping");
   }
   if (rc == CURLE_OPERATION_TIMEDOUT) {
-    return Result(std::in_place_index<1>,
-                  "no answer: nothing came for 10 s, or the whole fetch took over 30 s");
+    return failed("no answer: nothing came for 10 s, or the whole fetch took over 30 s");
   }
-  if (rc != CURLE_OK) {
-    return Result(std::in_place_index<1>, error[0] != '\0' ? error : api->easy_strerror(rc));
-  }
+  if (rc != CURLE_OK) return failed(error[0] != '\0' ? error : api->easy_strerror(rc));
   long status = 0;
   api->easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status > 299) {
-    return Result(std::in_place_index<1>, "the server answered HTTP " + std::to_string(status));
+    return failed("the server answered HTTP " + std::to_string(status));
   }
   return Result(std::in_place_index<0>, std::move(body));
 }

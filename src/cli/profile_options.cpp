@@ -163,7 +163,8 @@ std::optional<config::Profile> load_profile_for(const ProfileOptions& options,
   if (used_path != nullptr) *used_path = path;
   if (parts != nullptr) parts->file = profile;
   if (profile.subscription.url.empty()) return std::move(profile);
-  auto fetched = fetch_subscription(profile.subscription.url);
+  // At start: the proxy does not serve yet, so an http_proxy naming it would refuse the fetch.
+  auto fetched = fetch_subscription(profile.subscription.url, {profile.local.listen});
   if (const auto* error = std::get_if<std::string>(&fetched)) {
     if (profile.servers.empty()) {
       std::fprintf(stderr, "vmess-local: %s: no server to use (the profile has none of its own)\n",

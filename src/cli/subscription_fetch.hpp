@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "fetch.hpp"
 #include "vmlocal/config/profile.hpp"
 
 namespace vmlocal::cli {
@@ -14,6 +15,7 @@ using Servers = std::vector<config::Profile::Server>;
 
 // The servers, or why there are none ("subscription https://host/...: the server answered HTTP
 // 404"): the URL appears by its host only (its path usually holds a token).
-std::variant<Servers, std::string> fetch_subscription(const std::string& url);
+std::variant<Servers, std::string> fetch_subscription(const std::string& url,
+                                                      const FetchOptions& options = {});
 
 }  // namespace vmlocal::cli

@@ -1,6 +1,7 @@
 // [server] or [[servers]]: one server, or several tried in order (outbound/balancer.hpp). Each
 // [[servers]] entry has every key of [server] plus a name; the two forms together are refused,
 // since which one wins would be a guess.
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,17 @@ void read_name(Problems& problems, const toml::table& server, Profile::Server& o
     return;
   }
   out.name = text->get();
+}
+
+// The name of the first sub-table when `node` is a table holding only tables (one TOML made
+// for "[server.tls]" alone), else nullopt.
+std::optional<std::string> only_subtables(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr || table->empty()) return std::nullopt;
+  for (auto&& [key, value] : *table) {
+    if (!value.is_table()) return std::nullopt;
+  }
+  return std::string(table->begin()->first.str());
 }
 
 void read_one(Problems& problems, const toml::table& table, std::string_view source_path,
@@ -80,7 +92,22 @@ bool read_servers(Problems& problems, const toml::table& root, std::string_view 
   if (single != nullptr && list != nullptr) {
     // Point at whichever came second: that is where the file stopped making sense.
     const bool list_later = position_of(single->source()) < position_of(list->source());
-    problems.add(list_later ? list->source() : single->source(),
+    const toml::node& later = list_later ? *list : *single;
+    // A sub-table spelt for the other form, copied from an example: [servers.tls] under a
+    // [server], or [server.tls] under [[servers]]. TOML makes the parent table implicitly, so
+    // it looks like both forms at once.
+    if (const auto name = only_subtables(later)) {
+      problems.add(later.source(),
+                   list_later ? "[servers." + *name +
+                                    "] belongs to a [[servers]] entry; under [server], "
+                                    "write [server." +
+                                    *name + "]"
+                              : "[server." + *name + "] after [[servers]]: a [[servers]] entry's " +
+                                    *name + " settings are written [servers." + *name +
+                                    "] (they belong to the entry above them)");
+      return true;
+    }
+    problems.add(later.source(),
                  "the profile has both [server] and [[servers]]; use one of them (a single "
                  "server can be one [[servers]] entry, or move [server]'s keys into it)");
     return true;
@@ -105,8 +132,8 @@ bool read_servers(Problems& problems, const toml::table& root, std::string_view 
   }
   std::vector<Profile::Server> servers(tables->size());
   for (size_t i = 0; i < tables->size(); ++i) {
+    servers[i].origin = Profile::Server::Origin::kServers;  // first: messages spell keys by it
     read_one(problems, *tables->get(i)->as_table(), source_path, servers[i]);
-    servers[i].origin = Profile::Server::Origin::kServers;
   }
   check_names_unique(problems, *tables, servers);
   out = std::move(servers);

@@ -416,10 +416,12 @@ void read_tls(Problems& problems, const toml::node& node, std::string_view sourc
               Profile::Server& out) {
   const toml::table* table = node.as_table();
   if (table == nullptr) {
-    problems.add(node.source(),
-                 "server.tls must be a table: write [server.tls] (empty for the defaults) to "
-                 "connect with TLS, or leave it out; got " +
-                     describe(node));
+    const std::string name =
+        out.origin == Profile::Server::Origin::kServers ? "servers.tls" : "server.tls";
+    problems.add(node.source(), name + " must be a table: write [" + name +
+                                    "] (empty for the defaults) to connect with TLS, or leave "
+                                    "it out; got " +
+                                    describe(node));
     return;
   }
   check_keys(problems, *table, kServerTls);

@@ -15,6 +15,18 @@ std::string_view key_at(std::string_view text, size_t at) {
   return text.substr(at, end - at);
 }
 
+// The keys of the [server.*] tables that the fix texts name right after their table. A word
+// not listed stays where it is ("[server.ws] against the server's settings").
+bool is_table_key(std::string_view word) {
+  constexpr std::string_view kKeys[] = {
+      "sni",  "ca_file", "pin_sha256", "insecure",     "alpn",           "path",
+      "host", "headers", "header",     "service_name", "max_early_data", "early_data_header"};
+  for (std::string_view key : kKeys) {
+    if (word == key) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string fix_for_origin(std::string_view fix, config::Profile::Server::Origin origin,
@@ -37,9 +49,21 @@ std::string fix_for_origin(std::string_view fix, config::Profile::Server::Origin
     if (rest.starts_with("[server.")) {
       const std::string_view table = key_at(fix, i + 8);
       if (!table.empty() && i + 8 + table.size() < fix.size() && fix[i + 8 + table.size()] == ']') {
-        out += origin == Origin::kServers ? "[servers." + std::string(table) + "] of " + quoted
-                                          : "the " + std::string(table) + " settings of " + entry;
-        i += 8 + table.size() + 1;
+        size_t end = i + 8 + table.size() + 1;
+        // "[server.tls] ca_file": the key goes with its table ("[servers.tls] ca_file of \"b\"").
+        std::string key;
+        if (end + 1 < fix.size() && fix[end] == ' ' && is_table_key(key_at(fix, end + 1))) {
+          key = std::string(key_at(fix, end + 1));
+          end += 1 + key.size();
+        }
+        if (origin == Origin::kServers) {
+          out += "[servers." + std::string(table) + "]" + (key.empty() ? "" : " " + key) + " of " +
+                 quoted;
+        } else {
+          out += "the " + std::string(table) + (key.empty() ? " settings" : " " + key) + " of " +
+                 entry;
+        }
+        i = end;
         continue;
       }
     } else if (rest.starts_with("[server] ")) {

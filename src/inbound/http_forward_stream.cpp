@@ -11,6 +11,13 @@
 namespace vmlocal::inbound {
 namespace {
 
+// Which end closed is not known: a VMess server closes the same way when its routing drops the
+// target, and reports it as an end or as kNoResponse depending on timing.
+std::string closed_before_response(const TargetAddress& target) {
+  return "the connection to " + target.to_string() +
+         " closed before any response (the server dropped the request, or the origin closed it)";
+}
+
 // What the tunnel may read at once while no leg is up (a leg's own limit applies otherwise).
 constexpr size_t kFallbackWriteSize = 16 * 1024;
 
@@ -53,6 +60,7 @@ Result<std::unique_ptr<transport::Stream>> HttpForwardStream::open(
   leg->stream = std::move(*dialed);
   self->leg_ = leg.get();
   self->legs_.push_back(std::move(leg));
+  self->origin_ = target;
   self->head_ = std::string(first_head);
   // The timers exist only once the stream does: a failed open leaves nothing for libuv.
   uv_timer_init(loop, &self->defer_timer_);
@@ -336,8 +344,15 @@ void HttpForwardStream::open_leg() {
     answer_locally(502, "Bad Gateway", dialed.error().message);
     return;
   }
-  log::debug("http forwarding: next request goes to ", next_target_->to_string());
   leg->stream = std::move(*dialed);
+  // The tunnel's summary names the first origin only: say where a keep-alive connection moves.
+  if (origin_ && !(*origin_ == *next_target_)) {
+    const std::string_view route = leg->stream->route();
+    log::info("http forwarding: the app's next request on this connection goes to ",
+              next_target_->to_string(), route.empty() ? "" : " (", route,
+              route.empty() ? "" : ")");
+  }
+  origin_ = *next_target_;
   leg_ = leg.get();
   legs_.push_back(std::move(leg));
   wait_ = Wait::kConnecting;
@@ -383,6 +398,25 @@ void HttpForwardStream::leg_connected(Leg* leg) {
 
 void HttpForwardStream::leg_failed(Leg* leg, const transport::Failure& failure) {
   if (closing_ || leg != leg_) return;  // an old leg ending is no news
+  if (first_connected_ && wait_ == Wait::kNone && methods_.size() == 1 && down_ == Down::kHead &&
+      response_head_.empty()) {
+    // Failed before a byte of the answer, as when the leg closes then (leg_eof): the app can
+    // still get a proper 502 rather than a reset. A VMess server that drops the target closes
+    // either way, and which one the stream reports depends on timing.
+    leg->closing = true;
+    leg_ = nullptr;
+    leg->stream->close(true);
+    methods_.pop_back();
+    if (failure.kind == ErrorKind::kNoResponse) {
+      answer_locally(502, "Bad Gateway", closed_before_response(leg->target));
+    } else {
+      answer_locally(failure.kind == ErrorKind::kTimeout ? 504 : 502,
+                     failure.kind == ErrorKind::kTimeout ? "Gateway Timeout" : "Bad Gateway",
+                     "the connection to " + leg->target.to_string() +
+                         " failed before any response: " + failure.message);
+    }
+    return;
+  }
   if (!first_connected_ || wait_ != Wait::kConnecting) {
     failure_ = failure;
     handler_.on_stream_failed(failure_);
@@ -459,10 +493,7 @@ void HttpForwardStream::leg_eof(Leg* leg) {
     // Not a byte of the answer yet: the app can still get a proper one. Which end closed is not
     // known here — a VMess server closes the same way when its routing drops the target.
     methods_.pop_back();
-    answer_locally(502, "Bad Gateway",
-                   "the connection to " + leg->target.to_string() +
-                       " closed before any response (the server dropped the request, or the "
-                       "origin closed it)");
+    answer_locally(502, "Bad Gateway", closed_before_response(leg->target));
     return;
   }
   fail(ErrorKind::kReset,

@@ -264,8 +264,8 @@ void Proxy::log_started(std::string_view what) const {
       }
     }
     if (!all && !only.empty()) {
-      socks5 += " on " + only +
-                " only (UDP keeps the addresses it started with: restart for the others)";
+      socks5 +=
+          " on " + only + " only (UDP keeps the addresses it started with: restart for the others)";
     } else if (!all) {
       std::string started;
       for (const std::string& name : udp)

@@ -121,6 +121,13 @@ std::optional<std::string> UdpRelay::bind(const sockaddr& address, const std::st
   const unsigned flags = address.sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
   rc = uv_udp_bind(&socket->handle, &address, flags);
   if (rc == 0) rc = uv_udp_recv_start(&socket->handle, on_alloc, on_recv);
+  if (rc == UV_EADDRINUSE) {
+    // The TCP port was free, so another program holds the UDP one (SOCKS5 UDP ASSOCIATE
+    // answers on the TCP listener's address and port).
+    return "UDP relay " + name + ": " + uv_strerror(rc) +
+           " (another program holds this UDP port: free it, use another listen port, or set "
+           "[local] udp = false to run without UDP)";
+  }
   if (rc != 0) return "UDP relay " + name + ": " + uv_strerror(rc);
   std::lock_guard lock(mutex_);
   bound_.emplace_back(socket->bound, port_of(address));

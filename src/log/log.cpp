@@ -2,6 +2,7 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -69,7 +70,66 @@ void set_thread_tag(std::string tag) {
   t_tag = std::move(tag);
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence (RFC 3629 §4) at `at`, or 0.
+size_t utf8_length(std::string_view text, size_t at) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char c = byte(at);
+  size_t n = 0;
+  unsigned char low = 0x80, high = 0xbf;  // the second byte's range
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) low = 0xa0;   // no overlong forms
+    if (c == 0xed) high = 0x9f;  // no surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) low = 0x90;
+    if (c == 0xf4) high = 0x8f;  // nothing past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (at + n > text.size() || byte(at + 1) < low || byte(at + 1) > high) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if (byte(at + i) < 0x80 || byte(at + i) > 0xbf) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string printable(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  for (size_t i = 0; i < message.size();) {
+    const auto c = static_cast<unsigned char>(message[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+    } else if (const size_t n = c >= 0x80 ? utf8_length(message, i) : 0; n > 0) {
+      out.append(message.substr(i, n));
+      i += n;
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out.append("\\x").push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+      ++i;
+    }
+  }
+  return out;
+}
+
 void write(Level level, std::string_view message) {
+  // The common line is plain ASCII: no copy then.
+  std::string cleaned;
+  if (!std::all_of(message.begin(), message.end(), [](char ch) {
+        return static_cast<unsigned char>(ch) >= 0x20 && static_cast<unsigned char>(ch) < 0x7f;
+      })) {
+    cleaned = printable(message);
+    message = cleaned;
+  }
   std::string tagged;
   if (!t_tag.empty()) {
     tagged = "[" + t_tag + "] ";

@@ -308,10 +308,13 @@ int start_workers(const config::Profile& profile, std::vector<std::unique_ptr<Wo
     workers.back()->proxy().share_udp_relay(workers[0]->proxy());
     // One health for all: a server one worker finds down is down for every worker.
     workers.back()->proxy().server_pool().share_health(workers[0]->proxy().server_pool().health());
+    // Started here, on worker 1's thread: its lines carry its own tag all the same.
+    log::set_thread_tag("w" + std::to_string(i + 1));
     if (auto error = workers.back()->proxy().start()) {
       log::error(*error);
       exit_code = kExitRuntime;
     }
+    log::set_thread_tag("w1");
   }
   if (exit_code != kExitOk) {
     for (auto& worker : workers)

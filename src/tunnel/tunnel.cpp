@@ -189,6 +189,11 @@ void Tunnel::on_idle_timer() {
   const bool writing = up_write_pending_ || down_write_pending_;
   if (quiet < limit || ((downlink_only || uplink_only) && writing)) {
     arm_timer(TimerPurpose::kIdle, quiet < limit ? limit - quiet : limit);
+  } else if (downlink_only && bytes_down_ == 0 && outbound_ && outbound_->route() == "direct") {
+    // The same, without a VMess server to suspect: [route] sent this one straight out.
+    close(End::kClean, "the target sent nothing at all (direct: no server involved); closed " +
+                           format_seconds(quiet) +
+                           " after the app finished sending (timeouts.downlink_only)");
   } else if (downlink_only && bytes_down_ == 0) {
     // Not a finished download: nothing ever came. Say so, with the causes it may have, rather
     // than let the timeout's name suggest the timeout was the problem.

@@ -167,7 +167,8 @@ TEST_SUITE("inbound_protocols") {
     // after the switch to b, over a new one.
     CHECK(ra[0]["peer_port"] == ra[1]["peer_port"]);
     CHECK(ra[2]["peer_port"] != ra[0]["peer_port"]);
-    CHECK(s.local.log_text().find("next request goes to") != std::string::npos);
+    CHECK(s.local.log_text().find("the app's next request on this connection goes to 127.0.0.1:" +
+                                  std::to_string(b.port)) != std::string::npos);
   }
 
   TEST_CASE("curl CONNECT to an HTTPS origin with its own certificate") {
@@ -301,6 +302,7 @@ TEST_SUITE("inbound_protocols") {
     Setup s;
     // The harness's v2ray blackholes every target but loopback; .invalid never resolves anyway.
     auto r = curl({"-i", "-x", "http://" + s.proxy(), "http://dropped.invalid/x"});
+    INFO(r.describe() << "\n" << s.local.log_text());
     CHECK(r.out.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) == 0);
     CHECK(r.out.find("closed before any response (the server dropped the request, or the origin "
                      "closed it)") != std::string::npos);

@@ -145,6 +145,8 @@ TEST_SUITE("load") {
     profile.workers = 2;
     VmessLocal local(dir, profile);
     CHECK(local.wait_for_log("[worker 2 of 2]", Deadline::after(5s)));
+    // Each start line carries its own worker's tag, though both start on worker 1's thread.
+    CHECK(local.wait_for_log("[w2] vmess-local listening on", Deadline::after(5s)));
     EchoServer echo;
     auto deadline = Deadline::after(120s);
     std::atomic<int> good{0};

@@ -575,6 +575,50 @@ TEST_SUITE("reload") {
     CHECK(process_tunnels_total(local, "sub-b", deadline) == 3u);
   }
 
+  TEST_CASE(
+      "subscription: an http_proxy naming this proxy is skipped at start; a proxy that fails is "
+      "named") {
+    // README tells users to set http_proxy=http://127.0.0.1:1080 for their apps; at start the
+    // proxy does not serve yet, so libcurl would fetch through a refused port.
+    const auto deadline = Deadline::after(60s);
+    TempDir dir;
+    EchoServer echo;
+    V2rayServer a = V2rayServer::vmess(dir);
+    SubscriptionServer provider;
+    provider.set(200, subscription_for(a, "sub-a"));
+    const Endpoint listen{"127.0.0.1", free_port()};
+    const std::string profile = "[local]\nlisten = [\"" + listen.to_string() +
+                                "\"]\n\n[route]\nprivate = \"proxy\"\n\n[probe]\nurl = \"\"\n\n"
+                                "[subscription]\nurl = \"" +
+                                provider.url("/sub") + "\"\n";
+    VmessLocalOptions own;
+    own.env = {{"http_proxy", "http://localhost:" + std::to_string(listen.port)}};
+    Process local = launch_vmess_local(dir, profile, own);
+    wait_until_accepting(listen, local, deadline);
+    INFO(local.log_text());
+    CHECK(local.log_text().find(
+              "http_proxy names this proxy itself (localhost:" + std::to_string(listen.port) +
+              "), which does not serve yet: fetching directly") != std::string::npos);
+    open_echo_tunnel(listen, echo, deadline);
+    CHECK(process_tunnels_total(local, "sub-a", deadline) == 1u);
+    local.signal(SIGTERM);
+    local.wait_exit(deadline);
+
+    // Another proxy, which refuses: the failure says it went through it.
+    VmessLocalOptions other;
+    const uint16_t refused = free_port();
+    other.env = {{"http_proxy", "http://user:pw@127.0.0.1:" + std::to_string(refused)}};
+    Process failing = launch_vmess_local(dir, profile, other, "other-proxy");
+    const auto status = failing.wait_exit(deadline);
+    REQUIRE(status.has_value());
+    CHECK(status->exited());
+    CHECK(status->code == 2);
+    const std::string text = failing.log_text();
+    CHECK(text.find("(through the proxy in http_proxy, 127.0.0.1:" + std::to_string(refused) +
+                    ")") != std::string::npos);
+    CHECK(text.find("pw@") == std::string::npos);
+  }
+
   TEST_CASE("reload: SIGTERM while a subscription fetch hangs stops at once, not after 30 s") {
     const auto deadline = Deadline::after(60s);
     TempDir dir;

@@ -4,8 +4,12 @@
 // the echo server inside tests/integration/udp/socks5_udp_client.py). With [server.mux] on, the
 // destinations are UDP sub-streams of one shared Mux.Cool connection instead (MuxRelay). Every
 // datagram stays on loopback: the harness's v2ray relays only there.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -522,5 +526,31 @@ TEST_SUITE("udp") {
     REQUIRE(relay.local.wait_for_log("over the limit of the server it failed over to",
                                      Deadline::after(40s)));
     CHECK(relay.second.log_text().find("accepted udp:127.0.0.1:") != std::string::npos);
+  }
+
+  TEST_CASE("a UDP port another program holds: the start fails naming the way out") {
+    TempDir dir;
+    const uint16_t port = free_port();
+    // Someone else's UDP socket on the port the TCP listener gets.
+    const int held = ::socket(AF_INET, SOCK_DGRAM, 0);
+    REQUIRE(held >= 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(port);
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(held, reinterpret_cast<const sockaddr*>(&at), sizeof at) == 0);
+    VmessLocalProfile profile;
+    profile.listen = {Endpoint{"127.0.0.1", port}};
+    profile.server_port = free_port();
+    profile.uuid = random_uuid();
+    Process local = launch_vmess_local(dir, profile.to_toml());
+    const auto status = local.wait_exit(Deadline::after(20s));
+    ::close(held);
+    REQUIRE(status.has_value());
+    CHECK(status->code != 0);
+    CHECK(local.log_text().find("UDP relay 127.0.0.1:" + std::to_string(port) +
+                                ": address already in use (another program holds this UDP "
+                                "port: free it, use another listen port, or set [local] udp = "
+                                "false to run without UDP)") != std::string::npos);
   }
 }

@@ -21,7 +21,10 @@ TEST_CASE("fix terms: a [[servers]] entry's keys and tables, by its name") {
         "the server");
   CHECK(fix_for_origin("check that [server.tls] sni (or server.address) is a name",
                        Origin::kServers, "b") ==
-        "check that [servers.tls] of \"b\" sni (or address in [[servers]] \"b\") is a name");
+        "check that [servers.tls] sni of \"b\" (or address in [[servers]] \"b\") is a name");
+  CHECK(
+      fix_for_origin("remove [server.tls]; check [server.ws] against it", Origin::kServers, "b") ==
+      "remove [servers.tls] of \"b\"; check [servers.ws] of \"b\" against it");
   CHECK(fix_for_origin("enable NTP; or set [server] clock_offset = -300", Origin::kServers, "b") ==
         "enable NTP; or set clock_offset = -300 in [[servers]] \"b\"");
   CHECK(fix_for_origin("copy server.uuid and alter_id again from the server's settings",
@@ -38,6 +41,8 @@ TEST_CASE("fix terms: a subscription entry says its provider sets the keys") {
       out.starts_with("the subscription's provider sets this server's keys: tell them, or copy "
                       "the entry into a [[servers]] table of your own"));
   CHECK(out.ends_with("; remove the tls settings of the subscription's entry \"hk-1\""));
+  CHECK(fix_for_origin("set [server.tls] ca_file to it", Origin::kSubscription, "my wss")
+            .ends_with("; set the tls ca_file of the subscription's entry \"my wss\" to it"));
   CHECK(fix_for_origin("check server.port", Origin::kSubscription, "hk-1")
             .ends_with("; check port in the subscription's entry \"hk-1\""));
 }

@@ -79,6 +79,22 @@ TEST_CASE(
             .starts_with("p.toml:5:1: the profile has both [server] and [[servers]]"));
 }
 
+TEST_CASE("profile servers: a sub-table spelt for the other form is named, with the spelling") {
+  // Copied from an example: TOML makes the parent of [servers.tls] implicitly, so it looks like
+  // both forms at once.
+  CHECK(parse_error(lines({"[server]", R"(address = "a.example.org")", "port = 443", kUuid,
+                           "[servers.tls]", R"(sni = "a.example.org")"})) ==
+        "p.toml:5:1: [servers.tls] belongs to a [[servers]] entry; under [server], write "
+        "[server.tls]");
+  CHECK(parse_error(lines({"[[servers]]", R"(address = "a.example.org")", "port = 443", kUuid,
+                           "[server.ws]", R"(path = "/ws")"})) ==
+        "p.toml:5:1: [server.ws] after [[servers]]: a [[servers]] entry's ws settings are written "
+        "[servers.ws] (they belong to the entry above them)");
+  CHECK(parse_error(lines({"[[servers]]", R"(address = "a.example.org")", "port = 443", kUuid,
+                           "[[servers.tls]]", R"(sni = "a.example.org")"}))
+            .starts_with("p.toml:5:1: servers.tls must be a table: write [servers.tls] "));
+}
+
 TEST_CASE("profile servers: wrong shapes, duplicate names and bad keys point at the entry") {
   // [servers] (single brackets) is a table, not a list of servers.
   CHECK(parse_error(lines({"[servers]", R"(address = "a.example.org")", "port = 443", kUuid}))

@@ -55,6 +55,7 @@ struct FakeState {
   bool writes_pend = false;     // write() returns kPending until the test completes it
   bool shutdown_pends = false;  // shutdown() returns kPending likewise
   size_t max_write = SIZE_MAX;
+  std::string route;  // what route() says ("direct", a server's name; empty: none)
 
   // What the tunnel did.
   bool connect_called = false;
@@ -116,6 +117,7 @@ class FakeStream final : public transport::Stream {
   }
   const transport::Failure& failure() const override { return failure_; }
   std::string_view connect_stage() const override { return "fake: connect"; }
+  std::string_view route() const override { return state_.route; }
   size_t max_write_size() const override { return state_.max_write; }
   void release_views() override {
     ++state_.release_views_calls;
@@ -654,6 +656,16 @@ TEST_CASE("tunnel: downlink_only after nothing at all says the server never answ
     REQUIRE(h.run_until([&] { return h.fake.close_calls > 0; }, 5s));
   });
   CHECK(answered.starts_with("done: the server sent nothing more for "));
+}
+
+TEST_CASE("tunnel: a direct tunnel that got nothing blames the target, not a server") {
+  const std::string nothing = summary_reason([](Harness& h, App& app) {
+    h.fake.route = "direct";
+    app.shutdown_write();
+    REQUIRE(h.run_until([&] { return h.fake.close_calls > 0; }, 5s));
+  });
+  CHECK(nothing.starts_with("the target sent nothing at all (direct: no server involved)"));
+  CHECK(nothing.find("server that refuses us") == std::string::npos);
 }
 
 TEST_CASE("tunnel: a far side that ended first without a byte is named in the summary") {

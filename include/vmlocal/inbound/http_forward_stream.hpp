@@ -126,6 +126,7 @@ class HttpForwardStream final : public transport::Stream {
   uv_buf_t out_buf_{};
   http1::BodyScanner request_body_;
   std::optional<TargetAddress> next_target_;  // the origin the waiting head goes to
+  std::optional<TargetAddress> origin_;       // the last leg's, for the line when it changes
   std::deque<std::string> methods_;           // requests sent whose responses have not ended
 
   // Downlink state.

@@ -26,7 +26,13 @@ inline bool enabled(Level l) {
 using Sink = std::function<void(Level, std::string_view message)>;
 void set_sink(Sink sink);
 
+// `message` may quote what an app or a server sent (a SOCKS5 domain is any 1..255 bytes): a
+// control character or a byte that is not part of valid UTF-8 is written as \xNN, so a line is
+// one line of valid UTF-8 (no forged lines, no broken log viewers). Valid UTF-8 (a server named
+// in Chinese) stays as it is.
 void write(Level level, std::string_view message);
+// What write() does to `message`, for tests.
+std::string printable(std::string_view message);
 
 // A short name for the calling thread ("w2"), shown before its messages; empty: none.
 void set_thread_tag(std::string tag);
