@@ -180,6 +180,10 @@ Verdict judge_ws(const WsObservation& seen) {
   if (!seen.status_line.empty())
     v.details.push_back("GET " + seen.path + " (Host " + seen.host + "): \"" + seen.status_line +
                         "\"");
+  if (seen.early_data) {
+    v.details.push_back(
+        "(the upgrade went without early data; the VMess probe sends its header as early data)");
+  }
   if (seen.ok) {
     v.ok = true;
     return v;
@@ -226,7 +230,25 @@ Verdict judge_ws(const WsObservation& seen) {
 Verdict judge_tcp_transport(const PlainObservation& seen) {
   Verdict v;
   v.layer = Layer::kTransport;
-  v.details.push_back("the port " + describe_plain(seen));
+  if (!seen.request_line.empty()) {
+    v.details.push_back("sent [server.tcp]'s HTTP header request: " + seen.request_line);
+    v.details.push_back("the port " + (seen.answer == PlainAnswer::kHttp
+                                           ? "answers it: \"" + seen.status_line + "\""
+                                           : describe_plain(seen)));
+  } else {
+    v.details.push_back("the port " + describe_plain(seen));
+  }
+  if (!seen.request_line.empty() && seen.answer == PlainAnswer::kHttp) {
+    // v2ray's header server answers only a path it does not list (404) or a bad request (400).
+    v.cause = "the server answered [server.tcp]'s request \"" + seen.request_line + "\" with \"" +
+              seen.status_line +
+              "\": its tcpSettings HTTP header lists other paths, or it is not a tcp server with "
+              "the HTTP header";
+    v.fix =
+        "set [server.tcp] path to one of the server's tcpSettings.header.request.path (or check "
+        "transport)";
+    return v;
+  }
   switch (seen.answer) {
     case PlainAnswer::kSilent:
       // What a tcp VMess server does: it reads on, waiting for bytes it can authenticate.
@@ -239,7 +261,10 @@ Verdict judge_tcp_transport(const PlainObservation& seen) {
     case PlainAnswer::kHttp:
       v.cause = "the server answers HTTP on this port (\"" + seen.status_line +
                 "\"), so it expects WebSocket (or another HTTP transport), not raw tcp";
-      v.fix = "set transport = \"ws\" and [server.ws] path to the server's wsSettings path";
+      v.fix =
+          "set transport = \"ws\" and [server.ws] path to the server's wsSettings path (or, if "
+          "the server is tcp with v2ray's HTTP header disguise, [server.tcp] header = \"http\" "
+          "and path as its tcpSettings.header.request has them)";
       return v;
     case PlainAnswer::kClosedAtOnce:
       // A TLS server does this, and so does a VMess server whose drain (a per-server random
@@ -293,6 +318,36 @@ Verdict judge_vmess(const VmessObservation& seen) {
                      "probe " + seen.url + ": \"" + seen.status_line + "\" in " + ms(seen.elapsed));
     return v;
   }
+  if (seen.tls_on_port) {
+    v.details.insert(v.details.begin(), "probe " + seen.url + ": " + seen.error);
+    v.details.push_back(
+        "the port closed a plain request at once, and a TLS handshake with it worked");
+    v.cause = "the server expects TLS on this port, and the profile has no [server.tls]";
+    v.fix =
+        "add [server.tls] (with sni, and ca_file or pin_sha256 if the server's certificate is its "
+        "own)";
+    return v;
+  }
+  if (!seen.http_header_answer.empty()) {
+    v.details.insert(v.details.begin(), "probe " + seen.url + ": " + seen.error);
+    v.details.push_back("the port answers bytes that are no HTTP request with \"" +
+                        seen.http_header_answer + "\"");
+    v.cause =
+        "the server expects v2ray's HTTP header disguise (tcpSettings.header type \"http\"): it "
+        "answers a first flight that is no HTTP request with HTTP";
+    v.fix =
+        "set [server.tcp] header = \"http\", with path and host as the server's "
+        "tcpSettings.header.request has them (its default path is \"/\")";
+    return v;
+  }
+  if (seen.ok_without_early_data) {
+    v.details.insert(v.details.begin(), "probe " + seen.url + " with early data: " + seen.error);
+    v.cause =
+        "the server ignores WebSocket early data: the VMess request sent in the upgrade got no "
+        "response, the same request sent after it did (v2ray 4.x has no early data)";
+    v.fix = "set [server.ws] max_early_data = 0 (or turn early data on in the server's wsSettings)";
+    return v;
+  }
   if (seen.responded) {
     v.cause = "the server accepted us, but the probe URL " + seen.url + " failed: " + seen.error;
     v.fix =
@@ -302,6 +357,15 @@ Verdict judge_vmess(const VmessObservation& seen) {
   }
   if (!seen.refused) {
     v.cause = "the VMess request failed: " + seen.error;
+    // A transport that names its own setting (h2 "check [server.h2] path and host", gRPC
+    // "check [server.grpc] service_name") failed before VMess: the fix is that setting.
+    const size_t hint = seen.error.find("check [server.");
+    if (hint != std::string::npos) {
+      std::string named = seen.error.substr(hint);
+      if (named.ends_with(")")) named.pop_back();
+      v.fix = named;
+      return v;
+    }
     v.fix = "check security and alter_id against the server's settings";
     return v;
   }
@@ -331,8 +395,10 @@ Verdict judge_vmess(const VmessObservation& seen) {
       "copy server.uuid and alter_id again from the server's settings, and check that this "
       "computer's clock is right (timedatectl)";
   if (seen.plain_closed_at_once) {
-    v.cause += "; or the port expects TLS: it also closed a plain request at once";
-    v.fix += "; if the server uses TLS, add [server.tls]";
+    // The doctor tried TLS on such a port (tls_on_port): it is not TLS, so not one of these.
+    v.details.push_back(
+        "the port closed a plain request at once, but a TLS handshake with it failed: not a TLS "
+        "port (a VMess server that drained a short request does this)");
   }
   return v;
 }

@@ -23,6 +23,7 @@
 #include "vmlocal/outbound/outbound_context.hpp"
 #include "vmlocal/outbound/probe.hpp"
 #include "vmlocal/outbound/server_context.hpp"
+#include "vmlocal/transport/http_header.hpp"
 #include "vmlocal/transport/tcp_stream.hpp"
 #include "vmlocal/transport/tls_stream.hpp"
 #include "vmlocal/transport/upstream.hpp"
@@ -123,8 +124,12 @@ class Doctor {
   bool report(const Verdict& verdict);
   DnsObservation resolve();
   std::vector<TcpAttempt> connect_each(const std::vector<std::string>& addresses);
-  PlainObservation plain_request(const std::string& address);
+  // What the port says to `request` ("": a plain GET / with the server's address as Host).
+  PlainObservation plain_request(const std::string& address, const std::string& request = {});
   TlsObservation check_tls(const std::string& address);
+  // A profile without [server.tls]: whether the port completes a TLS handshake (certificate not
+  // checked), which tells a TLS port from a VMess server that drained a refused login.
+  bool tls_handshake_works(const std::string& address);
   WsObservation check_ws(const std::string& address);
   VmessObservation check_vmess();
   // The server's clock from an HTTP Date, once: `date` as received just now, or a ClockCheck.
@@ -140,6 +145,7 @@ class Doctor {
   std::optional<int64_t> clock_offset_;  // the server's clock minus ours, from an HTTP Date
   std::string clock_source_;
   bool plain_closed_at_once_ = false;
+  std::string address_;  // the address TCP connected to
 };
 
 bool Doctor::report(const Verdict& verdict) {
@@ -232,7 +238,7 @@ std::vector<TcpAttempt> Doctor::connect_each(const std::vector<std::string>& add
   return attempts;
 }
 
-PlainObservation Doctor::plain_request(const std::string& address) {
+PlainObservation Doctor::plain_request(const std::string& address, const std::string& request) {
   PlainObservation seen;
   Watch watch;
   transport::TcpStream tcp(&loop_, watch, address, server().port);
@@ -243,9 +249,11 @@ PlainObservation Doctor::plain_request(const std::string& address) {
     return seen;
   }
   const std::string host = server().address + ":" + std::to_string(server().port);
-  std::string request = "GET / HTTP/1.1\r\nHost: " + host +
-                        "\r\nUser-Agent: vmess-local-doctor\r\nConnection: close\r\n\r\n";
-  uv_buf_t buf = uv::make_buf(reinterpret_cast<const uint8_t*>(request.data()), request.size());
+  const std::string sent =
+      !request.empty() ? request
+                       : "GET / HTTP/1.1\r\nHost: " + host +
+                             "\r\nUser-Agent: vmess-local-doctor\r\nConnection: close\r\n\r\n";
+  uv_buf_t buf = uv::make_buf(reinterpret_cast<const uint8_t*>(sent.data()), sent.size());
   const auto start = Clock::now();
   tcp.write(&buf, 1);
   tcp.read_start();
@@ -321,19 +329,45 @@ TlsObservation Doctor::check_tls(const std::string& address) {
   return seen;
 }
 
+bool Doctor::tls_handshake_works(const std::string& address) {
+  config::Profile::Server with_tls = server();
+  with_tls.tls.emplace();
+  transport::TlsOptions options = transport::tls_options_for(with_tls);
+  options.insecure = true;
+  options.pins.clear();
+  auto made = transport::TlsContext::create(std::move(options));
+  if (!std::holds_alternative<std::unique_ptr<transport::TlsContext>>(made)) return false;
+  auto context = std::move(std::get<std::unique_ptr<transport::TlsContext>>(made));
+  Watch watch;
+  transport::TlsStream tls(&loop_, watch, *context, [&](transport::StreamHandler& h) {
+    return std::make_unique<transport::TcpStream>(&loop_, h, address, server().port);
+  });
+  tls.connect();
+  run_until([&] { return watch.connected || watch.failed; }, step_timeout());
+  const bool ok = watch.connected;
+  close_stream(tls, watch);
+  return ok;
+}
+
 WsObservation Doctor::check_ws(const std::string& address) {
   WsObservation seen;
   const transport::WsOptions options = transport::ws_options_for(server());
   seen.path = options.request.path;
   seen.host = options.request.host;
-  auto made = outbound::ServerContext::make(server());
+  // With early data on, the stream sends its upgrade only with the first payload, and this
+  // check has none: it upgrades without early data (servers that take early data take an
+  // upgrade without it too), and the VMess probe then sends its header as the early data.
+  config::Profile::Server upgrade = server();
+  seen.early_data = upgrade.ws.max_early_data > 0;
+  upgrade.ws.max_early_data = 0;
+  auto made = outbound::ServerContext::make(upgrade);
   if (!made) {
     seen.error = made.error().message;
     return seen;
   }
   Watch watch;
   std::unique_ptr<transport::Stream> stack =
-      transport::make_upstream(&loop_, watch, server(), (*made)->tls.get(), random_);
+      transport::make_upstream(&loop_, watch, upgrade, (*made)->tls.get(), random_);
   stack->connect();
   run_until([&] { return watch.connected || watch.failed; }, step_timeout());
   seen.ok = watch.connected;
@@ -393,11 +427,43 @@ VmessObservation Doctor::check_vmess() {
   options.url = std::get<http::Url>(url);
   options.connect_timeout = step_timeout();
   options.timeout = profile_.probe.timeout;
-  std::optional<outbound::ProbeResult> result;
-  outbound::Probe::start(*context_, context, options,
-                         [&](const outbound::ProbeResult& r) { result = r; });
-  run_until([&] { return result.has_value(); },
-            options.connect_timeout + options.timeout + milliseconds(5000));
+  auto probe = [&](const std::shared_ptr<const outbound::ServerContext>& through) {
+    std::optional<outbound::ProbeResult> result;
+    outbound::Probe::start(*context_, through, options,
+                           [&](const outbound::ProbeResult& r) { result = r; });
+    run_until([&] { return result.has_value(); },
+              options.connect_timeout + options.timeout + milliseconds(5000));
+    return result;
+  };
+  const std::optional<outbound::ProbeResult> result = probe(context);
+  if (result && !result->ok && !result->responded && server().transport == config::Transport::kWs &&
+      server().ws.max_early_data > 0) {
+    // A server without early data (v2ray 4.x) answers the upgrade but drops the header that
+    // rode in it, which looks like a refusal: the same probe without early data tells.
+    config::Profile::Server plain = server();
+    plain.ws.max_early_data = 0;
+    if (auto without = outbound::ServerContext::make(plain)) {
+      if (clock_offset_) {
+        (*without)->state->note_server_date(
+            static_cast<int64_t>(std::time(nullptr)) + *clock_offset_,
+            static_cast<int64_t>(std::time(nullptr)));
+      }
+      const auto retry = probe(*without);
+      seen.ok_without_early_data = retry && (retry->ok || retry->responded);
+    }
+  }
+  if (result && !result->ok && !result->responded && plain_closed_at_once_ && !server().tls &&
+      !address_.empty()) {
+    seen.tls_on_port = tls_handshake_works(address_);
+  }
+  if (result && !result->ok && !result->responded &&
+      server().transport == config::Transport::kTcp &&
+      server().tcp.header == config::TcpHeader::kNone && !server().tls && !address_.empty()) {
+    // A server with v2ray's HTTP header disguise answers a first flight that is no HTTP request
+    // (as our VMess request is not) with "HTTP/1.1 400 Bad Request": a few such bytes tell.
+    const PlainObservation garbled = plain_request(address_, "vmess-local-doctor\r\n\r\n");
+    if (garbled.answer == PlainAnswer::kHttp) seen.http_header_answer = garbled.status_line;
+  }
   if (!result) {
     seen.error = "the probe did not finish";
     return seen;
@@ -436,13 +502,22 @@ int Doctor::run() {
       break;
     }
   }
+  address_ = address;
   if (server().tls) {
     if (!report(judge_tls(check_tls(address)))) return kExitLayerFailed;
   }
   if (server().transport == config::Transport::kWs) {
     if (!report(judge_ws(check_ws(address)))) return kExitLayerFailed;
   } else if (!server().tls) {
-    const PlainObservation plain = plain_request(address);
+    // With [server.tcp] header = "http" the port is asked what the tunnels send first: the
+    // header's request head (a GET / would be a path the server does not list: its 404).
+    const bool http_header = server().tcp.header == config::TcpHeader::kHttp;
+    const std::string head = http_header
+                                 ? transport::http_header::build_request_head(
+                                       transport::http_header_options_for(server()), random_)
+                                 : std::string();
+    PlainObservation plain = plain_request(address, head);
+    if (http_header) plain.request_line = head.substr(0, head.find('\r'));
     note_date(plain.date, "the answer to a plain HTTP request");
     plain_closed_at_once_ = plain.answer == PlainAnswer::kClosedAtOnce;
     if (!report(judge_tcp_transport(plain))) return kExitLayerFailed;

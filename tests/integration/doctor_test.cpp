@@ -11,6 +11,7 @@
 #include <string>
 
 #include "harness/harness.hpp"
+#include "harness/http1_front.hpp"
 
 using namespace vmlocal::itest;
 using namespace std::chrono_literals;
@@ -199,6 +200,127 @@ TEST_SUITE("doctor") {
     CHECK(run.output.find("check [server.ws] path (\"/wrong\")") != std::string::npos);
   }
 
+  TEST_CASE("doctor: ws early data (Sec-WebSocket-Protocol): the upgrade is sent and judged") {
+    TempDir dir;
+    HttpServer web;
+    const std::string early =
+        "[server.ws]\npath = \"/ws\"\nmax_early_data = 2048\n"
+        "early_data_header = \"Sec-WebSocket-Protocol\"\n";
+    SUBCASE("a server that takes early data: every layer passes, the probe's header rides early") {
+      V2rayServer v2ray = V2rayServer::vmess(dir);
+      Http1FrontOptions o;
+      o.mode = FrontMode::kWebSocket;
+      o.path = "/ws";
+      o.max_early_data = 2048;
+      o.early_data_header = "Sec-WebSocket-Protocol";
+      o.backend = v2ray.endpoint();
+      Http1Front front(o);
+      Profile p = profile_for(v2ray, web);
+      p.port = front.port();
+      p.transport = "ws";
+      p.tables = early;
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 0);
+      CHECK(run.last_line() == "doctor: every layer passed");
+      CHECK(run.output.find("\"HTTP/1.1 101 Switching Protocols\"") != std::string::npos);
+      CHECK(run.output.find("the upgrade went without early data") != std::string::npos);
+      CHECK(front.upgrades() >= 2);         // the WebSocket check's, then the probe's
+      CHECK(front.early_data_bytes() > 0);  // the probe's VMess header rode in its upgrade
+      CHECK(front.errors().empty());
+      CHECK(web.accepted() == 1);
+    }
+    SUBCASE("v2ray 4.34's ws inbound (no early data): the upgrade passes, early data is named") {
+      VmessInboundOptions inbound;
+      inbound.stream_settings = ws_stream_settings("/ws");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.transport = "ws";
+      p.tables = early;
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 1);
+      CHECK(run.output.find("WebSocket ok") != std::string::npos);
+      CHECK(run.output.find("GET /ws (Host 127.0.0.1:" + std::to_string(v2ray.port()) +
+                            "): \"HTTP/1.1 101 Switching Protocols\"") != std::string::npos);
+      CHECK(run.output.find("set transport = \"tcp\"") == std::string::npos);
+      // The header that rode in the upgrade was dropped; the same probe after it passed.
+      CHECK(run.last_line().starts_with(
+          "doctor: the VMess layer failed: the server ignores WebSocket early data"));
+      CHECK(run.output.find("fix: set [server.ws] max_early_data = 0") != std::string::npos);
+      CHECK(run.output.find("copy server.uuid") == std::string::npos);
+      CHECK(web.accepted() == 1);  // the probe without early data
+    }
+  }
+
+  TEST_CASE("doctor: tcp with v2ray's HTTP header disguise (tcpSettings.header type http)") {
+    TempDir dir;
+    HttpServer web;
+    VmessInboundOptions inbound;
+    SUBCASE("header on both sides: every layer passes") {
+      inbound.stream_settings = json::parse(
+          R"({"network":"tcp","tcpSettings":{"header":{"type":"http","request":{"path":["/a"]}}}})");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.tables = "[server.tcp]\nheader = \"http\"\npath = [\"/a\"]\n";
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 0);
+      CHECK(run.last_line() == "doctor: every layer passed");
+      CHECK(run.output.find("sent [server.tcp]'s HTTP header request: GET /a HTTP/1.1") !=
+            std::string::npos);
+      CHECK(run.output.find("404") == std::string::npos);
+      CHECK(web.accepted() == 1);
+    }
+    SUBCASE("header on both sides, another path: the transport names [server.tcp] path") {
+      inbound.stream_settings = json::parse(
+          R"({"network":"tcp","tcpSettings":{"header":{"type":"http","request":{"path":["/a"]}}}})");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.tables = "[server.tcp]\nheader = \"http\"\npath = [\"/b\"]\n";
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 1);
+      CHECK(run.last_line().starts_with(
+          "doctor: the transport layer failed: the server answered [server.tcp]'s request \"GET "
+          "/b HTTP/1.1\" with \"HTTP/1.1 404 Not Found\""));
+      CHECK(run.output.find("fix: set [server.tcp] path") != std::string::npos);
+      CHECK(run.output.find("set transport = \"ws\"") == std::string::npos);
+    }
+    SUBCASE("the server has the header (default path /), the profile not: the fix says so") {
+      inbound.stream_settings =
+          json::parse(R"({"network":"tcp","tcpSettings":{"header":{"type":"http"}}})");
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      const DoctorRun run = doctor(dir, profile_for(v2ray, web));
+      CHECK(run.code == 1);
+      CHECK(run.last_line().starts_with(
+          "doctor: the VMess layer failed: the server expects v2ray's HTTP header disguise"));
+      CHECK(run.output.find("the port answers bytes that are no HTTP request with \"HTTP/1.1 400 "
+                            "Bad Request\"") != std::string::npos);
+      CHECK(run.output.find("fix: set [server.tcp] header = \"http\"") != std::string::npos);
+      CHECK(run.output.find("alter_id") == std::string::npos);
+    }
+  }
+
+  TEST_CASE("doctor: a wrong h2 path: the fix is [server.h2] path, as the cause says") {
+    TempDir dir;
+    HttpServer web;
+    const Certificate cert = make_certificate(dir);
+    VmessInboundOptions inbound;
+    inbound.stream_settings = with_tls(
+        {{"network", "http"}, {"httpSettings", {{"path", "/right"}, {"host", {"a.example.org"}}}}},
+        cert);
+    V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+    Profile p = profile_for(v2ray, web);
+    p.address = "localhost";
+    p.transport = "h2";
+    p.tables = "[server.tls]\n" + ca_file_line(cert) +
+               "[server.h2]\npath = \"/wrong\"\nhost = [\"a.example.org\"]\n";
+    const DoctorRun run = doctor(dir, p);
+    CHECK(run.code == 1);
+    CHECK(
+        run.last_line().starts_with("doctor: the VMess layer failed: the VMess request failed: "));
+    CHECK(run.last_line().find("404 to PUT /wrong") != std::string::npos);
+    CHECK(run.output.find("fix: check [server.h2] path and host") != std::string::npos);
+    CHECK(run.output.find("alter_id") == std::string::npos);
+  }
+
   TEST_CASE("doctor: a certificate that does not verify fails at TLS, with the certificate") {
     TempDir dir;
     HttpServer web;
@@ -326,6 +448,37 @@ TEST_SUITE("doctor") {
   // case is the same on every run; with a random UUID about one run in twelve was the other one.
   constexpr const char* kHoldsRefusedLogins = "00000010-0000-4000-8000-000000000000";  // 3263+ B
   constexpr const char* kDrainsFewBytes = "00000df4-0000-4000-8000-000000000000";      // <= 69 B
+
+  TEST_CASE("doctor: a plain profile on a TLS port: add [server.tls] first, not the uuid") {
+    TempDir dir;
+    HttpServer web;
+    SUBCASE("tcp+tls server: the port takes a TLS handshake, so TLS is named") {
+      const Certificate cert = make_certificate(dir);
+      VmessInboundOptions inbound;
+      inbound.stream_settings = stream_settings(TransportKind::kTls, cert);
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      const DoctorRun run = doctor(dir, profile_for(v2ray, web));
+      CHECK(run.code == 1);
+      CHECK(run.last_line() ==
+            "doctor: the VMess layer failed: the server expects TLS on this port, and the profile "
+            "has no [server.tls]");
+      CHECK(run.output.find("fix: add [server.tls]") != std::string::npos);
+      CHECK(run.output.find("copy server.uuid") == std::string::npos);
+    }
+    SUBCASE("plain server that closes a refused login at once: no TLS, the uuid stays first") {
+      VmessInboundOptions inbound;
+      inbound.uuid = kDrainsFewBytes;
+      V2rayServer v2ray = V2rayServer::vmess(dir, inbound);
+      Profile p = profile_for(v2ray, web);
+      p.uuid = random_uuid();
+      const DoctorRun run = doctor(dir, p);
+      CHECK(run.code == 1);
+      CHECK(run.last_line().starts_with("doctor: the VMess layer failed: the server refused us"));
+      CHECK(run.output.find("fix: copy server.uuid") != std::string::npos);
+      CHECK(run.output.find("expects TLS on this port") == std::string::npos);
+      CHECK(run.output.find("a TLS handshake with it failed: not a TLS port") != std::string::npos);
+    }
+  }
 
   TEST_CASE("fail fast: a wrong UUID is reported within 5 s, once, and tunnels fail at once") {
     TempDir dir;

@@ -68,7 +68,7 @@ TEST_CASE("diagnosis: TLS tells a bad certificate from a port without TLS") {
   plain.plain.answer = PlainAnswer::kSilent;
   CHECK(has(judge_tls(plain).cause, "does not speak TLS on this port"));
   CHECK(judge_tls(plain).fix == "remove [server.tls]");
-  plain.plain = PlainObservation{PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}};
+  plain.plain = PlainObservation{PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}, {}};
   CHECK(has(judge_tls(plain).cause, "plain HTTP on this port"));
   plain.plain.answer = PlainAnswer::kOtherBytes;  // not enough to name a cause
   CHECK(has(judge_tls(plain).cause, "the TLS handshake failed"));
@@ -107,18 +107,19 @@ TEST_CASE("diagnosis: WebSocket") {
 }
 
 TEST_CASE("diagnosis: the port of a tcp profile") {
-  const Verdict silent = judge_tcp_transport({PlainAnswer::kSilent, {}, {}});
+  const Verdict silent = judge_tcp_transport({PlainAnswer::kSilent, {}, {}, {}});
   CHECK(silent.ok);
   // The line says why silence is good news (a newcomer read it as a problem).
   REQUIRE(silent.details.size() == 2);
   CHECK(has(silent.details[1], "as a tcp VMess server does"));
-  const Verdict http = judge_tcp_transport({PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}});
+  const Verdict http =
+      judge_tcp_transport({PlainAnswer::kHttp, "HTTP/1.1 400 Bad Request", {}, {}});
   CHECK_FALSE(http.ok);
   CHECK(http.layer == Layer::kTransport);
   CHECK(has(http.fix, "set transport = \"ws\""));
-  CHECK(judge_tcp_transport({PlainAnswer::kTlsAlert, {}, {}}).fix == "add [server.tls]");
+  CHECK(judge_tcp_transport({PlainAnswer::kTlsAlert, {}, {}, {}}).fix == "add [server.tls]");
   // A VMess server with a short drain closes at once too: not enough to name TLS.
-  CHECK(judge_tcp_transport({PlainAnswer::kClosedAtOnce, {}, {}}).ok);
+  CHECK(judge_tcp_transport({PlainAnswer::kClosedAtOnce, {}, {}, {}}).ok);
 }
 
 TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
@@ -132,7 +133,9 @@ TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
     CHECK(has(v.cause, "wrong uuid/alter_id, or the clock is off"));
     CHECK(has(v.details[1], "cannot be estimated"));
     seen.plain_closed_at_once = true;
-    CHECK(has(judge_vmess(seen).cause, "or the port expects TLS"));
+    const Verdict closed = judge_vmess(seen);  // and a TLS handshake failed (no tls_on_port)
+    CHECK(closed.cause == v.cause);
+    CHECK(has(closed.details.back(), "a TLS handshake with it failed: not a TLS port"));
   }
   SUBCASE("this clock 300 s behind: the clock") {
     seen.clock.server_minus_local = 300;
@@ -184,4 +187,96 @@ TEST_CASE("diagnosis: VMess refusals, the clock, and the probe URL") {
     REQUIRE(dated.details.size() == 2);
     CHECK(has(dated.details[1], "clock: this computer's clock is 2 s behind the server's"));
   }
+}
+
+TEST_CASE("diagnosis: ws early data — the upgrade without it, and a server that drops it") {
+  WsObservation ws;
+  ws.ok = true;
+  ws.status_line = "HTTP/1.1 101 Switching Protocols";
+  ws.path = "/ws";
+  ws.host = "example.org";
+  ws.early_data = true;
+  const Verdict w = judge_ws(ws);
+  CHECK(w.ok);
+  REQUIRE(w.details.size() == 2);
+  CHECK(has(w.details[1], "the upgrade went without early data"));
+
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.refused = true;
+  v.error = "no response from the server within 2000 ms while it kept the connection open";
+  v.clock.server_minus_local = 0;
+  v.clock.source = "the WebSocket upgrade response";
+  v.ok_without_early_data = true;
+  const Verdict e = judge_vmess(v);
+  CHECK_FALSE(e.ok);
+  CHECK(has(e.cause, "the server ignores WebSocket early data"));
+  CHECK(e.fix.starts_with("set [server.ws] max_early_data = 0"));
+  CHECK_FALSE(has(e.fix, "uuid"));
+  CHECK(e.details[0] == "probe http://example.org/ with early data: " + v.error);
+  v.ok_without_early_data = false;  // the same refusal without that evidence: the uuid first
+  CHECK(judge_vmess(v).fix.starts_with("copy server.uuid"));
+}
+
+TEST_CASE("diagnosis: tcp with v2ray's HTTP header disguise, on either side") {
+  // The profile has the header: the port is asked its request head, and silence is a pass.
+  PlainObservation head{PlainAnswer::kSilent, {}, {}, "GET /a HTTP/1.1"};
+  const Verdict ok = judge_tcp_transport(head);
+  CHECK(ok.ok);
+  CHECK(ok.details[0] == "sent [server.tcp]'s HTTP header request: GET /a HTTP/1.1");
+  // A path the server does not list: its 404 names [server.tcp] path, not ws.
+  head.answer = PlainAnswer::kHttp;
+  head.status_line = "HTTP/1.1 404 Not Found";
+  const Verdict wrong = judge_tcp_transport(head);
+  CHECK_FALSE(wrong.ok);
+  CHECK(has(wrong.cause, "\"GET /a HTTP/1.1\" with \"HTTP/1.1 404 Not Found\""));
+  CHECK(wrong.fix.starts_with("set [server.tcp] path"));
+  CHECK_FALSE(has(wrong.fix, "\"ws\""));
+  // The server has the header and the profile not: its HTTP answer to a non-request says so.
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.error = "response header length authentication failed";
+  v.http_header_answer = "HTTP/1.1 400 Bad Request";
+  const Verdict h = judge_vmess(v);
+  CHECK_FALSE(h.ok);
+  CHECK(has(h.cause, "HTTP header disguise"));
+  CHECK(h.fix.starts_with("set [server.tcp] header = \"http\""));
+  CHECK_FALSE(has(h.fix, "alter_id"));
+  v.http_header_answer.clear();  // without that answer: as before
+  CHECK(has(judge_vmess(v).fix, "alter_id"));
+}
+
+TEST_CASE("diagnosis: a plain profile on a TLS port names [server.tls] first, not the uuid") {
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.error = "the server closed the connection at once without a response";
+  v.plain_closed_at_once = true;
+  v.tls_on_port = true;
+  const Verdict t = judge_vmess(v);
+  CHECK_FALSE(t.ok);
+  CHECK(t.cause == "the server expects TLS on this port, and the profile has no [server.tls]");
+  CHECK(t.fix.starts_with("add [server.tls]"));
+  CHECK_FALSE(has(t.fix, "uuid"));
+  // Closed at once but no TLS handshake: still one of several, the uuid first.
+  v.tls_on_port = false;
+  v.refused = true;
+  CHECK(judge_vmess(v).fix.starts_with("copy server.uuid"));
+}
+
+TEST_CASE("diagnosis: an h2 or gRPC answer that names its setting gets that setting as the fix") {
+  VmessObservation v;
+  v.url = "http://example.org/";
+  v.error =
+      "upstream HTTP/2: the server answered 404 to PUT /x (check [server.h2] path and host; the "
+      "host sent was \"www.example.com\")";
+  const Verdict h2 = judge_vmess(v);
+  CHECK_FALSE(h2.ok);
+  CHECK(h2.cause == "the VMess request failed: " + v.error);
+  CHECK(h2.fix == "check [server.h2] path and host; the host sent was \"www.example.com\"");
+  v.error =
+      "upstream gRPC: the server ended the call with status UNIMPLEMENTED; check "
+      "[server.grpc] service_name";
+  CHECK(judge_vmess(v).fix == "check [server.grpc] service_name");
+  v.error = "server sent a bad response: response header length authentication failed";
+  CHECK(judge_vmess(v).fix == "check security and alter_id against the server's settings");
 }

@@ -60,6 +60,9 @@ struct PlainObservation {
   PlainAnswer answer = PlainAnswer::kNoConnection;
   std::string status_line;  // kHttp
   std::string date;         // kHttp: the Date header, "" when absent
+  // The request line sent when it was [server.tcp]'s HTTP header head ("GET /a HTTP/1.1"); ""
+  // for the doctor's plain GET /.
+  std::string request_line;
 };
 std::string describe_plain(const PlainObservation& seen);
 
@@ -89,6 +92,9 @@ struct WsObservation {
   std::string error;
   std::string path;  // what the profile asked for
   std::string host;
+  // [server.ws] max_early_data > 0: the check's upgrade went without early data (it has no
+  // payload to carry); the VMess probe sends its header as the early data.
+  bool early_data = false;
   PlainObservation plain;  // when no HTTP answer came: what the port says to plain HTTP
 };
 Verdict judge_ws(const WsObservation& seen);
@@ -113,7 +119,19 @@ struct VmessObservation {
   std::string error;
   ErrorKind kind = ErrorKind::kOther;
   ClockObservation clock;
-  bool plain_closed_at_once = false;  // tcp profile: the port closed a plain request at once
+  // tcp profile: the port closed a plain request at once (the doctor then tries a TLS
+  // handshake when the probe fails: tls_on_port).
+  bool plain_closed_at_once = false;
+  // ws early data on and the probe got no VMess response: the same probe without early data
+  // got one (the server drops early data: v2ray 4.x has none).
+  bool ok_without_early_data = false;
+  // tcp profile without [server.tcp] header and the probe got no VMess response: the status
+  // line the port answered a first flight that is no HTTP request with ("" when none), which a
+  // server with v2ray's HTTP header disguise does.
+  std::string http_header_answer;
+  // A profile without [server.tls] whose port closed a plain request at once, and the probe got
+  // no VMess response: a TLS handshake (certificate not checked) with the port worked.
+  bool tls_on_port = false;
 };
 Verdict judge_vmess(const VmessObservation& seen);
 // One line about the clock: the offset and whether it explains a refusal (or is compensated).
