@@ -425,8 +425,8 @@ TEST_SUITE("doctor") {
       options.leading_args = {"--server", "nope"};
       const DoctorRun run = doctor_text(dir, text, options);
       CHECK(run.code == 2);
-      CHECK(run.output.find("no server named \"nope\" in the profile (it has: good, dead)") !=
-            std::string::npos);
+      CHECK(run.output.find("vmess-local: doctor --server: no server named \"nope\" in the profile "
+                            "(it has: good, dead)") != std::string::npos);
     }
   }
 
